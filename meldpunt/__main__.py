@@ -1,0 +1,3 @@
+from meldpunt.cli import main
+
+main()

@@ -1,0 +1,60 @@
+"""System checks that explain a bad configuration in one line each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from meldpunt.lib.crypto import KeyFileError, key_file_is_private, parse_key_file
+
+
+@checks.register()
+def configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = [
+        checks.Error(message, id="meldpunt.E001") for message in settings.CONFIG_ERRORS
+    ]
+    url = urlsplit(settings.MELDPUNT_BASE_URL)
+    if url.scheme not in {"http", "https"} or not url.hostname or url.path not in {"", "/"}:
+        errors.append(
+            checks.Error(
+                f"MELDPUNT_BASE_URL={settings.MELDPUNT_BASE_URL!r} must look like "
+                "https://host[:port] (no path).",
+                id="meldpunt.E002",
+            )
+        )
+    try:
+        validate_email(settings.MELDPUNT_SECURITY_CONTACT)
+    except ValidationError:
+        errors.append(
+            checks.Error(
+                f"MELDPUNT_SECURITY_CONTACT={settings.MELDPUNT_SECURITY_CONTACT!r} "
+                "is not an e-mail address.",
+                id="meldpunt.E003",
+            )
+        )
+    if not settings.MELDPUNT_ORG_NAME:
+        errors.append(checks.Error("MELDPUNT_ORG_NAME must not be empty.", id="meldpunt.E005"))
+    return errors
+
+
+@checks.register()
+def key_file(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    path = Path(settings.MELDPUNT_KEY_FILE)
+    try:
+        parse_key_file(path)
+    except KeyFileError as exc:
+        return [checks.Error(str(exc), id="meldpunt.E004")]
+    if not key_file_is_private(path):
+        return [
+            checks.Error(
+                f"key file {path} is readable by other users; run: chmod 600 {path}",
+                id="meldpunt.E006",
+            )
+        ]
+    return []

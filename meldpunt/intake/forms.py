@@ -1,0 +1,253 @@
+from __future__ import annotations
+
+import secrets
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django import forms
+from django.conf import settings
+from django.core import signing
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from meldpunt.lib import ratelimit
+from meldpunt.lib.pgp import KeyProblem, check_public_key
+from meldpunt.lib.targets import Target, TargetError, parse_target
+from meldpunt.lib.uploads import AttachmentsField
+from meldpunt.policy.commitments import CATEGORIES, OUT_OF_SCOPE
+from meldpunt.policy.models import PolicyVersion
+from meldpunt.reports.models import Channel, Credit
+from meldpunt.reports.services import NewReport
+
+TOKEN_SALT = "meldpunt.intake.submission"
+MAX_TARGETS = 50
+KEY_PROBLEMS = {
+    "too_large": _("This key is too large."),
+    "unreadable": _("This is not an OpenPGP public key we can read."),
+    "several": _("Paste exactly one public key."),
+    "secret": _(
+        "This contains a SECRET key. Never share it: paste only your public key, "
+        "and consider this secret key compromised."
+    ),
+    "revoked": _("This key has been revoked."),
+    "expired": _("This key has expired."),
+    "no_encryption": _("We cannot encrypt to this key (no usable encryption subkey)."),
+}
+YES_NO_UNKNOWN = [("unknown", _("I don't know")), ("no", _("No")), ("yes", _("Yes"))]
+
+
+def new_submission_token() -> str:
+    return signing.dumps(secrets.token_hex(16), salt=TOKEN_SALT)
+
+
+def submission_seed(token: str) -> bytes | None:
+    max_age = settings.MELDPUNT_FORM_MAX_AGE_HOURS * 3600
+    try:
+        return bytes.fromhex(signing.loads(token, salt=TOKEN_SALT, max_age=max_age))
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+
+
+def _category_choices() -> list[tuple[str, Any]]:
+    choices: list[tuple[str, Any]] = [("", _("Choose a category"))]
+    in_scope = [(c, label) for c, label, oos in CATEGORIES if not oos]
+    out = [(c, label) for c, label, oos in CATEGORIES if oos]
+    return [*choices, (_("In scope"), in_scope), (_("Out of scope under our policy"), out)]
+
+
+class ReportForm(forms.Form):
+    affected_systems = forms.CharField(
+        label=_("Affected system(s)"),
+        help_text=_("One per line: a URL, a host name or an IP address."),
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        max_length=20_000,
+    )
+    category = forms.ChoiceField(label=_("Kind of vulnerability"), choices=_category_choices)
+    confirm_out_of_scope = forms.BooleanField(
+        label=_("I understand this category is out of scope and want to report it anyway."),
+        required=False,
+    )
+    description = forms.CharField(
+        label=_("Description"), widget=forms.Textarea, max_length=settings.MELDPUNT_MAX_TEXT_CHARS
+    )
+    steps = forms.CharField(
+        label=_("Steps to reproduce"),
+        widget=forms.Textarea,
+        required=False,
+        max_length=settings.MELDPUNT_MAX_TEXT_CHARS,
+    )
+    impact = forms.CharField(
+        label=_("Impact"),
+        widget=forms.Textarea,
+        required=False,
+        max_length=settings.MELDPUNT_MAX_TEXT_CHARS,
+    )
+    attachments = AttachmentsField(label=_("Attachments"))
+    exploited = forms.ChoiceField(
+        label=_("Is this vulnerability known to be exploited?"),
+        choices=YES_NO_UNKNOWN,
+        initial="unknown",
+    )
+    already_public = forms.ChoiceField(
+        label=_("Is it already public?"), choices=YES_NO_UNKNOWN, initial="unknown"
+    )
+    references = forms.CharField(
+        label=_("References"),
+        help_text=_("Links to public information or exploitation, one per line."),
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+        required=False,
+        max_length=10_000,
+    )
+    disclosure_date = forms.DateField(
+        label=_("Do you plan to disclose this yourself? On which date?"),
+        help_text=_("Leave empty if you have no plans. Format: YYYY-MM-DD."),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        required=False,
+    )
+    csirt_notified = forms.ChoiceField(
+        label=_("Did you also notify the national CSIRT?"),
+        choices=[("no", _("No")), ("yes", _("Yes")), ("planned", _("Not yet, but I will"))],
+        initial="no",
+    )
+    name = forms.CharField(label=_("Name or pseudonym"), max_length=200, required=False)
+    email = forms.EmailField(label=_("E-mail address"), required=False)
+    pgp_key = forms.CharField(
+        label=_("Your OpenPGP public key"),
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        required=False,
+        max_length=70_000,
+    )
+    credit = forms.ChoiceField(
+        label=_("How may we credit you?"),
+        choices=[
+            (Credit.NONE, _("Do not credit me")),
+            (Credit.NAME, _("By my name")),
+            (Credit.PSEUDONYM, _("By my pseudonym")),
+        ],
+        initial=Credit.NONE,
+        widget=forms.RadioSelect,
+    )
+    accept_policy = forms.BooleanField(
+        label=_("I have followed the rules of the disclosure policy and accept them."),
+    )
+    policy_version = forms.IntegerField(widget=forms.HiddenInput)
+    submission_token = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, client: str = "unknown", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client = client
+
+    def clean_affected_systems(self) -> list[Target]:
+        lines = [ln for ln in self.cleaned_data["affected_systems"].splitlines() if ln.strip()]
+        if not lines:
+            raise forms.ValidationError(_("Name at least one affected system."))
+        if len(lines) > MAX_TARGETS:
+            raise forms.ValidationError(_("Name at most %(n)d systems.") % {"n": MAX_TARGETS})
+        targets, bad = [], []
+        for line in lines:
+            try:
+                targets.append(parse_target(line))
+            except TargetError:
+                bad.append(line.strip()[:80])
+        if bad:
+            raise forms.ValidationError(
+                _("Not a URL, host name or IP address: %(lines)s") % {"lines": ", ".join(bad)}
+            )
+        return targets
+
+    def clean_references(self) -> list[str]:
+        lines = [ln.strip() for ln in self.cleaned_data["references"].splitlines() if ln.strip()]
+        bad = [ln[:80] for ln in lines if urlsplit(ln).scheme not in {"http", "https"}]
+        if bad:
+            raise forms.ValidationError(
+                _("Give references as http(s) links: %(lines)s") % {"lines": ", ".join(bad)}
+            )
+        return lines
+
+    def clean_disclosure_date(self) -> date | None:
+        value: date | None = self.cleaned_data["disclosure_date"]
+        if value and value < timezone.localdate():
+            raise forms.ValidationError(_("This date is in the past."))
+        return value
+
+    def clean_pgp_key(self) -> str:
+        text: str = self.cleaned_data["pgp_key"]
+        if not text.strip():
+            return ""
+        try:
+            return check_public_key(text).armored
+        except KeyProblem as problem:
+            raise forms.ValidationError(KEY_PROBLEMS[str(problem)]) from problem
+
+    def clean_policy_version(self) -> PolicyVersion:
+        version = PolicyVersion.objects.filter(number=self.cleaned_data["policy_version"]).first()
+        if version is None:
+            raise forms.ValidationError(_("Unknown policy version; reload the policy page."))
+        return version
+
+    def clean_submission_token(self) -> bytes:
+        seed = submission_seed(self.cleaned_data["submission_token"])
+        if seed is None:
+            # Hand out a fresh token so the next submit works; everything typed is kept.
+            data = self.data.copy()
+            data["submission_token"] = new_submission_token()
+            self.data = data
+            raise forms.ValidationError(_("This form has expired. Please submit it again."))
+        return seed
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        category = cleaned.get("category")
+        if category in OUT_OF_SCOPE and not cleaned.get("confirm_out_of_scope"):
+            self.add_error(
+                "category",
+                _(
+                    "Our policy excludes this kind of finding. Tick the box below if you "
+                    "still want to send it; we will read it, but may not act on it."
+                ),
+            )
+        credit = cleaned.get("credit")
+        if credit in {Credit.NAME, Credit.PSEUDONYM} and not cleaned.get("name", "").strip():
+            self.add_error("name", _("Tell us the name or pseudonym to credit."))
+        if not self.errors and not ratelimit.hit(submit_limit(), self.client):
+            raise forms.ValidationError(
+                _("Too many reports from your network. Please try again later."),
+                code="rate_limited",
+            )
+        return cleaned
+
+    def new_report(self, language: str) -> NewReport:
+        d = self.cleaned_data
+        targets: list[Target] = d["affected_systems"]
+        return NewReport(
+            channel=Channel.WEB,
+            language=language,
+            policy_version=d["policy_version"],
+            category=d["category"],
+            out_of_scope=d["category"] in OUT_OF_SCOPE,
+            targets=targets,
+            content={
+                "affected_systems": [t.text for t in targets],
+                "description": d["description"],
+                "steps": d["steps"],
+                "impact": d["impact"],
+                "exploited": d["exploited"],
+                "already_public": d["already_public"],
+                "references": d["references"],
+                "csirt_notified": d["csirt_notified"],
+            },
+            finder={"name": d["name"].strip(), "email": d["email"], "pgp_key": d["pgp_key"]},
+            credit=d["credit"],
+            finder_disclosure_date=d["disclosure_date"],
+            files=d["attachments"],
+            submission_seed=d["submission_token"],
+        )
+
+
+def submit_limit() -> ratelimit.Limit:
+    return ratelimit.Limit(
+        "submit",
+        settings.MELDPUNT_SUBMIT_CLIENT_LIMIT,
+        timedelta(minutes=settings.MELDPUNT_SUBMIT_WINDOW_MINUTES),
+    )

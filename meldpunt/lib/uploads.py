@@ -1,0 +1,62 @@
+"""Multiple-file upload field with the count and size limits from settings."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from meldpunt.reports.services import IncomingFile
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+def safe_file_name(name: str) -> str:
+    """Keep a readable name but drop paths, control and bidi-override characters."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip(" .") or "attachment"
+    return name[:200]
+
+
+class AttachmentsField(forms.FileField):
+    widget = MultipleFileInput
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[IncomingFile]:  # type: ignore[override]
+        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
+        limit = settings.MELDPUNT_MAX_ATTACHMENTS
+        if len(files) > limit:
+            raise forms.ValidationError(
+                ngettext(
+                    "You can attach at most %(limit)d file.",
+                    "You can attach at most %(limit)d files.",
+                    limit,
+                )
+                % {"limit": limit}
+            )
+        return [self._read(f) for f in files]
+
+    def _read(self, upload: UploadedFile) -> IncomingFile:
+        max_bytes = settings.MELDPUNT_MAX_ATTACHMENT_BYTES
+        name = safe_file_name(upload.name or "")
+        if upload.size is None or upload.size > max_bytes:
+            raise forms.ValidationError(
+                _("%(name)s is larger than %(size)s MB.")
+                % {"name": name, "size": f"{max_bytes / 1024 / 1024:g}"}
+            )
+        return IncomingFile(
+            name=name,
+            content_type=(upload.content_type or "application/octet-stream")[:100],
+            data=upload.read(),
+        )

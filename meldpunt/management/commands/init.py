@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from meldpunt.lib.crypto import create_key_file
+from meldpunt.policy.commitments import current_version
+
+
+class Command(BaseCommand):
+    help = "Prepare a data directory: key file, database, static files, first staff account."
+    # The key file this command creates is what the checks look for.
+    requires_system_checks: list[str] = []
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        data_dir = Path(settings.DATA_DIR)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key_file = Path(settings.MELDPUNT_KEY_FILE)
+        if not key_file.exists():
+            create_key_file(key_file)
+            self.stdout.write(f"Created the at-rest key file {key_file}. Back it up: "
+                              "without it no report can be read.")
+        call_command("check", fail_level="ERROR")
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        current_version()
+        self._first_staff_account()
+
+    def _first_staff_account(self) -> None:
+        users = get_user_model()
+        if users.objects.exists():
+            return
+        password = secrets.token_urlsafe(18)
+        users.objects.create_superuser(username="admin", email="", password=password)
+        self.stdout.write(
+            "Created the first staff account. This is shown once:\n"
+            f"  URL:      {settings.MELDPUNT_BASE_URL}/admin/\n"
+            "  user:     admin\n"
+            f"  password: {password}"
+        )

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class RateLimitBucket(models.Model):
+    """One fixed-window counter. `key` is a keyed hash: client addresses are never stored."""
+
+    key = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "window_start"], name="ratelimit_unique")
+        ]
+        indexes = [models.Index(fields=["window_start"])]

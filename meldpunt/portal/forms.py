@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from meldpunt.lib import ratelimit, receipt
+from meldpunt.lib.uploads import AttachmentsField
+from meldpunt.reports.models import Credit, Report
+
+INVALID = _("This receipt code is not valid.")
+LIMITED = _("Too many attempts. Please wait a while and try again.")
+
+
+def receipt_limits() -> tuple[ratelimit.Limit, ratelimit.Limit]:
+    window = timedelta(minutes=settings.MELDPUNT_RECEIPT_WINDOW_MINUTES)
+    return (
+        ratelimit.Limit("receipt-client", settings.MELDPUNT_RECEIPT_CLIENT_LIMIT, window),
+        ratelimit.Limit("receipt-global", settings.MELDPUNT_RECEIPT_GLOBAL_LIMIT, window),
+    )
+
+
+class ReceiptForm(forms.Form):
+    code = forms.CharField(
+        label=_("Receipt code"),
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, client: str = "unknown", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client = client
+        self.report: Report | None = None
+        self.rate_limited = False
+
+    def clean_code(self) -> str:
+        # Every attempt counts, per client and for the whole site, before the code is looked
+        # at; a correct code is refunded. All failures look alike: no enumeration.
+        per_client, everyone = receipt_limits()
+        if not ratelimit.hit(per_client, self.client) or not ratelimit.hit(everyone, "all"):
+            self.rate_limited = True
+            raise forms.ValidationError(LIMITED, code="rate_limited")
+        code = receipt.normalise(self.cleaned_data["code"])
+        wanted = receipt.digest(code or "")
+        found = Report.objects.filter(receipt_digest=wanted).first()
+        if code is None or found is None or not hmac.compare_digest(
+            bytes(found.receipt_digest), wanted
+        ):
+            raise forms.ValidationError(INVALID, code="invalid")
+        ratelimit.refund(per_client, self.client)
+        ratelimit.refund(everyone, "all")
+        self.report = found
+        return code
+
+
+class ReplyForm(forms.Form):
+    text = forms.CharField(
+        label=_("Your message"),
+        widget=forms.Textarea(attrs={"rows": 6}),
+        max_length=settings.MELDPUNT_MAX_TEXT_CHARS,
+    )
+    attachments = AttachmentsField(label=_("Attachments"))
+
+
+class CreditForm(forms.Form):
+    credit = forms.ChoiceField(
+        label=_("How may we credit you?"),
+        choices=[
+            (Credit.NONE, _("Do not credit me")),
+            (Credit.NAME, _("By my name")),
+            (Credit.PSEUDONYM, _("By my pseudonym")),
+        ],
+        widget=forms.RadioSelect,
+    )
+    name = forms.CharField(label=_("Name or pseudonym"), max_length=200, required=False)

@@ -1,0 +1,121 @@
+"""The finder's receipt portal. The receipt code is only ever POSTed, never put in a URL."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from meldpunt.lib.ratelimit import client_key
+from meldpunt.portal.forms import CreditForm, ReceiptForm, ReplyForm
+from meldpunt.reports.models import Credit, Report
+from meldpunt.reports.services import add_message, record_event, set_credit
+
+SESSION_KEY = "portal_report"
+SESSION_STARTED = "portal_started"
+# However active the finder is, a portal session ends after this.
+ABSOLUTE_MAX_SECONDS = 4 * 3600
+
+
+def get_report_for_finder(request: HttpRequest) -> Report | None:
+    uid = request.session.get(SESSION_KEY)
+    started = request.session.get(SESSION_STARTED, 0)
+    if not uid or timezone.now().timestamp() - started > ABSOLUTE_MAX_SECONDS:
+        return None
+    return Report.objects.filter(uid=uid).first()
+
+
+def _finder_or_404(request: HttpRequest) -> Report:
+    report = get_report_for_finder(request)
+    if report is None:
+        raise Http404
+    return report
+
+
+def _page(request: HttpRequest, template: str, context: dict[str, object], status: int = 200
+          ) -> HttpResponse:
+    response = render(request, template, context, status=status)
+    add_never_cache_headers(response)
+    return response
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def status(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _login(request)
+    report = get_report_for_finder(request)
+    if report is None:
+        return _page(request, "portal/login.html", {"form": ReceiptForm()})
+    return _status_page(request, report, ReplyForm(), _credit_form(report))
+
+
+def _login(request: HttpRequest) -> HttpResponse:
+    form = ReceiptForm(request.POST, client=client_key(request))
+    if not form.is_valid() or form.report is None:
+        status = 429 if form.rate_limited else 400
+        return _page(request, "portal/login.html", {"form": form}, status=status)
+    request.session.cycle_key()  # no session fixation
+    request.session[SESSION_KEY] = str(form.report.uid)
+    request.session[SESSION_STARTED] = timezone.now().timestamp()
+    request.session.set_expiry(settings.MELDPUNT_STATUS_SESSION_MINUTES * 60)
+    return HttpResponseRedirect(reverse("portal:status"), status=303)  # type: ignore[return-value]
+
+
+def _credit_form(report: Report, data: object = None) -> CreditForm:
+    initial = {"credit": report.credit, "name": report.finder.get("name", "")}
+    return CreditForm(data, initial=initial)  # type: ignore[arg-type]
+
+
+def _status_page(
+    request: HttpRequest, report: Report, reply: ReplyForm, credit: CreditForm, status: int = 200
+) -> HttpResponse:
+    context = {
+        "report": report,
+        "thread": report.messages.prefetch_related("attachments"),
+        "attachments": report.attachments.filter(message=None),
+        "reply_form": reply,
+        "credit_form": credit,
+    }
+    return _page(request, "portal/status.html", context, status=status)
+
+
+@require_POST
+def reply(request: HttpRequest) -> HttpResponse:
+    report = _finder_or_404(request)
+    form = ReplyForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _status_page(request, report, form, _credit_form(report), status=400)
+    add_message(report, "finder", form.cleaned_data["text"], form.cleaned_data["attachments"])
+    messages.success(request, _("Your message has been sent to the team."))
+    return HttpResponseRedirect(reverse("portal:status"), status=303)  # type: ignore[return-value]
+
+
+@require_POST
+def credit(request: HttpRequest) -> HttpResponse:
+    report = _finder_or_404(request)
+    form = _credit_form(report, request.POST)
+    if form.is_valid():
+        choice, name = form.cleaned_data["credit"], form.cleaned_data["name"].strip()
+        if choice != Credit.NONE and not name:
+            form.add_error("name", _("Tell us the name or pseudonym to credit."))
+    if not form.is_valid():
+        return _status_page(request, report, ReplyForm(), form, status=400)
+    if name != report.finder.get("name", ""):
+        report.finder = {**report.finder, "name": name}
+        report.save(update_fields=["finder_blob"])
+        record_event(report, "finder_name_changed", "finder")
+    set_credit(report, choice, "finder")
+    messages.success(request, _("Your credit preference has been saved."))
+    return HttpResponseRedirect(reverse("portal:status"), status=303)  # type: ignore[return-value]
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    request.session.flush()
+    return HttpResponseRedirect(reverse("portal:status"), status=303)  # type: ignore[return-value]

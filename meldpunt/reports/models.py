@@ -1,0 +1,157 @@
+"""Reports and what hangs off them.
+
+Workflow fields (state, dates, category) stay in clear so lists and metrics are
+fast; everything the finder wrote and everything that identifies them is sealed
+with `meldpunt.lib.crypto`, bound to the row's `uid` and the field name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import models
+
+from meldpunt.lib import crypto
+
+
+class State(models.TextChoices):
+    RECEIVED = "received"
+    NEEDS_INFO = "needs_info"
+    TRIAGED = "triaged"
+    FIX_IN_PROGRESS = "fix_in_progress"
+    FIXED = "fixed"
+    PUBLISHED = "published"
+    CLOSED = "closed"
+
+
+class Channel(models.TextChoices):
+    WEB = "web"
+    EMAIL = "email"
+
+
+class Credit(models.TextChoices):
+    NAME = "name"
+    PSEUDONYM = "pseudonym"
+    NONE = "none"
+
+
+class Sealed:
+    """A model attribute that seals a dict into a BinaryField bound to `<label>:<uid>:<name>`."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def aad(self, instance: Any) -> str:
+        return f"{instance._meta.label_lower}:{instance.uid}:{self.name}"
+
+    def __get__(self, instance: Any, owner: type | None = None) -> dict[str, Any]:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        cache = instance.__dict__.setdefault("_opened", {})
+        if self.name not in cache:
+            blob = getattr(instance, self.column)
+            cache[self.name] = crypto.open_json(blob, self.aad(instance)) if blob else {}
+        return cache[self.name]  # type: ignore[no-any-return]
+
+    def __set__(self, instance: Any, value: dict[str, Any]) -> None:
+        setattr(instance, self.column, crypto.seal_json(value, self.aad(instance)))
+        instance.__dict__.setdefault("_opened", {})[self.name] = value
+
+
+class Report(models.Model):
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    reference = models.CharField(max_length=20, unique=True)
+    created_at = models.DateTimeField()
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.RECEIVED)
+    category = models.CharField(max_length=40)
+    out_of_scope = models.BooleanField(default=False)
+    language = models.CharField(max_length=8)
+    policy_version = models.ForeignKey("policy.PolicyVersion", on_delete=models.PROTECT)
+    credit = models.CharField(max_length=10, choices=Credit.choices, default=Credit.NONE)
+    response_due_at = models.DateTimeField()
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    expected_fix_date = models.DateField(null=True, blank=True)
+    finder_disclosure_date = models.DateField(null=True, blank=True)
+    has_contact = models.BooleanField(default=False)
+    has_pgp_key = models.BooleanField(default=False)
+    # Keyed hashes (HMAC with the key file's index key), never the secrets themselves.
+    receipt_digest = models.BinaryField(max_length=32, unique=True)
+    submission_digest = models.BinaryField(max_length=32, unique=True, null=True)
+
+    content_blob = models.BinaryField()
+    finder_blob = models.BinaryField()
+    content = Sealed("content_blob")
+    finder = Sealed("finder_blob")
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "response_due_at"])]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class AffectedHost(models.Model):
+    """Blind index of a report's affected hosts: finds reports by host without storing it."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="hosts")
+    digest = models.BinaryField(max_length=32, db_index=True)
+
+
+class Event(models.Model):
+    """Append-only history. `data` holds workflow facts only, never report text."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="events")
+    created_at = models.DateTimeField()
+    kind = models.CharField(max_length=40)
+    actor = models.CharField(max_length=80)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class Message(models.Model):
+    class Author(models.TextChoices):
+        FINDER = "finder"
+        STAFF = "staff"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="messages")
+    created_at = models.DateTimeField()
+    author = models.CharField(max_length=10, choices=Author.choices)
+    body_blob = models.BinaryField()
+    body = Sealed("body_blob")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class Attachment(models.Model):
+    """An uploaded file, sealed on disk; its name and type are sealed in the database."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    created_at = models.DateTimeField()
+    size = models.PositiveBigIntegerField()
+    storage_name = models.CharField(max_length=100, unique=True)
+    meta_blob = models.BinaryField()
+    meta = Sealed("meta_blob")
+
+    @property
+    def data_aad(self) -> str:
+        return f"{self._meta.label_lower}:{self.uid}:data"
+
+
+class ReferenceCounter(models.Model):
+    """Next public reference number per year (MP-YYYY-NNNN)."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)

@@ -1,0 +1,209 @@
+"""Creating reports and messages: the one path every intake channel goes through.
+
+Attachments are sealed and written to storage before the database transaction;
+if the transaction fails they are removed again, so nothing is half-stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from meldpunt.lib import crypto, receipt
+from meldpunt.lib.targets import Target
+from meldpunt.policy.models import PolicyVersion
+from meldpunt.reports.models import (
+    AffectedHost,
+    Attachment,
+    Credit,
+    Event,
+    Message,
+    ReferenceCounter,
+    Report,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IncomingFile:
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class NewReport:
+    channel: str
+    language: str
+    policy_version: PolicyVersion
+    category: str
+    out_of_scope: bool
+    targets: list[Target]
+    content: dict[str, Any]
+    finder: dict[str, Any]
+    credit: str = Credit.NONE
+    finder_disclosure_date: date | None = None
+    files: list[IncomingFile] = field(default_factory=list)
+    # A secret that identifies one submission attempt; a retry with it finds the first report.
+    submission_seed: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    report: Report
+    code: str
+
+
+def host_digest(host: str) -> bytes:
+    return crypto.load_keyring().index("host", host)
+
+
+def submission_digest(seed: bytes) -> bytes:
+    return crypto.load_keyring().index("submission", seed.hex())
+
+
+def _next_reference(year: int) -> str:
+    try:
+        with transaction.atomic():
+            ReferenceCounter.objects.get_or_create(year=year)
+    except IntegrityError:
+        pass  # created by a concurrent submission
+    ReferenceCounter.objects.filter(year=year).update(last=F("last") + 1)
+    number = ReferenceCounter.objects.get(year=year).last
+    return f"MP-{year}-{number:04d}"
+
+
+def _store_files(files: Iterable[IncomingFile]) -> list[tuple[Attachment, str]]:
+    stored: list[tuple[Attachment, str]] = []
+    try:
+        for incoming in files:
+            att = Attachment(uid=uuid.uuid4(), size=len(incoming.data))
+            att.meta = {
+                "name": incoming.name,
+                "content_type": incoming.content_type,
+                "sha256": hashlib.sha256(incoming.data).hexdigest(),
+            }
+            sealed = crypto.load_keyring().seal(incoming.data, att.data_aad)
+            name = default_storage.save(att.uid.hex, ContentFile(sealed))
+            att.storage_name = name
+            stored.append((att, name))
+    except BaseException:
+        _remove_files(name for _a, name in stored)
+        raise
+    return stored
+
+
+def _remove_files(names: Iterable[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            log.warning("could not remove orphaned attachment %s", name)
+
+
+def submit_report(new: NewReport) -> Receipt:
+    """Store a new report with its attachments; return it with its receipt code (shown once)."""
+    code = receipt.code_from_seed(new.submission_seed) if new.submission_seed else receipt.new_code()
+    stored = _store_files(new.files)
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            report = Report(
+                created_at=now,
+                channel=new.channel,
+                category=new.category,
+                out_of_scope=new.out_of_scope,
+                language=new.language,
+                policy_version=new.policy_version,
+                credit=new.credit,
+                finder_disclosure_date=new.finder_disclosure_date,
+                response_due_at=now + timedelta(days=settings.MELDPUNT_FIRST_RESPONSE_DAYS),
+                has_contact=bool(new.finder.get("email")),
+                has_pgp_key=bool(new.finder.get("pgp_key")),
+                receipt_digest=receipt.digest(code),
+                submission_digest=(
+                    submission_digest(new.submission_seed) if new.submission_seed else None
+                ),
+            )
+            report.content = new.content
+            report.finder = new.finder
+            report.reference = _next_reference(now.year)
+            report.save()
+            AffectedHost.objects.bulk_create(
+                AffectedHost(report=report, digest=host_digest(h))
+                for h in sorted({t.host for t in new.targets})
+            )
+            for att, _name in stored:
+                att.report = report
+                att.created_at = now
+                att.save()
+            record_event(report, "received", "finder", channel=new.channel)
+    except BaseException:
+        _remove_files(name for _a, name in stored)
+        raise
+    log.info("report %s received via %s", report.reference, new.channel)
+    return Receipt(report=report, code=code)
+
+
+def find_resubmission(seed: bytes) -> Receipt | None:
+    """The report a retried submission already created, if it is recent enough to show again."""
+    window = timedelta(minutes=settings.MELDPUNT_RESUBMIT_MINUTES)
+    report = Report.objects.filter(
+        submission_digest=submission_digest(seed), created_at__gte=timezone.now() - window
+    ).first()
+    if report is None:
+        return None
+    return Receipt(report=report, code=receipt.code_from_seed(seed))
+
+
+def record_event(report: Report, kind: str, actor: str, **data: Any) -> Event:
+    return Event.objects.create(
+        report=report, created_at=timezone.now(), kind=kind, actor=actor, data=data
+    )
+
+
+def add_message(report: Report, author: str, text: str, files: list[IncomingFile]) -> Message:
+    stored = _store_files(files)
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            message = Message(report=report, created_at=now, author=author)
+            message.body = {"text": text}
+            message.save()
+            for att, _name in stored:
+                att.report = report
+                att.message = message
+                att.created_at = now
+                att.save()
+            record_event(report, "message", author, attachments=len(stored))
+    except BaseException:
+        _remove_files(name for _a, name in stored)
+        raise
+    log.info("message added to %s by %s", report.reference, author)
+    return message
+
+
+def set_credit(report: Report, credit: str, actor: str) -> None:
+    with transaction.atomic():
+        Report.objects.filter(pk=report.pk).update(credit=credit)
+        report.credit = credit
+        record_event(report, "credit_changed", actor, credit=credit)
+
+
+def read_attachment(att: Attachment) -> bytes:
+    with default_storage.open(att.storage_name, "rb") as fh:
+        blob = fh.read()
+    return crypto.load_keyring().open(blob, att.data_aad)

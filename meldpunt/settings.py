@@ -1,0 +1,268 @@
+"""The one settings module. Everything an operator changes comes from the environment.
+
+Values are parsed leniently here and validated by the system checks in
+`meldpunt.checks`, so a bad value is reported in one clear line instead of a
+traceback at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent
+CONFIG_ERRORS: list[str] = []
+
+
+def env(name: str, default: str) -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        CONFIG_ERRORS.append(f"{name}={raw!r} is not a whole number.")
+        return default
+    if value < minimum:
+        CONFIG_ERRORS.append(f"{name}={value} must be at least {minimum}.")
+        return default
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env(name, "1" if default else "0").lower()
+    if raw not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+        CONFIG_ERRORS.append(f"{name}={raw!r} must be true or false.")
+        return default
+    return raw in {"1", "true", "yes", "on"}
+
+
+DATA_DIR = Path(env("MELDPUNT_DATA_DIR", str(Path.cwd() / "data"))).resolve()
+MELDPUNT_KEY_FILE = Path(env("MELDPUNT_KEY_FILE", str(DATA_DIR / "keys" / "master-keys.json")))
+
+DEBUG = env_bool("MELDPUNT_DEBUG", False)
+
+
+def _secret_key() -> str:
+    if key := env("MELDPUNT_SECRET_KEY", ""):
+        return key
+    path = DATA_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        # The first start (or `meldpunt init`) makes one; several hosts must share it.
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+
+SECRET_KEY = _secret_key()
+
+# --- The organisation and its policy commitments ---------------------------
+MELDPUNT_BASE_URL = env("MELDPUNT_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+MELDPUNT_ORG_NAME = env("MELDPUNT_ORG_NAME", "Example Organisation")
+MELDPUNT_SECURITY_CONTACT = env("MELDPUNT_SECURITY_CONTACT", "security@example.org")
+MELDPUNT_FIRST_RESPONSE_DAYS = env_int("MELDPUNT_FIRST_RESPONSE_DAYS", 3, minimum=1)
+MELDPUNT_PROGRESS_UPDATE_DAYS = env_int("MELDPUNT_PROGRESS_UPDATE_DAYS", 14, minimum=1)
+MELDPUNT_NATIONAL_CSIRT = env("MELDPUNT_NATIONAL_CSIRT", "CCB (Centre for Cybersecurity Belgium)")
+
+# --- Intake limits ----------------------------------------------------------
+MELDPUNT_MAX_ATTACHMENTS = env_int("MELDPUNT_MAX_ATTACHMENTS", 10, minimum=0)
+MELDPUNT_MAX_ATTACHMENT_BYTES = env_int(
+    "MELDPUNT_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=1024
+)
+MELDPUNT_MAX_TEXT_CHARS = env_int("MELDPUNT_MAX_TEXT_CHARS", 50_000, minimum=1000)
+# A submission form stays valid this long; a retried POST of the same form within
+# MELDPUNT_RESUBMIT_MINUTES shows the same receipt instead of a second report.
+MELDPUNT_FORM_MAX_AGE_HOURS = env_int("MELDPUNT_FORM_MAX_AGE_HOURS", 24, minimum=1)
+MELDPUNT_RESUBMIT_MINUTES = env_int("MELDPUNT_RESUBMIT_MINUTES", 15, minimum=1)
+
+# --- Receipt portal -----------------------------------------------------------
+MELDPUNT_STATUS_SESSION_MINUTES = env_int("MELDPUNT_STATUS_SESSION_MINUTES", 30, minimum=1)
+MELDPUNT_RECEIPT_CLIENT_LIMIT = env_int("MELDPUNT_RECEIPT_CLIENT_LIMIT", 10, minimum=1)
+MELDPUNT_RECEIPT_GLOBAL_LIMIT = env_int("MELDPUNT_RECEIPT_GLOBAL_LIMIT", 500, minimum=1)
+MELDPUNT_RECEIPT_WINDOW_MINUTES = env_int("MELDPUNT_RECEIPT_WINDOW_MINUTES", 15, minimum=1)
+MELDPUNT_SUBMIT_CLIENT_LIMIT = env_int("MELDPUNT_SUBMIT_CLIENT_LIMIT", 20, minimum=1)
+MELDPUNT_SUBMIT_WINDOW_MINUTES = env_int("MELDPUNT_SUBMIT_WINDOW_MINUTES", 60, minimum=1)
+# Number of reverse proxies in front of Meldpunt whose X-Forwarded-For is trusted.
+MELDPUNT_TRUSTED_PROXIES = env_int("MELDPUNT_TRUSTED_PROXIES", 0, minimum=0)
+
+MELDPUNT_WORKERS = env_int("MELDPUNT_WORKERS", 4, minimum=1)
+MELDPUNT_BENCH_VIEWS = env_bool("MELDPUNT_BENCH_VIEWS", False)
+
+# --- Languages ------------------------------------------------------------
+SUPPORTED_LANGUAGES = {"nl": "Nederlands", "en": "English", "fr": "Français"}
+_languages = [code.strip() for code in env("MELDPUNT_LANGUAGES", "nl,en,fr").split(",") if code]
+for _code in _languages:
+    if _code not in SUPPORTED_LANGUAGES:
+        CONFIG_ERRORS.append(
+            f"MELDPUNT_LANGUAGES: {_code!r} is not one of {', '.join(SUPPORTED_LANGUAGES)}."
+        )
+_languages = [c for c in _languages if c in SUPPORTED_LANGUAGES] or ["en"]
+LANGUAGES = [(code, SUPPORTED_LANGUAGES[code]) for code in _languages]
+LANGUAGE_CODE = env("MELDPUNT_DEFAULT_LANGUAGE", _languages[0])
+if LANGUAGE_CODE not in _languages:
+    CONFIG_ERRORS.append(f"MELDPUNT_DEFAULT_LANGUAGE={LANGUAGE_CODE!r} is not in LANGUAGES.")
+    LANGUAGE_CODE = _languages[0]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = env("MELDPUNT_TIME_ZONE", "Europe/Brussels")
+
+# --- Hosts, database, storage ------------------------------------------------
+_base_host = urlsplit(MELDPUNT_BASE_URL).hostname or "127.0.0.1"
+ALLOWED_HOSTS = sorted({_base_host, "127.0.0.1", "localhost", "[::1]"} | {
+    h.strip() for h in env("MELDPUNT_ALLOWED_HOSTS", "").split(",") if h.strip()
+})
+CSRF_TRUSTED_ORIGINS = [MELDPUNT_BASE_URL]
+
+DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'meldpunt.sqlite3'}")
+
+
+def _database(url: str) -> dict[str, Any]:
+    try:
+        config: dict[str, Any] = dj_database_url.parse(url, conn_max_age=60)
+    except ValueError as exc:
+        CONFIG_ERRORS.append(f"DATABASE_URL cannot be used: {exc}")
+        config = dj_database_url.parse(f"sqlite:///{DATA_DIR / 'meldpunt.sqlite3'}")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {
+            # WAL lets readers work while one writer commits; IMMEDIATE takes the
+            # write lock at BEGIN so two writers queue instead of failing mid-way.
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+            ),
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    elif config["ENGINE"] != "django.db.backends.postgresql":
+        CONFIG_ERRORS.append("DATABASE_URL must point to SQLite or PostgreSQL.")
+    return config
+
+
+DATABASES = {"default": _database(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "attachments")},
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+# Uploads over this size spool to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = MELDPUNT_MAX_TEXT_CHARS * 12
+DATA_UPLOAD_MAX_NUMBER_FILES = MELDPUNT_MAX_ATTACHMENTS + 1
+
+# --- Applications -------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "meldpunt.apps.MeldpuntConfig",
+    "meldpunt.reports",
+    "meldpunt.policy",
+    "meldpunt.intake",
+    "meldpunt.portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "meldpunt.lib.middleware.security_headers",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "meldpunt.urls"
+WSGI_APPLICATION = "meldpunt.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "meldpunt.policy.context.organisation",
+            ],
+        },
+    },
+]
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# --- Sessions, cookies, headers -------------------------------------------
+_https = MELDPUNT_BASE_URL.startswith("https://")
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_NAME = "meldpunt_session"
+SESSION_COOKIE_AGE = MELDPUNT_STATUS_SESSION_MINUTES * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = _https
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_HSTS_SECONDS = 31536000 if _https else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
+SECURE_SSL_REDIRECT = _https and env_bool("MELDPUNT_SSL_REDIRECT", False)
+if MELDPUNT_TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Logging: ids and events only, never request bodies, codes or addresses ----
+LOG_LEVEL = env("MELDPUNT_LOG_LEVEL", "INFO").upper()
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # django.request would log the path and, for some errors, request details.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.security.DisallowedHost": {"handlers": [], "propagate": False},
+    },
+}

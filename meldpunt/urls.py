@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path
+from django.views.i18n import set_language
+
+from meldpunt.intake import views as intake
+from meldpunt.policy import views as policy
+from meldpunt.portal import views as portal
+
+portal_patterns = (
+    [
+        path("", portal.status, name="status"),
+        path("reply/", portal.reply, name="reply"),
+        path("credit/", portal.credit, name="credit"),
+        path("logout/", portal.logout, name="logout"),
+    ],
+    "portal",
+)
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", policy.policy, name="policy"),
+    path("report/", intake.report, name="report"),
+    path("status/", include(portal_patterns)),
+    path("language/", set_language, name="set_language"),
+    # Temporary staff access until the triage desk exists; see meldpunt/reports/admin.py.
+    path("admin/", admin.site.urls),
+]
+
+if settings.MELDPUNT_BENCH_VIEWS:
+    from meldpunt import bench_views
+
+    urlpatterns.append(path("bench/baseline/", bench_views.baseline))

@@ -1,0 +1,87 @@
+"""The shared cast and helpers. rita is a finder holding a receipt code."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from meldpunt.policy.commitments import current_version
+from meldpunt.reports.models import Report
+
+RECEIPT_RE = re.compile(r'id="receipt-code"[^>]*>([0-9A-Z-]+)<')
+TOKEN_RE = re.compile(r'name="submission_token" value="([^"]+)"')
+
+
+def valid_report(**overrides: Any) -> dict[str, Any]:
+    data = {
+        "affected_systems": "https://portal.example.org/login\n192.0.2.10",
+        "category": "xss",
+        "description": "Reflected XSS in the q parameter.",
+        "steps": "Open /search?q=<script>",
+        "impact": "Session theft.",
+        "exploited": "no",
+        "already_public": "no",
+        "references": "",
+        "disclosure_date": "",
+        "csirt_notified": "no",
+        "name": "",
+        "email": "",
+        "pgp_key": "",
+        "credit": "none",
+        "accept_policy": "on",
+    }
+    data.update(overrides)
+    return data
+
+
+@dataclass
+class Submitted:
+    report: Report
+    code: str
+    response: Any
+
+
+def submit(client: Client, files: dict[str, Any] | None = None, **fields: Any) -> Submitted:
+    """Fetch the form (for its tokens), post it, and return the report and receipt code."""
+    page = client.get("/report/").content.decode()
+    token = TOKEN_RE.search(page)
+    assert token, "the form has no submission token"
+    data = valid_report(**fields)
+    data["submission_token"] = token.group(1)
+    data["policy_version"] = current_version().number
+    if files:
+        data.update(files)
+    response = client.post("/report/", data)
+    assert response.status_code == 200, response.content.decode()[:2000]
+    match = RECEIPT_RE.search(response.content.decode())
+    assert match, "no receipt code on the page"
+    reference = re.search(r'id="reference">(MP-\d{4}-\d{4,})<', response.content.decode())
+    assert reference
+    return Submitted(Report.objects.get(reference=reference.group(1)), match.group(1), response)
+
+
+def form_post(client: Client, **fields: Any) -> Any:
+    page = client.get("/report/").content.decode()
+    token = TOKEN_RE.search(page)
+    assert token
+    data = valid_report(**fields)
+    data.setdefault("submission_token", token.group(1))
+    data.setdefault("policy_version", current_version().number)
+    return client.post("/report/", data)
+
+
+@pytest.fixture
+def rita(db: Any) -> Submitted:
+    return submit(Client())
+
+
+@pytest.fixture
+def rita_client(rita: Submitted) -> Client:
+    client = Client()
+    response = client.post("/status/", {"code": rita.code})
+    assert response.status_code == 303
+    return client

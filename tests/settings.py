@@ -1,0 +1,27 @@
+"""Test settings: the real settings module, pointed at a throw-away data directory."""
+
+import os
+import tempfile
+from pathlib import Path
+
+_data = Path(tempfile.mkdtemp(prefix="meldpunt-test-"))
+os.environ["MELDPUNT_DATA_DIR"] = str(_data)
+os.environ.setdefault("MELDPUNT_ORG_NAME", "Example Org")
+
+from meldpunt.lib.crypto import create_key_file  # noqa: E402
+from meldpunt.settings import *  # noqa: E402, F403
+from meldpunt.settings import DATA_DIR, DATABASES, MELDPUNT_KEY_FILE  # noqa: E402
+
+create_key_file(MELDPUNT_KEY_FILE)
+(DATA_DIR / "static").mkdir()
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "attachments")},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not :memory:, so tests can read the bytes on disk and a live server can share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}

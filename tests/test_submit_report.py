@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from meldpunt.reports.models import Attachment, Event, Report
+from meldpunt.reports.services import read_attachment
+from tests.conftest import form_post, submit
+
+
+def test_it_stores_a_report_and_shows_reference_and_receipt(db):
+    sent = submit(Client(), files={"attachments": [SimpleUploadedFile("poc.txt", b"proof")]})
+    report = sent.report
+    assert re.fullmatch(r"MP-\d{4}-0001", report.reference)
+    assert re.fullmatch(r"([0-9A-Z]{4}-){4}[0-9A-Z]{4}", sent.code)
+    assert report.content["description"] == "Reflected XSS in the q parameter."
+    assert report.content["affected_systems"] == ["https://portal.example.org/login", "192.0.2.10"]
+    assert report.state == "received"
+    assert report.response_due_at - report.created_at == timedelta(days=3)
+    assert report.hosts.count() == 2
+    att = Attachment.objects.get(report=report)
+    assert att.meta["name"] == "poc.txt"
+    assert read_attachment(att) == b"proof"
+    assert Event.objects.filter(report=report, kind="received").count() == 1
+    page = sent.response.content.decode()
+    assert timezone.localtime(report.response_due_at).strftime("%Y") in page
+    assert sent.response["Cache-Control"].startswith("max-age=0") or "no-store" in sent.response[
+        "Cache-Control"
+    ]
+
+
+def test_it_numbers_references_per_year(db):
+    first, second = submit(Client()), submit(Client())
+    assert first.report.reference.endswith("-0001")
+    assert second.report.reference.endswith("-0002")
+
+
+def test_it_does_not_create_a_second_report_when_the_same_form_is_posted_twice(db):
+    client = Client()
+    page = client.get("/report/").content.decode()
+    token = re.search(r'name="submission_token" value="([^"]+)"', page).group(1)
+    first = form_post(client, submission_token=token)
+    second = form_post(client, submission_token=token)
+    assert Report.objects.count() == 1
+    code = re.compile(r'id="receipt-code"[^>]*>([0-9A-Z-]+)<')
+    assert code.search(first.content.decode()).group(1) == code.search(
+        second.content.decode()
+    ).group(1)
+
+
+def test_it_records_the_language_and_policy_version_the_finder_saw(db):
+    client = Client(HTTP_ACCEPT_LANGUAGE="fr")
+    sent = submit(client)
+    assert sent.report.language == "fr"
+    assert sent.report.policy_version.number >= 1
+
+
+def test_it_requires_nothing_about_the_finder(db):
+    sent = submit(Client(), name="", email="", pgp_key="")
+    assert sent.report.finder == {"name": "", "email": "", "pgp_key": ""}
+    assert not sent.report.has_contact
+
+
+def test_it_rejects_get_only_methods(db):
+    assert Client().put("/report/").status_code == 405
+    assert Client().delete("/report/").status_code == 405
