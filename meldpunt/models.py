@@ -15,3 +15,6 @@ class RateLimitBucket(models.Model):
             models.UniqueConstraint(fields=["key", "window_start"], name="ratelimit_unique")
         ]
         indexes = [models.Index(fields=["window_start"])]
+
+    def __str__(self) -> str:
+        return f"{self.key[:8]}@{self.window_start:%Y-%m-%d %H:%M}"

@@ -124,9 +124,10 @@ TIME_ZONE = env("MELDPUNT_TIME_ZONE", "Europe/Brussels")
 
 # --- Hosts, database, storage ------------------------------------------------
 _base_host = urlsplit(MELDPUNT_BASE_URL).hostname or "127.0.0.1"
-ALLOWED_HOSTS = sorted({_base_host, "127.0.0.1", "localhost", "[::1]"} | {
-    h.strip() for h in env("MELDPUNT_ALLOWED_HOSTS", "").split(",") if h.strip()
-})
+ALLOWED_HOSTS = sorted(
+    {_base_host, "127.0.0.1", "localhost", "[::1]"}
+    | {h.strip() for h in env("MELDPUNT_ALLOWED_HOSTS", "").split(",") if h.strip()}
+)
 CSRF_TRUSTED_ORIGINS = [MELDPUNT_BASE_URL]
 
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'meldpunt.sqlite3'}")
@@ -134,10 +135,14 @@ DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'meldpunt.sqlite3'}")
 
 def _database(url: str) -> dict[str, Any]:
     try:
-        config: dict[str, Any] = dj_database_url.parse(url, conn_max_age=60)
+        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60))
     except ValueError as exc:
         CONFIG_ERRORS.append(f"DATABASE_URL cannot be used: {exc}")
-        config = dj_database_url.parse(f"sqlite:///{DATA_DIR / 'meldpunt.sqlite3'}")
+        config = dict(dj_database_url.parse(f"sqlite:///{DATA_DIR / 'meldpunt.sqlite3'}"))
+    if config["ENGINE"] not in {"django.db.backends.sqlite3", "django.db.backends.postgresql"}:
+        CONFIG_ERRORS.append("DATABASE_URL must point to SQLite or PostgreSQL.")
+        # Fall back so that Django starts far enough to report the error.
+        config = dict(dj_database_url.parse(f"sqlite:///{DATA_DIR / 'meldpunt.sqlite3'}"))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {
@@ -149,8 +154,6 @@ def _database(url: str) -> dict[str, Any]:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         }
-    elif config["ENGINE"] != "django.db.backends.postgresql":
-        CONFIG_ERRORS.append("DATABASE_URL must point to SQLite or PostgreSQL.")
     return config
 
 
@@ -223,8 +226,10 @@ TEMPLATES = [
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 

@@ -7,6 +7,8 @@ from pathlib import Path
 _data = Path(tempfile.mkdtemp(prefix="meldpunt-test-"))
 os.environ["MELDPUNT_DATA_DIR"] = str(_data)
 os.environ.setdefault("MELDPUNT_ORG_NAME", "Example Org")
+# Tests read English text unless they ask for another language.
+os.environ.setdefault("MELDPUNT_DEFAULT_LANGUAGE", "en")
 
 from meldpunt.lib.crypto import create_key_file  # noqa: E402
 from meldpunt.settings import *  # noqa: E402, F403

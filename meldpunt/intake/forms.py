@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.conf import settings
 from django.core import signing
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -20,7 +21,7 @@ from meldpunt.policy.models import PolicyVersion
 from meldpunt.reports.models import Channel, Credit
 from meldpunt.reports.services import NewReport
 
-TOKEN_SALT = "meldpunt.intake.submission"
+TOKEN_SALT = "meldpunt.intake.submission"  # noqa: S105  (a signing namespace, not a secret)
 MAX_TARGETS = 50
 KEY_PROBLEMS = {
     "too_large": _("This key is too large."),
@@ -49,8 +50,8 @@ def submission_seed(token: str) -> bytes | None:
         return None
 
 
-def _category_choices() -> list[tuple[str, Any]]:
-    choices: list[tuple[str, Any]] = [("", _("Choose a category"))]
+def _category_choices() -> list[tuple[Any, Any]]:
+    choices: list[tuple[Any, Any]] = [("", _("Choose a category"))]
     in_scope = [(c, label) for c, label, oos in CATEGORIES if not oos]
     out = [(c, label) for c, label, oos in CATEGORIES if oos]
     return [*choices, (_("In scope"), in_scope), (_("Out of scope under our policy"), out)]
@@ -190,7 +191,8 @@ class ReportForm(forms.Form):
         seed = submission_seed(self.cleaned_data["submission_token"])
         if seed is None:
             # Hand out a fresh token so the next submit works; everything typed is kept.
-            data = self.data.copy()
+            data = QueryDict(mutable=True)
+            data.update(self.data)
             data["submission_token"] = new_submission_token()
             self.data = data
             raise forms.ValidationError(_("This form has expired. Please submit it again."))

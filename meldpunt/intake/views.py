@@ -14,7 +14,9 @@ from meldpunt.reports.services import Receipt, find_resubmission, submit_report
 
 def _receipt_page(request: HttpRequest, receipt: Receipt) -> HttpResponse:
     # Shown once: never cached, never put in a URL.
-    response = render(request, "intake/receipt.html", {"report": receipt.report, "code": receipt.code})
+    response = render(
+        request, "intake/receipt.html", {"report": receipt.report, "code": receipt.code}
+    )
     add_never_cache_headers(response)
     return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,7 +32,11 @@ def check_public_key(text: str) -> PublicKey:
     if len(certs) != 1:
         raise KeyProblem("unreadable" if not certs else "several")
     cert = certs[0]
-    if cert.has_secret_keys:
+    with warnings.catch_warnings():
+        # pysequoia 0.1.35 deprecates Cert.has_secret_keys in favour of its Tsk type.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        has_secret = cert.has_secret_keys
+    if has_secret:
         raise KeyProblem("secret")
     if cert.is_revoked:
         raise KeyProblem("revoked")

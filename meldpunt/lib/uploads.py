@@ -33,7 +33,7 @@ class AttachmentsField(forms.FileField):
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
 
-    def clean(self, data: Any, initial: Any = None) -> list[IncomingFile]:  # type: ignore[override]
+    def clean(self, data: Any, initial: Any = None) -> list[IncomingFile]:
         files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
         limit = settings.MELDPUNT_MAX_ATTACHMENTS
         if len(files) > limit:

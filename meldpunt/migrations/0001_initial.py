@@ -4,24 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='RateLimitBucket',
+            name="RateLimitBucket",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=64)),
-                ('window_start', models.DateTimeField()),
-                ('count', models.PositiveIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=64)),
+                ("window_start", models.DateTimeField()),
+                ("count", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'indexes': [models.Index(fields=['window_start'], name='meldpunt_ra_window__3ae638_idx')],
-                'constraints': [models.UniqueConstraint(fields=('key', 'window_start'), name='ratelimit_unique')],
+                "indexes": [
+                    models.Index(fields=["window_start"], name="meldpunt_ra_window__3ae638_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("key", "window_start"), name="ratelimit_unique")
+                ],
             },
         ),
     ]

@@ -47,8 +47,10 @@ class ReceiptForm(forms.Form):
         code = receipt.normalise(self.cleaned_data["code"])
         wanted = receipt.digest(code or "")
         found = Report.objects.filter(receipt_digest=wanted).first()
-        if code is None or found is None or not hmac.compare_digest(
-            bytes(found.receipt_digest), wanted
+        if (
+            code is None
+            or found is None
+            or not hmac.compare_digest(bytes(found.receipt_digest), wanted)
         ):
             raise forms.ValidationError(INVALID, code="invalid")
         ratelimit.refund(per_client, self.client)

@@ -38,8 +38,9 @@ def _finder_or_404(request: HttpRequest) -> Report:
     return report
 
 
-def _page(request: HttpRequest, template: str, context: dict[str, object], status: int = 200
-          ) -> HttpResponse:
+def _page(
+    request: HttpRequest, template: str, context: dict[str, object], status: int = 200
+) -> HttpResponse:
     response = render(request, template, context, status=status)
     add_never_cache_headers(response)
     return response
@@ -64,7 +65,7 @@ def _login(request: HttpRequest) -> HttpResponse:
     request.session[SESSION_KEY] = str(form.report.uid)
     request.session[SESSION_STARTED] = timezone.now().timestamp()
     request.session.set_expiry(settings.MELDPUNT_STATUS_SESSION_MINUTES * 60)
-    return HttpResponseRedirect(reverse("portal:status"), status=303)  # type: ignore[return-value]
+    return HttpResponseRedirect(reverse("portal:status"), status=303)
 
 
 def _credit_form(report: Report, data: object = None) -> CreditForm:
@@ -93,7 +94,7 @@ def reply(request: HttpRequest) -> HttpResponse:
         return _status_page(request, report, form, _credit_form(report), status=400)
     add_message(report, "finder", form.cleaned_data["text"], form.cleaned_data["attachments"])
     messages.success(request, _("Your message has been sent to the team."))
-    return HttpResponseRedirect(reverse("portal:status"), status=303)  # type: ignore[return-value]
+    return HttpResponseRedirect(reverse("portal:status"), status=303)
 
 
 @require_POST
@@ -112,10 +113,10 @@ def credit(request: HttpRequest) -> HttpResponse:
         record_event(report, "finder_name_changed", "finder")
     set_credit(report, choice, "finder")
     messages.success(request, _("Your credit preference has been saved."))
-    return HttpResponseRedirect(reverse("portal:status"), status=303)  # type: ignore[return-value]
+    return HttpResponseRedirect(reverse("portal:status"), status=303)
 
 
 @require_POST
 def logout(request: HttpRequest) -> HttpResponse:
     request.session.flush()
-    return HttpResponseRedirect(reverse("portal:status"), status=303)  # type: ignore[return-value]
+    return HttpResponseRedirect(reverse("portal:status"), status=303)

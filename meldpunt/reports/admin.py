@@ -5,7 +5,7 @@ Django's admin escapes every value these methods return.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.http import HttpRequest
@@ -26,13 +26,13 @@ class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
 
 class EventInline(ReadOnlyInline):
     model = Event
-    fields = ["created_at", "kind", "actor", "data"]
+    fields = ("created_at", "kind", "actor", "data")
     readonly_fields = fields
 
 
 class MessageInline(ReadOnlyInline):
     model = Message
-    fields = ["created_at", "author", "text"]
+    fields = ("created_at", "author", "text")
     readonly_fields = fields
 
     @admin.display(description="text")
@@ -42,7 +42,7 @@ class MessageInline(ReadOnlyInline):
 
 class AttachmentInline(ReadOnlyInline):
     model = Attachment
-    fields = ["created_at", "file_name", "content_type", "size"]
+    fields = ("created_at", "file_name", "content_type", "size")
     readonly_fields = fields
 
     @admin.display(description="file name")
@@ -55,8 +55,14 @@ class AttachmentInline(ReadOnlyInline):
 
 
 CONTENT_FIELDS = [
-    "affected_systems", "description", "steps", "impact", "exploited", "already_public",
-    "references", "csirt_notified",
+    "affected_systems",
+    "description",
+    "steps",
+    "impact",
+    "exploited",
+    "already_public",
+    "references",
+    "csirt_notified",
 ]
 FINDER_FIELDS = ["finder_name", "finder_email", "finder_pgp_key"]
 
@@ -80,16 +86,32 @@ def _finder(name: str) -> Any:
 
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["reference", "created_at", "state", "category", "out_of_scope",
-                    "response_due_at"]
+    list_display = [
+        "reference",
+        "created_at",
+        "state",
+        "category",
+        "out_of_scope",
+        "response_due_at",
+    ]
     list_filter = ["state", "out_of_scope", "category"]
     search_fields = ["reference"]
     inlines = [EventInline, MessageInline, AttachmentInline]
-    fields = [
-        "reference", "created_at", "state", "channel", "category", "out_of_scope", "language",
-        "policy_version", "credit", "response_due_at", "finder_disclosure_date",
-        *CONTENT_FIELDS, *FINDER_FIELDS,
-    ]
+    fields: ClassVar[tuple[str, ...]] = (
+        "reference",
+        "created_at",
+        "state",
+        "channel",
+        "category",
+        "out_of_scope",
+        "language",
+        "policy_version",
+        "credit",
+        "response_due_at",
+        "finder_disclosure_date",
+        *CONTENT_FIELDS,
+        *FINDER_FIELDS,
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -101,6 +101,9 @@ class AffectedHost(models.Model):
     report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="hosts")
     digest = models.BinaryField(max_length=32, db_index=True)
 
+    def __str__(self) -> str:
+        return f"host of {self.report_id}"
+
 
 class Event(models.Model):
     """Append-only history. `data` holds workflow facts only, never report text."""
@@ -113,6 +116,9 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.actor}"
 
 
 class Message(models.Model):
@@ -130,6 +136,9 @@ class Message(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return f"message {self.uid}"
+
 
 class Attachment(models.Model):
     """An uploaded file, sealed on disk; its name and type are sealed in the database."""
@@ -145,6 +154,9 @@ class Attachment(models.Model):
     meta_blob = models.BinaryField()
     meta = Sealed("meta_blob")
 
+    def __str__(self) -> str:
+        return f"attachment {self.uid}"
+
     @property
     def data_aad(self) -> str:
         return f"{self._meta.label_lower}:{self.uid}:data"
@@ -155,3 +167,6 @@ class ReferenceCounter(models.Model):
 
     year = models.PositiveIntegerField(primary_key=True)
     last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"

@@ -116,7 +116,9 @@ def _remove_files(names: Iterable[str]) -> None:
 
 def submit_report(new: NewReport) -> Receipt:
     """Store a new report with its attachments; return it with its receipt code (shown once)."""
-    code = receipt.code_from_seed(new.submission_seed) if new.submission_seed else receipt.new_code()
+    code = (
+        receipt.code_from_seed(new.submission_seed) if new.submission_seed else receipt.new_code()
+    )
     stored = _store_files(new.files)
     try:
         with transaction.atomic():

@@ -24,8 +24,10 @@ class Command(BaseCommand):
         key_file = Path(settings.MELDPUNT_KEY_FILE)
         if not key_file.exists():
             create_key_file(key_file)
-            self.stdout.write(f"Created the at-rest key file {key_file}. Back it up: "
-                              "without it no report can be read.")
+            self.stdout.write(
+                f"Created the at-rest key file {key_file}. Back it up: "
+                "without it no report can be read."
+            )
         call_command("check", fail_level="ERROR")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)

@@ -24,11 +24,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--no-new-key", action="store_true",
+            "--no-new-key",
+            action="store_true",
             help="only finish re-wrapping under the current primary key (after an interruption)",
         )
         parser.add_argument(
-            "--retire-old", action="store_true",
+            "--retire-old",
+            action="store_true",
             help="afterwards remove the old master keys from the key file",
         )
 
@@ -67,7 +69,9 @@ class Command(BaseCommand):
         if keyring.key_id_of(blob) == keyring.primary:
             return 0
         # New file first, then point the row at it, then drop the old one: crash-safe.
-        new_name = default_storage.save(att.uid.hex, ContentFile(keyring.rewrap(blob, att.data_aad)))
+        new_name = default_storage.save(
+            att.uid.hex, ContentFile(keyring.rewrap(blob, att.data_aad))
+        )
         old_name = att.storage_name
         Attachment.objects.filter(pk=pk).update(storage_name=new_name)
         default_storage.delete(old_name)

@@ -1,0 +1,170 @@
+"""The operator's commands, run as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.test import Client, override_settings
+
+from meldpunt.lib import crypto
+from meldpunt.reports.models import Attachment, Report
+from meldpunt.reports.services import read_attachment
+from tests.conftest import submit
+
+MELDPUNT = [sys.executable, "-m", "meldpunt"]
+
+
+def operator_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MELDPUNT_", "DJANGO_")) and k != "DATABASE_URL"
+    }
+    env.update(MELDPUNT_DATA_DIR=str(data_dir), **extra)
+    return env
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*MELDPUNT, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_it_initialises_a_data_directory_once(tmp_path):
+    env = operator_env(tmp_path / "data")
+    first = run(["init"], env)
+    assert first.returncode == 0, first.stderr
+    assert "password:" in first.stdout
+    key_file = tmp_path / "data" / "keys" / "master-keys.json"
+    assert crypto.key_file_is_private(key_file)
+    assert (tmp_path / "data" / "meldpunt.sqlite3").exists()
+    keys_before = key_file.read_bytes()
+    second = run(["init"], env)
+    assert second.returncode == 0, second.stderr
+    assert "password:" not in second.stdout  # the account exists; nothing shown again
+    assert key_file.read_bytes() == keys_before
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MELDPUNT_FIRST_RESPONSE_DAYS", "three", "MELDPUNT_FIRST_RESPONSE_DAYS='three' is not"),
+        ("MELDPUNT_FIRST_RESPONSE_DAYS", "0", "must be at least 1"),
+        ("MELDPUNT_BASE_URL", "ftp://x", "MELDPUNT_BASE_URL='ftp://x' must look like"),
+        ("MELDPUNT_SECURITY_CONTACT", "nobody", "is not an e-mail address"),
+        ("MELDPUNT_LANGUAGES", "nl,de", "'de' is not one of nl, en, fr"),
+        ("DATABASE_URL", "mysql://x/y", "must point to SQLite or PostgreSQL"),
+    ],
+)
+def test_it_explains_a_bad_configuration_in_one_line(tmp_path, variable, value, message):
+    env = operator_env(tmp_path / "data")
+    assert run(["init"], env).returncode == 0
+    result = run(["check"], {**env, variable: value})
+    assert result.returncode != 0
+    lines = [ln for ln in result.stderr.splitlines() if message in ln]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_it_explains_a_missing_key_file(tmp_path):
+    result = run(["check"], operator_env(tmp_path / "empty"))
+    assert result.returncode != 0
+    assert "does not exist; run `meldpunt init`" in result.stderr
+
+
+def test_it_refuses_a_key_file_others_can_read(tmp_path):
+    env = operator_env(tmp_path / "data")
+    assert run(["init"], env).returncode == 0
+    (tmp_path / "data" / "keys" / "master-keys.json").chmod(0o644)
+    result = run(["check"], env)
+    assert result.returncode != 0
+    assert "readable by other users" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_it_serves_pages_and_static_files_with_gunicorn(tmp_path):
+    env = operator_env(tmp_path / "data", MELDPUNT_WORKERS="2")
+    assert run(["init"], env).returncode == 0
+    port = free_port()
+    server = subprocess.Popen(
+        [*MELDPUNT, "serve", "--bind", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        page = ""
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
+                    page = response.read().decode()
+                    assert response.headers["Server"].startswith("gunicorn")
+                break
+            except OSError:
+                time.sleep(0.1)
+        css = next(part.split('"')[0] for part in page.split('href="/static/')[1:])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/{css}") as response:
+            assert response.status == 200
+            assert "text/css" in response.headers["Content-Type"]
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "Booting worker" in output
+    assert "127.0.0.1 " not in output.split("Listening at")[-1]  # no client address logged
+
+
+def test_it_refuses_to_serve_an_unmigrated_database(tmp_path):
+    env = operator_env(tmp_path / "data")
+    assert run(["init"], env).returncode == 0
+    other = {**env, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
+    result = run(["serve", "--bind", "127.0.0.1:1"], other)
+    assert result.returncode != 0
+    assert "run `meldpunt migrate` first" in result.stderr
+
+
+@pytest.fixture
+def private_key_file(tmp_path):
+    copy = tmp_path / "keys.json"
+    shutil.copy(settings.MELDPUNT_KEY_FILE, copy)
+    crypto.load_keyring.cache_clear()
+    with override_settings(MELDPUNT_KEY_FILE=copy):
+        yield copy
+    crypto.load_keyring.cache_clear()
+
+
+def test_it_rotates_master_keys_and_keeps_everything_readable(db, private_key_file):
+    sent = submit(
+        Client(),
+        description="rotate me",
+        files={"attachments": [SimpleUploadedFile("a.txt", b"attached")]},
+    )
+    old = crypto.load_keyring().primary
+    call_command("rotate-keys", "--retire-old", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    keyring = crypto.load_keyring()
+    assert keyring.primary != old
+    assert list(keyring.master_keys) == [keyring.primary]
+    report = Report.objects.get(pk=sent.report.pk)
+    assert keyring.key_id_of(bytes(report.content_blob)) == keyring.primary
+    assert report.content["description"] == "rotate me"
+    att = Attachment.objects.get(report=report)
+    assert read_attachment(att) == b"attached"
+    assert att.meta["name"] == "a.txt"
+    # The receipt code still works: it is keyed with the index key, which does not rotate.
+    assert Client().post("/status/", {"code": sent.code}).status_code == 303
