@@ -85,6 +85,12 @@ MELDPUNT_MAX_ATTACHMENT_BYTES = env_int(
     "MELDPUNT_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=1024
 )
 MELDPUNT_MAX_TEXT_CHARS = env_int("MELDPUNT_MAX_TEXT_CHARS", 50_000, minimum=1000)
+# The largest request body accepted at all: every attachment at its maximum, plus the text.
+MELDPUNT_MAX_REQUEST_BYTES = (
+    MELDPUNT_MAX_ATTACHMENTS * MELDPUNT_MAX_ATTACHMENT_BYTES
+    + 16 * MELDPUNT_MAX_TEXT_CHARS
+    + 200_000
+)
 # A submission form stays valid this long; a retried POST of the same form within
 # MELDPUNT_RESUBMIT_MINUTES shows the same receipt instead of a second report.
 MELDPUNT_FORM_MAX_AGE_HOURS = env_int("MELDPUNT_FORM_MAX_AGE_HOURS", 24, minimum=1)
@@ -195,6 +201,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "meldpunt.lib.middleware.security_headers",
+    "meldpunt.lib.middleware.request_size_limit",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

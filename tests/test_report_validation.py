@@ -134,3 +134,11 @@ def test_it_refuses_a_key_nobody_can_encrypt_to(db, gpg_keys):
 def test_it_refuses_two_keys_pasted_at_once(db, gpg_keys):
     both = gpg_keys["public"] + gpg_keys["sign_only"]
     assert_rejected(form_post(Client(), pgp_key=both), "exactly one public key")
+
+
+def test_it_refuses_a_request_body_over_the_limit(db, settings):
+    settings.MELDPUNT_MAX_REQUEST_BYTES = 1000
+    response = Client().post("/report/", {"description": "x" * 5000})
+    assert response.status_code == 413
+    assert "Nothing was stored" in response.content.decode()
+    assert Report.objects.count() == 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 # No inline script or style anywhere, nothing from another origin.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -20,6 +22,23 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
+
+def request_size_limit(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """Refuse a body larger than all allowed attachments plus text before reading it."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MELDPUNT_MAX_REQUEST_BYTES:
+            return render(request, "413.html", status=413)
+        return get_response(request)
+
+    return middleware
 
 
 def security_headers(

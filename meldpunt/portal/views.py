@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -107,11 +108,12 @@ def credit(request: HttpRequest) -> HttpResponse:
             form.add_error("name", _("Tell us the name or pseudonym to credit."))
     if not form.is_valid():
         return _status_page(request, report, ReplyForm(), form, status=400)
-    if name != report.finder.get("name", ""):
-        report.finder = {**report.finder, "name": name}
-        report.save(update_fields=["finder_blob"])
-        record_event(report, "finder_name_changed", "finder")
-    set_credit(report, choice, "finder")
+    with transaction.atomic():
+        if name != report.finder.get("name", ""):
+            report.finder = {**report.finder, "name": name}
+            report.save(update_fields=["finder_blob"])
+            record_event(report, "finder_name_changed", "finder")
+        set_credit(report, choice, "finder")
     messages.success(request, _("Your credit preference has been saved."))
     return HttpResponseRedirect(reverse("portal:status"), status=303)
 

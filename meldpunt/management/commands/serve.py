@@ -52,7 +52,8 @@ class Command(BaseCommand):
                 "timeout": 60,
                 "graceful_timeout": 20,
                 "forwarded_allow_ips": "127.0.0.1" if settings.MELDPUNT_TRUSTED_PROXIES else "",
-                # Bodies larger than Django's own limits are refused before they are read.
                 "limit_request_line": 8190,
+                # Several instances may run on one host; none needs gunicorn's control socket.
+                "control_socket_disable": True,
             }
         ).run()
