@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from unittest import mock
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -71,3 +74,25 @@ def test_it_requires_nothing_about_the_finder(db):
 def test_it_rejects_get_only_methods(db):
     assert Client().put("/report/").status_code == 405
     assert Client().delete("/report/").status_code == 405
+
+
+def test_it_refuses_a_form_posted_again_after_the_resubmit_window(db):
+    client = Client()
+    page = client.get("/report/").content.decode()
+    token_match = re.search(r'name="submission_token" value="([^"]+)"', page)
+    assert token_match
+    form_post(client, submission_token=token_match.group(1))
+    later = timezone.now() + timedelta(minutes=16)
+    with mock.patch("meldpunt.reports.services.timezone.now", return_value=later):
+        again = form_post(client, submission_token=token_match.group(1))
+    assert again.status_code == 400
+    assert "already sent" in again.content.decode()
+    assert Report.objects.count() == 1
+
+
+def test_it_runs_sqlite_in_wal_mode(db):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"

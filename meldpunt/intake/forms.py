@@ -18,8 +18,8 @@ from meldpunt.lib.targets import Target, TargetError, parse_target
 from meldpunt.lib.uploads import AttachmentsField
 from meldpunt.policy.commitments import CATEGORIES, OUT_OF_SCOPE
 from meldpunt.policy.models import PolicyVersion
-from meldpunt.reports.models import Channel, Credit
-from meldpunt.reports.services import NewReport
+from meldpunt.reports.models import Channel, Credit, Report
+from meldpunt.reports.services import NewReport, submission_digest
 
 TOKEN_SALT = "meldpunt.intake.submission"  # noqa: S105  (a signing namespace, not a secret)
 MAX_TARGETS = 50
@@ -190,13 +190,22 @@ class ReportForm(forms.Form):
     def clean_submission_token(self) -> bytes:
         seed = submission_seed(self.cleaned_data["submission_token"])
         if seed is None:
-            # Hand out a fresh token so the next submit works; everything typed is kept.
-            data = QueryDict(mutable=True)
-            data.update(self.data)
-            data["submission_token"] = new_submission_token()
-            self.data = data
+            self._renew_token()
             raise forms.ValidationError(_("This form has expired. Please submit it again."))
+        if Report.objects.filter(submission_digest=submission_digest(seed)).exists():
+            # Sent before, longer ago than we show a receipt again for.
+            self._renew_token()
+            raise forms.ValidationError(
+                _("This form was already sent. Submit again only if this is a new report.")
+            )
         return seed
+
+    def _renew_token(self) -> None:
+        """Hand out a fresh token so the next submit works; everything typed is kept."""
+        data = QueryDict(mutable=True)
+        data.update(self.data)
+        data["submission_token"] = new_submission_token()
+        self.data = data
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
