@@ -77,7 +77,7 @@ MELDPUNT_ORG_NAME = env("MELDPUNT_ORG_NAME", "Example Organisation")
 MELDPUNT_SECURITY_CONTACT = env("MELDPUNT_SECURITY_CONTACT", "security@example.org")
 MELDPUNT_FIRST_RESPONSE_DAYS = env_int("MELDPUNT_FIRST_RESPONSE_DAYS", 3, minimum=1)
 MELDPUNT_PROGRESS_UPDATE_DAYS = env_int("MELDPUNT_PROGRESS_UPDATE_DAYS", 14, minimum=1)
-MELDPUNT_NATIONAL_CSIRT = env("MELDPUNT_NATIONAL_CSIRT", "CCB (Centre for Cybersecurity Belgium)")
+MELDPUNT_NATIONAL_CSIRT = env("MELDPUNT_NATIONAL_CSIRT", "CCB")
 
 # --- Intake limits ----------------------------------------------------------
 MELDPUNT_MAX_ATTACHMENTS = env_int("MELDPUNT_MAX_ATTACHMENTS", 10, minimum=0)
@@ -201,10 +201,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "meldpunt.lib.middleware.security_headers",
-    "meldpunt.lib.middleware.request_size_limit",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "meldpunt.lib.middleware.request_size_limit",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -138,6 +138,15 @@ class ReportForm(forms.Form):
     def __init__(self, *args: Any, client: str = "unknown", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.client = client
+        self.fields["csirt_notified"].label = _(
+            "Did you also notify the national CSIRT (%(csirt)s)?"
+        ) % {"csirt": settings.MELDPUNT_NATIONAL_CSIRT}
+        self.fields["attachments"].help_text = _(
+            "At most %(count)d files of %(size)s MB each."
+        ) % {
+            "count": settings.MELDPUNT_MAX_ATTACHMENTS,
+            "size": f"{settings.MELDPUNT_MAX_ATTACHMENT_BYTES / 1024 / 1024:g}",
+        }
 
     def clean_affected_systems(self) -> list[Target]:
         lines = [ln for ln in self.cleaned_data["affected_systems"].splitlines() if ln.strip()]
