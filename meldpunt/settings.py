@@ -124,6 +124,7 @@ if LANGUAGE_CODE not in _languages:
     CONFIG_ERRORS.append(f"MELDPUNT_DEFAULT_LANGUAGE={LANGUAGE_CODE!r} is not in LANGUAGES.")
     LANGUAGE_CODE = _languages[0]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["meldpunt.formats"]
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = env("MELDPUNT_TIME_ZONE", "Europe/Brussels")
@@ -255,7 +256,10 @@ CSRF_COOKIE_SAMESITE = "Lax"
 LANGUAGE_COOKIE_SECURE = _https
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
+# "same-origin", not "no-referrer": under no-referrer browsers send `Origin: null` with
+# form posts, which Django's CSRF origin check (rightly) refuses. Other origins still
+# receive no referrer at all.
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_HSTS_SECONDS = 31536000 if _https else 0

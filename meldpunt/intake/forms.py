@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from meldpunt.lib import ratelimit
+from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pgp import KeyProblem, check_public_key
 from meldpunt.lib.targets import Target, TargetError, parse_target
 from meldpunt.lib.uploads import AttachmentsField
@@ -57,8 +58,8 @@ def _category_choices() -> list[tuple[Any, Any]]:
     return [*choices, (_("In scope"), in_scope), (_("Out of scope under our policy"), out)]
 
 
-class ReportForm(forms.Form):
-    affected_systems = forms.CharField(
+class ReportForm(Form):
+    affected_systems = TextField(
         label=_("Affected system(s)"),
         help_text=_("One per line: a URL, a host name or an IP address."),
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
@@ -69,18 +70,14 @@ class ReportForm(forms.Form):
         label=_("I understand this category is out of scope and want to report it anyway."),
         required=False,
     )
-    description = forms.CharField(
-        label=_("Description"), widget=forms.Textarea, max_length=settings.MELDPUNT_MAX_TEXT_CHARS
-    )
-    steps = forms.CharField(
+    description = TextField(label=_("Description"), max_length=settings.MELDPUNT_MAX_TEXT_CHARS)
+    steps = TextField(
         label=_("Steps to reproduce"),
-        widget=forms.Textarea,
         required=False,
         max_length=settings.MELDPUNT_MAX_TEXT_CHARS,
     )
-    impact = forms.CharField(
+    impact = TextField(
         label=_("Impact"),
-        widget=forms.Textarea,
         required=False,
         max_length=settings.MELDPUNT_MAX_TEXT_CHARS,
     )
@@ -93,7 +90,7 @@ class ReportForm(forms.Form):
     already_public = forms.ChoiceField(
         label=_("Is it already public?"), choices=YES_NO_UNKNOWN, initial="unknown"
     )
-    references = forms.CharField(
+    references = TextField(
         label=_("References"),
         help_text=_("Links to public information or exploitation, one per line."),
         widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
@@ -113,7 +110,7 @@ class ReportForm(forms.Form):
     )
     name = forms.CharField(label=_("Name or pseudonym"), max_length=200, required=False)
     email = forms.EmailField(label=_("E-mail address"), required=False)
-    pgp_key = forms.CharField(
+    pgp_key = TextField(
         label=_("Your OpenPGP public key"),
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
         required=False,
@@ -141,9 +138,7 @@ class ReportForm(forms.Form):
         self.fields["csirt_notified"].label = _(
             "Did you also notify the national CSIRT (%(csirt)s)?"
         ) % {"csirt": settings.MELDPUNT_NATIONAL_CSIRT}
-        self.fields["attachments"].help_text = _(
-            "At most %(count)d files of %(size)s MB each."
-        ) % {
+        self.fields["attachments"].help_text = _("At most %(count)d files of %(size)s MB each.") % {
             "count": settings.MELDPUNT_MAX_ATTACHMENTS,
             "size": f"{settings.MELDPUNT_MAX_ATTACHMENT_BYTES / 1024 / 1024:g}",
         }

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from meldpunt.lib import ratelimit, receipt
+from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.uploads import AttachmentsField
 from meldpunt.reports.models import Credit, Report
 
@@ -24,7 +25,7 @@ def receipt_limits() -> tuple[ratelimit.Limit, ratelimit.Limit]:
     )
 
 
-class ReceiptForm(forms.Form):
+class ReceiptForm(Form):
     code = forms.CharField(
         label=_("Receipt code"),
         max_length=64,
@@ -59,8 +60,8 @@ class ReceiptForm(forms.Form):
         return code
 
 
-class ReplyForm(forms.Form):
-    text = forms.CharField(
+class ReplyForm(Form):
+    text = TextField(
         label=_("Your message"),
         widget=forms.Textarea(attrs={"rows": 6}),
         max_length=settings.MELDPUNT_MAX_TEXT_CHARS,
@@ -68,7 +69,7 @@ class ReplyForm(forms.Form):
     attachments = AttachmentsField(label=_("Attachments"))
 
 
-class CreditForm(forms.Form):
+class CreditForm(Form):
     credit = forms.ChoiceField(
         label=_("How may we credit you?"),
         choices=[
