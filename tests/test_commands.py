@@ -119,7 +119,9 @@ def test_it_serves_pages_and_static_files_with_gunicorn(tmp_path):
                 break
             except OSError:
                 time.sleep(0.1)
-        css = next(part.split('"')[0] for part in page.split('href="/static/')[1:])
+        css = next(
+            part.split('"')[0] for part in page.split('href="/static/')[1:] if '.css"' in part
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/{css}") as response:
             assert response.status == 200
             assert "text/css" in response.headers["Content-Type"]

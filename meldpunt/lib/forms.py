@@ -19,5 +19,5 @@ class TextField(forms.CharField):
     widget = forms.Textarea
 
     def to_python(self, value: Any) -> str:
-        text: str = super().to_python(value)
+        text = str(super().to_python(value) or "")
         return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -69,9 +69,9 @@ def _login(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(reverse("portal:status"), status=303)
 
 
-def _credit_form(report: Report, data: object = None) -> CreditForm:
+def _credit_form(report: Report, data: QueryDict | None = None) -> CreditForm:
     initial = {"credit": report.credit, "name": report.finder.get("name", "")}
-    return CreditForm(data, initial=initial)  # type: ignore[arg-type]
+    return CreditForm(data, initial=initial)
 
 
 def _status_page(
