@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from meldpunt.policy.commitments import current_version
+from meldpunt.policy.commitments import current_version, forget_versions
 from meldpunt.reports.models import Report
 
 RECEIPT_RE = re.compile(r'id="receipt-code"[^>]*>([0-9A-Z-]+)<')
@@ -61,7 +61,9 @@ def submit(client: Client, files: dict[str, Any] | None = None, **fields: Any) -
     assert match, "no receipt code on the page"
     reference = re.search(r'id="reference">(MP-\d{4}-\d{4,})<', response.content.decode())
     assert reference
-    return Submitted(Report.objects.get(reference=reference.group(1)), match.group(1), response)
+    report = Report.objects.by_reference(reference.group(1))
+    assert report is not None
+    return Submitted(report, match.group(1), response)
 
 
 def form_post(client: Client, **fields: Any) -> Any:
@@ -72,6 +74,14 @@ def form_post(client: Client, **fields: Any) -> Any:
     data.setdefault("submission_token", token.group(1))
     data.setdefault("policy_version", current_version().number)
     return client.post("/report/", data)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_policy_versions() -> Any:
+    # Each test's database starts empty; so must the per-process cache of versions.
+    forget_versions()
+    yield
+    forget_versions()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.conftest import form_post, submit
 def test_it_stores_a_report_and_shows_reference_and_receipt(db):
     sent = submit(Client(), files={"attachments": [SimpleUploadedFile("poc.txt", b"proof")]})
     report = sent.report
-    assert re.fullmatch(r"MP-\d{4}-0001", report.reference)
+    assert re.fullmatch(r"MP-\d{4}-\d{4,}", report.reference)
     assert re.fullmatch(r"([0-9A-Z]{4}-){4}[0-9A-Z]{4}", sent.code)
     assert report.content["description"] == "Reflected XSS in the q parameter."
     assert report.content["affected_systems"] == ["https://portal.example.org/login", "192.0.2.10"]
@@ -37,10 +37,14 @@ def test_it_stores_a_report_and_shows_reference_and_receipt(db):
     )
 
 
-def test_it_numbers_references_per_year(db):
+def test_it_numbers_references_in_order_and_finds_reports_by_them(db):
     first, second = submit(Client()), submit(Client())
-    assert first.report.reference.endswith("-0001")
-    assert second.report.reference.endswith("-0002")
+    year = timezone.localtime(first.report.created_at).year
+    assert first.report.reference == f"MP-{year}-{first.report.pk:04d}"
+    assert second.report.pk == first.report.pk + 1
+    assert Report.objects.by_reference(first.report.reference.lower()) == first.report
+    assert Report.objects.by_reference(f"MP-{year - 1}-{first.report.pk:04d}") is None
+    assert Report.objects.by_reference("MP-2026-") is None
 
 
 def test_it_does_not_create_a_second_report_when_the_same_form_is_posted_twice(db):
@@ -56,6 +60,8 @@ def test_it_does_not_create_a_second_report_when_the_same_form_is_posted_twice(d
     codes = [code.findall(r.content.decode()) for r in (first, second)]
     assert codes[0] == codes[1]
     assert len(codes[0]) == 1
+    assert 'id="repeated"' in second.content.decode()
+    assert 'id="repeated"' not in first.content.decode()
 
 
 def test_it_records_the_language_and_policy_version_the_finder_saw(db):

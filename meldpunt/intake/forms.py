@@ -17,10 +17,10 @@ from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pgp import KeyProblem, check_public_key
 from meldpunt.lib.targets import Target, TargetError, parse_target
 from meldpunt.lib.uploads import AttachmentsField
-from meldpunt.policy.commitments import CATEGORIES, OUT_OF_SCOPE
+from meldpunt.policy.commitments import CATEGORIES, OUT_OF_SCOPE, version_by_number
 from meldpunt.policy.models import PolicyVersion
-from meldpunt.reports.models import Channel, Credit, Report
-from meldpunt.reports.services import NewReport, submission_digest
+from meldpunt.reports.models import Channel, Credit
+from meldpunt.reports.services import NewReport
 
 TOKEN_SALT = "meldpunt.intake.submission"  # noqa: S105  (a signing namespace, not a secret)
 MAX_TARGETS = 50
@@ -186,7 +186,7 @@ class ReportForm(Form):
             raise forms.ValidationError(KEY_PROBLEMS[str(problem)]) from problem
 
     def clean_policy_version(self) -> PolicyVersion:
-        version = PolicyVersion.objects.filter(number=self.cleaned_data["policy_version"]).first()
+        version = version_by_number(self.cleaned_data["policy_version"])
         if version is None:
             raise forms.ValidationError(_("Unknown policy version; reload the policy page."))
         return version
@@ -196,13 +196,15 @@ class ReportForm(Form):
         if seed is None:
             self._renew_token()
             raise forms.ValidationError(_("This form has expired. Please submit it again."))
-        if Report.objects.filter(submission_digest=submission_digest(seed)).exists():
-            # Sent before, longer ago than we show a receipt again for.
-            self._renew_token()
-            raise forms.ValidationError(
-                _("This form was already sent. Submit again only if this is a new report.")
-            )
         return seed
+
+    def already_sent(self) -> None:
+        """The form was sent before, longer ago than we show its receipt again for."""
+        self._renew_token()
+        self.add_error(
+            "submission_token",
+            _("This form was already sent. Submit again only if this is a new report."),
+        )
 
     def _renew_token(self) -> None:
         """Hand out a fresh token so the next submit works; everything typed is kept."""

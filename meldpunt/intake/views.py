@@ -6,46 +6,43 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
-from meldpunt.intake.forms import ReportForm, new_submission_token, submission_seed
+from meldpunt.intake.forms import ReportForm, new_submission_token
 from meldpunt.lib.ratelimit import client_key
 from meldpunt.policy.commitments import OUT_OF_SCOPE, current_version
-from meldpunt.reports.services import Receipt, find_resubmission, submit_report
-
-
-def _receipt_page(request: HttpRequest, receipt: Receipt) -> HttpResponse:
-    # Shown once: never cached, never put in a URL.
-    response = render(
-        request, "intake/receipt.html", {"report": receipt.report, "code": receipt.code}
-    )
-    add_never_cache_headers(response)
-    return response
+from meldpunt.reports.services import Receipt, find_resubmission, may_show_again, submit_report
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def report(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
+        token = new_submission_token()
         form = ReportForm(
-            initial={
-                "policy_version": current_version().number,
-                "submission_token": new_submission_token(),
-            }
+            initial={"policy_version": current_version().number, "submission_token": token}
         )
         return _form_page(request, form)
-    # A retried POST of the same form (double click, reload) shows the first receipt.
-    seed = submission_seed(request.POST.get("submission_token", ""))
-    if seed and (earlier := find_resubmission(seed)):
-        return _receipt_page(request, earlier)
     form = ReportForm(request.POST, request.FILES, client=client_key(request))
     if not form.is_valid():
         return _form_page(request, form, status=400)
     try:
         receipt = submit_report(form.new_report(request.LANGUAGE_CODE))
     except IntegrityError:
-        # Two copies of one submission raced; the other one won.
-        if seed and (earlier := find_resubmission(seed)):
-            return _receipt_page(request, earlier)
-        raise
+        # This form was posted before (double click, reload): show that report's receipt.
+        earlier = find_resubmission(form.cleaned_data["submission_token"])
+        if earlier is None:
+            raise
+        if not may_show_again(earlier):
+            form.already_sent()
+            return _form_page(request, form, status=400)
+        return _receipt_page(request, earlier, repeated=True)
     return _receipt_page(request, receipt)
+
+
+def _receipt_page(request: HttpRequest, receipt: Receipt, repeated: bool = False) -> HttpResponse:
+    # Shown once: never cached, never put in a URL.
+    context = {"report": receipt.report, "code": receipt.code, "repeated": repeated}
+    response = render(request, "intake/receipt.html", context)
+    add_never_cache_headers(response)
+    return response
 
 
 def _form_page(request: HttpRequest, form: ReportForm, status: int = 200) -> HttpResponse:

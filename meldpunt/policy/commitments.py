@@ -61,10 +61,30 @@ def _digest(doc: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
+# Versions never change once recorded, so each process remembers the ones it has seen.
+_versions: dict[str, PolicyVersion] = {}
+
+
 def current_version() -> PolicyVersion:
     """The version for today's settings, recorded the first time it is shown."""
     doc = commitments()
     digest = _digest(doc)
+    if digest not in _versions:
+        _versions[digest] = _record(digest, doc)
+    return _versions[digest]
+
+
+def version_by_number(number: int) -> PolicyVersion | None:
+    found = next((v for v in _versions.values() if v.number == number), None)
+    return found or PolicyVersion.objects.filter(number=number).first()
+
+
+def forget_versions() -> None:
+    """For tests, whose database rows do not outlive a test."""
+    _versions.clear()
+
+
+def _record(digest: str, doc: dict[str, Any]) -> PolicyVersion:
     for _attempt in range(3):
         found = PolicyVersion.objects.filter(digest=digest).first()
         if found:

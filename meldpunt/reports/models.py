@@ -7,10 +7,12 @@ with `meldpunt.lib.crypto`, bound to the row's `uid` and the field name.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
 from meldpunt.lib import crypto
 
@@ -62,9 +64,23 @@ class Sealed:
         instance.__dict__.setdefault("_opened", {})[self.name] = value
 
 
+REFERENCE = re.compile(r"MP-(\d{4})-(\d{4,})")
+
+
+class ReportQuerySet(models.QuerySet["Report"]):
+    def by_reference(self, reference: str) -> Report | None:
+        """The report with this public reference, or None."""
+        match = REFERENCE.fullmatch(reference.strip().upper())
+        if not match:
+            return None
+        report = self.filter(pk=int(match[2])).first()
+        if report is None or timezone.localtime(report.created_at).year != int(match[1]):
+            return None
+        return report
+
+
 class Report(models.Model):
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    reference = models.CharField(max_length=20, unique=True)
     created_at = models.DateTimeField()
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
     state = models.CharField(max_length=20, choices=State.choices, default=State.RECEIVED)
@@ -88,11 +104,18 @@ class Report(models.Model):
     content = Sealed("content_blob")
     finder = Sealed("finder_blob")
 
+    objects = ReportQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["state", "response_due_at"])]
 
     def __str__(self) -> str:
         return self.reference
+
+    @property
+    def reference(self) -> str:
+        """MP-<year received>-<serial>: the serial is the row id, so taking one needs no lock."""
+        return f"MP-{timezone.localtime(self.created_at).year}-{self.pk:04d}"
 
 
 class AffectedHost(models.Model):
@@ -160,13 +183,3 @@ class Attachment(models.Model):
     @property
     def data_aad(self) -> str:
         return f"{self._meta.label_lower}:{self.uid}:data"
-
-
-class ReferenceCounter(models.Model):
-    """Next public reference number per year (MP-YYYY-NNNN)."""
-
-    year = models.PositiveIntegerField(primary_key=True)
-    last = models.PositiveIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"{self.year}: {self.last}"

@@ -17,8 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
 from meldpunt.lib import crypto, receipt
@@ -30,7 +29,6 @@ from meldpunt.reports.models import (
     Credit,
     Event,
     Message,
-    ReferenceCounter,
     Report,
 )
 
@@ -73,17 +71,6 @@ def host_digest(host: str) -> bytes:
 
 def submission_digest(seed: bytes) -> bytes:
     return crypto.load_keyring().index("submission", seed.hex())
-
-
-def _next_reference(year: int) -> str:
-    try:
-        with transaction.atomic():
-            ReferenceCounter.objects.get_or_create(year=year)
-    except IntegrityError:
-        pass  # created by a concurrent submission
-    ReferenceCounter.objects.filter(year=year).update(last=F("last") + 1)
-    number = ReferenceCounter.objects.get(year=year).last
-    return f"MP-{year}-{number:04d}"
 
 
 def _store_files(files: Iterable[IncomingFile]) -> list[tuple[Attachment, str]]:
@@ -142,7 +129,6 @@ def submit_report(new: NewReport) -> Receipt:
             )
             report.content = new.content
             report.finder = new.finder
-            report.reference = _next_reference(now.year)
             report.save()
             AffectedHost.objects.bulk_create(
                 AffectedHost(report=report, digest=host_digest(h))
@@ -151,7 +137,7 @@ def submit_report(new: NewReport) -> Receipt:
             for att, _name in stored:
                 att.report = report
                 att.created_at = now
-                att.save()
+            Attachment.objects.bulk_create(att for att, _name in stored)
             record_event(report, "received", "finder", channel=new.channel)
     except BaseException:
         _remove_files(name for _a, name in stored)
@@ -161,14 +147,17 @@ def submit_report(new: NewReport) -> Receipt:
 
 
 def find_resubmission(seed: bytes) -> Receipt | None:
-    """The report a retried submission already created, if it is recent enough to show again."""
-    window = timedelta(minutes=settings.MELDPUNT_RESUBMIT_MINUTES)
-    report = Report.objects.filter(
-        submission_digest=submission_digest(seed), created_at__gte=timezone.now() - window
-    ).first()
+    """The report an earlier post of the same form created, if any."""
+    report = Report.objects.filter(submission_digest=submission_digest(seed)).first()
     if report is None:
         return None
     return Receipt(report=report, code=receipt.code_from_seed(seed))
+
+
+def may_show_again(earlier: Receipt) -> bool:
+    """A receipt is shown again to a re-post of its form only for a short while."""
+    window = timedelta(minutes=settings.MELDPUNT_RESUBMIT_MINUTES)
+    return earlier.report.created_at >= timezone.now() - window
 
 
 def record_event(report: Report, kind: str, actor: str, **data: Any) -> Event:

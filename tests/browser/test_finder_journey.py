@@ -73,7 +73,8 @@ def test_it_walks_the_finder_from_policy_to_reply(
     code = page.locator("#receipt-code").inner_text().strip()
     assert re.fullmatch(r"MP-\d{4}-\d{4,}", reference)
     assert re.fullmatch(r"([0-9A-Z]{4}-){4}[0-9A-Z]{4}", code)
-    report = Report.objects.get(reference=reference)
+    report = Report.objects.by_reference(reference)
+    assert report is not None
     with translation.override("en"):
         due = formats.date_format(timezone.localtime(report.response_due_at), "DATE_FORMAT")
     expect(page.locator("#response-due")).to_have_text(due)
