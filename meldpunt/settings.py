@@ -178,8 +178,10 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
-# Uploads over this size spool to a temporary file instead of memory.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploads stay in memory until they are sealed: Django would otherwise spool larger ones
+# to a temporary file, in clear. The request size limit (middleware) bounds the memory.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = MELDPUNT_MAX_REQUEST_BYTES
 DATA_UPLOAD_MAX_MEMORY_SIZE = MELDPUNT_MAX_TEXT_CHARS * 12
 DATA_UPLOAD_MAX_NUMBER_FILES = MELDPUNT_MAX_ATTACHMENTS + 1
 

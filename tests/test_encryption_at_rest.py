@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 import subprocess
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db import connection
 from django.test import Client
 
@@ -92,3 +94,13 @@ def test_it_keeps_no_finder_text_in_clear_in_the_database_or_data_directory():
             assert form.encode() not in stored, f"{field} found in clear"
     assert sent.code.encode() not in stored
     assert sent.code.replace("-", "").encode() not in stored
+
+
+
+def test_it_never_spools_an_upload_to_a_temporary_file_in_clear(db):
+    marker = f"MARKERbig{secrets.token_hex(6)}".encode()
+    big = SimpleUploadedFile("big.bin", marker + b"x" * (3 * 1024 * 1024))
+    spooled = AssertionError("an upload was written to a temporary file in clear")
+    with mock.patch.object(TemporaryFileUploadHandler, "new_file", side_effect=spooled):
+        sent = submit(Client(), files={"attachments": [big]})
+    assert read_attachment(sent.report.attachments.get()).startswith(marker)

@@ -180,6 +180,10 @@ class Attachment(models.Model):
     def __str__(self) -> str:
         return f"attachment {self.uid}"
 
+    def new_storage_name(self) -> str:
+        # Two hex digits of fan-out keep directories small at a million files.
+        return f"{self.uid.hex[:2]}/{self.uid.hex}"
+
     @property
     def data_aad(self) -> str:
         return f"{self._meta.label_lower}:{self.uid}:data"

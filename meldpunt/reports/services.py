@@ -84,7 +84,7 @@ def _store_files(files: Iterable[IncomingFile]) -> list[tuple[Attachment, str]]:
                 "sha256": hashlib.sha256(incoming.data).hexdigest(),
             }
             sealed = crypto.load_keyring().seal(incoming.data, att.data_aad)
-            name = default_storage.save(att.uid.hex, ContentFile(sealed))
+            name = default_storage.save(att.new_storage_name(), ContentFile(sealed))
             att.storage_name = name
             stored.append((att, name))
     except BaseException:

@@ -70,7 +70,7 @@ class Command(BaseCommand):
             return 0
         # New file first, then point the row at it, then drop the old one: crash-safe.
         new_name = default_storage.save(
-            att.uid.hex, ContentFile(keyring.rewrap(blob, att.data_aad))
+            att.new_storage_name(), ContentFile(keyring.rewrap(blob, att.data_aad))
         )
         old_name = att.storage_name
         Attachment.objects.filter(pk=pk).update(storage_name=new_name)
