@@ -478,7 +478,7 @@ def bench_database(db: str, args: argparse.Namespace) -> list[Round]:
         say(f"[{db}] server up on 127.0.0.1:{port} ({args.workers} workers), data dir {data_dir}")
 
         # One request alone first: the baseline view creates its table on first use, and
-        # concurrent first requests race on PostgreSQL (duplicate key in pg_type -> HTTP 500).
+        # this keeps its CREATE TABLE out of the measured requests.
         first = run_load("first baseline request", 1, 1, baseline_job(port))
         if first.failures:
             raise RuntimeError(f"[{db}] first baseline request failed: {first.errors}")
