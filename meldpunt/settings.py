@@ -101,6 +101,7 @@ MELDPUNT_STATUS_SESSION_MINUTES = env_int("MELDPUNT_STATUS_SESSION_MINUTES", 30,
 MELDPUNT_RECEIPT_CLIENT_LIMIT = env_int("MELDPUNT_RECEIPT_CLIENT_LIMIT", 10, minimum=1)
 MELDPUNT_RECEIPT_GLOBAL_LIMIT = env_int("MELDPUNT_RECEIPT_GLOBAL_LIMIT", 500, minimum=1)
 MELDPUNT_RECEIPT_WINDOW_MINUTES = env_int("MELDPUNT_RECEIPT_WINDOW_MINUTES", 15, minimum=1)
+MELDPUNT_STAFF_LOGIN_LIMIT = env_int("MELDPUNT_STAFF_LOGIN_LIMIT", 10, minimum=1)
 MELDPUNT_SUBMIT_CLIENT_LIMIT = env_int("MELDPUNT_SUBMIT_CLIENT_LIMIT", 20, minimum=1)
 MELDPUNT_SUBMIT_WINDOW_MINUTES = env_int("MELDPUNT_SUBMIT_WINDOW_MINUTES", 60, minimum=1)
 # Number of reverse proxies in front of Meldpunt whose X-Forwarded-For is trusted.
@@ -199,6 +200,7 @@ INSTALLED_APPS = [
     "meldpunt.policy",
     "meldpunt.intake",
     "meldpunt.portal",
+    "meldpunt.accounts",
 ]
 
 MIDDLEWARE = [

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.i18n import set_language
 
+from meldpunt.accounts import views as accounts
 from meldpunt.intake import views as intake
 from meldpunt.policy import views as policy
 from meldpunt.portal import views as portal
@@ -19,11 +20,23 @@ portal_patterns = (
     "portal",
 )
 
+staff_patterns = (
+    [
+        path("", accounts.home, name="home"),
+        path("login/", accounts.login_view, name="login"),
+        path("login/verify/", accounts.verify, name="verify"),
+        path("login/enrol/", accounts.enrol, name="enrol"),
+        path("logout/", accounts.logout_view, name="logout"),
+    ],
+    "accounts",
+)
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", policy.policy, name="policy"),
     path("report/", intake.report, name="report"),
     path("status/", include(portal_patterns)),
     path("language/", set_language, name="set_language"),
+    path("triage/", include(staff_patterns)),
     # Temporary staff access until the triage desk exists; see meldpunt/reports/admin.py.
     path("admin/", admin.site.urls),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,36 @@ def _fresh_policy_versions() -> Any:
     forget_versions()
     yield
     forget_versions()
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_staff(email: str, role: str) -> Any:
+    from meldpunt.accounts.staff import create_staff
+
+    return create_staff(email, role, PASSWORD).user
+
+
+def sign_in(client: Client, user: Any) -> Client:
+    """A session that has given password and second factor (the flow has its own tests)."""
+    from meldpunt.accounts.gate import SECOND_FACTOR_AT
+
+    client.force_login(user)
+    session = client.session
+    session[SECOND_FACTOR_AT] = time.time()
+    session.save()
+    return client
+
+
+@pytest.fixture
+def alice(db: Any) -> Any:
+    return make_staff("alice@example.org", "triager")
+
+
+@pytest.fixture
+def bob(db: Any) -> Any:
+    return make_staff("bob@example.org", "viewer")
 
 
 @pytest.fixture

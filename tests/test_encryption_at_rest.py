@@ -96,7 +96,6 @@ def test_it_keeps_no_finder_text_in_clear_in_the_database_or_data_directory():
     assert sent.code.replace("-", "").encode() not in stored
 
 
-
 def test_it_never_spools_an_upload_to_a_temporary_file_in_clear(db):
     marker = f"MARKERbig{secrets.token_hex(6)}".encode()
     big = SimpleUploadedFile("big.bin", marker + b"x" * (3 * 1024 * 1024))

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
-from tests.conftest import submit
+from tests.conftest import sign_in, submit
 
 
-@pytest.fixture
-def alice_client(db) -> Client:
-    alice = User.objects.create_superuser("alice", "alice@example.org", "correct horse battery")
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-def test_it_shows_staff_the_report_decrypted_and_escaped(alice_client):
+def test_it_shows_staff_the_report_decrypted_and_escaped(alice):
     sent = submit(
         Client(), description="<script>alert('x')</script> decrypted text", email="rita@example.net"
     )
-    page = alice_client.get(f"/admin/reports/report/{sent.report.pk}/change/").content.decode()
+    client = sign_in(Client(), alice)
+    page = client.get(f"/admin/reports/report/{sent.report.pk}/change/").content.decode()
     assert sent.report.reference in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; decrypted text" in page
     assert "<script>alert(" not in page
@@ -35,10 +26,27 @@ def test_it_keeps_reports_away_from_anyone_not_logged_in(db):
     assert "/admin/login/" in response["Location"]
 
 
-def test_it_does_not_let_staff_edit_or_delete_reports_in_the_admin(alice_client):
+def test_it_keeps_the_admin_closed_to_a_password_without_second_factor(alice):
+    sent = submit(Client())
+    client = Client()
+    client.force_login(alice)  # a password-only session
+    response = client.get(f"/admin/reports/report/{sent.report.pk}/change/")
+    assert response.status_code == 302
+    assert client.get(response["Location"])["Location"].startswith("/triage/login/")
+
+
+def test_it_sends_the_admin_login_page_to_the_staff_sign_in(db):
+    response = Client().get("/admin/login/?next=/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/triage/login/")
+
+
+def test_it_does_not_let_staff_edit_or_delete_reports_in_the_admin(alice):
     sent = submit(Client(), description="original")
+    client = sign_in(Client(), alice)
     url = f"/admin/reports/report/{sent.report.pk}/change/"
-    alice_client.post(url, {"reference": "MP-0000-0000"})
+    client.post(url, {"state": "closed"})
     sent.report.refresh_from_db()
     assert sent.report.content["description"] == "original"
-    assert alice_client.post(f"/admin/reports/report/{sent.report.pk}/delete/").status_code == 403
+    assert sent.report.state == "received"
+    assert client.post(f"/admin/reports/report/{sent.report.pk}/delete/").status_code == 403

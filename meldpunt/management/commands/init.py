@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import io
+import os
 import secrets
 from pathlib import Path
 from typing import Any
 
+import segno
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from meldpunt.accounts.models import Role
+from meldpunt.accounts.staff import create_staff
 from meldpunt.lib.crypto import create_key_file
 from meldpunt.policy.commitments import current_version
 
@@ -35,14 +40,20 @@ class Command(BaseCommand):
         self._first_staff_account()
 
     def _first_staff_account(self) -> None:
-        users = get_user_model()
-        if users.objects.exists():
+        if get_user_model().objects.exists():
             return
+        email = os.environ.get("MELDPUNT_ADMIN_EMAIL", "admin@localhost")
         password = secrets.token_urlsafe(18)
-        users.objects.create_superuser(username="admin", email="", password=password)
+        new = create_staff(email, Role.ADMIN, password)
+        qr = io.StringIO()
+        segno.make(new.totp_uri, error="m").terminal(out=qr, compact=True)
         self.stdout.write(
-            "Created the first staff account. This is shown once:\n"
-            f"  URL:      {settings.MELDPUNT_BASE_URL}/admin/\n"
-            "  user:     admin\n"
-            f"  password: {password}"
+            "Created the first staff account (admin). This is shown once:\n"
+            f"  sign in at: {settings.MELDPUNT_BASE_URL}/triage/login/\n"
+            f"  user:       {email}\n"
+            f"  password:   {password}\n"
+            "  second factor: scan this with an authenticator app, or enter the URI by hand:\n"
+            f"{qr.getvalue()}"
+            f"  {new.totp_uri}\n"
+            "  recovery codes (each works once): " + "  ".join(new.recovery_codes)
         )

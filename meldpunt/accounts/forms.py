@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from meldpunt.accounts.factors import accept_totp, verify_any
+from meldpunt.accounts.models import StaffProfile
+from meldpunt.lib import ratelimit
+from meldpunt.lib.forms import Form
+
+LIMITED = _("Too many attempts. Please wait a while and try again.")
+
+
+def _limit(scope: str) -> ratelimit.Limit:
+    return ratelimit.Limit(scope, settings.MELDPUNT_STAFF_LOGIN_LIMIT, timedelta(minutes=15))
+
+
+class LoginForm(Form):
+    username = forms.CharField(label=_("E-mail address or user name"), max_length=254)
+    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput, max_length=1024)
+
+    def __init__(self, *args: Any, request: HttpRequest, client: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.request, self.client = request, client
+        self.user: AbstractBaseUser | None = None
+        self.rate_limited = False
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        username, password = cleaned.get("username"), cleaned.get("password")
+        if not username or not password:
+            return cleaned
+        # Per client and per account: neither guessing many passwords from one place nor
+        # one account's password from many places.
+        if not ratelimit.hit(_limit("staff-login-client"), self.client) or not ratelimit.hit(
+            _limit("staff-login-account"), username.lower()
+        ):
+            self.rate_limited = True
+            raise forms.ValidationError(LIMITED)
+        user = authenticate(self.request, username=username, password=password)
+        if user is None or not StaffProfile.objects.filter(user_id=user.pk).exists():
+            raise forms.ValidationError(_("This user name and password do not match."))
+        self.user = user
+        return cleaned
+
+
+class SecondFactorForm(Form):
+    code = forms.CharField(
+        label=_("Code from your authenticator app, or a recovery code"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args: Any, user: AbstractBaseUser, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.method: str | None = None
+        self.rate_limited = False
+
+    def clean_code(self) -> str:
+        code: str = self.cleaned_data["code"]
+        if not ratelimit.hit(_limit("staff-second-factor"), str(self.user.pk)):
+            self.rate_limited = True
+            raise forms.ValidationError(LIMITED)
+        self.method = verify_any(self.user, code)
+        if self.method is None:
+            raise forms.ValidationError(_("This code is not valid (or was used already)."))
+        return code
+
+
+class EnrolForm(Form):
+    code = forms.CharField(
+        label=_("Code shown by your authenticator app"),
+        max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args: Any, profile: StaffProfile, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.profile = profile
+
+    def clean_code(self) -> str:
+        code: str = self.cleaned_data["code"]
+        if not ratelimit.hit(_limit("staff-second-factor"), str(self.profile.user_id)):
+            raise forms.ValidationError(LIMITED)
+        if not accept_totp(self.profile, code, confirming=True):
+            raise forms.ValidationError(_("This code is not valid. Check the time on your phone."))
+        return code

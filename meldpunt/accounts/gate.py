@@ -1,0 +1,66 @@
+"""Who may see staff pages: a logged-in user who gave a second factor in this session."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+SECOND_FACTOR_AT = "staff_second_factor_at"
+# Sensitive actions (export, publishing, keys, deletion) ask again after this long.
+SUDO_SECONDS = 5 * 60
+
+View = Callable[..., HttpResponse]
+
+
+def second_factor_age(request: HttpRequest) -> float | None:
+    given = request.session.get(SECOND_FACTOR_AT)
+    return None if given is None else time.time() - float(given)
+
+
+def is_staff_verified(request: HttpRequest) -> bool:
+    user = request.user
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and getattr(user, "staff", None) is not None
+        and second_factor_age(request) is not None
+    )
+
+
+def _to_login(request: HttpRequest) -> HttpResponse:
+    query = urlencode({"next": request.get_full_path()})
+    return HttpResponseRedirect(f"{reverse('accounts:login')}?{query}")
+
+
+def staff_required(view: View) -> View:
+    """Password and second factor, or off to the login page."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_staff_verified(request):
+            return _to_login(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def guard_admin_site() -> None:
+    """The Django admin accepts nobody who has not given a second factor."""
+    site = admin.site
+    original = site.has_permission
+
+    def has_permission(request: HttpRequest) -> bool:
+        return original(request) and is_staff_verified(request)
+
+    def login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        return _to_login(request)
+
+    site.has_permission = has_permission  # type: ignore[method-assign]
+    site.login = login  # type: ignore[method-assign]

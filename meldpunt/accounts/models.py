@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from meldpunt.reports.models import Sealed
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin"  # configuration, staff, keys
+    TRIAGER = "triager"  # works reports
+    VIEWER = "viewer"  # reads only
+
+
+class StaffProfile(models.Model):
+    """What Meldpunt knows about a staff account beyond Django's user: role and second factor."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices)
+    totp_confirmed = models.BooleanField(default=False)
+    # The last TOTP time step accepted: a code is never accepted twice (no replay).
+    last_totp_step = models.BigIntegerField(default=0)
+    totp_blob = models.BinaryField(default=b"")
+    totp = Sealed("totp_blob")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role})"
+
+
+class RecoveryCode(models.Model):
+    """A single-use code for when the authenticator is lost; only its keyed hash is kept."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_codes"
+    )
+    digest = models.BinaryField(max_length=32, unique=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id}"

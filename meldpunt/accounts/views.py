@@ -1,0 +1,142 @@
+"""Staff sign-in: password first, then a second factor; only then is the user logged in."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import segno
+from django.contrib.auth import login, logout
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provisioning_uri
+from meldpunt.accounts.forms import EnrolForm, LoginForm, SecondFactorForm
+from meldpunt.accounts.gate import SECOND_FACTOR_AT, staff_required
+from meldpunt.accounts.models import StaffProfile
+from meldpunt.lib.ratelimit import client_key
+
+PENDING, PENDING_AT, NEXT = "staff_pending", "staff_pending_at", "staff_next"
+# Between the password and the second factor, at most this long.
+PENDING_SECONDS = 5 * 60
+
+
+def _page(
+    request: HttpRequest, template: str, context: dict[str, object], status: int = 200
+) -> HttpResponse:
+    response = render(request, template, context, status=status)
+    add_never_cache_headers(response)
+    return response
+
+
+def _pending_user(request: HttpRequest) -> User | None:
+    started = float(request.session.get(PENDING_AT, 0))
+    pending = request.session.get(PENDING)
+    if pending is None or time.time() - started > PENDING_SECONDS:
+        return None
+    return User.objects.filter(pk=int(pending), is_active=True).first()
+
+
+def _safe_next(request: HttpRequest, candidate: str | None) -> str:
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("accounts:home")
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        request.session[NEXT] = _safe_next(request, request.GET.get("next"))
+        return _page(
+            request, "accounts/login.html", {"form": LoginForm(request=request, client="")}
+        )
+    form = LoginForm(request.POST, request=request, client=client_key(request))
+    if not form.is_valid() or form.user is None:
+        status = 429 if form.rate_limited else 400
+        return _page(request, "accounts/login.html", {"form": form}, status=status)
+    request.session.cycle_key()
+    request.session[PENDING] = form.user.pk
+    request.session[PENDING_AT] = time.time()
+    profile = StaffProfile.objects.get(user_id=form.user.pk)
+    step = "accounts:verify" if profile.totp_confirmed else "accounts:enrol"
+    return HttpResponseRedirect(reverse(step), status=303)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def verify(request: HttpRequest) -> HttpResponse:
+    user = _pending_user(request)
+    if user is None:
+        return HttpResponseRedirect(reverse("accounts:login"))
+    form = SecondFactorForm(request.POST or None, user=user)
+    if request.method != "POST" or not form.is_valid():
+        status = 200 if request.method != "POST" else (429 if form.rate_limited else 400)
+        return _page(request, "accounts/verify.html", {"form": form}, status=status)
+    return _complete_login(request, user)
+
+
+def _complete_login(request: HttpRequest, user: User) -> HttpResponse:
+    target = request.session.get(NEXT)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[SECOND_FACTOR_AT] = time.time()
+    return HttpResponseRedirect(_safe_next(request, target), status=303)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def enrol(request: HttpRequest) -> HttpResponse:
+    user = _pending_user(request)
+    profile = StaffProfile.objects.filter(user_id=user.pk).first() if user else None
+    if user is None or profile is None or profile.totp_confirmed:
+        return HttpResponseRedirect(reverse("accounts:login"))
+    if not profile.totp.get("secret"):
+        new_totp_secret(profile)
+    form = EnrolForm(request.POST or None, profile=profile)
+    if request.method != "POST" or not form.is_valid():
+        context = {
+            "form": form,
+            "qr": _qr_svg(provisioning_uri(profile)),
+            "secret": profile.totp["secret"],
+        }
+        return _page(
+            request, "accounts/enrol.html", context, status=400 if request.method == "POST" else 200
+        )
+    codes = new_recovery_codes(user)
+    response = _complete_login(request, user)
+    return _page(
+        request, "accounts/recovery_codes.html", {"codes": codes, "next": response["Location"]}
+    )
+
+
+def _qr_svg(uri: str) -> str:
+    buffer = io.BytesIO()
+    segno.make(uri, error="m").save(
+        buffer,
+        kind="svg",
+        scale=5,
+        border=3,
+        dark="#000",
+        light="#fff",
+        xmldecl=False,
+        svgclass="qr",
+        lineclass=None,
+        title="QR code",
+    )
+    return buffer.getvalue().decode()
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return HttpResponseRedirect(reverse("accounts:login"), status=303)
+
+
+@require_safe
+@staff_required
+def home(request: HttpRequest) -> HttpResponse:
+    return _page(request, "accounts/home.html", {"profile": request.user.staff})  # type: ignore[union-attr]
