@@ -201,6 +201,7 @@ INSTALLED_APPS = [
     "meldpunt.intake",
     "meldpunt.portal",
     "meldpunt.accounts",
+    "meldpunt.triage",
 ]
 
 MIDDLEWARE = [

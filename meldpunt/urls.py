@@ -22,10 +22,10 @@ portal_patterns = (
 
 staff_patterns = (
     [
-        path("", accounts.home, name="home"),
         path("login/", accounts.login_view, name="login"),
         path("login/verify/", accounts.verify, name="verify"),
         path("login/enrol/", accounts.enrol, name="enrol"),
+        path("login/again/", accounts.again, name="again"),
         path("logout/", accounts.logout_view, name="logout"),
     ],
     "accounts",
@@ -37,6 +37,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("status/", include(portal_patterns)),
     path("language/", set_language, name="set_language"),
     path("triage/", include(staff_patterns)),
+    path("triage/", include("meldpunt.triage.urls")),
     # Temporary staff access until the triage desk exists; see meldpunt/reports/admin.py.
     path("admin/", admin.site.urls),
 ]

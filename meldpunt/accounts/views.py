@@ -47,7 +47,7 @@ def _safe_next(request: HttpRequest, candidate: str | None) -> str:
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return candidate
-    return reverse("accounts:home")
+    return reverse("triage:inbox")
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -128,6 +128,22 @@ def _qr_svg(uri: str) -> str:
         title="QR code",
     )
     return buffer.getvalue().decode()
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@staff_required
+def again(request: HttpRequest) -> HttpResponse:
+    """Ask a signed-in member for the second factor again before a sensitive action."""
+    user = request.user
+    if not isinstance(user, User):  # staff_required let only signed-in users through
+        return HttpResponseRedirect(reverse("accounts:login"))
+    form = SecondFactorForm(request.POST or None, user=user)
+    if request.method != "POST" or not form.is_valid():
+        status = 200 if request.method != "POST" else (429 if form.rate_limited else 400)
+        return _page(request, "accounts/verify.html", {"form": form, "again": True}, status)
+    request.session[SECOND_FACTOR_AT] = time.time()
+    target = _safe_next(request, request.GET.get("next"))
+    return HttpResponseRedirect(target, status=303)
 
 
 @require_POST

@@ -11,6 +11,7 @@ import re
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -25,6 +26,26 @@ class State(models.TextChoices):
     FIXED = "fixed"
     PUBLISHED = "published"
     CLOSED = "closed"
+
+
+class Resolution(models.TextChoices):
+    """Why a report was closed."""
+
+    RESOLVED = "resolved"
+    INVALID = "invalid"
+    OUT_OF_SCOPE = "out_of_scope"
+    DUPLICATE = "duplicate"
+    INFORMATIVE = "informative"
+    SPAM = "spam"
+    WITHDRAWN = "withdrawn"
+
+
+class Severity(models.TextChoices):
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
 
 
 class Channel(models.TextChoices):
@@ -95,6 +116,31 @@ class Report(models.Model):
     finder_disclosure_date = models.DateField(null=True, blank=True)
     has_contact = models.BooleanField(default=False)
     has_pgp_key = models.BooleanField(default=False)
+
+    # The team's workflow and assessment: in clear, so lists, filters and metrics are fast.
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_reports",
+    )
+    valid = models.BooleanField(null=True, blank=True)
+    in_scope = models.BooleanField(null=True, blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices, blank=True)
+    cvss31_vector = models.CharField(max_length=200, blank=True)
+    cvss31_score = models.DecimalField(max_digits=3, decimal_places=1, null=True, blank=True)
+    cvss40_vector = models.CharField(max_length=300, blank=True)
+    cvss40_score = models.DecimalField(max_digits=3, decimal_places=1, null=True, blank=True)
+    cwe = models.CharField(max_length=20, blank=True)
+    affected_asset = models.CharField(max_length=200, blank=True)
+    assessed_at = models.DateTimeField(null=True, blank=True)
+    # Set with the first response: was it sent by response_due_at, as the policy promises?
+    first_response_kept = models.BooleanField(null=True, blank=True)
     # Keyed hashes (HMAC with the key file's index key), never the secrets themselves.
     receipt_digest = models.BinaryField(max_length=32, unique=True)
     submission_digest = models.BinaryField(max_length=32, unique=True, null=True)
@@ -107,7 +153,11 @@ class Report(models.Model):
     objects = ReportQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["state", "response_due_at"])]
+        indexes = [
+            models.Index(fields=["state", "response_due_at"]),
+            models.Index(fields=["assignee", "state"]),
+            models.Index(fields=["severity", "state"]),
+        ]
 
     def __str__(self) -> str:
         return self.reference
@@ -153,6 +203,11 @@ class Message(models.Model):
     report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="messages")
     created_at = models.DateTimeField()
     author = models.CharField(max_length=10, choices=Author.choices)
+    # For team messages: who sent it, and whether it was the first response with an assessment.
+    staff_author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    is_first_response = models.BooleanField(default=False)
     body_blob = models.BinaryField()
     body = Sealed("body_blob")
 
@@ -161,6 +216,23 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.uid}"
+
+
+class Note(models.Model):
+    """An internal note of the team; never shown to the finder."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField()
+    body_blob = models.BinaryField()
+    body = Sealed("body_blob")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"note {self.uid}"
 
 
 class Attachment(models.Model):

@@ -10,9 +10,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from meldpunt.lib import crypto
-from meldpunt.reports.models import Attachment, Message, Report, Sealed
+from meldpunt.reports.models import Attachment, Message, Note, Report, Sealed
 
-SEALED_MODELS = [Report, Message, Attachment]
+SEALED_MODELS = [Report, Message, Note, Attachment]
 
 
 def _sealed_fields(model: type) -> list[Sealed]:

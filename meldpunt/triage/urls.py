@@ -1,0 +1,12 @@
+"""The staff area under /triage/. Each part of the desk has its own URL module."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+
+app_name = "triage"
+
+urlpatterns = [
+    path("", include("meldpunt.triage.urls_inbox")),
+    path("", include("meldpunt.triage.urls_workflow")),
+]
