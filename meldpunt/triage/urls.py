@@ -9,4 +9,5 @@ app_name = "triage"
 urlpatterns = [
     path("", include("meldpunt.triage.urls_inbox")),
     path("", include("meldpunt.triage.urls_workflow")),
+    path("", include("meldpunt.triage.urls_metrics")),
 ]
