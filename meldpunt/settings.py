@@ -202,6 +202,7 @@ INSTALLED_APPS = [
     "meldpunt.portal",
     "meldpunt.accounts",
     "meldpunt.triage",
+    "meldpunt.api",
 ]
 
 MIDDLEWARE = [

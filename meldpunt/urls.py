@@ -6,6 +6,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.i18n import set_language
 
 from meldpunt.accounts import views as accounts
+from meldpunt.api.api import api as staff_api
 from meldpunt.intake import views as intake
 from meldpunt.policy import views as policy
 from meldpunt.portal import views as portal
@@ -38,6 +39,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("language/", set_language, name="set_language"),
     path("triage/", include(staff_patterns)),
     path("triage/", include("meldpunt.triage.urls")),
+    path("api/v1/", staff_api.urls),
     # Temporary staff access until the triage desk exists; see meldpunt/reports/admin.py.
     path("admin/", admin.site.urls),
 ]

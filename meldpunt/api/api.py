@@ -1,0 +1,193 @@
+"""The staff JSON API (`/api/v1/`), for automation. Same permission rules as the pages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+from ninja import NinjaAPI, Query, Schema
+from ninja.errors import HttpError
+from ninja.security import HttpBearer
+
+from meldpunt.accounts.models import Role
+from meldpunt.api.tokens import user_for_token
+from meldpunt.lib.targets import TargetError, parse_target
+from meldpunt.reports.models import AffectedHost, Report
+from meldpunt.reports.services import host_digest
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+        return user_for_token(token)
+
+
+# No docs page: it would load Swagger UI from a CDN. The schema is at /api/v1/openapi.json.
+api = NinjaAPI(
+    title="Meldpunt staff API",
+    version="1",
+    auth=TokenAuth(),
+    docs_url=None,
+    openapi_url="/openapi.json",
+    urls_namespace="api",
+)
+
+
+class ReportSummary(Schema):
+    uid: uuid.UUID
+    reference: str
+    state: str
+    resolution: str
+    category: str
+    out_of_scope: bool
+    severity: str
+    assignee: str | None
+    created_at: datetime
+    response_due_at: datetime
+    first_response_at: datetime | None
+    overdue: bool
+
+
+class ReportEvent(Schema):
+    created_at: datetime
+    kind: str
+    actor: str
+
+
+class ReportMessage(Schema):
+    created_at: datetime
+    author: str
+    text: str
+
+
+class ReportDetail(ReportSummary):
+    language: str
+    affected_systems: list[str]
+    description: str
+    steps: str
+    impact: str
+    expected_fix_date: date | None
+    credit: str
+    finder_name: str
+    finder_email: str
+    has_pgp_key: bool
+    events: list[ReportEvent]
+    messages: list[ReportMessage]
+
+
+class Filters(Schema):
+    state: str | None = None
+    severity: str | None = None
+    assignee: str | None = None  # a user name, or "unassigned"
+    overdue: bool | None = None
+    q: str | None = None  # a reference (MP-YYYY-NNNN) or an affected host or URL
+    limit: int = 50
+    offset: int = 0
+
+
+def _role(request: HttpRequest) -> str:
+    user: User = request.auth  # type: ignore[attr-defined]
+    return str(user.staff.role)  # type: ignore[attr-defined]
+
+
+def _summary(report: Report, now: datetime) -> dict[str, Any]:
+    return {
+        "uid": report.uid,
+        "reference": report.reference,
+        "state": report.state,
+        "resolution": report.resolution,
+        "category": report.category,
+        "out_of_scope": report.out_of_scope,
+        "severity": report.severity,
+        "assignee": report.assignee.get_username() if report.assignee else None,
+        "created_at": report.created_at,
+        "response_due_at": report.response_due_at,
+        "first_response_at": report.first_response_at,
+        "overdue": report.first_response_at is None
+        and report.state != "closed"
+        and report.response_due_at < now,
+    }
+
+
+def _filtered(filters: Filters) -> QuerySet[Report]:
+    reports: QuerySet[Report] = Report.objects.select_related("assignee").order_by(
+        "response_due_at", "pk"
+    )
+    if filters.state:
+        reports = reports.filter(state=filters.state)
+    if filters.severity:
+        reports = reports.filter(severity=filters.severity)
+    if filters.assignee == "unassigned":
+        reports = reports.filter(assignee=None)
+    elif filters.assignee:
+        reports = reports.filter(assignee__username=filters.assignee)
+    if filters.overdue is not None:
+        late = Q(first_response_at=None, response_due_at__lt=timezone.now()) & ~Q(state="closed")
+        reports = reports.filter(late) if filters.overdue else reports.exclude(late)
+    if filters.q:
+        reports = _search(reports, filters.q.strip())
+    return reports
+
+
+def _search(reports: QuerySet[Report], q: str) -> QuerySet[Report]:
+    by_reference = Report.objects.by_reference(q)
+    if by_reference is not None:
+        return reports.filter(pk=by_reference.pk)
+    try:
+        host = parse_target(q).host
+    except TargetError:
+        return reports.none()
+    matching = AffectedHost.objects.filter(digest=host_digest(host)).values("report_id")
+    return reports.filter(pk__in=matching)
+
+
+@api.get("/reports", response=list[ReportSummary], summary="List reports")
+def list_reports(request: HttpRequest, filters: Query[Filters]) -> list[dict[str, Any]]:
+    if not 1 <= filters.limit <= 200 or filters.offset < 0:
+        raise HttpError(400, "limit must be 1..200 and offset >= 0")
+    now = timezone.now()
+    page = _filtered(filters)[filters.offset : filters.offset + filters.limit]
+    return [_summary(r, now) for r in page]
+
+
+def _report(uid: uuid.UUID) -> Report:
+    report = Report.objects.select_related("assignee").filter(uid=uid).first()
+    if report is None:
+        raise Http404
+    return report
+
+
+@api.get("/reports/{uid}", response=ReportDetail, summary="Read one report, decrypted")
+def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
+    report = _report(uid)
+    content, finder = report.content, report.finder
+    return {
+        **_summary(report, timezone.now()),
+        "language": report.language,
+        "affected_systems": content.get("affected_systems", []),
+        "description": content.get("description", ""),
+        "steps": content.get("steps", ""),
+        "impact": content.get("impact", ""),
+        "expected_fix_date": report.expected_fix_date,
+        "credit": report.credit,
+        "finder_name": finder.get("name", ""),
+        "finder_email": finder.get("email", ""),
+        "has_pgp_key": report.has_pgp_key,
+        "events": [
+            {"created_at": e.created_at, "kind": e.kind, "actor": e.actor}
+            for e in report.events.all()
+        ],
+        "messages": [
+            {"created_at": m.created_at, "author": m.author, "text": m.body.get("text", "")}
+            for m in report.messages.all()
+        ],
+    }
+
+
+def require_change_role(request: HttpRequest) -> None:
+    if _role(request) not in {Role.ADMIN, Role.TRIAGER}:
+        raise HttpError(403, "viewers cannot change reports")
