@@ -79,6 +79,16 @@ MELDPUNT_FIRST_RESPONSE_DAYS = env_int("MELDPUNT_FIRST_RESPONSE_DAYS", 3, minimu
 MELDPUNT_PROGRESS_UPDATE_DAYS = env_int("MELDPUNT_PROGRESS_UPDATE_DAYS", 14, minimum=1)
 MELDPUNT_NATIONAL_CSIRT = env("MELDPUNT_NATIONAL_CSIRT", "CCB")
 
+# --- Deadlines: how the days above are counted (meldpunt.lib.deadlines) -----
+# "calendar" (every day counts) or "business" (weekends and the public holidays of
+# MELDPUNT_HOLIDAY_COUNTRY, an ISO 3166 code, do not). MELDPUNT_HOLIDAY_SUBDIVISION adds a
+# region's holidays, spelt as the `holidays` package does (e.g. BE: Flemish, French, German).
+# Validated by the system checks, which need the `holidays` package: not imported here.
+MELDPUNT_DEADLINE_DAYS = env("MELDPUNT_DEADLINE_DAYS", "calendar").lower()
+MELDPUNT_HOLIDAY_COUNTRY = env("MELDPUNT_HOLIDAY_COUNTRY", "BE").upper()
+MELDPUNT_HOLIDAY_SUBDIVISION = env("MELDPUNT_HOLIDAY_SUBDIVISION", "")
+# --- end of deadlines ----------------------------------------------------------
+
 # --- Intake limits ----------------------------------------------------------
 MELDPUNT_MAX_ATTACHMENTS = env_int("MELDPUNT_MAX_ATTACHMENTS", 10, minimum=0)
 MELDPUNT_MAX_ATTACHMENT_BYTES = env_int(
@@ -108,6 +118,9 @@ MELDPUNT_SUBMIT_WINDOW_MINUTES = env_int("MELDPUNT_SUBMIT_WINDOW_MINUTES", 60, m
 MELDPUNT_TRUSTED_PROXIES = env_int("MELDPUNT_TRUSTED_PROXIES", 0, minimum=0)
 
 MELDPUNT_WORKERS = env_int("MELDPUNT_WORKERS", 4, minimum=1)
+# Background work: how often the worker looks for due reminders, and how early it warns.
+MELDPUNT_SCHEDULE_SECONDS = env_int("MELDPUNT_SCHEDULE_SECONDS", 60, minimum=5)
+MELDPUNT_REMINDER_HOURS = env_int("MELDPUNT_REMINDER_HOURS", 24, minimum=1)
 MELDPUNT_BENCH_VIEWS = env_bool("MELDPUNT_BENCH_VIEWS", False)
 
 # --- Languages ------------------------------------------------------------
@@ -203,7 +216,11 @@ INSTALLED_APPS = [
     "meldpunt.accounts",
     "meldpunt.triage",
     "meldpunt.api",
+    # Django's tasks API (as in Django 6) with its queue in the database.
+    "django_tasks",
+    "django_tasks_db",
 ]
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -170,3 +170,10 @@ def test_it_rotates_master_keys_and_keeps_everything_readable(db, private_key_fi
     assert att.meta["name"] == "a.txt"
     # The receipt code still works: it is keyed with the index key, which does not rotate.
     assert Client().post("/status/", {"code": sent.code}).status_code == 303
+
+
+def test_it_runs_the_worker_once(tmp_path):
+    env = operator_env(tmp_path / "data")
+    assert run(["init"], env).returncode == 0
+    result = run(["worker", "--once"], env)
+    assert result.returncode == 0, result.stderr

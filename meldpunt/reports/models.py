@@ -259,3 +259,27 @@ class Attachment(models.Model):
     @property
     def data_aad(self) -> str:
         return f"{self._meta.label_lower}:{self.uid}:data"
+
+
+class Reminder(models.Model):
+    """A reminder or escalation that was sent; the unique key makes sending it idempotent."""
+
+    class Kind(models.TextChoices):
+        RESPONSE_SOON = "response_soon"  # to the assignee, before the first-response deadline
+        RESPONSE_OVERDUE = "response_overdue"  # to the admins, after it
+        UPDATE_DUE = "update_due"  # to the assignee: the finder is owed a progress update
+        FIX_OVERDUE = "fix_overdue"  # to the assignee and admins: the expected fix date passed
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The deadline this reminder is about: a moved deadline gets its own reminder.
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["report", "kind", "due_at"], name="reminder_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.report_id}"

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
+
+from meldpunt.triage.reminders import send_due_reminders
+
+log = logging.getLogger(__name__)
+
+
+def run_schedule() -> None:
+    """The periodic jobs; each one is idempotent, so several workers may run them."""
+    try:
+        sent = send_due_reminders()
+        if sent:
+            log.info("sent %d reminders", sent)
+    except Exception:
+        log.exception("periodic jobs failed; next try in %ss", settings.MELDPUNT_SCHEDULE_SECONDS)
+    finally:
+        close_old_connections()
+
+
+class Command(BaseCommand):
+    help = "Run background work: queued tasks, and reminders every MELDPUNT_SCHEDULE_SECONDS."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--once",
+            action="store_true",
+            help="run the periodic jobs and queued tasks once, then exit",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["once"]:
+            run_schedule()
+            call_command("db_worker", batch=True, startup_delay=False, verbosity=0)
+            return
+        stop = threading.Event()
+
+        def schedule() -> None:
+            while not stop.is_set():
+                run_schedule()
+                stop.wait(settings.MELDPUNT_SCHEDULE_SECONDS)
+
+        threading.Thread(target=schedule, name="meldpunt-schedule", daemon=True).start()
+        try:
+            call_command("db_worker", startup_delay=True)  # handles SIGTERM/SIGINT itself
+        finally:
+            stop.set()

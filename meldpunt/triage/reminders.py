@@ -1,0 +1,120 @@
+"""Reminders before a deadline and escalation after it, sent once however many workers run.
+
+`send_due_reminders()` is what the worker calls every minute. Each reminder is recorded in
+the same transaction that sends it, under a unique (report, kind, deadline) key: a second
+worker that gets there at the same moment waits for the first and then finds the row.
+Mails name the report by reference only; no report content goes into them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from meldpunt.accounts.models import Role
+from meldpunt.reports.models import Reminder, Report, State
+
+log = logging.getLogger(__name__)
+OPEN = [State.RECEIVED, State.NEEDS_INFO, State.TRIAGED, State.FIX_IN_PROGRESS, State.FIXED]
+
+SUBJECTS: dict[str, str] = {
+    Reminder.Kind.RESPONSE_SOON: "[{ref}] first response due {due}",
+    Reminder.Kind.RESPONSE_OVERDUE: "[{ref}] OVERDUE: first response was due {due}",
+    Reminder.Kind.UPDATE_DUE: "[{ref}] progress update owed to the finder since {due}",
+    Reminder.Kind.FIX_OVERDUE: "[{ref}] expected fix date {due} has passed",
+}
+
+
+def _emails(users: Iterable[User]) -> list[str]:
+    return sorted({u.email for u in users if u.email and u.is_active})
+
+
+def _admins() -> list[str]:
+    return _emails(User.objects.filter(staff__role=Role.ADMIN))
+
+
+def _team_for(report: Report) -> list[str]:
+    if report.assignee is not None:
+        return _emails([report.assignee])
+    return _emails(User.objects.filter(staff__role__in=[Role.ADMIN, Role.TRIAGER]))
+
+
+def _send_once(report: Report, kind: str, due_at: datetime, to: list[str]) -> bool:
+    if not to:
+        return False
+    try:
+        with transaction.atomic():
+            Reminder.objects.create(report=report, kind=kind, due_at=due_at, sent_at=timezone.now())
+            due = timezone.localtime(due_at).strftime("%Y-%m-%d %H:%M")
+            body = (
+                f"{SUBJECTS[kind].format(ref=report.reference, due=due)}\n\n"
+                f"{settings.MELDPUNT_BASE_URL}/triage/reports/{report.uid}/\n"
+            )
+            send_mail(SUBJECTS[kind].format(ref=report.reference, due=due), body, None, to)
+    except IntegrityError:
+        return False  # sent already, by this worker earlier or by another one
+    except OSError:
+        log.warning("reminder %s for %s could not be sent; will retry", kind, report.reference)
+        return False
+    log.info("reminder %s for %s sent", kind, report.reference)
+    return True
+
+
+def send_due_reminders(now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    warn = timedelta(hours=settings.MELDPUNT_REMINDER_HOURS)
+    sent = 0
+    awaiting = Report.objects.select_related("assignee").filter(
+        state__in=OPEN, first_response_at=None, response_due_at__lte=now + warn
+    )
+    for report in awaiting:
+        if report.response_due_at > now:
+            sent += _send_once(
+                report, Reminder.Kind.RESPONSE_SOON, report.response_due_at, _team_for(report)
+            )
+        else:
+            to = sorted(set(_admins()) | set(_team_for(report)))
+            sent += _send_once(report, Reminder.Kind.RESPONSE_OVERDUE, report.response_due_at, to)
+    sent += _updates_due(now)
+    sent += _fixes_overdue(now)
+    return sent
+
+
+def _updates_due(now: datetime) -> int:
+    cadence = timedelta(days=settings.MELDPUNT_PROGRESS_UPDATE_DAYS)
+    owed = (
+        Report.objects.select_related("assignee")
+        .filter(state__in=OPEN)
+        .exclude(first_response_at=None)
+        .annotate(last_update=Max("messages__created_at", filter=Q(messages__author="staff")))
+        .filter(last_update__lte=now - cadence)
+    )
+    sent = 0
+    for report in owed:
+        # last_update is the annotation above.
+        due = report.last_update + cadence  # type: ignore[attr-defined]
+        sent += _send_once(report, Reminder.Kind.UPDATE_DUE, due, _team_for(report))
+    return sent
+
+
+def _fixes_overdue(now: datetime) -> int:
+    today = timezone.localdate(now)
+    late = Report.objects.select_related("assignee").filter(
+        state__in=[State.TRIAGED, State.FIX_IN_PROGRESS], expected_fix_date__lt=today
+    )
+    sent = 0
+    for report in late:
+        if report.expected_fix_date is None:  # excluded by the filter; for the type checker
+            continue
+        due = timezone.make_aware(datetime.combine(report.expected_fix_date, time.max))
+        to = sorted(set(_admins()) | set(_team_for(report)))
+        sent += _send_once(report, Reminder.Kind.FIX_OVERDUE, due, to)
+    return sent
