@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from meldpunt.lib.crypto import KeyFileError, key_file_is_private, parse_key_file
+from meldpunt.lib.deadlines import configuration_problems
 
 
 @checks.register()
@@ -41,6 +42,11 @@ def configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
     if not settings.MELDPUNT_ORG_NAME:
         errors.append(checks.Error("MELDPUNT_ORG_NAME must not be empty.", id="meldpunt.E005"))
     return errors
+
+
+@checks.register()
+def deadline_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    return [checks.Error(problem, id="meldpunt.E010") for problem in configuration_problems()]
 
 
 @checks.register()

@@ -79,10 +79,27 @@ MELDPUNT_FIRST_RESPONSE_DAYS = env_int("MELDPUNT_FIRST_RESPONSE_DAYS", 3, minimu
 MELDPUNT_PROGRESS_UPDATE_DAYS = env_int("MELDPUNT_PROGRESS_UPDATE_DAYS", 14, minimum=1)
 MELDPUNT_NATIONAL_CSIRT = env("MELDPUNT_NATIONAL_CSIRT", "CCB")
 
+# --- Outgoing mail (notices to finders, reminders to the team) ----------------
+# A local mail server by default; tests swap in Django's in-memory backend.
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env("MELDPUNT_SMTP_HOST", "localhost")
+EMAIL_PORT = env_int("MELDPUNT_SMTP_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env("MELDPUNT_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = env("MELDPUNT_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("MELDPUNT_SMTP_STARTTLS", False)
+EMAIL_USE_SSL = env_bool("MELDPUNT_SMTP_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    CONFIG_ERRORS.append("MELDPUNT_SMTP_STARTTLS and MELDPUNT_SMTP_SSL exclude each other.")
+    EMAIL_USE_SSL = False
+EMAIL_TIMEOUT = env_int("MELDPUNT_SMTP_TIMEOUT", 30, minimum=1)
+DEFAULT_FROM_EMAIL = MELDPUNT_SECURITY_CONTACT
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# --- End of outgoing mail -------------------------------------------------------
+
 # --- Deadlines: how the days above are counted (meldpunt.lib.deadlines) -----
 # "calendar" (every day counts) or "business" (weekends and the public holidays of
 # MELDPUNT_HOLIDAY_COUNTRY, an ISO 3166 code, do not). MELDPUNT_HOLIDAY_SUBDIVISION adds a
-# region's holidays, spelt as the `holidays` package does (e.g. BE: Flemish, French, German).
+# region's holidays, spelt as the `holidays` package does (e.g. BY with DE for Bavaria).
 # Validated by the system checks, which need the `holidays` package: not imported here.
 MELDPUNT_DEADLINE_DAYS = env("MELDPUNT_DEADLINE_DAYS", "calendar").lower()
 MELDPUNT_HOLIDAY_COUNTRY = env("MELDPUNT_HOLIDAY_COUNTRY", "BE").upper()

@@ -23,7 +23,8 @@ def test_it_stores_a_report_and_shows_reference_and_receipt(db):
     assert report.content["description"] == "Reflected XSS in the q parameter."
     assert report.content["affected_systems"] == ["https://portal.example.org/login", "192.0.2.10"]
     assert report.state == "received"
-    assert report.response_due_at - report.created_at == timedelta(days=3)
+    due, created = (timezone.localtime(t) for t in (report.response_due_at, report.created_at))
+    assert due == created + timedelta(days=3)
     assert report.hosts.count() == 2
     att = Attachment.objects.get(report=report)
     assert att.meta["name"] == "poc.txt"

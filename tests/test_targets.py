@@ -28,6 +28,8 @@ def test_it_accepts_urls_hosts_and_addresses(line, host):
     [
         "",
         "localhost",
+        "http://[::1",
+        "https://[nothex]/",
         "not a host",
         "javascript:alert(1)",
         "https://",

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 SECOND_FACTOR_AT = "staff_second_factor_at"
@@ -44,6 +44,9 @@ def staff_required(view: View) -> View:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated and getattr(user, "staff", None) is None:
+            raise Http404  # signed in, but not staff: an outsider
         if not is_staff_verified(request):
             return _to_login(request)
         return view(request, *args, **kwargs)

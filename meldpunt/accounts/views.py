@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST
 
 from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provisioning_uri
 from meldpunt.accounts.forms import EnrolForm, LoginForm, SecondFactorForm
@@ -150,9 +150,3 @@ def again(request: HttpRequest) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
     return HttpResponseRedirect(reverse("accounts:login"), status=303)
-
-
-@require_safe
-@staff_required
-def home(request: HttpRequest) -> HttpResponse:
-    return _page(request, "accounts/home.html", {"profile": request.user.staff})  # type: ignore[union-attr]

@@ -45,14 +45,14 @@ def parse_target(line: str) -> Target:
     if not text or len(text) > 2000 or any(ch.isspace() for ch in text):
         raise TargetError(text)
     if "://" in text:
-        parts = urlsplit(text)
-        if parts.scheme.lower() not in {"http", "https", "ftp", "ws", "wss"} or not parts.hostname:
-            raise TargetError(text)
         try:
-            parts.port  # noqa: B018  (raises on a bad port)
-        except ValueError as exc:
+            parts = urlsplit(text)
+            hostname, _port = parts.hostname, parts.port  # both raise on malformed input
+        except ValueError as exc:  # e.g. "http://[::1" (an unclosed IPv6 bracket)
             raise TargetError(text) from exc
-        return Target(text=text, host=_host(parts.hostname))
+        if parts.scheme.lower() not in {"http", "https", "ftp", "ws", "wss"} or not hostname:
+            raise TargetError(text)
+        return Target(text=text, host=_host(hostname))
     # host, host:port, IPv4, IPv4:port, IPv6 or [IPv6]:port
     host = text
     if text.startswith("["):

@@ -41,7 +41,7 @@ def category_label(code: str) -> Any:
 
 
 def commitments() -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "revision": POLICY_TEXT_REVISION,
         "organisation": settings.MELDPUNT_ORG_NAME,
         "contact": settings.MELDPUNT_SECURITY_CONTACT,
@@ -55,6 +55,12 @@ def commitments() -> dict[str, Any]:
         "out_of_scope": OUT_OF_SCOPE,
         "national_csirt": settings.MELDPUNT_NATIONAL_CSIRT,
     }
+    # Only in business-day mode, so calendar-mode installations keep their policy version.
+    if settings.MELDPUNT_DEADLINE_DAYS == "business":
+        doc["deadline_days"] = "business"
+        doc["holiday_country"] = settings.MELDPUNT_HOLIDAY_COUNTRY
+        doc["holiday_subdivision"] = settings.MELDPUNT_HOLIDAY_SUBDIVISION
+    return doc
 
 
 def _digest(doc: dict[str, Any]) -> str:

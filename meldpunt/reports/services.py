@@ -20,7 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from meldpunt.lib import crypto, receipt
+from meldpunt.lib import crypto, deadlines, receipt
 from meldpunt.lib.targets import Target
 from meldpunt.policy.models import PolicyVersion
 from meldpunt.reports.models import (
@@ -119,7 +119,7 @@ def submit_report(new: NewReport) -> Receipt:
                 policy_version=new.policy_version,
                 credit=new.credit,
                 finder_disclosure_date=new.finder_disclosure_date,
-                response_due_at=now + timedelta(days=settings.MELDPUNT_FIRST_RESPONSE_DAYS),
+                response_due_at=deadlines.due_after(now, settings.MELDPUNT_FIRST_RESPONSE_DAYS),
                 has_contact=bool(new.finder.get("email")),
                 has_pgp_key=bool(new.finder.get("pgp_key")),
                 receipt_digest=receipt.digest(code),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,7 +50,7 @@ def get_report_for_triager(request: HttpRequest, uid: str | uuid.UUID) -> Report
     return report
 
 
-def role_required(*roles: str) -> Any:
+def role_required(*roles: str) -> Callable[[View], View]:
     """Staff with a second factor and one of these roles; other staff get 403."""
 
     def decorator(view: View) -> View:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -20,6 +20,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from meldpunt.accounts.models import Role
+from meldpunt.lib import deadlines
 from meldpunt.reports.models import Reminder, Report, State
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,10 @@ def _updates_due(now: datetime) -> int:
     )
     sent = 0
     for report in owed:
-        # last_update is the annotation above.
-        due = report.last_update + cadence  # type: ignore[attr-defined]
-        sent += _send_once(report, Reminder.Kind.UPDATE_DUE, due, _team_for(report))
+        # The database filter above is a coarse first pass; the policy's own count decides.
+        due = deadlines.next_update_due(report)
+        if due is not None and due <= now:
+            sent += _send_once(report, Reminder.Kind.UPDATE_DUE, due, _team_for(report))
     return sent
 
 
@@ -112,9 +114,9 @@ def _fixes_overdue(now: datetime) -> int:
     )
     sent = 0
     for report in late:
-        if report.expected_fix_date is None:  # excluded by the filter; for the type checker
+        due = deadlines.fix_due_at(report)
+        if due is None or due > now:
             continue
-        due = timezone.make_aware(datetime.combine(report.expected_fix_date, time.max))
         to = sorted(set(_admins()) | set(_team_for(report)))
         sent += _send_once(report, Reminder.Kind.FIX_OVERDUE, due, to)
     return sent

@@ -2,9 +2,16 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from meldpunt.accounts import views as accounts
+from meldpunt.triage import detail, inbox
 
-# The inbox and report pages. Until the inbox lands, /triage/ shows who is signed in.
+# The inbox and the report pages. Reports and files are named by their random uid.
 urlpatterns: list[URLPattern] = [
-    path("", accounts.home, name="inbox"),
+    path("", inbox.inbox, name="inbox"),
+    path("reports/<uuid:uid>/", detail.report_detail, name="report"),
+    path("reports/<uuid:uid>/notes/", detail.add_note, name="add_note"),
+    path(
+        "reports/<uuid:uid>/attachments/<uuid:att_uid>/",
+        detail.download,
+        name="attachment",
+    ),
 ]

@@ -1,6 +1,17 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from meldpunt.triage import views_workflow as views
 
 # State changes, assessments and messages to the finder.
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [
+    path("reports/<uuid:uid>/move/", views.transition, name="transition"),
+    path("reports/<uuid:uid>/assess/", views.assess, name="assess"),
+    path("reports/<uuid:uid>/compose/", views.compose, name="compose"),
+    path("reports/<uuid:uid>/first-response/", views.first_response, name="first_response"),
+    path("reports/<uuid:uid>/message/", views.send_message, name="send_message"),
+    path("reports/<uuid:uid>/duplicate/", views.mark_duplicate, name="mark_duplicate"),
+    path("templates/", views.templates, name="templates"),
+    path("templates/<slug:kind>/<slug:language>/", views.edit_template, name="edit_template"),
+]

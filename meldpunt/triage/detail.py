@@ -1,0 +1,227 @@
+"""One report for the team: decrypted, with its files, messages, notes and history.
+
+Every page here shows what a finder wrote, so it is never cached, and everything the
+finder sent is rendered as text (templates escape; nothing is marked safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET, require_POST, require_safe
+
+from meldpunt.accounts.gate import staff_required
+from meldpunt.lib.forms import Form, TextField
+from meldpunt.policy.commitments import category_label
+from meldpunt.reports.models import (
+    Attachment,
+    Credit,
+    Event,
+    Message,
+    Note,
+    Report,
+    Resolution,
+    State,
+)
+from meldpunt.reports.services import read_attachment, record_event
+from meldpunt.triage.access import (
+    can_change,
+    get_report_for_staff,
+    get_report_for_triager,
+    staff_profile,
+)
+from meldpunt.triage.inbox import SEVERITY_LABELS, STATE_LABELS
+
+log = logging.getLogger(__name__)
+
+ANSWERS: dict[str, Any] = {
+    "yes": _("Yes"),
+    "no": _("No"),
+    "unknown": _("Unknown"),
+    "planned": _("Not yet, but planned"),
+}
+ANSWERED = ("exploited", "already_public", "csirt_notified")
+CREDIT_LABELS: dict[str, Any] = {
+    Credit.NAME: _("By name"),
+    Credit.PSEUDONYM: _("By pseudonym"),
+    Credit.NONE: _("No credit"),
+}
+RESOLUTION_LABELS: dict[str, Any] = {
+    Resolution.RESOLVED: _("Resolved"),
+    Resolution.INVALID: _("Invalid"),
+    Resolution.OUT_OF_SCOPE: _("Out of scope"),
+    Resolution.DUPLICATE: _("Duplicate"),
+    Resolution.INFORMATIVE: _("Informative"),
+    Resolution.SPAM: _("Spam"),
+    Resolution.WITHDRAWN: _("Withdrawn"),
+}
+EVENT_LABELS: dict[str, Any] = {
+    "received": _("Report received"),
+    "message": _("Message"),
+    "credit_changed": _("Credit preference changed"),
+    "finder_name_changed": _("Finder's name changed"),
+    "note_added": _("Internal note added"),
+    "attachment_downloaded": _("Attachment downloaded"),
+    "state_changed": _("State changed"),
+    "reopened": _("Reopened"),
+    "assessed": _("Assessed"),
+    "message_sent": _("Message sent to the finder"),
+    "duplicate_linked": _("Linked as duplicate"),
+    "duplicate_unlinked": _("Duplicate link removed"),
+}
+# A downloaded file must never run in our origin: no sniffing, no inline display, and a
+# sandbox in case a browser renders it anyway.
+DOWNLOAD_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+
+class NoteForm(Form):
+    text = TextField(
+        label=_("Internal note"),
+        help_text=_("Only the team sees notes; the finder never does."),
+        max_length=settings.MELDPUNT_MAX_TEXT_CHARS,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+
+@dataclass(frozen=True)
+class File:
+    attachment: Attachment
+    name: str
+
+
+@dataclass(frozen=True)
+class Post:
+    message: Message
+    files: list[File]
+
+
+@dataclass(frozen=True)
+class EventRow:
+    event: Event
+    label: Any
+    details: list[tuple[str, str]]
+
+
+def staff_actor(request: HttpRequest) -> str:
+    return f"staff:{request.user.get_username()}"[:80]
+
+
+@require_safe
+@staff_required
+def report_detail(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    report = get_report_for_staff(request, uid)
+    log.info("staff %s read report %s", request.user.pk, report.reference)
+    return _detail_page(request, report, NoteForm() if can_change(request) else None)
+
+
+def _detail_page(
+    request: HttpRequest, report: Report, note_form: NoteForm | None, status: int = 200
+) -> HttpResponse:
+    content, finder = report.content, report.finder
+    context = {
+        "report": report,
+        "can_change": can_change(request),
+        "content": content,
+        "category": category_label(report.category),
+        "answers": {key: ANSWERS.get(v := content.get(key, ""), v) for key in ANSWERED},
+        "finder_name": finder.get("name", ""),
+        "finder_email": finder.get("email", ""),
+        "finder_pgp": bool(finder.get("pgp_key")),
+        "credit": CREDIT_LABELS.get(report.credit, report.credit),
+        "state": STATE_LABELS.get(report.state, report.state),
+        "severity": SEVERITY_LABELS.get(report.severity, ""),
+        "resolution": RESOLUTION_LABELS.get(report.resolution, ""),
+        "overdue": report.first_response_at is None
+        and report.state != State.CLOSED
+        and report.response_due_at < timezone.now(),
+        "attachments": [File(a, file_name(a)) for a in report.attachments.order_by("pk")],
+        "thread": [
+            Post(m, [File(a, file_name(a)) for a in m.attachments.all()])
+            for m in report.messages.select_related("staff_author").prefetch_related("attachments")
+        ],
+        "notes": report.notes.select_related("author"),
+        "note_form": note_form,
+        "events": [_event_row(e) for e in report.events.all()],
+    }
+    response = render(request, "triage/detail.html", context, status=status)
+    add_never_cache_headers(response)
+    return response
+
+
+def _event_row(event: Event) -> EventRow:
+    # Facts only (ids, counts, choices), but a template would read a key named "items" as
+    # the dict's method: hand it pairs instead.
+    details = [(str(k), str(v)) for k, v in sorted(event.data.items())]
+    return EventRow(event, EVENT_LABELS.get(event.kind, event.kind), details)
+
+
+@require_POST
+@staff_required
+def add_note(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    report = get_report_for_triager(request, uid)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _detail_page(request, report, form, status=400)
+    with transaction.atomic():
+        author = staff_profile(request).user
+        note = Note(report=report, author=author, created_at=timezone.now())
+        note.body = {"text": form.cleaned_data["text"]}
+        note.save()
+        record_event(report, "note_added", staff_actor(request), note=str(note.uid))
+    messages.success(request, _("Your note has been added."))
+    url = reverse("triage:report", args=[report.uid])
+    return HttpResponseRedirect(f"{url}#notes", status=303)
+
+
+@require_GET
+@staff_required
+def download(request: HttpRequest, uid: uuid.UUID, att_uid: uuid.UUID) -> HttpResponse:
+    report = get_report_for_staff(request, uid)
+    attachment = report.attachments.filter(uid=att_uid).first()
+    if attachment is None:
+        raise Http404
+    try:
+        data = read_attachment(attachment)
+    except FileNotFoundError:
+        raise Http404 from None  # purged by the retention schedule
+    record_event(report, "attachment_downloaded", staff_actor(request), attachment=str(att_uid))
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Disposition"] = content_disposition(file_name(attachment))
+    for header, value in DOWNLOAD_HEADERS.items():
+        response[header] = value
+    return response
+
+
+def file_name(attachment: Attachment) -> str:
+    """The name as sent, minus control and bidi-override characters that disguise a file type."""
+    name = str(attachment.meta.get("name", ""))
+    kept = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    return " ".join(kept.split()).strip(" .")[:200] or "attachment"
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266: always an attachment, an ASCII fallback name and the exact name in UTF-8."""
+    kept = name.translate({ord(ch): None for ch in "\"'\\/"}).strip(" .") or "attachment"
+    fallback = "".join(
+        ch if ch.isascii() and (ch.isalnum() or ch in "._-+() ") else "_" for ch in kept
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(kept, safe='')}"

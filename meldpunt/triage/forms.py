@@ -1,0 +1,255 @@
+"""Forms of the triage workflow. Each checks its input and, in `save`, runs its action.
+
+`save` returns False with the refusal as a form error when the life cycle says no at the
+last moment (another triager was quicker), so views stay a guard and a redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from meldpunt.lib.forms import Form, TextField
+from meldpunt.reports.models import Message, Report, State
+from meldpunt.triage import workflow
+from meldpunt.triage.detail import RESOLUTION_LABELS
+from meldpunt.triage.inbox import STATE_LABELS
+from meldpunt.triage.models import MessageTemplate, TemplateKind
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise  # lazy text, as the stubs name it
+
+
+def move_label(report: Report, to_state: str, resolution: str) -> str:
+    if report.state == State.CLOSED:
+        return str(_("Re-open the report"))
+    if to_state == State.CLOSED:
+        return str(_("Close: %(resolution)s") % {"resolution": RESOLUTION_LABELS[resolution]})
+    return str(STATE_LABELS[to_state])
+
+
+def _save(form: forms.Form, action: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
+    """Run a workflow action; a refusal becomes an error on the form."""
+    try:
+        action(*args, **kwargs)
+    except workflow.AssessmentError as exc:
+        form.add_error(exc.field, str(exc))
+        return False
+    except workflow.WorkflowError as exc:
+        form.add_error(None, str(exc))
+        return False
+    return True
+
+
+class MoveForm(Form):
+    move = forms.ChoiceField(label=_("Move the report"))
+
+    def __init__(self, *args: Any, report: Report, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.report = report
+        cast(forms.ChoiceField, self.fields["move"]).choices = [
+            (f"{to}:{resolution}", move_label(report, to, resolution))
+            for to, resolution in workflow.allowed_moves(report)
+        ]
+
+    def save(self, user: User) -> bool:
+        to_state, _sep, resolution = self.cleaned_data["move"].partition(":")
+        return _save(self, workflow.transition, self.report, to_state, user, resolution)
+
+
+def _verdict(label: _StrPromise, yes: _StrPromise, no: _StrPromise) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        label=label,
+        choices=[("", _("Not decided yet")), ("yes", yes), ("no", no)],
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+        required=False,
+    )
+
+
+def _yes_no(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "no")
+
+
+class StaffChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    def label_from_instance(self, obj: User) -> str:
+        return obj.get_username()
+
+
+class AssessmentForm(Form):
+    valid = _verdict(_("Validity"), _("Valid"), _("Not valid"))
+    in_scope = _verdict(_("Scope"), _("In scope"), _("Out of scope"))
+    cvss31_vector = forms.CharField(
+        label=_("CVSS 3.1 vector"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(
+            attrs={"placeholder": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}
+        ),
+    )
+    cvss40_vector = forms.CharField(label=_("CVSS 4.0 vector"), max_length=300, required=False)
+    cwe = forms.CharField(
+        label=_("Weakness (CWE)"),
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "CWE-79"}),
+    )
+    affected_asset = forms.CharField(label=_("Affected asset"), max_length=200, required=False)
+    assignee = StaffChoiceField(
+        label=_("Assigned to"),
+        queryset=workflow.assignable_staff(),
+        to_field_name="username",
+        required=False,
+        empty_label=_("Nobody"),
+    )
+    expected_fix_date = forms.DateField(
+        label=_("Expected fix date"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+    def __init__(self, *args: Any, report: Report, **kwargs: Any) -> None:
+        initial = {name: getattr(report, name) for name in workflow.ASSESSMENT_FIELDS}
+        initial.update(valid=_yes_no(report.valid), in_scope=_yes_no(report.in_scope))
+        super().__init__(*args, initial=initial, **kwargs)
+        self.report = report
+
+    def _checked(self, name: str, check: Callable[[str], str]) -> str:
+        value: str = self.cleaned_data[name]
+        try:
+            return check(value) if value.strip() else ""
+        except workflow.AssessmentError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def clean_cvss31_vector(self) -> str:
+        return self._checked("cvss31_vector", lambda v: workflow.score_cvss31(v).vector)
+
+    def clean_cvss40_vector(self) -> str:
+        return self._checked("cvss40_vector", lambda v: workflow.score_cvss40(v).vector)
+
+    def clean_cwe(self) -> str:
+        return self._checked("cwe", workflow.clean_cwe)
+
+    def save(self, user: User) -> bool:
+        return _save(self, workflow.assess, self.report, user, **self.cleaned_data)
+
+
+class TemplateChoiceForm(Form):
+    """Which template to start a message from (a GET form: works without JavaScript)."""
+
+    template = forms.ChoiceField(
+        label=_("Start from"),
+        choices=[("", _("A blank message")), *TemplateKind.choices],
+        required=False,
+    )
+
+
+class MessageForm(Form):
+    text = TextField(label=_("Message to the finder"), max_length=settings.MELDPUNT_MAX_TEXT_CHARS)
+    template = forms.ChoiceField(
+        choices=[("", ""), *TemplateKind.choices], required=False, widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args: Any, report: Report, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.report = report
+
+    def clean_text(self) -> str:
+        text: str = self.cleaned_data["text"]
+        try:
+            workflow.check_text(text)
+        except workflow.WorkflowError as exc:
+            raise ValidationError(str(exc)) from None
+        return text
+
+    def _send(self, user: User) -> Message:
+        data = self.cleaned_data
+        return workflow.send_message(self.report, user, data["text"], data["template"])
+
+    def save(self, user: User) -> bool:
+        return _save(self, self._send, user)
+
+
+class FirstResponseForm(MessageForm):
+    """The first message with the assessment: it stops the clock."""
+
+    after = forms.ChoiceField(
+        label=_("After sending"),
+        choices=[
+            ("triage", _("The report is triaged")),
+            ("close", _("Close it as invalid or out of scope")),
+        ],
+        initial="triage",
+        widget=forms.RadioSelect,
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if "after" in data:
+            try:
+                workflow.check_first_response(self.report, close=data["after"] == "close")
+            except workflow.WorkflowError as exc:
+                raise ValidationError(str(exc)) from None
+        return data
+
+    def _send(self, user: User) -> Message:
+        data = self.cleaned_data
+        return workflow.send_first_response(
+            self.report,
+            user,
+            data["text"],
+            close=data["after"] == "close",
+            template=data["template"],
+        )
+
+
+class DuplicateForm(Form):
+    original = forms.CharField(
+        label=_("Duplicate of report"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"placeholder": "MP-2026-0042"}),
+    )
+
+    def __init__(self, *args: Any, report: Report, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.report = report
+
+    def clean_original(self) -> Report:
+        original = Report.objects.by_reference(self.cleaned_data["original"])
+        if original is None:
+            raise ValidationError(_("No report has this reference."))
+        if original.pk == self.report.pk:
+            raise ValidationError(_("A report cannot be a duplicate of itself."))
+        return original
+
+    def save(self, user: User) -> bool:
+        return _save(
+            self, workflow.mark_duplicate, self.report, self.cleaned_data["original"], user
+        )
+
+
+class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
+    body = TextField(label=_("Text"), max_length=settings.MELDPUNT_MAX_TEXT_CHARS)
+
+    class Meta:
+        model = MessageTemplate
+        fields = ["body"]
+
+    def clean_body(self) -> str:
+        body: str = self.cleaned_data["body"]
+        unknown = sorted(set(workflow.PLACEHOLDER_RE.findall(body)) - set(workflow.PLACEHOLDERS))
+        if unknown:
+            raise ValidationError(
+                _("Unknown placeholders: %(unknown)s. Use only %(known)s.")
+                % {
+                    "unknown": ", ".join(f"{{{n}}}" for n in unknown),
+                    "known": ", ".join(f"{{{n}}}" for n in workflow.PLACEHOLDERS),
+                }
+            )
+        return body

@@ -1,0 +1,214 @@
+"""The team's inbox: reports by the nearest promise, filtered on clear columns only.
+
+Nothing here opens a sealed field: the list stays fast at a million reports and a page
+of it shows no report text, so a glance over a shoulder reveals only workflow facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.paginator import Paginator
+from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_safe
+
+from meldpunt.accounts.gate import staff_required
+from meldpunt.accounts.models import StaffProfile
+from meldpunt.lib.forms import Form
+from meldpunt.lib.targets import parse_target
+from meldpunt.reports.models import REFERENCE, AffectedHost, Report, Severity, State
+from meldpunt.reports.services import host_digest
+from meldpunt.triage.access import staff_profile
+
+PER_PAGE = 50
+# Listed as an IN list, not as "not closed": that can use the (state, response_due_at) index.
+OPEN_STATES = [s.value for s in State if s != State.CLOSED]
+ALL_STATES, ME, UNASSIGNED, NOT_ASSESSED = "all", "me", "none", "unset"
+
+# The models' choices carry no translated labels; the team reads these.
+STATE_LABELS: dict[str, Any] = {
+    State.RECEIVED: _("Received"),
+    State.NEEDS_INFO: _("Needs information"),
+    State.TRIAGED: _("Triaged"),
+    State.FIX_IN_PROGRESS: _("Fix in progress"),
+    State.FIXED: _("Fixed"),
+    State.PUBLISHED: _("Published"),
+    State.CLOSED: _("Closed"),
+}
+SEVERITY_LABELS: dict[str, Any] = {
+    Severity.NONE: _("None"),
+    Severity.LOW: _("Low"),
+    Severity.MEDIUM: _("Medium"),
+    Severity.HIGH: _("High"),
+    Severity.CRITICAL: _("Critical"),
+}
+
+
+@dataclass(frozen=True)
+class Search:
+    reference: str = ""
+    host: str = ""
+
+
+class InboxFilter(Form):
+    q = forms.CharField(
+        label=_("Reference, host or URL"),
+        help_text=_("A search looks in all states unless you choose one."),
+        required=False,
+        max_length=2000,
+        widget=forms.TextInput(attrs={"type": "search", "spellcheck": "false"}),
+    )
+    state = forms.ChoiceField(
+        label=_("State"),
+        required=False,
+        choices=[("", _("Open")), *STATE_LABELS.items(), (ALL_STATES, _("Any state"))],
+    )
+    assignee = forms.ChoiceField(label=_("Assignee"), required=False)
+    severity = forms.ChoiceField(
+        label=_("Severity"),
+        required=False,
+        choices=[("", _("Any")), *SEVERITY_LABELS.items(), (NOT_ASSESSED, _("Not assessed"))],
+    )
+    scope = forms.ChoiceField(
+        label=_("Scope"),
+        required=False,
+        choices=[("", _("Any")), ("in", _("In scope")), ("out", _("Out of scope"))],
+    )
+    overdue = forms.BooleanField(label=_("Overdue only"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        staff = StaffProfile.objects.select_related("user").order_by("user__username")
+        self.fields["assignee"].choices = [  # type: ignore[attr-defined]
+            ("", _("Anyone")),
+            (ME, _("Me")),
+            (UNASSIGNED, _("Unassigned")),
+            *((str(p.uid), p.user.get_username()) for p in staff),
+        ]
+
+    def clean_q(self) -> Search | None:
+        text = self.cleaned_data["q"].strip()
+        if not text:
+            return None
+        if REFERENCE.fullmatch(text.upper()):
+            return Search(reference=text)
+        try:
+            return Search(host=parse_target(text).host)
+        except ValueError:  # a TargetError, or urlsplit's own (e.g. "http://[::1")
+            raise forms.ValidationError(
+                _("Search for a reference such as MP-2026-0042, a host name or a URL.")
+            ) from None
+
+
+def overdue(now: datetime) -> Q:
+    """Open, no first response yet, and the promised response date has passed."""
+    return Q(first_response_at__isnull=True, response_due_at__lt=now) & ~Q(state=State.CLOSED)
+
+
+def _out_of_scope() -> Q:
+    # The team's assessment overrides the category the finder chose.
+    return Q(in_scope=False) | Q(in_scope__isnull=True, out_of_scope=True)
+
+
+def _in_scope() -> Q:
+    return Q(in_scope=True) | Q(in_scope__isnull=True, out_of_scope=False)
+
+
+def filtered(
+    reports: QuerySet[Report], f: dict[str, Any], user: AbstractBaseUser | AnonymousUser
+) -> QuerySet[Report]:
+    """Apply the valid filters; a search without a chosen state looks in every state."""
+    search: Search | None = f.get("q")
+    state = f.get("state", "")
+    if state == "" and search is None:
+        reports = reports.filter(state__in=OPEN_STATES)
+    elif state not in ("", ALL_STATES):
+        reports = reports.filter(state=state)
+    if search and search.reference:
+        found = Report.objects.by_reference(search.reference)
+        reports = reports.filter(pk=found.pk) if found else reports.none()
+    elif search:
+        hits = AffectedHost.objects.filter(digest=host_digest(search.host))
+        reports = reports.filter(pk__in=hits.values("report_id"))
+    assignee = f.get("assignee", "")
+    if assignee == ME:
+        reports = reports.filter(assignee_id=user.pk)
+    elif assignee == UNASSIGNED:
+        reports = reports.filter(assignee__isnull=True)
+    elif assignee:
+        reports = reports.filter(assignee__staff__uid=assignee)
+    severity = f.get("severity", "")
+    if severity:
+        reports = reports.filter(severity="" if severity == NOT_ASSESSED else severity)
+    if f.get("scope"):
+        reports = reports.filter(_in_scope() if f["scope"] == "in" else _out_of_scope())
+    if f.get("overdue"):
+        reports = reports.filter(overdue(timezone.now()))
+    return reports
+
+
+def ordered(reports: QuerySet[Report], state: str) -> QuerySet[Report]:
+    """Waiting for a first response: nearest response date first; then by expected fix date."""
+    if state == State.CLOSED:
+        # No clock runs on a closed report: newest first, straight from the primary key index.
+        return reports.order_by("-pk")
+    waiting = Q(first_response_at__isnull=True) & ~Q(state=State.CLOSED)
+    return reports.alias(
+        response_clock=Case(When(waiting, then=F("response_due_at"))),
+    ).order_by(
+        F("response_clock").asc(nulls_last=True),
+        F("expected_fix_date").asc(nulls_last=True),
+        "created_at",
+        "pk",
+    )
+
+
+@dataclass(frozen=True)
+class Row:
+    report: Report
+    state: Any
+    severity: Any
+
+
+@require_safe
+@staff_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    staff_profile(request)
+    form = InboxFilter(request.GET)
+    form.is_valid()  # invalid filters are left out of cleaned_data, named on the page, ignored
+    now = timezone.now()
+    filters = form.cleaned_data
+    reports = ordered(filtered(listing(now), filters, request.user), filters.get("state", ""))
+    page = Paginator(reports, PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "ignored": [form.fields[name].label for name in form.errors],
+        "page": page,
+        "rows": [Row(r, STATE_LABELS.get(r.state, r.state), _severity(r)) for r in page],
+        "now": now,
+    }
+    response = render(request, "triage/inbox.html", context, status=400 if form.errors else 200)
+    add_never_cache_headers(response)
+    return response
+
+
+def listing(now: datetime) -> QuerySet[Report]:
+    """Clear columns only: the sealed blobs are not even fetched."""
+    return (
+        Report.objects.select_related("assignee")
+        .defer("content_blob", "finder_blob", "receipt_digest", "submission_digest")
+        .annotate(overdue=Case(When(overdue(now), then=Value(True)), default=Value(False)))
+    )
+
+
+def _severity(report: Report) -> Any:
+    return SEVERITY_LABELS.get(report.severity, report.severity)

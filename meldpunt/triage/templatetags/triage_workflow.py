@@ -1,0 +1,21 @@
+"""`{% workflow_panel report as wf %}`: the forms and suggestions of the workflow panel.
+
+The report page includes the panel with only `report` and `can_change` in its context;
+this tag lets the panel fetch the rest itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from meldpunt.reports.models import Report
+from meldpunt.triage.views_workflow import panel_context
+
+register = template.Library()
+
+
+@register.simple_tag
+def workflow_panel(report: Report) -> dict[str, Any]:
+    return panel_context(report)

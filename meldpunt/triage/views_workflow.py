@@ -1,0 +1,160 @@
+"""State changes, assessment, messages to the finder, duplicates and message templates.
+
+Actions are POST-only and answer with a 303 back to the report page; a refused form is
+shown again, with its errors, on a page of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from meldpunt.accounts.gate import staff_required
+from meldpunt.accounts.models import Role
+from meldpunt.reports.models import Report, Resolution
+from meldpunt.triage import forms, workflow
+from meldpunt.triage.access import get_report_for_triager, role_required, staff_profile
+from meldpunt.triage.models import MessageTemplate
+
+log = logging.getLogger(__name__)
+admin_only = role_required(Role.ADMIN)
+
+
+def _user(request: HttpRequest) -> User:
+    return staff_profile(request).user
+
+
+def _page(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    # Drafts of messages about a vulnerability: not for any cache.
+    response = render(request, template, context, status=status)
+    add_never_cache_headers(response)
+    return response
+
+
+def _back(report: Report) -> HttpResponse:
+    return HttpResponseRedirect(reverse("triage:report", args=[report.uid]), status=303)
+
+
+def panel_context(report: Report) -> dict[str, Any]:
+    """What the workflow panel on the report page shows a triager."""
+    ids = "workflow-%s"  # unique among the other forms of the report page
+    can_mark_duplicate = workflow.can_close_as(report, Resolution.DUPLICATE)
+    return {
+        "move_form": forms.MoveForm(report=report, auto_id=ids),
+        "assessment_form": forms.AssessmentForm(report=report, auto_id=ids),
+        "template_form": forms.TemplateChoiceForm(auto_id=ids),
+        "duplicate_form": forms.DuplicateForm(report=report, auto_id=ids),
+        "suggestions": workflow.suggest_duplicates(report) if can_mark_duplicate else [],
+        "can_mark_duplicate": can_mark_duplicate,
+        "first_due": workflow.first_response_due(report),
+    }
+
+
+def _act(
+    request: HttpRequest, uid: uuid.UUID, form_class: Any, title: str, done: str
+) -> HttpResponse:
+    """Run a form's action on a report; show the form again if it refuses."""
+    report = get_report_for_triager(request, uid)
+    form = form_class(request.POST, report=report)
+    if form.is_valid() and form.save(_user(request)):
+        messages.success(request, done)
+        return _back(report)
+    if isinstance(form, forms.MessageForm):
+        return _compose_page(request, report, form, status=400)
+    context = {"report": report, "form": form, "title": title}
+    return _page(request, "triage/workflow/action.html", context, status=400)
+
+
+@require_POST
+@staff_required
+def transition(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    title, done = _("Move the report"), _("The report has moved on.")
+    return _act(request, uid, forms.MoveForm, title, done)
+
+
+@require_POST
+@staff_required
+def assess(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    title, done = _("Assessment"), _("The assessment has been saved.")
+    return _act(request, uid, forms.AssessmentForm, title, done)
+
+
+@require_POST
+@staff_required
+def mark_duplicate(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    title, done = _("Mark as duplicate"), _("The report has been closed as a duplicate.")
+    return _act(request, uid, forms.DuplicateForm, title, done)
+
+
+@require_POST
+@staff_required
+def first_response(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    title, done = _("First response"), _("The first response has been sent.")
+    return _act(request, uid, forms.FirstResponseForm, title, done)
+
+
+@require_POST
+@staff_required
+def send_message(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    title, done = _("Message"), _("The message has been sent.")
+    return _act(request, uid, forms.MessageForm, title, done)
+
+
+def _compose_page(
+    request: HttpRequest, report: Report, form: forms.MessageForm, status: int = 200
+) -> HttpResponse:
+    context = {
+        "report": report,
+        "form": form,
+        "first_due": workflow.first_response_due(report),
+        "picker": forms.TemplateChoiceForm(request.GET or None, auto_id="pick-%s"),
+    }
+    return _page(request, "triage/workflow/compose.html", context, status=status)
+
+
+@require_safe
+@staff_required
+def compose(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    """The message form, pre-filled from a template in the report's language."""
+    report = get_report_for_triager(request, uid)
+    picker = forms.TemplateChoiceForm(request.GET)
+    kind = picker.cleaned_data["template"] if picker.is_valid() else ""
+    initial = {"template": kind, "text": workflow.prefilled_text(report, kind) if kind else ""}
+    first_due = workflow.first_response_due(report)
+    form_class = forms.FirstResponseForm if first_due else forms.MessageForm
+    return _compose_page(request, report, form_class(initial=initial, report=report))
+
+
+@require_safe
+@admin_only
+def templates(request: HttpRequest) -> HttpResponse:
+    context = {"templates": MessageTemplate.objects.all(), "placeholders": workflow.PLACEHOLDERS}
+    return render(request, "triage/workflow/templates.html", context)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@admin_only
+def edit_template(request: HttpRequest, kind: str, language: str) -> HttpResponse:
+    template = get_object_or_404(MessageTemplate, kind=kind, language=language)
+    form = forms.TemplateForm(request.POST or None, instance=template)
+    if request.method == "POST" and form.is_valid():
+        form.instance.updated_by = _user(request)
+        form.save()
+        log.info("message template %s/%s changed by user %s", kind, language, request.user.pk)
+        messages.success(request, _("The template has been saved."))
+        return HttpResponseRedirect(reverse("triage:templates"), status=303)
+    context = {"template": template, "form": form, "placeholders": workflow.PLACEHOLDERS}
+    status = 400 if request.method == "POST" else 200
+    return render(request, "triage/workflow/edit_template.html", context, status=status)

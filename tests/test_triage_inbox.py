@@ -1,0 +1,241 @@
+"""The team's inbox: nearest promise first, filters, search, pages, and nothing decrypted."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from meldpunt.accounts.gate import SECOND_FACTOR_AT
+from meldpunt.accounts.models import StaffProfile
+from meldpunt.lib import crypto
+from meldpunt.lib.targets import parse_target
+from meldpunt.policy.commitments import current_version
+from meldpunt.reports.models import Report
+from meldpunt.reports.services import NewReport, submit_report
+from tests.conftest import PASSWORD, sign_in
+
+LINK = re.compile(r'href="/triage/reports/([0-9a-f-]{36})/"')
+
+
+def new_report(*systems: str, **clear: Any) -> Report:
+    """A report through the intake service, then its clear workflow columns set as given."""
+    systems = systems or ("https://portal.example.org/login",)
+    receipt = submit_report(
+        NewReport(
+            channel="web",
+            language="en",
+            policy_version=current_version(),
+            category="xss",
+            out_of_scope=False,
+            targets=[parse_target(s) for s in systems],
+            content={"affected_systems": list(systems), "description": "Secret text."},
+            finder={"name": "", "email": "", "pgp_key": ""},
+        )
+    )
+    if clear:
+        Report.objects.filter(pk=receipt.report.pk).update(**clear)
+    return Report.objects.get(pk=receipt.report.pk)
+
+
+def listed(client: Client, query: str = "") -> list[Report]:
+    response = client.get(f"/triage/{query}")
+    assert response.status_code == 200, response.content.decode()[:500]
+    uids = LINK.findall(response.content.decode())
+    by_uid = {str(r.uid): r for r in Report.objects.filter(uid__in=uids)}
+    return [by_uid[uid] for uid in uids]
+
+
+@pytest.fixture
+def alice_client(alice: User) -> Client:
+    return sign_in(Client(), alice)
+
+
+def test_it_lists_reports_waiting_for_a_response_by_nearest_deadline(alice_client):
+    now = timezone.now()
+    later = new_report(response_due_at=now + timedelta(days=2))
+    soonest = new_report(response_due_at=now + timedelta(hours=1))
+    late = new_report(response_due_at=now - timedelta(hours=3))
+    answered = new_report(response_due_at=now - timedelta(days=5), first_response_at=now)
+    assert listed(alice_client) == [late, soonest, later, answered]
+
+
+def test_it_lists_answered_reports_by_expected_fix_date(alice_client):
+    now = timezone.now()
+    no_date = new_report(first_response_at=now)
+    far = new_report(first_response_at=now, expected_fix_date=date(2030, 1, 1))
+    near = new_report(first_response_at=now, expected_fix_date=date(2029, 1, 1))
+    waiting = new_report()
+    assert listed(alice_client) == [waiting, near, far, no_date]
+
+
+def test_it_hides_closed_reports_unless_asked(alice_client):
+    open_one = new_report()
+    closed = new_report(state="closed", resolution="spam")
+    needs_info = new_report(state="needs_info")
+    newer_closed = new_report(state="closed", resolution="resolved")
+    assert set(listed(alice_client)) == {open_one, needs_info}
+    assert listed(alice_client, "?state=closed") == [newer_closed, closed]
+    assert listed(alice_client, "?state=needs_info") == [needs_info]
+    assert set(listed(alice_client, "?state=all")) == {open_one, closed, needs_info, newer_closed}
+
+
+def test_it_filters_by_assignee(alice_client, alice, bob):
+    mine = new_report(assignee=alice)
+    bobs = new_report(assignee=bob)
+    nobodys = new_report()
+    bob_uid = StaffProfile.objects.get(user=bob).uid
+    assert listed(alice_client, "?assignee=me") == [mine]
+    assert listed(alice_client, "?assignee=none") == [nobodys]
+    assert listed(alice_client, f"?assignee={bob_uid}") == [bobs]
+    assert set(listed(alice_client, "?assignee=")) == {mine, bobs, nobodys}
+
+
+def test_it_filters_by_severity(alice_client):
+    high = new_report(severity="high")
+    low = new_report(severity="low")
+    unassessed = new_report()
+    assert listed(alice_client, "?severity=high") == [high]
+    assert listed(alice_client, "?severity=low") == [low]
+    assert listed(alice_client, "?severity=unset") == [unassessed]
+
+
+def test_it_filters_by_scope_with_the_assessment_overriding_the_category(alice_client):
+    in_scope = new_report()
+    finder_says_out = new_report(out_of_scope=True)
+    team_says_out = new_report(in_scope=False)
+    team_says_in = new_report(out_of_scope=True, in_scope=True)
+    assert set(listed(alice_client, "?scope=out")) == {finder_says_out, team_says_out}
+    assert set(listed(alice_client, "?scope=in")) == {in_scope, team_says_in}
+
+
+def test_it_shows_only_overdue_reports_when_asked(alice_client):
+    now = timezone.now()
+    overdue = new_report(response_due_at=now - timedelta(minutes=1))
+    new_report(response_due_at=now + timedelta(days=1))
+    new_report(response_due_at=now - timedelta(days=1), first_response_at=now)
+    new_report(response_due_at=now - timedelta(days=1), state="closed")
+    assert listed(alice_client, "?overdue=on") == [overdue]
+
+
+def test_it_marks_overdue_reports_in_words_not_colour_alone(alice_client):
+    report = new_report()
+    page = alice_client.get("/triage/").content.decode()
+    assert "left" in page
+    assert "Overdue by" not in page
+    Report.objects.filter(pk=report.pk).update(response_due_at=timezone.now() - timedelta(days=2))
+    page = alice_client.get("/triage/").content.decode()
+    assert '<tr class="overdue">' in page
+    assert re.search(r'<strong class="late">Overdue by 2\xa0days', page)
+
+
+def test_it_says_responded_once_the_first_response_is_sent(alice_client):
+    new_report(first_response_at=timezone.now())
+    page = alice_client.get("/triage/").content.decode()
+    assert "responded" in page
+    assert "left" not in page
+
+
+def test_it_finds_a_report_by_its_reference_in_any_state(alice_client):
+    new_report()
+    wanted = new_report(state="closed")
+    assert listed(alice_client, f"?q={wanted.reference.lower()}") == [wanted]
+    assert listed(alice_client, f"?q={wanted.reference}&state=received") == []
+    assert listed(alice_client, "?q=MP-1999-9999") == []
+
+
+def test_it_finds_reports_by_affected_host_or_url(alice_client):
+    portal = new_report("https://portal.example.org/login", "192.0.2.10")
+    shop = new_report("shop.example.org:8443")
+    assert listed(alice_client, "?q=PORTAL.example.org") == [portal]
+    assert listed(alice_client, "?q=https://portal.example.org/other?x=1") == [portal]
+    assert listed(alice_client, "?q=192.0.2.10") == [portal]
+    assert listed(alice_client, "?q=http://shop.example.org/") == [shop]
+
+
+def test_it_finds_nothing_for_a_host_no_report_names(alice_client):
+    new_report("https://portal.example.org/login")
+    response = alice_client.get("/triage/?q=elsewhere.example.net")
+    assert response.status_code == 200
+    assert "No reports match these filters." in response.content.decode()
+    assert not LINK.findall(response.content.decode())
+
+
+def test_it_ignores_bad_filter_values_and_says_so(alice_client):
+    report = new_report()
+    response = alice_client.get(
+        "/triage/?state=bogus&assignee=nobody&severity=%00&scope=maybe&page=x&q=not+a+host!"
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Some filters could not be used and were ignored" in page
+    for label in ("State", "Assignee", "Severity", "Scope", "Reference, host or URL"):
+        assert label in page.split('id="ignored"')[1].split("</div>")[0]
+    assert "Search for a reference such as MP-2026-0042" in page
+    assert LINK.findall(page) == [str(report.uid)]
+    for query in ("http://[::1", "http://[zz]/", "x" * 2001, "MP-2026-" + "9" * 30):
+        assert alice_client.get("/triage/", {"q": query}).status_code in (200, 400)
+
+
+def test_it_pages_fifty_reports_at_a_time_and_keeps_the_filters(alice_client):
+    now = timezone.now()
+    reports = [new_report(response_due_at=now + timedelta(hours=i)) for i in range(51)]
+    first = alice_client.get("/triage/?severity=unset").content.decode()
+    assert LINK.findall(first) == [str(r.uid) for r in reports[:50]]
+    assert "Page 1 of 2" in first
+    assert 'href="?severity=unset&amp;page=2"' in first
+    second = listed(alice_client, "?severity=unset&page=2")
+    assert second == [reports[50]]
+    assert listed(alice_client, "?page=99") == [reports[50]]
+
+
+def test_it_lists_without_decrypting_anything(alice_client, monkeypatch):
+    new_report(severity="high")
+
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("the inbox opened a sealed field")
+
+    monkeypatch.setattr(crypto, "open_json", refuse)
+    response = alice_client.get("/triage/?q=portal.example.org")
+    assert response.status_code == 200
+    assert "Secret text." not in response.content.decode()
+
+
+def test_it_sends_anonymous_visitors_to_the_login_page(db):
+    response = Client().get("/triage/?state=all")
+    assert response.status_code == 302
+    assert response["Location"] == "/triage/login/?next=%2Ftriage%2F%3Fstate%3Dall"
+
+
+def test_it_keeps_a_password_only_session_out(alice):
+    client = Client()
+    client.post("/triage/login/", {"username": "alice@example.org", "password": PASSWORD})
+    response = client.get("/triage/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/triage/login/")
+
+
+def test_it_keeps_a_signed_in_user_who_is_not_staff_out(db):
+    charlie = User.objects.create_user("charlie", password=PASSWORD)
+    client = Client()
+    client.force_login(charlie)
+    session = client.session
+    session[SECOND_FACTOR_AT] = 0
+    session.save()
+    new_report()
+    assert client.get("/triage/").status_code == 404
+
+
+def test_it_shows_the_inbox_to_a_viewer(bob):
+    report = new_report()
+    assert listed(sign_in(Client(), bob)) == [report]
+
+
+def test_it_refuses_other_methods(alice_client):
+    assert alice_client.post("/triage/").status_code == 405
+    assert alice_client.delete("/triage/").status_code == 405
