@@ -97,3 +97,59 @@ def test_it_serves_its_openapi_document(db):
 
 def test_it_has_no_docs_page_that_would_load_a_cdn(db):
     assert Client().get("/api/v1/docs").status_code == 404
+
+
+def test_it_changes_state_with_the_workflow_rules(alice_api, rita):
+    url = f"/api/v1/reports/{rita.report.uid}/state"
+    refused = alice_api.post(url, {"to": "fixed"}, content_type="application/json")
+    assert refused.status_code == 400
+    assert refused.json()["detail"]
+    closed = alice_api.post(
+        url, {"to": "closed", "resolution": "spam"}, content_type="application/json"
+    )
+    assert closed.status_code == 200
+    assert closed.json()["state"] == "closed"
+    assert Report.objects.get(pk=rita.report.pk).resolution == "spam"
+
+
+def test_it_marks_a_duplicate_by_reference(alice_api, rita):
+    later = submit(Client())
+    response = alice_api.post(
+        f"/api/v1/reports/{later.report.uid}/state",
+        {"to": "closed", "resolution": "duplicate", "duplicate_of": rita.report.reference},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert Report.objects.get(pk=later.report.pk).duplicate_of_id == rita.report.pk
+
+
+def test_it_posts_a_message_the_finder_sees(alice_api, rita, rita_client):
+    response = alice_api.post(
+        f"/api/v1/reports/{rita.report.uid}/messages",
+        {"text": "Thanks, we are looking into it."},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    assert "Thanks, we are looking into it." in rita_client.get("/status/").content.decode()
+
+
+def test_it_refuses_a_first_response_without_an_assessment(alice_api, rita):
+    response = alice_api.post(
+        f"/api/v1/reports/{rita.report.uid}/messages",
+        {"text": "Hello", "first_response": True},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert Report.objects.get(pk=rita.report.pk).first_response_at is None
+
+
+def test_it_does_not_let_a_viewer_change_anything(bob, rita):
+    viewer = api(issue_token(bob, "read"))
+    url = f"/api/v1/reports/{rita.report.uid}"
+    body = {"to": "closed", "resolution": "spam"}
+    assert viewer.post(f"{url}/state", body, content_type="application/json").status_code == 403
+    message = {"text": "x"}
+    assert (
+        viewer.post(f"{url}/messages", message, content_type="application/json").status_code == 403
+    )
+    assert Report.objects.get(pk=rita.report.pk).state == "received"

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
-from ninja import NinjaAPI, Query, Schema
+from ninja import NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
@@ -19,6 +19,7 @@ from meldpunt.api.tokens import user_for_token
 from meldpunt.lib.targets import TargetError, parse_target
 from meldpunt.reports.models import AffectedHost, Report
 from meldpunt.reports.services import host_digest
+from meldpunt.triage import workflow
 
 
 class TokenAuth(HttpBearer):
@@ -89,9 +90,14 @@ class Filters(Schema):
     offset: int = 0
 
 
-def _role(request: HttpRequest) -> str:
+def _user(request: HttpRequest) -> User:
+    """The staff member whose token authenticated this request (ninja sets request.auth)."""
     user: User = request.auth  # type: ignore[attr-defined]
-    return str(user.staff.role)  # type: ignore[attr-defined]
+    return user
+
+
+def _role(request: HttpRequest) -> str:
+    return str(_user(request).staff.role)  # type: ignore[attr-defined]
 
 
 def _summary(report: Report, now: datetime) -> dict[str, Any]:
@@ -191,3 +197,59 @@ def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
 def require_change_role(request: HttpRequest) -> None:
     if _role(request) not in {Role.ADMIN, Role.TRIAGER}:
         raise HttpError(403, "viewers cannot change reports")
+
+
+class StateChange(Schema):
+    to: str
+    resolution: str | None = None
+    duplicate_of: str | None = None  # the original's reference, for resolution "duplicate"
+
+
+class NewMessage(Schema):
+    text: str
+    first_response: bool = False
+
+
+class Problem(Schema):
+    detail: str
+
+
+@api.post(
+    "/reports/{uid}/state",
+    response={200: ReportSummary, 400: Problem, 403: Problem},
+    summary="Change a report's state",
+)
+def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> Any:
+    require_change_role(request)
+    report = _report(uid)
+    original = None
+    if change.duplicate_of:
+        original = Report.objects.by_reference(change.duplicate_of)
+        if original is None:
+            return Status(400, {"detail": "duplicate_of: no report with that reference"})
+    try:
+        if original is not None:
+            workflow.mark_duplicate(report, original, _user(request))
+        else:
+            workflow.transition(report, change.to, _user(request), change.resolution)
+    except workflow.WorkflowError as problem:
+        return Status(400, {"detail": str(problem)})
+    return Status(200, _summary(_report(uid), timezone.now()))
+
+
+@api.post(
+    "/reports/{uid}/messages",
+    response={201: ReportMessage, 400: Problem, 403: Problem},
+    summary="Send a message to the finder (optionally the first response)",
+)
+def post_message(request: HttpRequest, uid: uuid.UUID, new: NewMessage) -> Any:
+    require_change_role(request)
+    report = _report(uid)
+    send = workflow.send_first_response if new.first_response else workflow.send_message
+    try:
+        message = send(report, _user(request), new.text)
+    except workflow.WorkflowError as problem:
+        return Status(400, {"detail": str(problem)})
+    return Status(
+        201, {"created_at": message.created_at, "author": message.author, "text": new.text}
+    )
