@@ -97,7 +97,7 @@ def _user(request: HttpRequest) -> User:
 
 
 def _role(request: HttpRequest) -> str:
-    return str(_user(request).staff.role)  # type: ignore[attr-defined]
+    return str(_user(request).staff.role)
 
 
 def _summary(report: Report, now: datetime) -> dict[str, Any]:
