@@ -19,6 +19,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_safe
 
 from meldpunt.accounts.gate import staff_required
@@ -36,7 +37,8 @@ ALL_STATES, ME, UNASSIGNED, NOT_ASSESSED = "all", "me", "none", "unset"
 
 # The models' choices carry no translated labels; the team reads these.
 STATE_LABELS: dict[str, Any] = {
-    State.RECEIVED: _("Received"),
+    # "Received" is also a date label ("received on"); the state needs its own word.
+    State.RECEIVED: pgettext_lazy("report state", "Received"),
     State.NEEDS_INFO: _("Needs information"),
     State.TRIAGED: _("Triaged"),
     State.FIX_IN_PROGRESS: _("Fix in progress"),
