@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from ninja import NinjaAPI, Query, Schema, Status
@@ -20,6 +20,7 @@ from meldpunt.lib.targets import TargetError, parse_target
 from meldpunt.reports.models import AffectedHost, Report
 from meldpunt.reports.services import host_digest
 from meldpunt.triage import workflow
+from meldpunt.triage.inbox import overdue
 
 
 class TokenAuth(HttpBearer):
@@ -132,7 +133,7 @@ def _filtered(filters: Filters) -> QuerySet[Report]:
     elif filters.assignee:
         reports = reports.filter(assignee__username=filters.assignee)
     if filters.overdue is not None:
-        late = Q(first_response_at=None, response_due_at__lt=timezone.now()) & ~Q(state="closed")
+        late = overdue(timezone.now())
         reports = reports.filter(late) if filters.overdue else reports.exclude(late)
     if filters.q:
         reports = _search(reports, filters.q.strip())

@@ -113,7 +113,9 @@ class InboxFilter(Form):
 
 def overdue(now: datetime) -> Q:
     """Open, no first response yet, and the promised response date has passed."""
-    return Q(first_response_at__isnull=True, response_due_at__lt=now) & ~Q(state=State.CLOSED)
+    # `state IN (open states)`, not `NOT state = closed`: only the former can use the
+    # (state, response_due_at) index; the latter scans every report (bench/README.md).
+    return Q(state__in=OPEN_STATES, first_response_at__isnull=True, response_due_at__lt=now)
 
 
 def _out_of_scope() -> Q:
@@ -163,7 +165,7 @@ def ordered(reports: QuerySet[Report], state: str) -> QuerySet[Report]:
     if state == State.CLOSED:
         # No clock runs on a closed report: newest first, straight from the primary key index.
         return reports.order_by("-pk")
-    waiting = Q(first_response_at__isnull=True) & ~Q(state=State.CLOSED)
+    waiting = Q(first_response_at__isnull=True, state__in=OPEN_STATES)
     return reports.alias(
         response_clock=Case(When(waiting, then=F("response_due_at"))),
     ).order_by(

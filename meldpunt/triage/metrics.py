@@ -24,6 +24,7 @@ from django.views.decorators.http import require_safe
 
 from meldpunt.accounts.gate import staff_required
 from meldpunt.reports.models import Event, Report, State
+from meldpunt.triage.inbox import overdue
 
 MONTHS = 12
 NO_FIGURE = "—"
@@ -81,14 +82,14 @@ def monthly_figures(now: dt.datetime | None = None) -> tuple[list[Figures], Figu
 
     # A report still unanswered after its deadline is a broken promise too; leaving it
     # out would let ignoring a report improve the figure. Closed reports left the clock.
-    overdue = Q(first_response_at__isnull=True, response_due_at__lt=now) & ~Q(state=State.CLOSED)
+    late = overdue(now)
     counts = (
         reports.annotate(month=month)
         .values("month")
         .annotate(
             received=Count("id"),
             kept=Count("id", filter=Q(first_response_kept=True)),
-            measured=Count("id", filter=Q(first_response_at__isnull=False) | overdue),
+            measured=Count("id", filter=Q(first_response_at__isnull=False) | late),
         )
     )
     for row in counts:
