@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
+import pytest
+
 from django.core import mail
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -80,3 +84,30 @@ def test_it_reminds_of_a_progress_update_owed_to_the_finder(alice, rita):
     )
     assert send_due_reminders() == 1
     assert "progress update" in str(mail.outbox[0].subject)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_sends_a_reminder_once_when_two_workers_run_at_the_same_moment():
+    alice = make_staff("alice@example.org", "triager")
+    sent = submit(Client())
+    Report.objects.filter(pk=sent.report.pk).update(
+        assignee=alice, response_due_at=timezone.now() + timedelta(hours=1)
+    )
+    start = threading.Barrier(2)
+    counts: list[int] = []
+
+    def worker() -> None:
+        start.wait()
+        try:
+            counts.append(send_due_reminders())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(counts) == [0, 1]
+    assert len(mail.outbox) == 1
+    assert Reminder.objects.count() == 1

@@ -170,3 +170,11 @@ def test_createstaff_prints_the_totp_uri_and_recovery_codes(data_dir):
     again = createstaff(data_dir, "erin@example.org", "--role", "triager")
     assert again.returncode != 0
     assert "exists already" in again.stderr
+
+
+def test_it_hashes_staff_passwords_with_argon2_in_production():
+    # The tests use a fast hasher; the production settings must not.
+    import importlib
+
+    production = importlib.import_module("meldpunt.settings")
+    assert production.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
