@@ -6,7 +6,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-
 from django.core import mail
 from django.db import connection
 from django.test import Client
