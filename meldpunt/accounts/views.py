@@ -9,9 +9,7 @@ import segno
 from django.contrib.auth import login, logout
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -19,19 +17,12 @@ from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provi
 from meldpunt.accounts.forms import EnrolForm, LoginForm, SecondFactorForm
 from meldpunt.accounts.gate import SECOND_FACTOR_AT, staff_required
 from meldpunt.accounts.models import StaffProfile
+from meldpunt.lib.pages import render_private
 from meldpunt.lib.ratelimit import client_key
 
 PENDING, PENDING_AT, NEXT = "staff_pending", "staff_pending_at", "staff_next"
 # Between the password and the second factor, at most this long.
 PENDING_SECONDS = 5 * 60
-
-
-def _page(
-    request: HttpRequest, template: str, context: dict[str, object], status: int = 200
-) -> HttpResponse:
-    response = render(request, template, context, status=status)
-    add_never_cache_headers(response)
-    return response
 
 
 def _pending_user(request: HttpRequest) -> User | None:
@@ -54,13 +45,13 @@ def _safe_next(request: HttpRequest, candidate: str | None) -> str:
 def login_view(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         request.session[NEXT] = _safe_next(request, request.GET.get("next"))
-        return _page(
+        return render_private(
             request, "accounts/login.html", {"form": LoginForm(request=request, client="")}
         )
     form = LoginForm(request.POST, request=request, client=client_key(request))
     if not form.is_valid() or form.user is None:
         status = 429 if form.rate_limited else 400
-        return _page(request, "accounts/login.html", {"form": form}, status=status)
+        return render_private(request, "accounts/login.html", {"form": form}, status=status)
     request.session.cycle_key()
     request.session[PENDING] = form.user.pk
     request.session[PENDING_AT] = time.time()
@@ -77,7 +68,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     form = SecondFactorForm(request.POST or None, user=user)
     if request.method != "POST" or not form.is_valid():
         status = 200 if request.method != "POST" else (429 if form.rate_limited else 400)
-        return _page(request, "accounts/verify.html", {"form": form}, status=status)
+        return render_private(request, "accounts/verify.html", {"form": form}, status=status)
     return _complete_login(request, user)
 
 
@@ -103,12 +94,12 @@ def enrol(request: HttpRequest) -> HttpResponse:
             "qr": _qr_svg(provisioning_uri(profile)),
             "secret": profile.totp["secret"],
         }
-        return _page(
+        return render_private(
             request, "accounts/enrol.html", context, status=400 if request.method == "POST" else 200
         )
     codes = new_recovery_codes(user)
     response = _complete_login(request, user)
-    return _page(
+    return render_private(
         request, "accounts/recovery_codes.html", {"codes": codes, "next": response["Location"]}
     )
 
@@ -140,7 +131,9 @@ def again(request: HttpRequest) -> HttpResponse:
     form = SecondFactorForm(request.POST or None, user=user)
     if request.method != "POST" or not form.is_valid():
         status = 200 if request.method != "POST" else (429 if form.rate_limited else 400)
-        return _page(request, "accounts/verify.html", {"form": form, "again": True}, status)
+        return render_private(
+            request, "accounts/verify.html", {"form": form, "again": True}, status
+        )
     request.session[SECOND_FACTOR_AT] = time.time()
     target = _safe_next(request, request.GET.get("next"))
     return HttpResponseRedirect(target, status=303)

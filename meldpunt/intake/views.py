@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
 from meldpunt.intake.forms import ReportForm, new_submission_token
+from meldpunt.lib.pages import render_private
 from meldpunt.lib.ratelimit import client_key
 from meldpunt.policy.commitments import OUT_OF_SCOPE, current_version
 from meldpunt.reports.services import Receipt, find_resubmission, may_show_again, submit_report
@@ -40,13 +39,9 @@ def report(request: HttpRequest) -> HttpResponse:
 def _receipt_page(request: HttpRequest, receipt: Receipt, repeated: bool = False) -> HttpResponse:
     # Shown once: never cached, never put in a URL.
     context = {"report": receipt.report, "code": receipt.code, "repeated": repeated}
-    response = render(request, "intake/receipt.html", context)
-    add_never_cache_headers(response)
-    return response
+    return render_private(request, "intake/receipt.html", context)
 
 
 def _form_page(request: HttpRequest, form: ReportForm, status: int = 200) -> HttpResponse:
     context = {"form": form, "out_of_scope": OUT_OF_SCOPE, "version": current_version()}
-    response = render(request, "intake/report.html", context, status=status)
-    add_never_cache_headers(response)
-    return response
+    return render_private(request, "intake/report.html", context, status)

@@ -6,13 +6,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from meldpunt.lib.pages import render_private
 from meldpunt.lib.ratelimit import client_key
 from meldpunt.portal.forms import CreditForm, ReceiptForm, ReplyForm
 from meldpunt.reports.models import Credit, Report
@@ -39,29 +38,21 @@ def _finder_or_404(request: HttpRequest) -> Report:
     return report
 
 
-def _page(
-    request: HttpRequest, template: str, context: dict[str, object], status: int = 200
-) -> HttpResponse:
-    response = render(request, template, context, status=status)
-    add_never_cache_headers(response)
-    return response
-
-
 @require_http_methods(["GET", "HEAD", "POST"])
 def status(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _login(request)
     report = get_report_for_finder(request)
     if report is None:
-        return _page(request, "portal/login.html", {"form": ReceiptForm()})
-    return _status_page(request, report, ReplyForm(), _credit_form(report))
+        return render_private(request, "portal/login.html", {"form": ReceiptForm()})
+    return _statusrender_private(request, report, ReplyForm(), _credit_form(report))
 
 
 def _login(request: HttpRequest) -> HttpResponse:
     form = ReceiptForm(request.POST, client=client_key(request))
     if not form.is_valid() or form.report is None:
         status = 429 if form.rate_limited else 400
-        return _page(request, "portal/login.html", {"form": form}, status=status)
+        return render_private(request, "portal/login.html", {"form": form}, status=status)
     request.session.cycle_key()  # no session fixation
     request.session[SESSION_KEY] = str(form.report.uid)
     request.session[SESSION_STARTED] = timezone.now().timestamp()
@@ -74,7 +65,7 @@ def _credit_form(report: Report, data: QueryDict | None = None) -> CreditForm:
     return CreditForm(data, initial=initial)
 
 
-def _status_page(
+def _statusrender_private(
     request: HttpRequest, report: Report, reply: ReplyForm, credit: CreditForm, status: int = 200
 ) -> HttpResponse:
     context = {
@@ -84,7 +75,7 @@ def _status_page(
         "reply_form": reply,
         "credit_form": credit,
     }
-    return _page(request, "portal/status.html", context, status=status)
+    return render_private(request, "portal/status.html", context, status=status)
 
 
 @require_POST
@@ -92,7 +83,7 @@ def reply(request: HttpRequest) -> HttpResponse:
     report = _finder_or_404(request)
     form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _status_page(request, report, form, _credit_form(report), status=400)
+        return _statusrender_private(request, report, form, _credit_form(report), status=400)
     add_message(report, "finder", form.cleaned_data["text"], form.cleaned_data["attachments"])
     messages.success(request, _("Your message has been sent to the team."))
     return HttpResponseRedirect(reverse("portal:status"), status=303)
@@ -107,7 +98,7 @@ def credit(request: HttpRequest) -> HttpResponse:
         if choice != Credit.NONE and not name:
             form.add_error("name", _("Tell us the name or pseudonym to credit."))
     if not form.is_valid():
-        return _status_page(request, report, ReplyForm(), form, status=400)
+        return _statusrender_private(request, report, ReplyForm(), form, status=400)
     with transaction.atomic():
         if name != report.finder.get("name", ""):
             report.finder = {**report.finder, "name": name}

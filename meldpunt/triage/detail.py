@@ -18,15 +18,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from meldpunt.accounts.gate import staff_required
 from meldpunt.lib.forms import Form, TextField
+from meldpunt.lib.pages import render_private
 from meldpunt.policy.commitments import category_label
 from meldpunt.reports.models import (
     Attachment,
@@ -162,9 +161,7 @@ def _detail_page(
         "note_form": note_form,
         "events": [_event_row(e) for e in report.events.all()],
     }
-    response = render(request, "triage/detail.html", context, status=status)
-    add_never_cache_headers(response)
-    return response
+    return render_private(request, "triage/detail.html", context, status)
 
 
 def _event_row(event: Event) -> EventRow:

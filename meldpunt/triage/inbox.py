@@ -15,9 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.paginator import Paginator
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_safe
@@ -25,6 +23,7 @@ from django.views.decorators.http import require_safe
 from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import StaffProfile
 from meldpunt.lib.forms import Form
+from meldpunt.lib.pages import render_private
 from meldpunt.lib.targets import parse_target
 from meldpunt.reports.models import REFERENCE, AffectedHost, Report, Severity, State
 from meldpunt.reports.services import host_digest
@@ -200,9 +199,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "rows": [Row(r, STATE_LABELS.get(r.state, r.state), _severity(r)) for r in page],
         "now": now,
     }
-    response = render(request, "triage/inbox.html", context, status=400 if form.errors else 200)
-    add_never_cache_headers(response)
-    return response
+    return render_private(request, "triage/inbox.html", context, 400 if form.errors else 200)
 
 
 def listing(now: datetime) -> QuerySet[Report]:

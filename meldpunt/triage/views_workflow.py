@@ -15,12 +15,12 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import Role
+from meldpunt.lib.pages import render_private
 from meldpunt.reports.models import Report, Resolution
 from meldpunt.triage import forms, workflow
 from meldpunt.triage.access import get_report_for_triager, role_required, staff_profile
@@ -32,15 +32,6 @@ admin_only = role_required(Role.ADMIN)
 
 def _user(request: HttpRequest) -> User:
     return staff_profile(request).user
-
-
-def _page(
-    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
-) -> HttpResponse:
-    # Drafts of messages about a vulnerability: not for any cache.
-    response = render(request, template, context, status=status)
-    add_never_cache_headers(response)
-    return response
 
 
 def _back(report: Report) -> HttpResponse:
@@ -72,9 +63,9 @@ def _act(
         messages.success(request, done)
         return _back(report)
     if isinstance(form, forms.MessageForm):
-        return _compose_page(request, report, form, status=400)
+        return _composerender_private(request, report, form, status=400)
     context = {"report": report, "form": form, "title": title}
-    return _page(request, "triage/workflow/action.html", context, status=400)
+    return render_private(request, "triage/workflow/action.html", context, status=400)
 
 
 @require_POST
@@ -112,7 +103,7 @@ def send_message(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     return _act(request, uid, forms.MessageForm, title, done)
 
 
-def _compose_page(
+def _composerender_private(
     request: HttpRequest, report: Report, form: forms.MessageForm, status: int = 200
 ) -> HttpResponse:
     context = {
@@ -121,7 +112,7 @@ def _compose_page(
         "first_due": workflow.first_response_due(report),
         "picker": forms.TemplateChoiceForm(request.GET or None, auto_id="pick-%s"),
     }
-    return _page(request, "triage/workflow/compose.html", context, status=status)
+    return render_private(request, "triage/workflow/compose.html", context, status=status)
 
 
 @require_safe
@@ -134,7 +125,7 @@ def compose(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     initial = {"template": kind, "text": workflow.prefilled_text(report, kind) if kind else ""}
     first_due = workflow.first_response_due(report)
     form_class = forms.FirstResponseForm if first_due else forms.MessageForm
-    return _compose_page(request, report, form_class(initial=initial, report=report))
+    return _composerender_private(request, report, form_class(initial=initial, report=report))
 
 
 @require_safe
