@@ -45,7 +45,7 @@ def status(request: HttpRequest) -> HttpResponse:
     report = get_report_for_finder(request)
     if report is None:
         return render_private(request, "portal/login.html", {"form": ReceiptForm()})
-    return _statusrender_private(request, report, ReplyForm(), _credit_form(report))
+    return _status_page(request, report, ReplyForm(), _credit_form(report))
 
 
 def _login(request: HttpRequest) -> HttpResponse:
@@ -65,7 +65,7 @@ def _credit_form(report: Report, data: QueryDict | None = None) -> CreditForm:
     return CreditForm(data, initial=initial)
 
 
-def _statusrender_private(
+def _status_page(
     request: HttpRequest, report: Report, reply: ReplyForm, credit: CreditForm, status: int = 200
 ) -> HttpResponse:
     context = {
@@ -83,7 +83,7 @@ def reply(request: HttpRequest) -> HttpResponse:
     report = _finder_or_404(request)
     form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _statusrender_private(request, report, form, _credit_form(report), status=400)
+        return _status_page(request, report, form, _credit_form(report), status=400)
     add_message(report, "finder", form.cleaned_data["text"], form.cleaned_data["attachments"])
     messages.success(request, _("Your message has been sent to the team."))
     return HttpResponseRedirect(reverse("portal:status"), status=303)
@@ -98,7 +98,7 @@ def credit(request: HttpRequest) -> HttpResponse:
         if choice != Credit.NONE and not name:
             form.add_error("name", _("Tell us the name or pseudonym to credit."))
     if not form.is_valid():
-        return _statusrender_private(request, report, ReplyForm(), form, status=400)
+        return _status_page(request, report, ReplyForm(), form, status=400)
     with transaction.atomic():
         if name != report.finder.get("name", ""):
             report.finder = {**report.finder, "name": name}

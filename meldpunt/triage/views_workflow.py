@@ -63,7 +63,7 @@ def _act(
         messages.success(request, done)
         return _back(report)
     if isinstance(form, forms.MessageForm):
-        return _composerender_private(request, report, form, status=400)
+        return _compose_page(request, report, form, status=400)
     context = {"report": report, "form": form, "title": title}
     return render_private(request, "triage/workflow/action.html", context, status=400)
 
@@ -103,7 +103,7 @@ def send_message(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     return _act(request, uid, forms.MessageForm, title, done)
 
 
-def _composerender_private(
+def _compose_page(
     request: HttpRequest, report: Report, form: forms.MessageForm, status: int = 200
 ) -> HttpResponse:
     context = {
@@ -125,7 +125,7 @@ def compose(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     initial = {"template": kind, "text": workflow.prefilled_text(report, kind) if kind else ""}
     first_due = workflow.first_response_due(report)
     form_class = forms.FirstResponseForm if first_due else forms.MessageForm
-    return _composerender_private(request, report, form_class(initial=initial, report=report))
+    return _compose_page(request, report, form_class(initial=initial, report=report))
 
 
 @require_safe
