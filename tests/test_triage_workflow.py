@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from meldpunt.reports.models import Event, Report, Resolution, State
 from meldpunt.triage import workflow
@@ -52,7 +52,7 @@ def test_it_moves_a_report_along_the_allowed_transitions(report, alice):
 
 
 def test_it_refuses_a_forbidden_transition_and_changes_nothing(report, alice):
-    with pytest.raises(WorkflowError, match="cannot go from “received” to “fixed”"):
+    with pytest.raises(WorkflowError, match="cannot go from “Received” to “Fixed”"):
         transition(report, State.FIXED, alice)
     with pytest.raises(WorkflowError, match="closed as one of"):
         transition(report, State.CLOSED, alice, resolution=Resolution.RESOLVED)
@@ -285,3 +285,9 @@ def test_it_lets_an_admin_act_too(report):
     admin = make_staff("ada@example.org", "admin")
     response = sign_in(Client(), admin).post(url(report, "move"), {"move": "needs_info:"})
     assert response.status_code == 303
+
+
+def test_it_names_states_in_the_staff_members_language(report, alice):
+    with translation.override("nl"), pytest.raises(WorkflowError) as refused:
+        transition(report, State.FIXED, alice)
+    assert "“Ontvangen”" in str(refused.value) and "“Verholpen”" in str(refused.value)

@@ -34,7 +34,6 @@ from meldpunt.reports.models import (
     Message,
     Note,
     Report,
-    Resolution,
     State,
 )
 from meldpunt.reports.services import read_attachment, record_event
@@ -44,7 +43,7 @@ from meldpunt.triage.access import (
     get_report_for_triager,
     staff_profile,
 )
-from meldpunt.triage.inbox import SEVERITY_LABELS, STATE_LABELS
+from meldpunt.triage.labels import RESOLUTION_LABELS, SEVERITY_LABELS, STATE_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +58,6 @@ CREDIT_LABELS: dict[str, Any] = {
     Credit.NAME: _("By name"),
     Credit.PSEUDONYM: _("By pseudonym"),
     Credit.NONE: _("No credit"),
-}
-RESOLUTION_LABELS: dict[str, Any] = {
-    Resolution.RESOLVED: _("Resolved"),
-    Resolution.INVALID: _("Invalid"),
-    Resolution.OUT_OF_SCOPE: _("Out of scope"),
-    Resolution.DUPLICATE: _("Duplicate"),
-    Resolution.INFORMATIVE: _("Informative"),
-    Resolution.SPAM: _("Spam"),
-    Resolution.WITHDRAWN: _("Withdrawn"),
 }
 EVENT_LABELS: dict[str, Any] = {
     "received": _("Report received"),

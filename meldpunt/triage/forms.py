@@ -18,8 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.reports.models import Message, Report, State
 from meldpunt.triage import workflow
-from meldpunt.triage.detail import RESOLUTION_LABELS
-from meldpunt.triage.inbox import STATE_LABELS
+from meldpunt.triage.labels import RESOLUTION_LABELS, STATE_LABELS
 from meldpunt.triage.models import MessageTemplate, TemplateKind
 
 if TYPE_CHECKING:

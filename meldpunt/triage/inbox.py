@@ -17,7 +17,6 @@ from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_safe
 
 from meldpunt.accounts.gate import staff_required
@@ -25,9 +24,10 @@ from meldpunt.accounts.models import StaffProfile
 from meldpunt.lib.forms import Form
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.targets import parse_target
-from meldpunt.reports.models import REFERENCE, AffectedHost, Report, Severity, State
+from meldpunt.reports.models import REFERENCE, AffectedHost, Report, State
 from meldpunt.reports.services import host_digest
 from meldpunt.triage.access import staff_profile
+from meldpunt.triage.labels import SEVERITY_LABELS, STATE_LABELS
 
 PER_PAGE = 50
 # Listed as an IN list, not as "not closed": that can use the (state, response_due_at) index.
@@ -35,23 +35,6 @@ OPEN_STATES = [s.value for s in State if s != State.CLOSED]
 ALL_STATES, ME, UNASSIGNED, NOT_ASSESSED = "all", "me", "none", "unset"
 
 # The models' choices carry no translated labels; the team reads these.
-STATE_LABELS: dict[str, Any] = {
-    # "Received" is also a date label ("received on"); the state needs its own word.
-    State.RECEIVED: pgettext_lazy("report state", "Received"),
-    State.NEEDS_INFO: _("Needs information"),
-    State.TRIAGED: _("Triaged"),
-    State.FIX_IN_PROGRESS: _("Fix in progress"),
-    State.FIXED: _("Fixed"),
-    State.PUBLISHED: _("Published"),
-    State.CLOSED: _("Closed"),
-}
-SEVERITY_LABELS: dict[str, Any] = {
-    Severity.NONE: _("None"),
-    Severity.LOW: _("Low"),
-    Severity.MEDIUM: _("Medium"),
-    Severity.HIGH: _("High"),
-    Severity.CRITICAL: _("Critical"),
-}
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from meldpunt.accounts.models import Role
 from meldpunt.lib import notify
 from meldpunt.reports.models import Message, Report, Resolution, State
 from meldpunt.reports.services import record_event
+from meldpunt.triage.labels import label
 from meldpunt.triage.models import MessageTemplate
 
 
@@ -79,23 +80,19 @@ def _lock(report: Report) -> Report:
     return Report.objects.select_for_update().get(pk=report.pk)
 
 
-def _label(value: str) -> str:
-    return value.replace("_", " ")
-
-
 def check_transition(from_state: str, to_state: str, resolution: str = "") -> None:
     allowed = TRANSITIONS.get(from_state, {}).get(to_state)
     if allowed is None:
         raise WorkflowError(
             _("A report cannot go from “%(from)s” to “%(to)s”.")
-            % {"from": _label(from_state), "to": _label(to_state)}
+            % {"from": label(from_state), "to": label(to_state)}
         )
     if resolution not in allowed:
         if allowed == NO_RESOLUTION:
             raise WorkflowError(_("Only a closed report has a resolution."))
         raise WorkflowError(
             _("A report in “%(from)s” is closed as one of: %(choices)s.")
-            % {"from": _label(from_state), "choices": ", ".join(sorted(map(_label, allowed)))}
+            % {"from": label(from_state), "choices": ", ".join(sorted(map(label, allowed)))}
         )
 
 
