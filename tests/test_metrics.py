@@ -164,3 +164,16 @@ def test_it_uses_the_current_month_for_the_newest_row(alice):
     newest = re.search(r'<tbody>\s*<tr>\s*<th scope="row">(.*?)</th>', html)
     assert newest
     assert newest.group(1) == dateformat.format(timezone.localdate(), "F Y")
+
+
+def test_it_says_hour_for_one_hour_and_hours_otherwise():
+    from django.utils import translation
+
+    from meldpunt.triage.metrics import duration_text
+
+    with translation.override("en"):
+        assert duration_text(3600) == "1.0 hour"
+        assert duration_text(5400) == "1.5 hours"
+        assert duration_text(3 * 86400) == "3.0 days"
+    with translation.override("fr"):
+        assert duration_text(3600) == "1,0 heure"

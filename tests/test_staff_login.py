@@ -178,3 +178,10 @@ def test_it_hashes_staff_passwords_with_argon2_in_production():
 
     production = importlib.import_module("meldpunt.settings")
     assert production.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+
+
+def test_it_names_the_role_in_the_staff_members_language(alice):
+    from tests.conftest import sign_in
+
+    client = sign_in(Client(HTTP_ACCEPT_LANGUAGE="nl"), alice)
+    assert "(Triagist)" in client.get("/triage/").content.decode()

@@ -4,14 +4,15 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from meldpunt.reports.models import Sealed
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin"  # configuration, staff, keys
-    TRIAGER = "triager"  # works reports
-    VIEWER = "viewer"  # reads only
+    ADMIN = "admin", _("Administrator")  # configuration, staff, keys
+    TRIAGER = "triager", _("Triager")  # works reports
+    VIEWER = "viewer", _("Viewer")  # reads only
 
 
 class StaffProfile(models.Model):

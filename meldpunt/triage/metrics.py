@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_safe
 
 from meldpunt.accounts.gate import staff_required
@@ -155,8 +156,14 @@ def duration_text(seconds: float | None) -> str:
         return NO_FIGURE
     hours = seconds / 3600
     if hours < 48:
-        return _("%(hours)s hours") % {"hours": _decimal(hours)}
+        text = ngettext("%(hours)s hour", "%(hours)s hours", _plural(hours))
+        return text % {"hours": _decimal(hours)}
     return _("%(days)s days") % {"days": _decimal(hours / 24)}
+
+
+def _plural(value: float) -> int:
+    """The count ngettext should choose a form by: 1 only for a figure shown as 1.0."""
+    return 1 if round(value, 1) == 1 else 2
 
 
 def _decimal(value: float) -> str:
