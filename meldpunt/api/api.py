@@ -16,11 +16,9 @@ from ninja.security import HttpBearer
 
 from meldpunt.accounts.models import Role
 from meldpunt.api.tokens import user_for_token
-from meldpunt.lib.targets import TargetError, parse_target
-from meldpunt.reports.models import AffectedHost, Report
-from meldpunt.reports.services import host_digest
+from meldpunt.reports.models import Report, overdue
+from meldpunt.reports.search import matching
 from meldpunt.triage import workflow
-from meldpunt.triage.inbox import overdue
 
 
 class TokenAuth(HttpBearer):
@@ -114,9 +112,7 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
         "created_at": report.created_at,
         "response_due_at": report.response_due_at,
         "first_response_at": report.first_response_at,
-        "overdue": report.first_response_at is None
-        and report.state != "closed"
-        and report.response_due_at < now,
+        "overdue": report.is_overdue(now),
     }
 
 
@@ -136,20 +132,8 @@ def _filtered(filters: Filters) -> QuerySet[Report]:
         late = overdue(timezone.now())
         reports = reports.filter(late) if filters.overdue else reports.exclude(late)
     if filters.q:
-        reports = _search(reports, filters.q.strip())
+        reports = matching(reports, filters.q)
     return reports
-
-
-def _search(reports: QuerySet[Report], q: str) -> QuerySet[Report]:
-    by_reference = Report.objects.by_reference(q)
-    if by_reference is not None:
-        return reports.filter(pk=by_reference.pk)
-    try:
-        host = parse_target(q).host
-    except TargetError:
-        return reports.none()
-    matching = AffectedHost.objects.filter(digest=host_digest(host)).values("report_id")
-    return reports.filter(pk__in=matching)
 
 
 @api.get("/reports", response=list[ReportSummary], summary="List reports")

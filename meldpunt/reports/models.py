@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from meldpunt.lib import crypto
@@ -26,6 +28,17 @@ class State(models.TextChoices):
     FIXED = "fixed"
     PUBLISHED = "published"
     CLOSED = "closed"
+
+
+def open_states() -> list[str]:
+    """Every state but closed. Filter with `state IN (these)`, never `NOT state = closed`:
+    only the former can use the (state, response_due_at) index (bench/README.md)."""
+    return [s.value for s in State if s != State.CLOSED]
+
+
+def overdue(now: datetime) -> Q:
+    """Open, no first response yet, and the promised response date has passed."""
+    return Q(state__in=open_states(), first_response_at__isnull=True, response_due_at__lt=now)
 
 
 class Resolution(models.TextChoices):
@@ -161,6 +174,14 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+    def is_overdue(self, now: datetime) -> bool:
+        """The Python twin of `overdue(now)`, for one report already loaded."""
+        return (
+            self.state != State.CLOSED
+            and self.first_response_at is None
+            and self.response_due_at < now
+        )
 
     @property
     def reference(self) -> str:

@@ -34,7 +34,6 @@ from meldpunt.reports.models import (
     Message,
     Note,
     Report,
-    State,
 )
 from meldpunt.reports.services import read_attachment, record_event
 from meldpunt.triage.access import (
@@ -139,9 +138,7 @@ def _detail_page(
         "state": STATE_LABELS.get(report.state, report.state),
         "severity": SEVERITY_LABELS.get(report.severity, ""),
         "resolution": RESOLUTION_LABELS.get(report.resolution, ""),
-        "overdue": report.first_response_at is None
-        and report.state != State.CLOSED
-        and report.response_due_at < timezone.now(),
+        "overdue": report.is_overdue(timezone.now()),
         "attachments": [File(a, file_name(a)) for a in report.attachments.order_by("pk")],
         "thread": [
             Post(m, [File(a, file_name(a)) for a in m.attachments.all()])

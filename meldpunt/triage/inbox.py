@@ -23,24 +23,17 @@ from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import StaffProfile
 from meldpunt.lib.forms import Form
 from meldpunt.lib.pages import render_private
-from meldpunt.lib.targets import parse_target
-from meldpunt.reports.models import REFERENCE, AffectedHost, Report, State
-from meldpunt.reports.services import host_digest
+from meldpunt.reports.models import Report, State, open_states, overdue
+from meldpunt.reports.search import is_searchable, matching
 from meldpunt.triage.access import staff_profile
 from meldpunt.triage.labels import SEVERITY_LABELS, STATE_LABELS
 
 PER_PAGE = 50
 # Listed as an IN list, not as "not closed": that can use the (state, response_due_at) index.
-OPEN_STATES = [s.value for s in State if s != State.CLOSED]
+OPEN_STATES = open_states()
 ALL_STATES, ME, UNASSIGNED, NOT_ASSESSED = "all", "me", "none", "unset"
 
 # The models' choices carry no translated labels; the team reads these.
-
-
-@dataclass(frozen=True)
-class Search:
-    reference: str = ""
-    host: str = ""
 
 
 class InboxFilter(Form):
@@ -79,25 +72,13 @@ class InboxFilter(Form):
             *((str(p.uid), p.user.get_username()) for p in staff),
         ]
 
-    def clean_q(self) -> Search | None:
-        text = self.cleaned_data["q"].strip()
-        if not text:
-            return None
-        if REFERENCE.fullmatch(text.upper()):
-            return Search(reference=text)
-        try:
-            return Search(host=parse_target(text).host)
-        except ValueError:  # a TargetError, or urlsplit's own (e.g. "http://[::1")
+    def clean_q(self) -> str:
+        text: str = self.cleaned_data["q"].strip()
+        if text and not is_searchable(text):
             raise forms.ValidationError(
                 _("Search for a reference such as MP-2026-0042, a host name or a URL.")
-            ) from None
-
-
-def overdue(now: datetime) -> Q:
-    """Open, no first response yet, and the promised response date has passed."""
-    # `state IN (open states)`, not `NOT state = closed`: only the former can use the
-    # (state, response_due_at) index; the latter scans every report (bench/README.md).
-    return Q(state__in=OPEN_STATES, first_response_at__isnull=True, response_due_at__lt=now)
+            )
+        return text
 
 
 def _out_of_scope() -> Q:
@@ -113,18 +94,14 @@ def filtered(
     reports: QuerySet[Report], f: dict[str, Any], user: AbstractBaseUser | AnonymousUser
 ) -> QuerySet[Report]:
     """Apply the valid filters; a search without a chosen state looks in every state."""
-    search: Search | None = f.get("q")
+    search: str = f.get("q", "")
     state = f.get("state", "")
-    if state == "" and search is None:
+    if state == "" and not search:
         reports = reports.filter(state__in=OPEN_STATES)
     elif state not in ("", ALL_STATES):
         reports = reports.filter(state=state)
-    if search and search.reference:
-        found = Report.objects.by_reference(search.reference)
-        reports = reports.filter(pk=found.pk) if found else reports.none()
-    elif search:
-        hits = AffectedHost.objects.filter(digest=host_digest(search.host))
-        reports = reports.filter(pk__in=hits.values("report_id"))
+    if search:
+        reports = matching(reports, search)
     assignee = f.get("assignee", "")
     if assignee == ME:
         reports = reports.filter(assignee_id=user.pk)

@@ -24,8 +24,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_safe
 
 from meldpunt.accounts.gate import staff_required
-from meldpunt.reports.models import Event, Report, State
-from meldpunt.triage.inbox import overdue
+from meldpunt.reports.models import Event, Report, State, overdue
 
 MONTHS = 12
 NO_FIGURE = "—"
