@@ -15,8 +15,6 @@ from meldpunt.accounts.models import StaffProfile
 from meldpunt.lib import ratelimit
 from meldpunt.lib.forms import Form
 
-LIMITED = _("Too many attempts. Please wait a while and try again.")
-
 
 def _limit(scope: str) -> ratelimit.Limit:
     return ratelimit.Limit(scope, settings.MELDPUNT_STAFF_LOGIN_LIMIT, timedelta(minutes=15))
@@ -43,7 +41,7 @@ class LoginForm(Form):
             _limit("staff-login-account"), username.lower()
         ):
             self.rate_limited = True
-            raise forms.ValidationError(LIMITED)
+            raise forms.ValidationError(ratelimit.TOO_MANY_ATTEMPTS)
         user = authenticate(self.request, username=username, password=password)
         if user is None or not StaffProfile.objects.filter(user_id=user.pk).exists():
             raise forms.ValidationError(_("This user name and password do not match."))
@@ -68,7 +66,7 @@ class SecondFactorForm(Form):
         code: str = self.cleaned_data["code"]
         if not ratelimit.hit(_limit("staff-second-factor"), str(self.user.pk)):
             self.rate_limited = True
-            raise forms.ValidationError(LIMITED)
+            raise forms.ValidationError(ratelimit.TOO_MANY_ATTEMPTS)
         self.method = verify_any(self.user, code)
         if self.method is None:
             raise forms.ValidationError(_("This code is not valid (or was used already)."))
@@ -89,7 +87,7 @@ class EnrolForm(Form):
     def clean_code(self) -> str:
         code: str = self.cleaned_data["code"]
         if not ratelimit.hit(_limit("staff-second-factor"), str(self.profile.user_id)):
-            raise forms.ValidationError(LIMITED)
+            raise forms.ValidationError(ratelimit.TOO_MANY_ATTEMPTS)
         if not accept_totp(self.profile, code, confirming=True):
             raise forms.ValidationError(_("This code is not valid. Check the time on your phone."))
         return code

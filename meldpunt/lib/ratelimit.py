@@ -12,9 +12,13 @@ from django.db import connection
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from meldpunt.lib.crypto import load_keyring
 from meldpunt.models import RateLimitBucket
+
+# What a form says when a limit is reached: the same vague words everywhere.
+TOO_MANY_ATTEMPTS = _("Too many attempts. Please wait a while and try again.")
 
 
 @dataclass(frozen=True)

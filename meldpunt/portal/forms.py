@@ -14,7 +14,6 @@ from meldpunt.lib.uploads import AttachmentsField
 from meldpunt.reports.models import Credit, Report
 
 INVALID = _("This receipt code is not valid.")
-LIMITED = _("Too many attempts. Please wait a while and try again.")
 
 
 def receipt_limits() -> tuple[ratelimit.Limit, ratelimit.Limit]:
@@ -44,7 +43,7 @@ class ReceiptForm(Form):
         per_client, everyone = receipt_limits()
         if not ratelimit.hit(per_client, self.client) or not ratelimit.hit(everyone, "all"):
             self.rate_limited = True
-            raise forms.ValidationError(LIMITED, code="rate_limited")
+            raise forms.ValidationError(ratelimit.TOO_MANY_ATTEMPTS, code="rate_limited")
         code = receipt.normalise(self.cleaned_data["code"])
         wanted = receipt.digest(code or "")
         found = Report.objects.filter(receipt_digest=wanted).first()

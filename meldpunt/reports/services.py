@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -93,6 +93,17 @@ def _store_files(files: Iterable[IncomingFile]) -> list[tuple[Attachment, str]]:
     return stored
 
 
+def _attach(
+    stored: list[tuple[Attachment, str]],
+    report: Report,
+    now: datetime,
+    message: Message | None = None,
+) -> None:
+    for att, _name in stored:
+        att.report, att.message, att.created_at = report, message, now
+    Attachment.objects.bulk_create(att for att, _name in stored)
+
+
 def _remove_files(names: Iterable[str]) -> None:
     for name in names:
         try:
@@ -134,10 +145,7 @@ def submit_report(new: NewReport) -> Receipt:
                 AffectedHost(report=report, digest=host_digest(h))
                 for h in sorted({t.host for t in new.targets})
             )
-            for att, _name in stored:
-                att.report = report
-                att.created_at = now
-            Attachment.objects.bulk_create(att for att, _name in stored)
+            _attach(stored, report, now)
             record_event(report, "received", "finder", channel=new.channel)
     except BaseException:
         _remove_files(name for _a, name in stored)
@@ -174,11 +182,7 @@ def add_message(report: Report, author: str, text: str, files: list[IncomingFile
             message = Message(report=report, created_at=now, author=author)
             message.body = {"text": text}
             message.save()
-            for att, _name in stored:
-                att.report = report
-                att.message = message
-                att.created_at = now
-                att.save()
+            _attach(stored, report, now, message)
             record_event(report, "message", author, attachments=len(stored))
     except BaseException:
         _remove_files(name for _a, name in stored)
