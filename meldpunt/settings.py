@@ -94,7 +94,61 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 EMAIL_TIMEOUT = env_int("MELDPUNT_SMTP_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = MELDPUNT_SECURITY_CONTACT
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The outbox (meldpunt.lib.outbox) retries a mail that the server refused for a while,
+# with growing pauses, up to this many attempts; then the team sees it as failed.
+MELDPUNT_OUTBOX_MAX_ATTEMPTS = env_int("MELDPUNT_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
+# Per-report reply addresses: <local><separator><reference>.<tag>@<domain> (sub-addressing,
+# which most mail servers deliver to <local>@<domain>). Empty turns them off.
+MELDPUNT_REPLY_SEPARATOR = env("MELDPUNT_REPLY_SEPARATOR", "+")
+if MELDPUNT_REPLY_SEPARATOR not in {"", "+", "-", "_", "="}:
+    CONFIG_ERRORS.append(
+        f"MELDPUNT_REPLY_SEPARATOR={MELDPUNT_REPLY_SEPARATOR!r} must be one of + - _ = or empty."
+    )
+    MELDPUNT_REPLY_SEPARATOR = "+"
 # --- End of outgoing mail -------------------------------------------------------
+
+# --- Incoming mail (meldpunt fetchmail, meldpunt smtpd) ---------------------------
+# The mailbox of the security contact address, polled over IMAP. MELDPUNT_IMAP_SECURITY is
+# "tls" (IMAPS, port 993), "starttls" (port 143) or "none" (only for a server on loopback).
+MELDPUNT_IMAP_HOST = env("MELDPUNT_IMAP_HOST", "")
+MELDPUNT_IMAP_SECURITY = env("MELDPUNT_IMAP_SECURITY", "tls").lower()
+if MELDPUNT_IMAP_SECURITY not in {"tls", "starttls", "none"}:
+    CONFIG_ERRORS.append(
+        f"MELDPUNT_IMAP_SECURITY={MELDPUNT_IMAP_SECURITY!r} must be tls, starttls or none."
+    )
+    MELDPUNT_IMAP_SECURITY = "tls"
+MELDPUNT_IMAP_PORT = env_int(
+    "MELDPUNT_IMAP_PORT", 993 if MELDPUNT_IMAP_SECURITY == "tls" else 143, minimum=1
+)
+MELDPUNT_IMAP_USER = env("MELDPUNT_IMAP_USER", "")
+MELDPUNT_IMAP_PASSWORD = env("MELDPUNT_IMAP_PASSWORD", "")
+MELDPUNT_IMAP_FOLDER = env("MELDPUNT_IMAP_FOLDER", "INBOX")
+# Where processed mail is moved; empty keeps it in the folder, flagged \Seen and $Meldpunt.
+MELDPUNT_IMAP_PROCESSED_FOLDER = env("MELDPUNT_IMAP_PROCESSED_FOLDER", "")
+# A CA bundle for a server whose certificate the system does not trust (e.g. an own CA).
+MELDPUNT_IMAP_CA_FILE = env("MELDPUNT_IMAP_CA_FILE", "")
+MELDPUNT_IMAP_POLL_SECONDS = env_int("MELDPUNT_IMAP_POLL_SECONDS", 60, minimum=5)
+# `meldpunt smtpd` listens here for mail delivered straight to Meldpunt.
+MELDPUNT_SMTPD_BIND = env("MELDPUNT_SMTPD_BIND", "127.0.0.1:2525")
+# Larger mail is refused (SMTP) or stored as a failed intake (IMAP).
+MELDPUNT_MAIL_MAX_BYTES = env_int("MELDPUNT_MAIL_MAX_BYTES", 25 * 1024 * 1024, minimum=64 * 1024)
+# Automatic answers (with our key) per sender address and day, so we never flood anyone.
+MELDPUNT_AUTOREPLY_LIMIT = env_int("MELDPUNT_AUTOREPLY_LIMIT", 3, minimum=1)
+# --- End of incoming mail -----------------------------------------------------------
+
+# --- security.txt (RFC 9116) ---------------------------------------------------------
+# Expires is set this many days ahead, and the worker renews the signed file once fewer
+# than MELDPUNT_SECURITY_TXT_RENEW_DAYS are left.
+MELDPUNT_SECURITY_TXT_DAYS = env_int("MELDPUNT_SECURITY_TXT_DAYS", 180, minimum=7)
+MELDPUNT_SECURITY_TXT_RENEW_DAYS = env_int("MELDPUNT_SECURITY_TXT_RENEW_DAYS", 60, minimum=1)
+if MELDPUNT_SECURITY_TXT_DAYS > 364:
+    CONFIG_ERRORS.append("MELDPUNT_SECURITY_TXT_DAYS must be less than a year (RFC 9116).")
+    MELDPUNT_SECURITY_TXT_DAYS = 180
+if MELDPUNT_SECURITY_TXT_RENEW_DAYS >= MELDPUNT_SECURITY_TXT_DAYS:
+    CONFIG_ERRORS.append(
+        "MELDPUNT_SECURITY_TXT_RENEW_DAYS must be less than MELDPUNT_SECURITY_TXT_DAYS."
+    )
+    MELDPUNT_SECURITY_TXT_RENEW_DAYS = MELDPUNT_SECURITY_TXT_DAYS // 3
 
 # --- Deadlines: how the days above are counted (meldpunt.lib.deadlines) -----
 # "calendar" (every day counts) or "business" (weekends and the public holidays of

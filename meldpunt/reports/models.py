@@ -129,6 +129,8 @@ class Report(models.Model):
     finder_disclosure_date = models.DateField(null=True, blank=True)
     has_contact = models.BooleanField(default=False)
     has_pgp_key = models.BooleanField(default=False)
+    # Mail only: did the first mail arrive OpenPGP-encrypted? (None for web reports.)
+    received_encrypted = models.BooleanField(null=True, blank=True)
 
     # The team's workflow and assessment: in clear, so lists, filters and metrics are fast.
     resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
@@ -229,6 +231,9 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     is_first_response = models.BooleanField(default=False)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
+    # Mail only: was it encrypted to us? (Signature results live in the sealed body.)
+    received_encrypted = models.BooleanField(null=True, blank=True)
     body_blob = models.BinaryField()
     body = Sealed("body_blob")
 
@@ -304,3 +309,40 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.report_id}"
+
+
+class OutboundMail(models.Model):
+    """One mail in the outbox: built and sealed when queued, sent by the worker with retries.
+
+    The Message-ID is fixed when the mail is queued, so a retry after a crash sends the
+    same message again (at-least-once) and replies thread back to the report by it.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SENT = "sent"
+        FAILED = "failed"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    report = models.ForeignKey(
+        Report, null=True, blank=True, on_delete=models.CASCADE, related_name="outbound_mails"
+    )
+    created_at = models.DateTimeField()
+    kind = models.CharField(max_length=20)
+    message_id = models.CharField(max_length=250, unique=True)
+    encrypted = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # The error's class name only: server messages can quote the recipient's address.
+    last_error = models.CharField(max_length=200, blank=True)
+    # {"to": [addresses], "raw": base64 of the complete message}: addresses are personal data.
+    envelope_blob = models.BinaryField()
+    envelope = Sealed("envelope_blob")
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.message_id}"

@@ -15,7 +15,9 @@ from django.core.management.base import BaseCommand
 from meldpunt.accounts.models import Role
 from meldpunt.accounts.staff import create_staff
 from meldpunt.lib.crypto import create_key_file
+from meldpunt.policy import keys
 from meldpunt.policy.commitments import current_version
+from meldpunt.policy.models import OrgKey
 
 
 class Command(BaseCommand):
@@ -37,6 +39,12 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         current_version()
+        if not OrgKey.objects.exists():
+            key = keys.create_key()
+            self.stdout.write(
+                f"Created the organisation's OpenPGP key {key.fingerprint} "
+                "(`meldpunt keys import FILE` replaces it with an existing one)."
+            )
         self._first_staff_account()
 
     def _first_staff_account(self) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -10,13 +11,17 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from meldpunt.lib import crypto
-from meldpunt.reports.models import Attachment, Message, Note, Report, Sealed
-
-SEALED_MODELS = [Report, Message, Note, Attachment]
+from meldpunt.reports.models import Attachment, Sealed
 
 
 def _sealed_fields(model: type) -> list[Sealed]:
     return [v for v in vars(model).values() if isinstance(v, Sealed)]
+
+
+def sealed_models() -> list[type]:
+    """Every model with a sealed field; Attachment also has files."""
+    found = [m for m in apps.get_models() if _sealed_fields(m)]
+    return found + ([Attachment] if Attachment not in found else [])
 
 
 class Command(BaseCommand):
@@ -41,7 +46,7 @@ class Command(BaseCommand):
             self.stdout.write(f"new primary master key {new_id}")
         keyring = crypto.load_keyring()
         rows = files = 0
-        for model in SEALED_MODELS:
+        for model in sealed_models():
             fields = _sealed_fields(model)
             for pk in model.objects.values_list("pk", flat=True).iterator():  # type: ignore[attr-defined]
                 with transaction.atomic():

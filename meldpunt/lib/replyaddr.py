@@ -1,0 +1,52 @@
+"""Per-report reply addresses: security+mp-2026-0042.<tag>@example.org.
+
+The tag is a keyed hash of the reference, so nobody can make up the address of a report
+they were not written from, and it is checked in constant time. With sub-addressing the
+mail server delivers these to the security contact's own mailbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+
+from django.conf import settings
+
+from meldpunt.lib import crypto
+from meldpunt.reports.models import Report
+
+TAG_CHARS = 16  # 80 bits of base32
+
+
+def _tag(reference: str) -> str:
+    digest = crypto.load_keyring().index("reply-address", reference.upper())
+    return base64.b32encode(digest).decode().lower()[:TAG_CHARS]
+
+
+def reply_address(report: Report) -> str:
+    """The address replies to mail about this report should go to."""
+    contact: str = settings.MELDPUNT_SECURITY_CONTACT
+    separator: str = settings.MELDPUNT_REPLY_SEPARATOR
+    if not separator:
+        return contact
+    local, _, domain = contact.rpartition("@")
+    return f"{local}{separator}{report.reference.lower()}.{_tag(report.reference)}@{domain}"
+
+
+def report_for_address(address: str) -> Report | None:
+    """The report whose reply address this is, or None (also for a wrong or missing tag)."""
+    separator: str = settings.MELDPUNT_REPLY_SEPARATOR
+    contact: str = settings.MELDPUNT_SECURITY_CONTACT
+    if not separator:
+        return None
+    local, _, domain = address.strip().lower().rpartition("@")
+    own_local, _, own_domain = contact.lower().rpartition("@")
+    prefix = own_local + separator
+    if domain != own_domain or not local.startswith(prefix):
+        return None
+    reference, _, tag = local[len(prefix) :].rpartition(".")
+    if not reference or len(tag) != TAG_CHARS:
+        return None
+    if not hmac.compare_digest(tag.encode(), _tag(reference).encode()):
+        return None
+    return Report.objects.by_reference(reference)

@@ -1,0 +1,174 @@
+"""The organisation's OpenPGP key: create, import, roll over, and use it (pysequoia).
+
+The secret key lives in the database sealed like report data (so a dump alone does not
+give it away); the newest key is the primary one that signs and that finders encrypt to.
+Older keys stay after a rollover so mail encrypted to them can still be read.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import pysequoia
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from meldpunt.policy.models import OrgKey
+
+MAX_SECRET_KEY_BYTES = 256 * 1024
+
+
+class NoOrgKey(Exception):
+    """No organisation key exists yet; `meldpunt init` or `meldpunt keys create` makes one."""
+
+
+class KeyImportError(Exception):
+    """The secret key cannot be used as the organisation key; the message says why."""
+
+
+@dataclass(frozen=True)
+class LoadedKey:
+    fingerprint: str
+    cert: pysequoia.Cert  # public part
+    tsk: pysequoia.Tsk  # with secrets
+
+
+_lock = threading.Lock()
+_cache: dict[str, LoadedKey] = {}
+
+
+def user_id() -> str:
+    return f"{settings.MELDPUNT_ORG_NAME} Security <{settings.MELDPUNT_SECURITY_CONTACT}>"
+
+
+def _store(tsk: pysequoia.Tsk) -> OrgKey:
+    public = tsk.extract_certificate()
+    key = OrgKey(
+        fingerprint=public.fingerprint.upper(),
+        created_at=timezone.now(),
+        public_armored=str(public),
+    )
+    key.secret = {"armored": str(tsk)}
+    with transaction.atomic():
+        key.save()
+    return key
+
+
+def create_key() -> OrgKey:
+    """A new v4 Curve25519 key (pysequoia's default profile, readable by GnuPG 2.2); primary."""
+    return _store(pysequoia.Tsk.generate(user_id()))
+
+
+def import_key(data: bytes) -> OrgKey:
+    """Import an existing secret key, after checking it can sign and decrypt; primary."""
+    if len(data) > MAX_SECRET_KEY_BYTES:
+        raise KeyImportError("the file is too large to be an OpenPGP secret key")
+    try:
+        tsk = pysequoia.Tsk.from_bytes(data)
+    except Exception as exc:  # pysequoia raises plain exceptions with Sequoia's message
+        raise KeyImportError("the file is not an OpenPGP secret key") from exc
+    public = tsk.extract_certificate()
+    if public.is_revoked:
+        raise KeyImportError("the key is revoked")
+    if OrgKey.objects.filter(fingerprint=public.fingerprint.upper()).exists():
+        raise KeyImportError(f"key {public.fingerprint.upper()} is already imported")
+    try:
+        probe = pysequoia.encrypt(b"probe", recipients=[public], signer=tsk.signer())
+        pysequoia.decrypt(probe, decryptor=tsk.decryptor())
+    except Exception as exc:
+        # Password-protected keys land here too: the service has no one to ask for it.
+        raise KeyImportError(
+            "the key cannot both sign and decrypt without a password "
+            "(remove the password first, e.g. `gpg --edit-key … passwd`)"
+        ) from exc
+    return _store(tsk)
+
+
+def _load(key: OrgKey) -> LoadedKey:
+    with _lock:
+        loaded = _cache.get(key.fingerprint)
+        if loaded is None:
+            tsk = pysequoia.Tsk.from_bytes(str(key.secret["armored"]).encode())
+            loaded = LoadedKey(key.fingerprint, tsk.extract_certificate(), tsk)
+            _cache[key.fingerprint] = loaded
+        return loaded
+
+
+def primary() -> LoadedKey:
+    key = OrgKey.objects.first()
+    if key is None:
+        raise NoOrgKey("no organisation OpenPGP key; run `meldpunt keys create`")
+    return _load(key)
+
+
+def primary_record() -> OrgKey:
+    key = OrgKey.objects.first()
+    if key is None:
+        raise NoOrgKey("no organisation OpenPGP key; run `meldpunt keys create`")
+    return key
+
+
+def all_keys() -> list[LoadedKey]:
+    """Every key, newest first: the ones a message to us may have been encrypted to."""
+    return [_load(k) for k in OrgKey.objects.all()]
+
+
+def public_armored() -> str:
+    """The primary public key, ASCII-armored, as /pgp-key.asc and the auto-reply give it."""
+    return primary_record().public_armored
+
+
+def fingerprint() -> str:
+    return primary_record().fingerprint
+
+
+def sign_cleartext(text: str) -> str:
+    """An OpenPGP cleartext-signed version of text (for security.txt)."""
+    signed: bytes = pysequoia.sign(
+        primary().tsk.signer(), text.encode(), mode=pysequoia.SignatureMode.CLEAR
+    )
+    return signed.decode()
+
+
+def encrypt_and_sign(data: bytes, recipient: pysequoia.Cert) -> bytes:
+    """An armored OpenPGP message to recipient (and to us, so the team can read it back)."""
+    key = primary()
+    out: bytes = pysequoia.encrypt(data, recipients=[recipient, key.cert], signer=key.tsk.signer())
+    return out
+
+
+def decrypt(data: bytes, senders: list[pysequoia.Cert] | None = None) -> tuple[bytes, list[str]]:
+    """Decrypt with any of our keys; return the plaintext and the fingerprints of good signatures.
+
+    Signatures count only when made by one of `senders` (the keys the finder gave us);
+    a message signed by anyone else still opens, with no good signature.
+    Raises ValueError when none of our keys opens the message.
+    """
+    last: Exception | None = None
+    for key in all_keys():
+        try:
+            result = pysequoia.decrypt(data, decryptor=key.tsk.decryptor())
+        except Exception as exc:  # wrong key or broken packets
+            last = exc
+            continue
+        return bytes(result.bytes or b""), _good_signers(data, key, senders or [])
+    raise ValueError("none of the organisation's keys opens this message") from last
+
+
+def _good_signers(data: bytes, key: LoadedKey, senders: list[pysequoia.Cert]) -> list[str]:
+    # pysequoia fails the whole decryption when a store is given and no signature checks
+    # out, so signatures are checked in a second pass that may fail on its own.
+    if not senders:
+        return []
+    try:
+        result = pysequoia.decrypt(data, decryptor=key.tsk.decryptor(), store=lambda _ids: senders)
+    except Exception:
+        return []
+    return sorted({str(s.certificate).upper() for s in result.valid_sigs})
+
+
+def forget_cache() -> None:
+    with _lock:
+        _cache.clear()
