@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -126,3 +130,51 @@ def rita_client(rita: Submitted) -> Client:
     response = client.post("/status/", {"code": rita.code})
     assert response.status_code == 303
     return client
+
+
+@pytest.fixture
+def org_key(db: Any) -> Any:
+    """The organisation's OpenPGP key, as `meldpunt init` creates it."""
+    from meldpunt.policy import keys
+
+    keys.create_key()
+    return keys.primary()
+
+
+@dataclass
+class GnuPG:
+    """The real gpg binary with a throw-away home directory (no agent outlives the test)."""
+
+    home: str
+
+    def run(self, *args: str, input: bytes | None = None, check: bool = True) -> Any:
+        return subprocess.run(
+            ["gpg", "--homedir", self.home, "--batch", "--yes", "--no-tty", *args],
+            input=input,
+            capture_output=True,
+            check=check,
+            timeout=60,
+        )
+
+    def make_key(self, user_id: str) -> str:
+        """An Ed25519/Curve25519 key without passphrase; returns its fingerprint."""
+        self.run("--passphrase", "", "--quick-gen-key", user_id, "future-default", "default", "1y")
+        listing = self.run("--with-colons", "--list-secret-keys", user_id).stdout.decode()
+        return next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
+
+    def export(self, fingerprint: str) -> str:
+        return str(self.run("--armor", "--export", fingerprint).stdout.decode())
+
+    def import_key(self, armored: str | bytes) -> None:
+        data = armored.encode() if isinstance(armored, str) else armored
+        self.run("--import", input=data)
+
+
+@pytest.fixture
+def gpg() -> Any:
+    # A short path: gpg-agent's socket must fit in 108 bytes.
+    home = tempfile.mkdtemp(prefix="gpg-", dir="/tmp")
+    os.chmod(home, 0o700)
+    yield GnuPG(home)
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], check=False)
+    shutil.rmtree(home, ignore_errors=True)

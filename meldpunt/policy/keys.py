@@ -139,11 +139,24 @@ def encrypt_and_sign(data: bytes, recipient: pysequoia.Cert) -> bytes:
     return out
 
 
-def decrypt(data: bytes, senders: list[pysequoia.Cert] | None = None) -> tuple[bytes, list[str]]:
-    """Decrypt with any of our keys; return the plaintext and the fingerprints of good signatures.
+@dataclass(frozen=True)
+class Opened:
+    """A decrypted message and what we could tell about its signature.
 
-    Signatures count only when made by one of `senders` (the keys the finder gave us);
-    a message signed by anyone else still opens, with no good signature.
+    signature: "none" (unsigned), "good" (by one of the finder's keys, see signers),
+    "unknown_key" (signed, but not by a key we know for this finder), "bad" (signed by a
+    known key but it does not verify), "unverifiable" (signed inside a compressed layer,
+    which pysequoia 0.1.35 cannot check; GnuPG compresses by default).
+    """
+
+    plaintext: bytes
+    signature: str
+    signers: tuple[str, ...] = ()
+
+
+def decrypt(data: bytes, senders: list[pysequoia.Cert] | None = None) -> Opened:
+    """Decrypt with any of our keys; check a signature against the finder's keys (senders).
+
     Raises ValueError when none of our keys opens the message.
     """
     last: Exception | None = None
@@ -153,20 +166,36 @@ def decrypt(data: bytes, senders: list[pysequoia.Cert] | None = None) -> tuple[b
         except Exception as exc:  # wrong key or broken packets
             last = exc
             continue
-        return bytes(result.bytes or b""), _good_signers(data, key, senders or [])
+        return _check_signature(data, key, bytes(result.bytes or b""), senders or [])
     raise ValueError("none of the organisation's keys opens this message") from last
 
 
-def _good_signers(data: bytes, key: LoadedKey, senders: list[pysequoia.Cert]) -> list[str]:
+def _check_signature(
+    data: bytes, key: LoadedKey, plaintext: bytes, senders: list[pysequoia.Cert]
+) -> Opened:
     # pysequoia fails the whole decryption when a store is given and no signature checks
-    # out, so signatures are checked in a second pass that may fail on its own.
-    if not senders:
-        return []
+    # out, so the signature is checked in a second pass; whether the store was asked
+    # for keys at all tells an unsigned message from a signed one.
+    asked: list[str] = []
+
+    def store(key_ids: list[str]) -> list[pysequoia.Cert]:
+        asked.extend(str(k).upper() for k in key_ids)
+        return senders
+
     try:
-        result = pysequoia.decrypt(data, decryptor=key.tsk.decryptor(), store=lambda _ids: senders)
-    except Exception:
-        return []
-    return sorted({str(s.certificate).upper() for s in result.valid_sigs})
+        result = pysequoia.decrypt(data, decryptor=key.tsk.decryptor(), store=store)
+    except Exception as exc:
+        if not asked:
+            return Opened(plaintext, "none")
+        if "Unexpected message structure" in str(exc):
+            return Opened(plaintext, "unverifiable")
+        known = {c.fingerprint.upper() for c in senders}
+        known_ids = {fp[-16:] for fp in known}
+        if any(k in known or k[-16:] in known_ids for k in asked):
+            return Opened(plaintext, "bad")
+        return Opened(plaintext, "unknown_key")
+    signers = tuple(sorted({str(s.certificate).upper() for s in result.valid_sigs}))
+    return Opened(plaintext, "good" if signers else "none", signers)
 
 
 def forget_cache() -> None:
