@@ -159,7 +159,7 @@ class GnuPG:
     def make_key(self, user_id: str) -> str:
         """An Ed25519/Curve25519 key without passphrase; returns its fingerprint."""
         self.run("--passphrase", "", "--quick-gen-key", user_id, "future-default", "default", "1y")
-        listing = self.run("--with-colons", "--list-secret-keys", user_id).stdout.decode()
+        listing: str = self.run("--with-colons", "--list-secret-keys", user_id).stdout.decode()
         return next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
 
     def export(self, fingerprint: str) -> str:
