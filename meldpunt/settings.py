@@ -287,6 +287,7 @@ INSTALLED_APPS = [
     "meldpunt.accounts",
     "meldpunt.triage",
     "meldpunt.api",
+    "meldpunt.audit",
     # Django's tasks API (as in Django 6) with its queue in the database.
     "django_tasks",
     "django_tasks_db",

@@ -39,6 +39,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("language/", set_language, name="set_language"),
     path("triage/", include(staff_patterns)),
     path("triage/", include("meldpunt.triage.urls")),
+    path("triage/audit/", include("meldpunt.audit.urls")),
     path("api/v1/", staff_api.urls),
     # Temporary staff access until the triage desk exists; see meldpunt/reports/admin.py.
     path("admin/", admin.site.urls),

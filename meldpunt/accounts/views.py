@@ -17,6 +17,7 @@ from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provi
 from meldpunt.accounts.forms import EnrolForm, LoginForm, SecondFactorForm
 from meldpunt.accounts.gate import SECOND_FACTOR_AT, staff_required
 from meldpunt.accounts.models import StaffProfile
+from meldpunt.audit.log import append as audit
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.ratelimit import client_key
 
@@ -68,7 +69,10 @@ def verify(request: HttpRequest) -> HttpResponse:
     form = SecondFactorForm(request.POST or None, user=user)
     if request.method != "POST" or not form.is_valid():
         status = 200 if request.method != "POST" else (429 if form.rate_limited else 400)
+        if request.method == "POST":
+            audit("second_factor_failed", f"staff:{user.pk}", rate_limited=form.rate_limited)
         return render_private(request, "accounts/verify.html", {"form": form}, status=status)
+    audit("second_factor_passed", f"staff:{user.pk}", method=form.method)
     return _complete_login(request, user)
 
 
@@ -98,6 +102,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
             request, "accounts/enrol.html", context, status=400 if request.method == "POST" else 200
         )
     codes = new_recovery_codes(user)
+    audit("second_factor_enrolled", f"staff:{user.pk}", method="totp", recovery_codes=len(codes))
     response = _complete_login(request, user)
     return render_private(
         request, "accounts/recovery_codes.html", {"codes": codes, "next": response["Location"]}
@@ -131,9 +136,12 @@ def again(request: HttpRequest) -> HttpResponse:
     form = SecondFactorForm(request.POST or None, user=user)
     if request.method != "POST" or not form.is_valid():
         status = 200 if request.method != "POST" else (429 if form.rate_limited else 400)
+        if request.method == "POST":
+            audit("sudo_failed", f"staff:{user.pk}", rate_limited=form.rate_limited)
         return render_private(
             request, "accounts/verify.html", {"form": form, "again": True}, status
         )
+    audit("sudo_passed", f"staff:{user.pk}", method=form.method)
     request.session[SECOND_FACTOR_AT] = time.time()
     target = _safe_next(request, request.GET.get("next"))
     return HttpResponseRedirect(target, status=303)

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+
+from meldpunt.audit import views
+
+app_name = "audit"
+
+urlpatterns: list[URLPattern] = [
+    path("", views.audit_log, name="log"),
+]

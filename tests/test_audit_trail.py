@@ -1,0 +1,64 @@
+"""Security-relevant events reach the audit log by themselves, and the chain stays whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.test import Client
+
+from meldpunt.audit.log import verify
+from meldpunt.audit.models import AuditEntry
+from meldpunt.reports.models import Attachment
+from meldpunt.reports.services import IncomingFile, add_message
+from tests.conftest import sign_in
+from tests.test_staff_login import password_step, totp
+
+
+def actions() -> list[tuple[str, str, str]]:
+    return list(AuditEntry.objects.values_list("action", "actor", "report_ref"))
+
+
+def test_it_records_a_staff_sign_in_with_its_second_factor(alice: User) -> None:
+    client = Client()
+    password_step(client, "alice@example.org")
+    client.post("/triage/login/verify/", {"code": "000000"})
+    client.post("/triage/login/verify/", {"code": totp(alice).now()})
+    who = f"staff:{alice.pk}"
+    assert actions() == [
+        ("second_factor_failed", who, ""),
+        ("second_factor_passed", who, ""),
+        ("login", who, ""),
+    ]
+    client.post("/triage/logout/")
+    assert actions()[-1] == ("logout", who, "")
+    assert verify().ok
+
+
+def test_it_records_a_wrong_password_without_what_was_typed(alice: User) -> None:
+    password_step(Client(), "alice@example.org", "hunter2-typo")
+    password_step(Client(), "nobody@example.org", "whatever")
+    entries = list(AuditEntry.objects.all())
+    assert [(e.action, e.actor) for e in entries] == [
+        ("login_failed", f"staff:{alice.pk}"),
+        ("login_failed", "anonymous"),
+    ]
+    assert "hunter2" not in str([e.data for e in entries])
+    assert "nobody@" not in str([e.data for e in entries])
+
+
+def test_it_records_report_events_with_the_reference(rita: Any, alice: User) -> None:
+    report = rita.report
+    add_message(report, "finder", "hello", [IncomingFile("a.txt", "text/plain", b"abc")])
+    assert ("received", "finder", report.reference) in actions()
+    assert ("message", "finder", report.reference) in actions()
+    attachment = Attachment.objects.get(report=report)
+    client = sign_in(Client(), alice)
+    client.get(f"/triage/reports/{report.uid}/attachments/{attachment.uid}/")
+    assert actions()[-1] == ("attachment_downloaded", f"staff:{alice.pk}", report.reference)
+    assert verify().ok
+
+
+def test_it_keeps_report_text_out_of_the_log(rita: Any) -> None:
+    add_message(rita.report, "finder", "SECRET-MARKER-8412", [])
+    assert "SECRET-MARKER-8412" not in str(list(AuditEntry.objects.values_list("data", flat=True)))
