@@ -9,6 +9,7 @@ from meldpunt.accounts import views as accounts
 from meldpunt.api.api import api as staff_api
 from meldpunt.intake import views as intake
 from meldpunt.policy import views as policy
+from meldpunt.portal import privacy
 from meldpunt.portal import views as portal
 
 portal_patterns = (
@@ -17,6 +18,8 @@ portal_patterns = (
         path("reply/", portal.reply, name="reply"),
         path("credit/", portal.credit, name="credit"),
         path("logout/", portal.logout, name="logout"),
+        path("export/", privacy.export, name="export"),
+        path("erase/", privacy.erase, name="erase"),
     ],
     "portal",
 )

@@ -79,3 +79,12 @@ class CreditForm(Form):
         widget=forms.RadioSelect,
     )
     name = forms.CharField(label=_("Name or pseudonym"), max_length=200, required=False)
+
+
+class ErasureForm(Form):
+    confirm = forms.BooleanField(
+        label=_(
+            "Yes, erase my name, e-mail address and OpenPGP key from this report. "
+            "I understand that the team can then no longer write to me by e-mail or credit me."
+        ),
+    )

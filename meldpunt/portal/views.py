@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.ratelimit import client_key
-from meldpunt.portal.forms import CreditForm, ReceiptForm, ReplyForm
+from meldpunt.portal.forms import CreditForm, ErasureForm, ReceiptForm, ReplyForm
 from meldpunt.reports.models import Credit, Report
 from meldpunt.reports.services import add_message, record_event, set_credit
 
@@ -45,7 +45,7 @@ def status(request: HttpRequest) -> HttpResponse:
     report = get_report_for_finder(request)
     if report is None:
         return render_private(request, "portal/login.html", {"form": ReceiptForm()})
-    return _status_page(request, report, ReplyForm(), _credit_form(report))
+    return status_page(request, report)
 
 
 def _login(request: HttpRequest) -> HttpResponse:
@@ -65,15 +65,22 @@ def _credit_form(report: Report, data: QueryDict | None = None) -> CreditForm:
     return CreditForm(data, initial=initial)
 
 
-def _status_page(
-    request: HttpRequest, report: Report, reply: ReplyForm, credit: CreditForm, status: int = 200
+def status_page(
+    request: HttpRequest,
+    report: Report,
+    reply: ReplyForm | None = None,
+    credit: CreditForm | None = None,
+    erasure: ErasureForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     context = {
         "report": report,
         "thread": report.messages.prefetch_related("attachments"),
         "attachments": report.attachments.filter(message=None),
-        "reply_form": reply,
-        "credit_form": credit,
+        "reply_form": reply or ReplyForm(),
+        "credit_form": credit or _credit_form(report),
+        "erasure_form": erasure or ErasureForm(),
+        "erased": bool(report.finder.get("erased_at")),
     }
     return render_private(request, "portal/status.html", context, status=status)
 
@@ -83,7 +90,7 @@ def reply(request: HttpRequest) -> HttpResponse:
     report = _finder_or_404(request)
     form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _status_page(request, report, form, _credit_form(report), status=400)
+        return status_page(request, report, reply=form, status=400)
     add_message(report, "finder", form.cleaned_data["text"], form.cleaned_data["attachments"])
     messages.success(request, _("Your message has been sent to the team."))
     return HttpResponseRedirect(reverse("portal:status"), status=303)
@@ -98,7 +105,7 @@ def credit(request: HttpRequest) -> HttpResponse:
         if choice != Credit.NONE and not name:
             form.add_error("name", _("Tell us the name or pseudonym to credit."))
     if not form.is_valid():
-        return _status_page(request, report, ReplyForm(), form, status=400)
+        return status_page(request, report, credit=form, status=400)
     with transaction.atomic():
         if name != report.finder.get("name", ""):
             report.finder = {**report.finder, "name": name}

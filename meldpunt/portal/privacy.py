@@ -1,0 +1,116 @@
+"""The finder's rights over their data: a copy of everything held, and erasure of who they are.
+
+The export is what this report holds about and from the finder; the team's internal notes
+and the names of team members are not part of it. Erasure removes name, e-mail address and
+key at once (and the addresses in the mail outbox), keeps the report itself so the
+vulnerability can still be fixed, and is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from meldpunt.portal.forms import ErasureForm
+from meldpunt.portal.views import _finder_or_404, status_page
+from meldpunt.reports.models import Credit, OutboundMail, Report
+from meldpunt.reports.services import record_event
+
+ERASED = {"name": "", "email": "", "pgp_key": ""}
+
+
+def export_document(report: Report) -> dict[str, Any]:
+    messages_out = [
+        {
+            "from": "you" if m.author == "finder" else "team",
+            "at": m.created_at.isoformat(),
+            "text": m.body.get("text", ""),
+            "attachments": [a.meta.get("name", "") for a in m.attachments.all()],
+        }
+        for m in report.messages.prefetch_related("attachments")
+    ]
+    return {
+        "reference": report.reference,
+        "received_at": report.created_at.isoformat(),
+        "channel": report.channel,
+        "language": report.language,
+        "policy_version": report.policy_version.number,
+        "status": report.state,
+        "first_response_due_at": report.response_due_at.isoformat(),
+        "expected_fix_date": (
+            report.expected_fix_date.isoformat() if report.expected_fix_date else None
+        ),
+        "your_disclosure_date": (
+            report.finder_disclosure_date.isoformat() if report.finder_disclosure_date else None
+        ),
+        "credit": report.credit,
+        "about_you": {k: v for k, v in report.finder.items() if v},
+        "report": report.content,
+        "messages": messages_out,
+        "attachments": [
+            {
+                "name": a.meta.get("name", ""),
+                "size": a.size,
+                "sha256": a.meta.get("sha256", ""),
+                "received_at": a.created_at.isoformat(),
+            }
+            for a in report.attachments.all()
+        ],
+        "history": [
+            {"at": e.created_at.isoformat(), "what": e.kind}
+            for e in report.events.order_by("created_at", "pk")
+        ],
+    }
+
+
+@require_POST
+def export(request: HttpRequest) -> HttpResponse:
+    report = _finder_or_404(request)
+    with transaction.atomic():
+        record_event(report, "finder_export", "finder")
+    body = json.dumps(export_document(report), ensure_ascii=False, indent=2)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{report.reference}.json"'
+    add_never_cache_headers(response)
+    return response
+
+
+def erase_finder_data(report: Report) -> None:
+    """Remove who the finder is from the report and the outbox, now, in one transaction."""
+    with transaction.atomic():
+        locked = Report.objects.select_for_update().get(pk=report.pk)
+        locked.finder = {**ERASED, "erased_at": timezone.now().isoformat()}
+        locked.has_contact = locked.has_pgp_key = False
+        locked.credit = Credit.NONE
+        locked.save(update_fields=["finder_blob", "has_contact", "has_pgp_key", "credit"])
+        for mail in OutboundMail.objects.select_for_update().filter(report=locked):
+            mail.envelope = {"to": [], "raw": ""}
+            fields = ["envelope_blob"]
+            if mail.status == OutboundMail.Status.QUEUED:
+                mail.status, mail.last_error = OutboundMail.Status.FAILED, "erased"
+                fields += ["status", "last_error"]
+            mail.save(update_fields=fields)
+        record_event(locked, "finder_data_erased", "finder")
+
+
+@require_POST
+def erase(request: HttpRequest) -> HttpResponse:
+    report = _finder_or_404(request)
+    form = ErasureForm(request.POST)
+    if not form.is_valid():
+        return status_page(request, report, erasure=form, status=400)
+    erase_finder_data(report)
+    messages.success(
+        request,
+        _("Your name, e-mail address and key have been erased from this report."),
+    )
+    return HttpResponseRedirect(reverse("portal:status"), status=303)
