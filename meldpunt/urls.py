@@ -8,6 +8,7 @@ from django.views.i18n import set_language
 from meldpunt.accounts import views as accounts
 from meldpunt.api.api import api as staff_api
 from meldpunt.intake import views as intake
+from meldpunt.policy import published
 from meldpunt.policy import views as policy
 from meldpunt.portal import privacy
 from meldpunt.portal import views as portal
@@ -38,6 +39,10 @@ staff_patterns = (
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", policy.policy, name="policy"),
     path("report/", intake.report, name="report"),
+    path("pgp-key.asc", published.pgp_key, name="pgp_key"),
+    path(".well-known/openpgpkey/hu/<str:local_hash>", published.wkd_key, name="wkd_key"),
+    path(".well-known/openpgpkey/policy", published.wkd_policy, name="wkd_policy"),
+    path(".well-known/security.txt", published.security_txt, name="security_txt"),
     path("status/", include(portal_patterns)),
     path("language/", set_language, name="set_language"),
     path("triage/", include(staff_patterns)),

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from email.utils import parseaddr
 
 import pysequoia
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from meldpunt.policy.models import OrgKey
@@ -69,21 +70,39 @@ def import_key(data: bytes) -> OrgKey:
         tsk = pysequoia.Tsk.from_bytes(data)
     except Exception as exc:  # pysequoia raises plain exceptions with Sequoia's message
         raise KeyImportError("the file is not an OpenPGP secret key") from exc
+    # pysequoia reads a public key as a Tsk too; only its armor label tells them apart.
+    if not str(tsk).startswith("-----BEGIN PGP PRIVATE KEY BLOCK-----"):
+        raise KeyImportError(
+            "the file holds only a public key; export the secret key "
+            "(e.g. `gpg --export-secret-keys --armor …`)"
+        )
     public = tsk.extract_certificate()
     if public.is_revoked:
         raise KeyImportError("the key is revoked")
+    if public.expiration is not None and public.expiration <= timezone.now():
+        raise KeyImportError("the key has expired")
     if OrgKey.objects.filter(fingerprint=public.fingerprint.upper()).exists():
         raise KeyImportError(f"key {public.fingerprint.upper()} is already imported")
+    _check_usable(tsk, public)
+    try:
+        return _store(tsk)
+    except IntegrityError as exc:  # imported by someone else in the meantime
+        raise KeyImportError(f"key {public.fingerprint.upper()} is already imported") from exc
+
+
+def _check_usable(tsk: pysequoia.Tsk, public: pysequoia.Cert) -> None:
     try:
         probe = pysequoia.encrypt(b"probe", recipients=[public], signer=tsk.signer())
         pysequoia.decrypt(probe, decryptor=tsk.decryptor())
     except Exception as exc:
-        # Password-protected keys land here too: the service has no one to ask for it.
-        raise KeyImportError(
-            "the key cannot both sign and decrypt without a password "
-            "(remove the password first, e.g. `gpg --edit-key … passwd`)"
-        ) from exc
-    return _store(tsk)
+        # Only Sequoia's first line: the rest is a Rust backtrace.
+        if "encrypted" in str(exc).split("\n", 1)[0]:
+            # The service has no one to ask for a password at run time.
+            raise KeyImportError(
+                "the key is protected by a password; remove it first "
+                "(e.g. `gpg --edit-key … passwd` with an empty new password)"
+            ) from exc
+        raise KeyImportError("the key cannot both sign and decrypt") from exc
 
 
 def _load(key: OrgKey) -> LoadedKey:
@@ -122,6 +141,17 @@ def public_armored() -> str:
 
 def fingerprint() -> str:
     return primary_record().fingerprint
+
+
+def public_binary() -> bytes:
+    """The primary public key without armor, as the Web Key Directory serves it."""
+    return bytes(primary().cert)
+
+
+def names_contact(cert: pysequoia.Cert) -> bool:
+    """Whether a user ID carries the security contact address (WKD clients look for it)."""
+    wanted = settings.MELDPUNT_SECURITY_CONTACT.lower()
+    return any(parseaddr(str(uid))[1].lower() == wanted for uid in cert.user_ids)
 
 
 def sign_cleartext(text: str) -> str:

@@ -38,3 +38,19 @@ class OrgKey(models.Model):
 
     def __str__(self) -> str:
         return self.fingerprint
+
+
+class SecurityTxt(models.Model):
+    """The signed /.well-known/security.txt as last published; one row, renewed in place."""
+
+    # Always 1: the unique slot is what lets two workers race to create it safely.
+    slot = models.PositiveSmallIntegerField(default=1, unique=True)
+    signed = models.TextField()
+    expires_at = models.DateTimeField()
+    # SHA-256 of the unsigned text without its Expires line: a change means re-sign now.
+    body_digest = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"security.txt until {self.expires_at:%Y-%m-%d}"

@@ -4,7 +4,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from meldpunt.policy import keys
 from meldpunt.policy.commitments import CATEGORIES, current_version
+
+
+def grouped_fingerprint() -> str | None:
+    """The primary key's fingerprint in blocks of four, as gpg prints it; None if no key."""
+    try:
+        fpr = keys.fingerprint()
+    except keys.NoOrgKey:
+        return None
+    return " ".join(fpr[i : i + 4] for i in range(0, len(fpr), 4))
 
 
 @require_safe
@@ -14,5 +24,6 @@ def policy(request: HttpRequest) -> HttpResponse:
         "version": version,
         "c": version.commitments,
         "out_of_scope": [label for _c, label, oos in CATEGORIES if oos],
+        "fingerprint": grouped_fingerprint(),
     }
     return render(request, "policy/policy.html", context)

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
+from meldpunt.policy.securitytxt import renew_if_due
 from meldpunt.triage.reminders import send_due_reminders
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,8 @@ def run_schedule() -> None:
         sent = send_due_reminders()
         if sent:
             log.info("sent %d reminders", sent)
+        if renew_if_due():
+            log.info("security.txt signed anew")
     except Exception:
         log.exception("periodic jobs failed; next try in %ss", settings.MELDPUNT_SCHEDULE_SECONDS)
     finally:

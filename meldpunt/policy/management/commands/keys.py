@@ -48,3 +48,8 @@ class Command(BaseCommand):
         except keys.KeyImportError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"imported {key.fingerprint} (now primary)")
+        if not keys.names_contact(keys.primary().cert):
+            self.stderr.write(
+                "warning: no user ID of this key carries MELDPUNT_SECURITY_CONTACT; "
+                "Web Key Directory clients will not accept it for that address"
+            )

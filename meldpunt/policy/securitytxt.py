@@ -1,0 +1,113 @@
+"""/.well-known/security.txt (RFC 9116): generated from settings, signed, kept fresh.
+
+The signed text is stored so that every web process serves the same bytes; it is signed
+again when it is missing, when Expires comes within MELDPUNT_SECURITY_TXT_RENEW_DAYS, when
+the settings it is made from change, or when the organisation key rolls over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from meldpunt.policy import keys
+from meldpunt.policy.models import SecurityTxt
+
+log = logging.getLogger(__name__)
+
+
+def _url(name: str) -> str:
+    return f"{settings.MELDPUNT_BASE_URL}{reverse(name)}"
+
+
+def _acknowledgments() -> list[str]:
+    # The hall of fame is a later feature: promise it only once the page exists.
+    try:
+        return [f"Acknowledgments: {_url('hall_of_fame')}"]
+    except NoReverseMatch:
+        return []
+
+
+def fields() -> list[str]:
+    """The field lines except Expires, all derived from settings."""
+    return [
+        f"Contact: mailto:{settings.MELDPUNT_SECURITY_CONTACT}",
+        f"Contact: {_url('report')}",
+        f"Encryption: {_url('pgp_key')}",
+        *_acknowledgments(),
+        f"Preferred-Languages: {', '.join(code for code, _name in settings.LANGUAGES)}",
+        f"Canonical: {_url('security_txt')}",
+        f"Policy: {_url('policy')}",
+    ]
+
+
+def body(expires_at: datetime) -> str:
+    """The unsigned text: Contact first (RFC 9116's examples), Expires after it."""
+    lines = fields()
+    expires = expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines.insert(2, f"Expires: {expires}")
+    return "\n".join(lines) + "\n"
+
+
+def _digest() -> str:
+    return hashlib.sha256("\n".join(fields()).encode()).hexdigest()
+
+
+def _due(current: SecurityTxt | None, digest: str, fingerprint: str, now: datetime) -> bool:
+    if current is None:
+        return True
+    renew_at = current.expires_at - timedelta(days=settings.MELDPUNT_SECURITY_TXT_RENEW_DAYS)
+    return now >= renew_at or current.body_digest != digest or current.fingerprint != fingerprint
+
+
+def renew_if_due(now: datetime | None = None) -> bool:
+    """Sign a fresh security.txt if it is due; True if one was signed.
+
+    Idempotent, and safe when several workers and web processes run it at once: the row
+    is locked (or, while there is none, its unique slot decides) before signing.
+    Without an organisation key there is nothing to sign with: False.
+    """
+    now = now or timezone.now()
+    try:
+        fingerprint = keys.fingerprint()
+    except keys.NoOrgKey:
+        return False
+    digest = _digest()
+    if not _due(SecurityTxt.objects.filter(slot=1).first(), digest, fingerprint, now):
+        return False  # the common case, without taking a lock
+    with transaction.atomic():
+        current = SecurityTxt.objects.select_for_update().filter(slot=1).first()
+        if not _due(current, digest, fingerprint, now):
+            return False  # another process renewed it while we waited
+        expires_at = now.replace(microsecond=0) + timedelta(
+            days=settings.MELDPUNT_SECURITY_TXT_DAYS
+        )
+        values = {
+            "signed": keys.sign_cleartext(body(expires_at)),
+            "expires_at": expires_at,
+            "body_digest": digest,
+            "fingerprint": fingerprint,
+            "signed_at": now,
+        }
+        if current is None:
+            try:
+                with transaction.atomic():
+                    SecurityTxt.objects.create(slot=1, **values)
+            except IntegrityError:
+                return False  # another process created it first, from the same settings
+        else:
+            SecurityTxt.objects.filter(pk=current.pk).update(**values)
+    log.info("signed security.txt with key %s until %s", fingerprint, expires_at.date())
+    return True
+
+
+def signed_text() -> str | None:
+    """The stored signed security.txt, or None if there is none yet."""
+    current = SecurityTxt.objects.filter(slot=1).first()
+    return current.signed if current else None
