@@ -12,7 +12,6 @@ finder is credited. Hall of fame and advisories credit only reports that earn cr
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -29,7 +28,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from meldpunt.accounts.models import Role
-from meldpunt.lib import notify
+from meldpunt.lib import outbox
 from meldpunt.reports.models import Message, Report, Resolution, State
 from meldpunt.reports.services import record_event
 from meldpunt.triage.labels import label
@@ -348,7 +347,7 @@ def placeholder_values(report: Report) -> dict[str, str]:
         "reference": report.reference,
         "organisation": settings.MELDPUNT_ORG_NAME,
         "expected_fix_date": fix_date,
-        "status_url": notify.status_url(),
+        "status_url": outbox.status_url(),
         "security_contact": settings.MELDPUNT_SECURITY_CONTACT,
         "cvss": cvss,
     }
@@ -399,8 +398,9 @@ def _team_message(
         template=template,
         first_response=first_response,
     )
-    # Only once the message is committed: a mail that fails cannot take the message with it.
-    transaction.on_commit(functools.partial(notify.news_for_finder, locked))
+    # In the same transaction: the mail is queued exactly when the message exists, and the
+    # outbox sends it after the commit, with retries.
+    outbox.queue_news(locked, message)
     return message
 
 
@@ -415,7 +415,7 @@ def check_text(text: str) -> None:
 
 
 def send_message(report: Report, actor_user: User, text: str, template: str = "") -> Message:
-    """A message from the team to the finder, shown on /status/; the finder gets a bare notice."""
+    """A message from the team to the finder, shown on /status/ and mailed by the outbox."""
     check_text(text)
     with transaction.atomic():
         locked = _lock(report)

@@ -1,0 +1,57 @@
+"""Building PGP/MIME mail (RFC 3156): a whole MIME entity, encrypted to the finder and signed.
+
+The inner entity (text plus attachments, with its own headers) is encrypted as it is, so the
+finder's mail program shows it like any mail once decrypted. The outer headers carry nothing
+of it: the outbox gives the outer mail only the reference as subject.
+"""
+
+from __future__ import annotations
+
+from email import policy
+from email.message import EmailMessage
+
+import pysequoia
+
+from meldpunt.policy import keys
+
+# CRLF line ends inside the encrypted entity too: RFC 3156 asks for canonical text before
+# encryption, and signatures over the inner parts would otherwise break in transit.
+INNER_POLICY = policy.SMTP
+
+
+def text_part(text: str) -> EmailMessage:
+    """A text/plain UTF-8 entity; quoted-printable keeps the mail 7-bit clean."""
+    part = EmailMessage(policy=policy.default)
+    part.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    return part
+
+
+def with_attachments(text: str, files: list[tuple[str, str, bytes]]) -> EmailMessage:
+    """text/plain, or multipart/mixed with each (name, content type, data) attached."""
+    entity = text_part(text)
+    for name, content_type, data in files:
+        maintype, _, subtype = content_type.partition("/")
+        if not subtype:
+            maintype, subtype = "application", "octet-stream"
+        entity.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return entity
+
+
+def encrypted(inner: EmailMessage, recipient: pysequoia.Cert) -> EmailMessage:
+    """multipart/encrypted holding inner, encrypted to recipient (and us) and signed by us."""
+    armored = keys.encrypt_and_sign(inner.as_bytes(policy=INNER_POLICY), recipient)
+    version = EmailMessage(policy=policy.default)
+    version["Content-Type"] = "application/pgp-encrypted"
+    version["Content-Description"] = "PGP/MIME version identification"
+    version.set_payload("Version: 1\r\n")
+    payload = EmailMessage(policy=policy.default)
+    payload["Content-Type"] = 'application/octet-stream; name="encrypted.asc"'
+    payload["Content-Description"] = "OpenPGP encrypted message"
+    payload["Content-Disposition"] = 'inline; filename="encrypted.asc"'
+    payload.set_payload(armored.decode("ascii"))
+    outer = EmailMessage(policy=policy.default)
+    outer["MIME-Version"] = "1.0"
+    outer["Content-Type"] = 'multipart/encrypted; protocol="application/pgp-encrypted"'
+    outer.attach(version)
+    outer.attach(payload)
+    return outer
