@@ -49,3 +49,55 @@ def check_public_key(text: str) -> PublicKey:
     except Exception as exc:
         raise KeyProblem("no_encryption") from exc
     return PublicKey(fingerprint=cert.fingerprint.upper(), armored=str(cert))
+
+
+# --- Mail: detached signatures (RFC 3156) and finder keys -------------------------------
+
+SIGNATURE_RESULTS = ("none", "good", "unknown_key", "bad", "unverifiable")
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a signature proves: a result from SIGNATURE_RESULTS and the signing certificates."""
+
+    signature: str
+    signers: tuple[str, ...] = ()
+
+
+def certs_from(armored: list[str]) -> list[pysequoia.Cert]:
+    """The certificates in these armored keys; unreadable ones are skipped."""
+    certs: list[pysequoia.Cert] = []
+    for text in armored:
+        try:
+            certs.extend(pysequoia.Cert.split_bytes(text.encode("utf-8", "replace")))
+        except Exception:  # noqa: S112 - a broken stored key only means "not known"
+            continue
+    return certs
+
+
+def key_ids(cert: pysequoia.Cert) -> set[str]:
+    """Fingerprints and key ids of the primary key and every subkey, upper case."""
+    ids: set[str] = set()
+    for packet in pysequoia.packet.PacketPile.from_bytes(bytes(cert)):
+        fpr = packet.fingerprint
+        if fpr:
+            ids.update({fpr.upper(), fpr.upper()[-16:]})
+    return ids
+
+
+def verify_detached(data: bytes, signature: bytes, senders: list[pysequoia.Cert]) -> Verified:
+    """Check a detached signature over data against the finder's known keys."""
+    try:
+        sig = pysequoia.Sig.from_bytes(signature)
+    except Exception:  # not a signature packet at all
+        return Verified("bad")
+    issuer = {i.upper() for i in (sig.issuer_fingerprint, sig.issuer_key_id) if i}
+    known = any(issuer & key_ids(cert) for cert in senders)
+    if not known:
+        return Verified("unknown_key")
+    try:
+        result = pysequoia.verify(bytes=data, store=lambda _ids: senders, signature=sig)
+    except Exception:  # pysequoia raises when no signature verifies
+        return Verified("bad")
+    signers = tuple(sorted({str(s.certificate).upper() for s in result.valid_sigs}))
+    return Verified("good", signers) if signers else Verified("bad")

@@ -26,6 +26,7 @@ from meldpunt.policy.models import PolicyVersion
 from meldpunt.reports.models import (
     AffectedHost,
     Attachment,
+    Channel,
     Credit,
     Event,
     Message,
@@ -174,16 +175,33 @@ def record_event(report: Report, kind: str, actor: str, **data: Any) -> Event:
     )
 
 
-def add_message(report: Report, author: str, text: str, files: list[IncomingFile]) -> Message:
+def add_message(
+    report: Report,
+    author: str,
+    text: str,
+    files: list[IncomingFile],
+    *,
+    channel: str = Channel.WEB,
+    received_encrypted: bool | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Message:
+    """A message on a report; mail adds its channel, encryption and e.g. signature (extra)."""
     stored = _store_files(files)
     try:
         with transaction.atomic():
             now = timezone.now()
-            message = Message(report=report, created_at=now, author=author)
-            message.body = {"text": text}
+            message = Message(
+                report=report,
+                created_at=now,
+                author=author,
+                channel=channel,
+                received_encrypted=received_encrypted,
+            )
+            message.body = {**(extra or {}), "text": text}
             message.save()
             _attach(stored, report, now, message)
-            record_event(report, "message", author, attachments=len(stored))
+            via = {} if channel == Channel.WEB else {"channel": channel}
+            record_event(report, "message", author, attachments=len(stored), **via)
     except BaseException:
         _remove_files(name for _a, name in stored)
         raise

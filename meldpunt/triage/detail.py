@@ -29,6 +29,7 @@ from meldpunt.lib.pages import render_private
 from meldpunt.policy.commitments import category_label
 from meldpunt.reports.models import (
     Attachment,
+    Channel,
     Credit,
     Event,
     Message,
@@ -72,6 +73,14 @@ EVENT_LABELS: dict[str, Any] = {
     "duplicate_linked": _("Linked as duplicate"),
     "duplicate_unlinked": _("Duplicate link removed"),
 }
+# What the OpenPGP signature of a mail proves, in the team's words.
+SIGNATURE_LABELS: dict[str, Any] = {
+    "none": _("not signed"),
+    "good": _("good signature by the finder's key"),
+    "unknown_key": _("signed by a key we do not know for this finder"),
+    "bad": _("BAD signature: the mail was changed or the signature is forged"),
+    "unverifiable": _("signed, but the signature could not be checked"),
+}
 # A downloaded file must never run in our origin: no sniffing, no inline display, and a
 # sandbox in case a browser renders it anyway.
 DOWNLOAD_HEADERS = {
@@ -100,6 +109,7 @@ class File:
 class Post:
     message: Message
     files: list[File]
+    signature: Any = ""
 
 
 @dataclass(frozen=True)
@@ -141,14 +151,22 @@ def _detail_page(
         "overdue": report.is_overdue(timezone.now()),
         "attachments": [File(a, file_name(a)) for a in report.attachments.order_by("pk")],
         "thread": [
-            Post(m, [File(a, file_name(a)) for a in m.attachments.all()])
+            Post(m, [File(a, file_name(a)) for a in m.attachments.all()], signature_label(m.body))
             for m in report.messages.select_related("staff_author").prefetch_related("attachments")
         ],
         "notes": report.notes.select_related("author"),
         "note_form": note_form,
         "events": [_event_row(e) for e in report.events.all()],
+        "by_mail": report.channel == Channel.EMAIL,
+        "signature": signature_label(content),
     }
     return render_private(request, "triage/detail.html", context, status)
+
+
+def signature_label(body: dict[str, Any]) -> Any:
+    """The signature result of a mail (report content or message body), or "" for web posts."""
+    result = str(body.get("signature", ""))
+    return SIGNATURE_LABELS.get(result, "") if result else ""
 
 
 def _event_row(event: Event) -> EventRow:

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("meldpunt.triage.urls_inbox")),
     path("", include("meldpunt.triage.urls_workflow")),
     path("", include("meldpunt.triage.urls_metrics")),
+    path("", include("meldpunt.triage.urls_mail")),
 ]

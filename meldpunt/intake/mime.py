@@ -1,0 +1,321 @@
+"""Reading a received mail defensively: headers, text, attachments, OpenPGP (RFC 3156).
+
+Everything here treats the mail as hostile: sizes, nesting and part counts are capped,
+unknown charsets decode with replacement, and every problem is a `MailError` with a
+short reason code the team sees, never an exception that escapes the intake.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import re
+from dataclasses import dataclass, field
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses, parseaddr
+
+import pysequoia
+from django.conf import settings
+from django.utils.html import strip_tags
+
+from meldpunt.lib import pgp
+from meldpunt.policy import keys
+from meldpunt.reports.services import IncomingFile
+
+MAX_DEPTH = 10
+MAX_PARTS = 200
+HEADER_SCAN_BYTES = 256 * 1024
+PGP_BLOCK = re.compile(
+    rb"-----BEGIN PGP MESSAGE-----\r?\n.*?\r?\n-----END PGP MESSAGE-----", re.DOTALL
+)
+MESSAGE_ID = re.compile(r"<([^<>\s]{1,250})>")
+
+
+class MailError(Exception):
+    """The mail cannot become a report; `reason` is the code the team sees."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What the outer headers say: who, about what, and in answer to what."""
+
+    message_id: str
+    sender: str
+    sender_name: str
+    subject: str
+    recipients: list[str]
+    references: list[str]
+    language: str
+    autocrypt_key: str
+
+
+@dataclass
+class Content:
+    """The readable mail: text, files, keys it carries, and what its OpenPGP layer proved."""
+
+    text: str = ""
+    subject: str = ""
+    language: str = ""
+    files: list[IncomingFile] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    encrypted: bool = False
+    signature: str = "none"
+    signers: tuple[str, ...] = ()
+
+
+def header_block(raw: bytes) -> Message:
+    """Only the headers, cheap even for a mail too large to read."""
+    head = raw[:HEADER_SCAN_BYTES]
+    end = re.search(rb"\r?\n\r?\n", head)
+    if end:
+        head = head[: end.end()]
+    return BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+
+
+def message_id(headers: Message) -> str:
+    """The Message-ID without angle brackets, or ""."""
+    match = MESSAGE_ID.search(str(headers.get("Message-ID", "") or ""))
+    return match[1] if match else ""
+
+
+def parse(raw: bytes) -> EmailMessage:
+    if len(raw) > settings.MELDPUNT_MAIL_MAX_BYTES:
+        raise MailError("too_large")
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    _check_shape(msg)
+    return msg
+
+
+def _check_shape(msg: Message) -> None:
+    # Iterative, so a mail nested a thousand levels deep cannot exhaust the stack.
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    count = 0
+    while stack:
+        part, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            raise MailError("too_deep")
+        if count > MAX_PARTS:
+            raise MailError("too_many_parts")
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
+
+
+def _header(msg: Message, name: str) -> str:
+    try:
+        value = msg.get(name)
+    except Exception:  # a header the parser cannot make sense of counts as absent
+        return ""
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def _addresses(msg: Message, *names: str) -> list[str]:
+    values = [_header(msg, n) for n in names]
+    return [addr for _name, addr in getaddresses([v for v in values if v]) if "@" in addr]
+
+
+def envelope(msg: Message) -> Envelope:
+    name, sender = parseaddr(_header(msg, "From"))
+    references = MESSAGE_ID.findall(_header(msg, "In-Reply-To") + " " + _header(msg, "References"))
+    return Envelope(
+        message_id=message_id(msg),
+        sender=sender if "@" in sender else "",
+        sender_name=name[:200],
+        subject=_header(msg, "Subject")[:500],
+        recipients=_addresses(msg, "To", "Cc", "Delivered-To", "X-Original-To"),
+        references=references[:50],
+        language=_header(msg, "Content-Language") or _header(msg, "Accept-Language"),
+        autocrypt_key=_autocrypt(_header(msg, "Autocrypt")),
+    )
+
+
+def _autocrypt(value: str) -> str:
+    """The armored key of an Autocrypt header (keydata= is base64 of the binary key)."""
+    _before, found, keydata = value.partition("keydata=")
+    if not found:
+        return ""
+    try:
+        binary = base64.b64decode("".join(keydata.split(";")[0].split()), validate=True)
+        return pysequoia.armor(binary, pysequoia.ArmorKind.PublicKey)
+    except Exception:  # a broken header is ignored, as Autocrypt says
+        return ""
+
+
+def sender_certs(armored: list[str]) -> list[pysequoia.Cert]:
+    return pgp.certs_from([a for a in armored if a])
+
+
+def read(msg: EmailMessage, raw: bytes, senders: list[pysequoia.Cert]) -> Content:
+    """Decrypt and verify as needed, then take the text and the attachments."""
+    content = _open(msg, raw, senders)
+    _check_limits(content)
+    return content
+
+
+def _open(msg: Message, raw: bytes, senders: list[pysequoia.Cert]) -> Content:
+    if _is(msg, "multipart/encrypted", "application/pgp-encrypted"):
+        return _open_encrypted(msg, senders)
+    if _is(msg, "multipart/signed", "application/pgp-signature"):
+        return _open_signed(msg, raw, senders)
+    content = _extract(msg)
+    return _open_inline(content, senders)
+
+
+def _is(msg: Message, ctype: str, protocol: str) -> bool:
+    return bool(
+        msg.get_content_type() == ctype
+        and str(msg.get_param("protocol", "")).lower() == protocol
+        and isinstance(msg.get_payload(), list)
+        and len(msg.get_payload()) == 2
+    )
+
+
+def _decrypt(data: bytes, senders: list[pysequoia.Cert]) -> keys.Opened:
+    try:
+        return keys.decrypt(data, senders)
+    except ValueError as exc:  # none of our keys opens it, or broken packets
+        raise MailError("bad_pgp") from exc
+
+
+def _open_encrypted(msg: Message, senders: list[pysequoia.Cert]) -> Content:
+    data = msg.get_payload(1).get_payload(decode=True)  # type: ignore[union-attr]
+    if not isinstance(data, bytes) or not data:
+        raise MailError("bad_pgp")
+    opened = _decrypt(data, senders)
+    inner = parse(opened.plaintext)
+    if _is(inner, "multipart/signed", "application/pgp-signature"):
+        content = _open_signed(inner, opened.plaintext, senders)
+    else:
+        content = _extract(inner)
+        content.signature, content.signers = opened.signature, opened.signers
+    content.encrypted = True
+    content.subject = _header(inner, "Subject")[:500]
+    content.language = _header(inner, "Content-Language")
+    return content
+
+
+def _open_signed(msg: Message, raw: bytes, senders: list[pysequoia.Cert]) -> Content:
+    signed, signature = msg.get_payload(0), msg.get_payload(1)
+    content = _extract(signed)  # type: ignore[arg-type]
+    data = signed_bytes(raw, msg.get_boundary() or "")
+    sig = signature.get_payload(decode=True)  # type: ignore[union-attr]
+    if data is None or not isinstance(sig, bytes):
+        content.signature = "unverifiable"
+        return content
+    verified = pgp.verify_detached(data, sig, senders)
+    content.signature, content.signers = verified.signature, verified.signers
+    return content
+
+
+def signed_bytes(raw: bytes, boundary: str) -> bytes | None:
+    """The first part of a multipart/signed entity as sent, in canonical CRLF form."""
+    end = re.search(rb"\r?\n\r?\n", raw)
+    if end is None or not boundary:
+        return None
+    delimiter = b"--" + boundary.encode("ascii", "replace")
+    lines: list[bytes] | None = None
+    for line in raw[end.end() :].splitlines():
+        if line.rstrip() == delimiter or line.startswith(delimiter + b"--"):
+            if lines is not None:
+                return b"\r\n".join(lines)
+            lines = []
+        elif lines is not None:
+            lines.append(line)
+    return None
+
+
+def _open_inline(content: Content, senders: list[pysequoia.Cert]) -> Content:
+    match = PGP_BLOCK.search(content.text.encode("utf-8", "replace"))
+    if match is None:
+        return content
+    opened = _decrypt(match[0], senders)
+    text = content.text.encode("utf-8", "replace")
+    plaintext = opened.plaintext.decode("utf-8", "replace")
+    content.text = (
+        text[: match.start()].decode("utf-8", "replace")
+        + plaintext
+        + text[match.end() :].decode("utf-8", "replace")
+    ).strip()
+    content.encrypted = True
+    content.signature, content.signers = opened.signature, opened.signers
+    return content
+
+
+def _extract(msg: Message) -> Content:
+    content = Content()
+    texts: list[str] = []
+    stack: list[Message] = [msg]
+    while stack:
+        part = stack.pop(0)
+        if part.is_multipart():
+            if part.get_content_type() == "multipart/signed":
+                # A signature below the top cannot be checked against bytes we still have.
+                content.signature = "unverifiable"
+            stack[:0] = _children(part)
+            continue
+        _take(part, content, texts)
+    content.text = "\n\n".join(t.strip() for t in texts if t.strip())
+    return content
+
+
+def _children(part: Message) -> list[Message]:
+    children = [p for p in part.get_payload() if isinstance(p, Message)]
+    if part.get_content_type() == "multipart/alternative":
+        plain = [p for p in children if p.get_content_type() == "text/plain"]
+        return plain[:1] or children[-1:]
+    return children
+
+
+def _take(part: Message, content: Content, texts: list[str]) -> None:
+    ctype = part.get_content_type()
+    attached = (part.get_content_disposition() == "attachment") or bool(part.get_filename())
+    if ctype == "application/pgp-signature":
+        return
+    if ctype == "application/pgp-keys":
+        content.keys.append(_text(part))
+        return
+    if ctype in ("text/plain", "text/html") and not attached:
+        text = _text(part)
+        texts.append(strip_tags(text) if ctype == "text/html" else text)
+        return
+    data = part.get_payload(decode=True)
+    if ctype == "message/rfc822" or not isinstance(data, bytes):
+        data = part.as_bytes(policy=email.policy.compat32) if ctype == "message/rfc822" else b""
+    content.files.append(
+        IncomingFile(name=_file_name(part), content_type=ctype[:100], data=data or b"")
+    )
+
+
+def _text(part: Message) -> str:
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return data.decode(charset, "replace")
+    except (LookupError, ValueError):  # unknown or misspelt charset: read it as UTF-8
+        return data.decode("utf-8", "replace")
+
+
+def _file_name(part: Message) -> str:
+    try:
+        name = part.get_filename() or ""
+    except Exception:  # a malformed RFC 2231 parameter
+        name = ""
+    return str(name)[:200] or "attachment"
+
+
+def _check_limits(content: Content) -> None:
+    if len(content.text) > settings.MELDPUNT_MAX_TEXT_CHARS:
+        raise MailError("text_too_long")
+    if len(content.files) > settings.MELDPUNT_MAX_ATTACHMENTS:
+        raise MailError("too_many_attachments")
+    if any(len(f.data) > settings.MELDPUNT_MAX_ATTACHMENT_BYTES for f in content.files):
+        raise MailError("attachment_too_large")
