@@ -9,24 +9,42 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
+from meldpunt.lib import outbox
 from meldpunt.policy.securitytxt import renew_if_due
 from meldpunt.triage.reminders import send_due_reminders
 
 log = logging.getLogger(__name__)
 
 
+def _reminders() -> None:
+    if sent := send_due_reminders():
+        log.info("sent %d reminders", sent)
+
+
+def _outbox() -> None:
+    if mailed := outbox.deliver_due():
+        log.info("sent %d mails from the outbox", mailed)
+
+
+def _security_txt() -> None:
+    if renew_if_due():
+        log.info("security.txt signed anew")
+
+
+JOBS = [_reminders, _outbox, _security_txt]
+
+
 def run_schedule() -> None:
-    """The periodic jobs; each one is idempotent, so several workers may run them."""
-    try:
-        sent = send_due_reminders()
-        if sent:
-            log.info("sent %d reminders", sent)
-        if renew_if_due():
-            log.info("security.txt signed anew")
-    except Exception:
-        log.exception("periodic jobs failed; next try in %ss", settings.MELDPUNT_SCHEDULE_SECONDS)
-    finally:
-        close_old_connections()
+    """The periodic jobs; each is idempotent (several workers may run them) and runs alone."""
+    for job in JOBS:
+        try:
+            job()
+        except Exception:
+            log.exception(
+                "%s failed; next try in %ss", job.__name__, settings.MELDPUNT_SCHEDULE_SECONDS
+            )
+        finally:
+            close_old_connections()
 
 
 class Command(BaseCommand):

@@ -1,0 +1,38 @@
+"""The worker's periodic pass runs every job, even when one of them fails."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from meldpunt.management.commands import worker
+from meldpunt.policy.models import SecurityTxt
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection() -> Any:
+    # The worker closes stale connections between jobs; the test's transaction must stay.
+    with mock.patch.object(worker, "close_old_connections"):
+        yield
+
+
+def test_it_signs_security_txt_and_sends_the_outbox(org_key: Any) -> None:
+    with mock.patch("meldpunt.lib.outbox.deliver_due", return_value=2) as deliver:
+        worker.run_schedule()
+    deliver.assert_called_once()
+    assert SecurityTxt.objects.count() == 1
+
+
+def test_it_runs_the_other_jobs_when_one_fails(org_key: Any, caplog: Any) -> None:
+    with (
+        mock.patch.object(worker, "send_due_reminders", side_effect=RuntimeError("boom")),
+        mock.patch("meldpunt.lib.outbox.deliver_due", return_value=0) as deliver,
+    ):
+        worker.run_schedule()
+    deliver.assert_called_once()
+    assert SecurityTxt.objects.count() == 1
+    assert "_reminders failed" in caplog.text
