@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.db import models
+
+from meldpunt.reports.models import Sealed
 
 
 class AuditEntry(models.Model):
@@ -40,3 +45,32 @@ class AuditHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
+
+
+class Disclosure(models.Model):
+    """One disclosure of a finder's personal data to a third party, e.g. where the law requires it.
+
+    The policy promises that personal data is not shared without consent unless the law
+    requires it; this register is how that promise is checked. The finder sees an entry
+    unless the law forbids telling them (finder_may_know).
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    report = models.ForeignKey(
+        "reports.Report", on_delete=models.CASCADE, related_name="disclosures"
+    )
+    disclosed_on = models.DateField()
+    finder_may_know = models.BooleanField(default=True)
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # {"recipient": ..., "data": ..., "legal_basis": ...}: sealed like everything about a finder.
+    details_blob = models.BinaryField()
+    details = Sealed("details_blob")
+
+    class Meta:
+        ordering = ["-disclosed_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"disclosure {self.uid}"

@@ -20,6 +20,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from meldpunt.audit.models import Disclosure
 from meldpunt.portal.forms import ErasureForm
 from meldpunt.portal.views import _finder_or_404, status_page
 from meldpunt.reports.models import Credit, OutboundMail, Report
@@ -64,6 +65,15 @@ def export_document(report: Report) -> dict[str, Any]:
                 "received_at": a.created_at.isoformat(),
             }
             for a in report.attachments.all()
+        ],
+        "disclosures_of_your_data": [
+            {
+                "date": d.disclosed_on.isoformat(),
+                "to": d.details.get("recipient", ""),
+                "what": d.details.get("data", ""),
+                "legal_basis": d.details.get("legal_basis", ""),
+            }
+            for d in Disclosure.objects.filter(report=report, finder_may_know=True)
         ],
         "history": [
             {"at": e.created_at.isoformat(), "what": e.kind}

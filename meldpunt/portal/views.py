@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from meldpunt.audit.models import Disclosure
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.ratelimit import client_key
 from meldpunt.portal.forms import CreditForm, ErasureForm, ReceiptForm, ReplyForm
@@ -81,6 +82,7 @@ def status_page(
         "credit_form": credit or _credit_form(report),
         "erasure_form": erasure or ErasureForm(),
         "erased": bool(report.finder.get("erased_at")),
+        "disclosures": Disclosure.objects.filter(report=report, finder_may_know=True),
     }
     return render_private(request, "portal/status.html", context, status=status)
 
