@@ -193,6 +193,10 @@ MELDPUNT_WORKERS = env_int("MELDPUNT_WORKERS", 4, minimum=1)
 MELDPUNT_SCHEDULE_SECONDS = env_int("MELDPUNT_SCHEDULE_SECONDS", 60, minimum=5)
 MELDPUNT_REMINDER_HOURS = env_int("MELDPUNT_REMINDER_HOURS", 24, minimum=1)
 MELDPUNT_BENCH_VIEWS = env_bool("MELDPUNT_BENCH_VIEWS", False)
+# Retention: days after a report is published or closed until its attachments (which may
+# hold data obtained through the hole) and the finder's contact data are purged.
+MELDPUNT_RETENTION_ATTACHMENT_DAYS = env_int("MELDPUNT_RETENTION_ATTACHMENT_DAYS", 90, minimum=1)
+MELDPUNT_RETENTION_CONTACT_DAYS = env_int("MELDPUNT_RETENTION_CONTACT_DAYS", 365, minimum=1)
 
 # --- Languages ------------------------------------------------------------
 SUPPORTED_LANGUAGES = {"nl": "Nederlands", "en": "English", "fr": "Français"}

@@ -154,6 +154,12 @@ class Report(models.Model):
     cwe = models.CharField(max_length=20, blank=True)
     affected_asset = models.CharField(max_length=200, blank=True)
     assessed_at = models.DateTimeField(null=True, blank=True)
+    # Retention: the clock starts when the report is published or closed (reopening stops
+    # it); a legal hold keeps everything. The purge leaves these workflow facts in place.
+    retention_from = models.DateTimeField(null=True, blank=True)
+    legal_hold = models.BooleanField(default=False)
+    attachments_purged_at = models.DateTimeField(null=True, blank=True)
+    contact_purged_at = models.DateTimeField(null=True, blank=True)
     # Set with the first response: was it sent by response_due_at, as the policy promises?
     first_response_kept = models.BooleanField(null=True, blank=True)
     # Keyed hashes (HMAC with the key file's index key), never the secrets themselves.
@@ -172,6 +178,7 @@ class Report(models.Model):
             models.Index(fields=["state", "response_due_at"]),
             models.Index(fields=["assignee", "state"]),
             models.Index(fields=["severity", "state"]),
+            models.Index(fields=["retention_from"]),
         ]
 
     def __str__(self) -> str:

@@ -24,6 +24,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from meldpunt.accounts.gate import staff_required
+from meldpunt.accounts.models import Role
+from meldpunt.audit.log import append as audit
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pages import render_private
 from meldpunt.policy.commitments import category_label
@@ -37,6 +39,7 @@ from meldpunt.reports.models import (
     Report,
 )
 from meldpunt.reports.services import read_attachment, record_event
+from meldpunt.triage import custody
 from meldpunt.triage.access import (
     can_change,
     get_report_for_staff,
@@ -128,6 +131,7 @@ def staff_actor(request: HttpRequest) -> str:
 def report_detail(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     report = get_report_for_staff(request, uid)
     log.info("staff %s read report %s", request.user.pk, report.reference)
+    audit("report_viewed", f"staff:{request.user.pk}", report.reference)
     return _detail_page(request, report, NoteForm() if can_change(request) else None)
 
 
@@ -159,6 +163,9 @@ def _detail_page(
         "events": [_event_row(e) for e in report.events.all()],
         "by_mail": report.channel == Channel.EMAIL,
         "signature": signature_label(content),
+        "accesses": custody.accesses(report),
+        "retention": custody.retention(report),
+        "is_admin": staff_profile(request).role == Role.ADMIN,
     }
     return render_private(request, "triage/detail.html", context, status)
 

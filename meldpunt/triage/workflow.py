@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -118,6 +118,16 @@ def _root(original: Report) -> Report:
     return original
 
 
+RETENTION_STATES = (State.PUBLISHED, State.CLOSED)
+
+
+def retention_start(report: Report, to_state: str) -> datetime | None:
+    """The retention clock runs from publication or closing; reopening a report stops it."""
+    if to_state not in RETENTION_STATES:
+        return None
+    return report.retention_from or timezone.now()
+
+
 def _move(
     locked: Report,
     to_state: str,
@@ -138,7 +148,8 @@ def _move(
         locked.duplicate_of,
     )
     locked.state, locked.resolution, locked.duplicate_of = to_state, resolution, original
-    locked.save(update_fields=["state", "resolution", "duplicate_of"])
+    locked.retention_from = retention_start(locked, to_state)
+    locked.save(update_fields=["state", "resolution", "duplicate_of", "retention_from"])
     reopened = before == State.CLOSED
     data: dict[str, Any] = {"from": before, "to": to_state, "resolution": resolution}
     if reopened:

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from meldpunt.lib import outbox
+from meldpunt.lib.retention import purge_due
 from meldpunt.policy.securitytxt import renew_if_due
 from meldpunt.triage.reminders import send_due_reminders
 
@@ -31,7 +32,17 @@ def _security_txt() -> None:
         log.info("security.txt signed anew")
 
 
-JOBS = [_reminders, _outbox, _security_txt]
+def _retention() -> None:
+    done = purge_due()
+    if done.attachments or done.contacts:
+        log.info(
+            "purged attachments of %d and contact data of %d reports",
+            done.attachments,
+            done.contacts,
+        )
+
+
+JOBS = [_reminders, _outbox, _security_txt, _retention]
 
 
 def run_schedule() -> None:

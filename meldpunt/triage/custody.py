@@ -1,0 +1,92 @@
+"""Who read a report, and how long we keep what it holds (retention and legal hold)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from meldpunt.accounts.models import Role
+from meldpunt.audit.models import AuditEntry
+from meldpunt.lib.retention import set_legal_hold
+from meldpunt.reports.models import Report
+from meldpunt.triage.access import get_report_for_staff, role_required, sudo_required
+
+ACCESS_ACTIONS = ["report_viewed", "attachment_downloaded"]
+SHOWN_ACCESSES = 50
+
+
+@dataclass(frozen=True)
+class Access:
+    when: datetime
+    who: str
+    action: str
+
+
+def accesses(report: Report) -> list[Access]:
+    """The latest reads of this report's decrypted content and files, newest first."""
+    entries = list(
+        AuditEntry.objects.filter(report_ref=report.reference, action__in=ACCESS_ACTIONS)
+        .order_by("-seq")
+        .values_list("created_at", "actor", "action")[:SHOWN_ACCESSES]
+    )
+    ids = {int(a.split(":", 1)[1]) for _w, a, _x in entries if a.startswith("staff:")}
+    names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+    return [
+        Access(when, names.get(_staff_id(actor) or 0, actor), action) for when, actor, action in entries
+    ]
+
+
+def _staff_id(actor: str) -> int | None:
+    kind, _sep, rest = actor.partition(":")
+    return int(rest) if kind == "staff" and rest.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Retention:
+    hold: bool
+    attachments_due: datetime | None
+    contact_due: datetime | None
+    attachments_purged_at: datetime | None
+    contact_purged_at: datetime | None
+
+
+def retention(report: Report) -> Retention:
+    start = report.retention_from
+    return Retention(
+        hold=report.legal_hold,
+        attachments_due=(
+            start + timedelta(days=settings.MELDPUNT_RETENTION_ATTACHMENT_DAYS) if start else None
+        ),
+        contact_due=(
+            start + timedelta(days=settings.MELDPUNT_RETENTION_CONTACT_DAYS) if start else None
+        ),
+        attachments_purged_at=report.attachments_purged_at,
+        contact_purged_at=report.contact_purged_at,
+    )
+
+
+@require_POST
+@role_required(Role.ADMIN)
+@sudo_required
+def legal_hold(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    report = get_report_for_staff(request, uid)
+    hold = request.POST.get("hold") == "on"
+    if hold != report.legal_hold:
+        set_legal_hold(report, hold, f"staff:{request.user.get_username()}")
+        messages.success(
+            request,
+            _("Legal hold is on: nothing of this report will be purged.")
+            if hold
+            else _("Legal hold lifted: the retention schedule applies again."),
+        )
+    url = reverse("triage:report", args=[report.uid])
+    return HttpResponseRedirect(f"{url}#retention", status=303)
