@@ -62,3 +62,45 @@ def test_it_records_report_events_with_the_reference(rita: Any, alice: User) -> 
 def test_it_keeps_report_text_out_of_the_log(rita: Any) -> None:
     add_message(rita.report, "finder", "SECRET-MARKER-8412", [])
     assert "SECRET-MARKER-8412" not in str(list(AuditEntry.objects.values_list("data", flat=True)))
+
+
+def test_it_records_reads_through_the_api_and_the_django_admin(rita: Any, alice: User) -> None:
+    from meldpunt.api.tokens import issue_token
+    from tests.conftest import make_staff
+
+    token = issue_token(alice, "tests")
+    api = Client(headers={"Authorization": f"Bearer {token}"})
+    assert api.get(f"/api/v1/reports/{rita.report.uid}").status_code == 200
+    entry = AuditEntry.objects.filter(action="report_viewed").last()
+    assert entry is not None
+    assert (entry.actor, entry.report_ref, entry.data) == (
+        f"staff:{alice.pk}",
+        rita.report.reference,
+        {"via": "api"},
+    )
+    admin = make_staff("ada@example.org", "admin")
+    sign_in(Client(), admin).get(f"/admin/reports/report/{rita.report.pk}/change/")
+    last = AuditEntry.objects.filter(action="report_viewed").last()
+    assert last is not None and last.data == {"via": "admin"}
+
+
+def test_it_records_key_operations_and_template_changes(db: Any) -> None:
+    from meldpunt.policy import keys
+    from tests.conftest import make_staff
+
+    key = keys.create_key()
+    assert AuditEntry.objects.filter(
+        action="org_key_added", data__fingerprint=key.fingerprint
+    ).exists()
+    admin = make_staff("ada@example.org", "admin")
+    sign_in(Client(), admin).post("/triage/templates/fixed/en/", {"body": "Fixed. Delete it."})
+    assert ("template_changed", f"staff:{admin.pk}", "") in actions()
+
+
+def test_it_records_that_the_deletion_reminder_was_sent(rita: Any, alice: User) -> None:
+    from meldpunt.triage.workflow import send_message
+
+    send_message(rita.report, alice, "It is fixed; please delete what you obtained.", "fixed")
+    assert ("deletion_reminder_sent", f"staff:{alice.pk}", rita.report.reference) in actions()
+    send_message(rita.report, alice, "Another note.")
+    assert [a for a, _w, _r in actions()].count("deletion_reminder_sent") == 1

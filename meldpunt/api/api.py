@@ -16,6 +16,7 @@ from ninja.security import HttpBearer
 
 from meldpunt.accounts.models import Role
 from meldpunt.api.tokens import user_for_token
+from meldpunt.audit.log import append as audit
 from meldpunt.reports.models import Report, overdue
 from meldpunt.reports.search import matching
 from meldpunt.triage import workflow
@@ -155,6 +156,7 @@ def _report(uid: uuid.UUID) -> Report:
 @api.get("/reports/{uid}", response=ReportDetail, summary="Read one report, decrypted")
 def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
     report = _report(uid)
+    audit("report_viewed", f"staff:{_user(request).pk}", report.reference, via="api")
     content, finder = report.content, report.finder
     return {
         **_summary(report, timezone.now()),

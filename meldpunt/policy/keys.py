@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from meldpunt.audit.log import append as audit
 from meldpunt.policy.models import OrgKey
 
 MAX_SECRET_KEY_BYTES = 256 * 1024
@@ -44,7 +45,7 @@ def user_id() -> str:
     return f"{settings.MELDPUNT_ORG_NAME} Security <{settings.MELDPUNT_SECURITY_CONTACT}>"
 
 
-def _store(tsk: pysequoia.Tsk) -> OrgKey:
+def _store(tsk: pysequoia.Tsk, how: str) -> OrgKey:
     public = tsk.extract_certificate()
     key = OrgKey(
         fingerprint=public.fingerprint.upper(),
@@ -54,12 +55,13 @@ def _store(tsk: pysequoia.Tsk) -> OrgKey:
     key.secret = {"armored": str(tsk)}
     with transaction.atomic():
         key.save()
+        audit("org_key_added", "operator", fingerprint=key.fingerprint, how=how)
     return key
 
 
 def create_key() -> OrgKey:
     """A new v4 Curve25519 key (pysequoia's default profile, readable by GnuPG 2.2); primary."""
-    return _store(pysequoia.Tsk.generate(user_id()))
+    return _store(pysequoia.Tsk.generate(user_id()), "created")
 
 
 def import_key(data: bytes) -> OrgKey:
@@ -85,7 +87,7 @@ def import_key(data: bytes) -> OrgKey:
         raise KeyImportError(f"key {public.fingerprint.upper()} is already imported")
     _check_usable(tsk, public)
     try:
-        return _store(tsk)
+        return _store(tsk, "imported")
     except IntegrityError as exc:  # imported by someone else in the meantime
         raise KeyImportError(f"key {public.fingerprint.upper()} is already imported") from exc
 

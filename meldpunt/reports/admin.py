@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from meldpunt.audit.log import append as audit
 from meldpunt.reports.models import Attachment, Event, Message, Report
 
 
@@ -113,6 +114,18 @@ class ReportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         *FINDER_FIELDS,
     )
     readonly_fields = fields
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        report = self.get_object(request, object_id)
+        if report is not None:
+            audit("report_viewed", f"staff:{request.user.pk}", report.reference, via="admin")
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -41,7 +41,8 @@ def accesses(report: Report) -> list[Access]:
     ids = {int(a.split(":", 1)[1]) for _w, a, _x in entries if a.startswith("staff:")}
     names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
     return [
-        Access(when, names.get(_staff_id(actor) or 0, actor), action) for when, actor, action in entries
+        Access(when, names.get(_staff_id(actor) or 0, actor), action)
+        for when, actor, action in entries
     ]
 
 

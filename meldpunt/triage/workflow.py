@@ -409,6 +409,10 @@ def _team_message(
         template=template,
         first_response=first_response,
     )
+    if template == "fixed":
+        # The policy asks finders to delete what they obtained once the fix is in; the
+        # "fixed" template says so, and this records that the reminder went out.
+        record_event(locked, "deletion_reminder_sent", actor(user), message=str(message.uid))
     # In the same transaction: the mail is queued exactly when the message exists, and the
     # outbox sends it after the commit, with retries.
     outbox.queue_news(locked, message)
