@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -12,6 +13,7 @@ from meldpunt.audit.models import AuditEntry
 from meldpunt.reports.models import Attachment
 from meldpunt.reports.services import IncomingFile, add_message
 from tests.conftest import sign_in
+from tests.test_commands import private_key_file  # noqa: F401  (a fixture)
 from tests.test_staff_login import password_step, totp
 
 
@@ -104,3 +106,27 @@ def test_it_records_that_the_deletion_reminder_was_sent(rita: Any, alice: User) 
     assert ("deletion_reminder_sent", f"staff:{alice.pk}", rita.report.reference) in actions()
     send_message(rita.report, alice, "Another note.")
     assert [a for a, _w, _r in actions()].count("deletion_reminder_sent") == 1
+
+
+@pytest.mark.usefixtures("private_key_file")
+def test_it_records_the_finders_own_reads_and_master_key_rotation(
+    rita: Any, rita_client: Client
+) -> None:
+    import os
+
+    from django.core.management import call_command
+
+    rita_client.get("/status/")
+    assert ("report_viewed", "finder", rita.report.reference) in actions()
+    call_command("rotate-keys", "--retire-old", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    kinds = [a for a, _w, _r in actions()]
+    assert "master_key_rotated" in kinds and "master_keys_retired" in kinds
+    assert verify().ok
+
+
+def test_only_admins_see_the_audit_log_in_the_navigation(alice: User) -> None:
+    from tests.conftest import make_staff
+
+    assert "/triage/audit/" not in sign_in(Client(), alice).get("/triage/").content.decode()
+    admin = sign_in(Client(), make_staff("ada@example.org", "admin"))
+    assert 'href="/triage/audit/"' in admin.get("/triage/").content.decode()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from meldpunt.audit.log import append as audit
 from meldpunt.audit.models import Disclosure
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.ratelimit import client_key
@@ -46,6 +47,7 @@ def status(request: HttpRequest) -> HttpResponse:
     report = get_report_for_finder(request)
     if report is None:
         return render_private(request, "portal/login.html", {"form": ReceiptForm()})
+    audit("report_viewed", "finder", report.reference, via="status")
     return status_page(request, report)
 
 

@@ -10,6 +10,7 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
+from meldpunt.audit.log import append as audit
 from meldpunt.lib import crypto
 from meldpunt.reports.models import Attachment, Sealed
 
@@ -63,8 +64,10 @@ class Command(BaseCommand):
                 if model is Attachment:
                     files += self._rewrap_file(keyring, pk)
         self.stdout.write(f"re-wrapped {rows} rows and {files} attachment files")
+        audit("master_key_rotated", "operator", primary=keyring.primary, rows=rows, files=files)
         if options["retire_old"]:
             retired = crypto.retire_master_keys(path, keep=keyring.primary)
+            audit("master_keys_retired", "operator", retired=retired)
             self.stdout.write(f"retired master keys: {', '.join(retired) or 'none'}")
 
     def _rewrap_file(self, keyring: crypto.Keyring, pk: int) -> int:
