@@ -74,3 +74,14 @@ def test_it_rate_limits_answers_per_sender(org_key: Any) -> None:
     assert OutboundMail.objects.count() == 2  # every mail is a report; only two answers
     process_message(plain_mail(sender="someone@example.com"))
     assert OutboundMail.objects.count() == 3
+
+
+def test_it_does_not_answer_a_sender_address_it_cannot_write_to(db: Any, org_key: Any) -> None:
+    """Found by the fuzz test: a broken From: made the answer fail and lost the report."""
+    raw = (
+        b"From: \xff\xfe@\x00\r\nTo: security@example.org\r\nSubject: fuzz\r\n"
+        b"Message-ID: <broken-from@example.net>\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+    )
+    result = process_message(raw)
+    assert result.outcome == "report"
+    assert not OutboundMail.objects.exists()

@@ -20,7 +20,9 @@ from email.message import Message as MailMessage
 
 import pysequoia
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from django.core.validators import validate_email
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
@@ -160,7 +162,18 @@ def no_answer_reason(msg: MailMessage, env: mime.Envelope) -> str:
         return "null_sender"
     if env.sender.lower().partition("@")[0] in ("mailer-daemon", "postmaster"):
         return "system_sender"
+    if not _deliverable(env.sender):
+        return "bad_sender"
     return ""
+
+
+def _deliverable(address: str) -> bool:
+    """An address we could write to: a forged or broken From gets no answer (found by fuzzing)."""
+    try:
+        validate_email(address)
+    except ValidationError:
+        return False
+    return True
 
 
 # --- Threading ----------------------------------------------------------------------------
