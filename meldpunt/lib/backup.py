@@ -134,17 +134,22 @@ def _pg_env() -> dict[str, str]:
     return env
 
 
+def _sqlite_copy(source_path: Path, target_path: Path) -> None:
+    """SQLite's online backup: a consistent copy even while others write (WAL)."""
+    source = sqlite3.connect(str(source_path))
+    try:
+        target = sqlite3.connect(str(target_path))
+        with target:
+            source.backup(target)
+        target.close()
+    finally:
+        source.close()
+
+
 def _snapshot_database(work: Path) -> Path:
     if _is_sqlite():
         target = work / SQLITE_NAME
-        source = sqlite3.connect(str(settings.DATABASES["default"]["NAME"]))
-        try:
-            dest = sqlite3.connect(str(target))
-            with dest:
-                source.backup(dest)
-            dest.close()
-        finally:
-            source.close()
+        _sqlite_copy(Path(str(settings.DATABASES["default"]["NAME"])), target)
         return target
     target = work / PG_NAME
     # The arguments come from DATABASE_URL (the operator's own configuration), never from
@@ -327,15 +332,7 @@ def _restore_attachment(name: str, blob: bytes) -> None:
 def _restore_database(dump: Path) -> None:
     connection.close()
     if dump.name == SQLITE_NAME:
-        target = Path(str(settings.DATABASES["default"]["NAME"]))
-        source = sqlite3.connect(str(dump))
-        try:
-            dest = sqlite3.connect(str(target))
-            with dest:
-                source.backup(dest)
-            dest.close()
-        finally:
-            source.close()
+        _sqlite_copy(dump, Path(str(settings.DATABASES["default"]["NAME"])))
         return
     result = subprocess.run(  # noqa: S603  (arguments from DATABASE_URL, as for pg_dump)
         [  # noqa: S607

@@ -18,11 +18,10 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from meldpunt.reports.models import Attachment, OutboundMail, Report
-from meldpunt.reports.services import record_event
+from meldpunt.reports.models import Attachment, Report
+from meldpunt.reports.services import forget_contact, record_event
 
 log = logging.getLogger(__name__)
-ERASED_FINDER = {"name": "", "email": "", "pgp_key": ""}
 
 
 @dataclass
@@ -73,15 +72,9 @@ def _purge_contact(pk: int, now: datetime) -> int:
         report = Report.objects.select_for_update().get(pk=pk)
         if report.legal_hold or report.contact_purged_at is not None:
             return 0
-        report.finder = {**report.finder, **ERASED_FINDER}
-        report.has_contact = report.has_pgp_key = False
+        fields = forget_contact(report)
         report.contact_purged_at = now
-        report.save(
-            update_fields=["finder_blob", "has_contact", "has_pgp_key", "contact_purged_at"]
-        )
-        for mail in OutboundMail.objects.select_for_update().filter(report=report):
-            mail.envelope = {"to": [], "raw": ""}
-            mail.save(update_fields=["envelope_blob"])
+        report.save(update_fields=[*fields, "contact_purged_at"])
         record_event(report, "contact_data_purged", "system")
     return 1
 

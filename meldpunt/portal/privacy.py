@@ -23,10 +23,8 @@ from django.views.decorators.http import require_POST
 from meldpunt.audit.models import Disclosure
 from meldpunt.portal.forms import ErasureForm
 from meldpunt.portal.views import _finder_or_404, status_page
-from meldpunt.reports.models import Credit, OutboundMail, Report
-from meldpunt.reports.services import record_event
-
-ERASED = {"name": "", "email": "", "pgp_key": ""}
+from meldpunt.reports.models import Credit, Report
+from meldpunt.reports.services import forget_contact, record_event
 
 
 def export_document(report: Report) -> dict[str, Any]:
@@ -98,17 +96,10 @@ def erase_finder_data(report: Report) -> None:
     """Remove who the finder is from the report and the outbox, now, in one transaction."""
     with transaction.atomic():
         locked = Report.objects.select_for_update().get(pk=report.pk)
-        locked.finder = {**ERASED, "erased_at": timezone.now().isoformat()}
-        locked.has_contact = locked.has_pgp_key = False
+        fields = forget_contact(locked)
+        locked.finder = {**locked.finder, "erased_at": timezone.now().isoformat()}
         locked.credit = Credit.NONE
-        locked.save(update_fields=["finder_blob", "has_contact", "has_pgp_key", "credit"])
-        for mail in OutboundMail.objects.select_for_update().filter(report=locked):
-            mail.envelope = {"to": [], "raw": ""}
-            fields = ["envelope_blob"]
-            if mail.status == OutboundMail.Status.QUEUED:
-                mail.status, mail.last_error = OutboundMail.Status.FAILED, "erased"
-                fields += ["status", "last_error"]
-            mail.save(update_fields=fields)
+        locked.save(update_fields=[*fields, "credit"])
         record_event(locked, "finder_data_erased", "finder")
 
 

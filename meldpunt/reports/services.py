@@ -30,6 +30,7 @@ from meldpunt.reports.models import (
     Credit,
     Event,
     Message,
+    OutboundMail,
     Report,
 )
 
@@ -220,3 +221,21 @@ def read_attachment(att: Attachment) -> bytes:
     with default_storage.open(att.storage_name, "rb") as fh:
         blob = fh.read()
     return crypto.load_keyring().open(blob, att.data_aad)
+
+
+def forget_contact(locked: Report) -> list[str]:
+    """Remove who the finder is from a report locked by the caller, and from its outbox.
+
+    Returns the report fields it changed, for the caller's save(). Mail still queued to
+    the finder is stopped: its address is gone.
+    """
+    locked.finder = {**locked.finder, "name": "", "email": "", "pgp_key": ""}
+    locked.has_contact = locked.has_pgp_key = False
+    for mail in OutboundMail.objects.select_for_update().filter(report=locked):
+        mail.envelope = {"to": [], "raw": ""}
+        fields = ["envelope_blob"]
+        if mail.status == OutboundMail.Status.QUEUED:
+            mail.status, mail.last_error = OutboundMail.Status.FAILED, "contact data erased"
+            fields += ["status", "last_error"]
+        mail.save(update_fields=fields)
+    return ["finder_blob", "has_contact", "has_pgp_key"]
