@@ -193,6 +193,8 @@ MELDPUNT_WORKERS = env_int("MELDPUNT_WORKERS", 4, minimum=1)
 MELDPUNT_SCHEDULE_SECONDS = env_int("MELDPUNT_SCHEDULE_SECONDS", 60, minimum=5)
 MELDPUNT_REMINDER_HOURS = env_int("MELDPUNT_REMINDER_HOURS", 24, minimum=1)
 MELDPUNT_BENCH_VIEWS = env_bool("MELDPUNT_BENCH_VIEWS", False)
+# Advisories are numbered <prefix>-<year>-<serial>; the prefix is also the CSAF tracking id's.
+MELDPUNT_ADVISORY_PREFIX = env("MELDPUNT_ADVISORY_PREFIX", "MPSA").upper()
 # Retention: days after a report is published or closed until its attachments (which may
 # hold data obtained through the hole) and the finder's contact data are purged.
 MELDPUNT_RETENTION_ATTACHMENT_DAYS = env_int("MELDPUNT_RETENTION_ATTACHMENT_DAYS", 90, minimum=1)
@@ -292,6 +294,7 @@ INSTALLED_APPS = [
     "meldpunt.triage",
     "meldpunt.api",
     "meldpunt.audit",
+    "meldpunt.advisories",
     # Django's tasks API (as in Django 6) with its queue in the database.
     "django_tasks",
     "django_tasks_db",
