@@ -43,11 +43,15 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(".well-known/openpgpkey/hu/<str:local_hash>", published.wkd_key, name="wkd_key"),
     path(".well-known/openpgpkey/policy", published.wkd_policy, name="wkd_policy"),
     path(".well-known/security.txt", published.security_txt, name="security_txt"),
+    # /advisories/, the feed, /hall-of-fame/ and the CSAF provider tree under /.well-known/csaf/.
+    path("", include("meldpunt.advisories.urls_public")),
+    path("status/advisory/", include("meldpunt.advisories.urls_portal")),
     path("status/", include(portal_patterns)),
     path("language/", set_language, name="set_language"),
     path("triage/", include(staff_patterns)),
     path("triage/", include("meldpunt.triage.urls")),
     path("triage/audit/", include("meldpunt.audit.urls")),
+    path("triage/advisories/", include("meldpunt.advisories.urls_staff")),
     path("api/v1/", staff_api.urls),
     # Temporary staff access until the triage desk exists; see meldpunt/reports/admin.py.
     path("admin/", admin.site.urls),
