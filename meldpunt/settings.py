@@ -187,6 +187,15 @@ MELDPUNT_SUBMIT_CLIENT_LIMIT = env_int("MELDPUNT_SUBMIT_CLIENT_LIMIT", 20, minim
 MELDPUNT_SUBMIT_WINDOW_MINUTES = env_int("MELDPUNT_SUBMIT_WINDOW_MINUTES", 60, minimum=1)
 # Number of reverse proxies in front of Meldpunt whose X-Forwarded-For is trusted.
 MELDPUNT_TRUSTED_PROXIES = env_int("MELDPUNT_TRUSTED_PROXIES", 0, minimum=0)
+# Rate limits live in the database; with a Redis URL (redis://host:6379/0) they live there,
+# which is cheaper under a flood. Several web workers and hosts share either.
+MELDPUNT_REDIS_URL = env("MELDPUNT_REDIS_URL", "")
+if MELDPUNT_REDIS_URL and not MELDPUNT_REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    CONFIG_ERRORS.append("MELDPUNT_REDIS_URL must start with redis://, rediss:// or unix://.")
+    MELDPUNT_REDIS_URL = ""
+# Reports per window from the whole internet: a brake on a distributed flood, far above
+# what a desk ever receives.
+MELDPUNT_SUBMIT_GLOBAL_LIMIT = env_int("MELDPUNT_SUBMIT_GLOBAL_LIMIT", 1000, minimum=1)
 
 MELDPUNT_WORKERS = env_int("MELDPUNT_WORKERS", 4, minimum=1)
 # Background work: how often the worker looks for due reminders, and how early it warns.

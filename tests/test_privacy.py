@@ -43,7 +43,7 @@ def test_it_rate_limits_submissions_per_client_without_losing_what_was_typed(db)
     submit(flood)
     submit(flood)
     response = form_post(flood, description="third in a row")
-    assert response.status_code == 400
+    assert response.status_code == 429
     page = response.content.decode()
     assert "Too many reports from your network" in page
     assert "third in a row" in page

@@ -232,6 +232,11 @@ class ReportForm(Form):
                 _("Too many reports from your network. Please try again later."),
                 code="rate_limited",
             )
+        if not self.errors and not ratelimit.hit(global_submit_limit(), "all"):
+            raise forms.ValidationError(
+                _("We receive an unusual number of reports right now. Please try again later."),
+                code="rate_limited",
+            )
         return cleaned
 
     def new_report(self, language: str) -> NewReport:
@@ -266,5 +271,15 @@ def submit_limit() -> ratelimit.Limit:
     return ratelimit.Limit(
         "submit",
         settings.MELDPUNT_SUBMIT_CLIENT_LIMIT,
+        timedelta(minutes=settings.MELDPUNT_SUBMIT_WINDOW_MINUTES),
+    )
+
+
+def global_submit_limit() -> ratelimit.Limit:
+    # Counted only for submissions that passed the per-client limit, so one flooding
+    # client cannot use up everyone's share.
+    return ratelimit.Limit(
+        "submit-global",
+        settings.MELDPUNT_SUBMIT_GLOBAL_LIMIT,
         timedelta(minutes=settings.MELDPUNT_SUBMIT_WINDOW_MINUTES),
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
@@ -21,7 +22,8 @@ def report(request: HttpRequest) -> HttpResponse:
         return _form_page(request, form)
     form = ReportForm(request.POST, request.FILES, client=client_key(request))
     if not form.is_valid():
-        return _form_page(request, form, status=400)
+        limited = form.has_error(NON_FIELD_ERRORS, code="rate_limited")
+        return _form_page(request, form, status=429 if limited else 400)
     try:
         receipt = submit_report(form.new_report(request.LANGUAGE_CODE))
     except IntegrityError:

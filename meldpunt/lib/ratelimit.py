@@ -1,12 +1,22 @@
-"""Fixed-window rate limits kept in the database, so every web worker shares them."""
+"""Fixed-window rate limits that every web worker shares: in the database, or in Redis.
+
+The database is the default (nothing more to run). With MELDPUNT_REDIS_URL the counters
+live in Redis instead: one INCR per attempt, expiring with its window, so a flood costs
+no database writes. If Redis cannot be reached, the database takes over for that
+attempt rather than letting everything through or refusing everyone.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.db.models import F
@@ -16,6 +26,8 @@ from django.utils.translation import gettext_lazy as _
 
 from meldpunt.lib.crypto import load_keyring
 from meldpunt.models import RateLimitBucket
+
+log = logging.getLogger(__name__)
 
 # What a form says when a limit is reached: the same vague words everywhere.
 TOO_MANY_ATTEMPTS = _("Too many attempts. Please wait a while and try again.")
@@ -73,22 +85,59 @@ def _upsert_sql() -> str:
     )
 
 
-def hit(limit: Limit, key: str) -> bool:
-    """Count one attempt; True while the count stays within the limit."""
-    now = timezone.now()
-    start = _window_start(now, limit.window)
+@lru_cache(maxsize=1)
+def _redis(url: str) -> Any:
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def _redis_key(limit: Limit, key: str, start: datetime) -> str:
+    return f"meldpunt:rl:{_bucket_key(limit, key)}:{int(start.timestamp())}"
+
+
+def _redis_hit(url: str, limit: Limit, key: str, start: datetime) -> int | None:
+    name = _redis_key(limit, key, start)
+    try:
+        pipe = _redis(url).pipeline()
+        pipe.incr(name)
+        pipe.expire(name, int(limit.window.total_seconds()) + 60)
+        count, _ok = pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("rate limits: Redis unavailable (%s); using the database", type(exc).__name__)
+        return None
+    return int(count)
+
+
+def _database_hit(limit: Limit, key: str, start: datetime, now: datetime) -> int:
     params = [_bucket_key(limit, key), connection.ops.adapt_datetimefield_value(start)]
     with connection.cursor() as cursor:
         cursor.execute(_upsert_sql(), params)
         (count,) = cursor.fetchone()
     if secrets.randbelow(200) == 0:  # now and then, forget windows long past
         RateLimitBucket.objects.filter(window_start__lt=now - timedelta(days=1)).delete()
-    return int(count) <= limit.limit
+    return int(count)
+
+
+def hit(limit: Limit, key: str) -> bool:
+    """Count one attempt; True while the count stays within the limit."""
+    now = timezone.now()
+    start = _window_start(now, limit.window)
+    url: str = settings.MELDPUNT_REDIS_URL
+    count = _redis_hit(url, limit, key, start) if url else None
+    if count is None:
+        count = _database_hit(limit, key, start, now)
+    return count <= limit.limit
 
 
 def refund(limit: Limit, key: str) -> None:
     """Take back an attempt that turned out legitimate (a correct receipt code)."""
     start = _window_start(timezone.now(), limit.window)
+    url: str = settings.MELDPUNT_REDIS_URL
+    if url:
+        try:
+            _redis(url).decr(_redis_key(limit, key, start))
+            return
+        except redis.RedisError:
+            pass
     RateLimitBucket.objects.filter(
         key=_bucket_key(limit, key), window_start=start, count__gt=0
     ).update(count=F("count") - 1)
