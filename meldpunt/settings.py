@@ -322,6 +322,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "meldpunt.lib.middleware.DatabaseUnavailable",
 ]
 
 ROOT_URLCONF = "meldpunt.urls"
@@ -375,6 +376,8 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_HSTS_SECONDS = 31536000 if _https else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
+# "preload" in the header only makes the site eligible; submitting it is a separate step.
+SECURE_HSTS_PRELOAD = _https and env_bool("MELDPUNT_HSTS_PRELOAD", True)
 SECURE_SSL_REDIRECT = _https and env_bool("MELDPUNT_SSL_REDIRECT", False)
 if MELDPUNT_TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -177,3 +177,17 @@ def test_it_runs_the_worker_once(tmp_path):
     assert run(["init"], env).returncode == 0
     result = run(["worker", "--once"], env)
     assert result.returncode == 0, result.stderr
+
+
+def test_it_reports_nothing_on_check_deploy_in_production(tmp_path):
+    env = operator_env(
+        tmp_path / "data",
+        MELDPUNT_BASE_URL="https://security.example.org",
+        MELDPUNT_SECRET_KEY="k" * 20 + "-production-secret-" + "x" * 40,
+        MELDPUNT_SSL_REDIRECT="1",
+        MELDPUNT_TRUSTED_PROXIES="1",
+    )
+    assert run(["init"], env).returncode == 0
+    result = run(["check", "--deploy", "--fail-level", "WARNING"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout

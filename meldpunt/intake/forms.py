@@ -22,7 +22,8 @@ from meldpunt.policy.models import PolicyVersion
 from meldpunt.reports.models import Channel, Credit
 from meldpunt.reports.services import NewReport
 
-TOKEN_SALT = "meldpunt.intake.submission"  # noqa: S105  (a signing namespace, not a secret)
+# A signing salt (a namespace), not a secret.
+TOKEN_SALT = "meldpunt.intake.submission"  # noqa: S105  # nosec B105
 MAX_TARGETS = 50
 KEY_PROBLEMS = {
     "too_large": _("This key is too large."),
@@ -204,6 +205,20 @@ class ReportForm(Form):
         self.add_error(
             "submission_token",
             _("This form was already sent. Submit again only if this is a new report."),
+        )
+
+    def unavailable(self) -> None:
+        """Storing failed (the database is down): nothing was stored, everything typed is kept."""
+        self.add_error(
+            None,
+            forms.ValidationError(
+                _(
+                    "We could not store your report just now, and nothing was stored. "
+                    "Everything you typed is still here (attach files again): please send "
+                    "it again in a few minutes."
+                ),
+                code="unavailable",
+            ),
         )
 
     def _renew_token(self) -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import NON_FIELD_ERRORS
-from django.db import IntegrityError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
@@ -21,6 +21,17 @@ def report(request: HttpRequest) -> HttpResponse:
         )
         return _form_page(request, form)
     form = ReportForm(request.POST, request.FILES, client=client_key(request))
+    try:
+        return _submit(request, form)
+    except (OperationalError, InterfaceError):
+        # The database is down: nothing was stored. Give the form back as it was typed.
+        form.unavailable()
+        response = _form_page(request, form, status=503)
+        response["Retry-After"] = "60"
+        return response
+
+
+def _submit(request: HttpRequest, form: ReportForm) -> HttpResponse:
     if not form.is_valid():
         limited = form.has_error(NON_FIELD_ERRORS, code="rate_limited")
         return _form_page(request, form, status=429 if limited else 400)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+log = logging.getLogger(__name__)
 
 # No inline script or style anywhere, nothing from another origin.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -52,3 +56,29 @@ def security_headers(
         return response
 
     return middleware
+
+
+class DatabaseUnavailable:
+    """A database that cannot be reached gets a calm "try again" page, not a 500.
+
+    Nothing was stored (the transaction did not commit), so telling the visitor to try
+    again is true; Retry-After tells clients when.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        log.warning("database unavailable (%s)", type(exception).__name__)
+        return unavailable(request)
+
+
+def unavailable(request: HttpRequest) -> HttpResponse:
+    response = render(request, "503.html", status=503)
+    response["Retry-After"] = "60"
+    return response

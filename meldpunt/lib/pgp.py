@@ -70,7 +70,8 @@ def certs_from(armored: list[str]) -> list[pysequoia.Cert]:
     for text in armored:
         try:
             certs.extend(pysequoia.Cert.split_bytes(text.encode("utf-8", "replace")))
-        except Exception:  # noqa: S112 - a broken stored key only means "not known"
+        # A broken stored key only means "not known".
+        except Exception:  # noqa: S112  # nosec B112
             continue
     return certs
 

