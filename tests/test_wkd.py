@@ -1,9 +1,7 @@
 """The Web Key Directory (direct method) hands our key to `gpg --locate-keys`.
 
-`gpg --locate-keys` itself is not run: dirmngr does reach a local server through its
-http-proxy option, but fetches WKD trusting only the system's CA store, which a test
-must not change. The file name (checked against GnuPG's own) and the bytes served
-(imported by the real gpg) are what it would fetch.
+Here: the file name (checked against GnuPG's own) and the bytes served (imported by the
+real gpg). `gpg --locate-keys` itself runs in tests/test_wkd_locate.py.
 """
 
 from __future__ import annotations
