@@ -207,9 +207,9 @@ def test_it_sends_again_after_a_crash_between_send_and_mark(finder, smtp, monkey
             outbox.deliver_due(now)
     assert len(smtp.mails) == 1
     # Another worker leaves it alone while the first one might still be sending ...
-    assert outbox.deliver_due(now + outbox.LEASE - timedelta(seconds=1)) == 0
+    assert outbox.deliver_due(now + outbox.lease() - timedelta(seconds=1)) == 0
     # ... and sends it again once that lease is over: at least once, never lost.
-    assert outbox.deliver_due(now + outbox.LEASE) == 1
+    assert outbox.deliver_due(now + outbox.lease()) == 1
     first, second = smtp.mails
     assert first.parsed["Message-ID"] == second.parsed["Message-ID"] == mail.message_id
     assert first.raw == second.raw

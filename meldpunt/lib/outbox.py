@@ -55,7 +55,8 @@ BACKOFF = [
 ]
 # How long a claimed mail stays with the worker that claimed it: far longer than a send can
 # take (EMAIL_TIMEOUT), so only a worker that died leaves a mail to be sent again.
-LEASE = timedelta(minutes=10)
+def lease() -> timedelta:
+    return timedelta(seconds=settings.MELDPUNT_OUTBOX_LEASE_SECONDS)
 BATCH = 100
 # A Message-ID as we take it from a finder's mail into In-Reply-To/References: one token in
 # angle brackets, so no line break (header injection) or second header can come along.
@@ -362,7 +363,7 @@ def _claim(uid: str, now: datetime) -> OutboundMail | None:
     """
     taken = OutboundMail.objects.filter(
         uid=uid, status=OutboundMail.Status.QUEUED, next_attempt_at__lte=now
-    ).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
+    ).update(next_attempt_at=now + lease(), attempts=F("attempts") + 1)
     return OutboundMail.objects.get(uid=uid) if taken else None
 
 
