@@ -14,15 +14,15 @@ import pytest
 import sectxt  # type: ignore[import-untyped]  # ships no type hints
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
 from django.test import Client, override_settings
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver
 from django.utils import timezone
 
 from meldpunt import urls as meldpunt_urls
 from meldpunt.policy import keys
 from meldpunt.policy.models import SecurityTxt
 from meldpunt.policy.securitytxt import renew_if_due
+from tests.advisories import make_advisory, publish
 
 BASE = "https://meldpunt.example.org"
 URL = "/.well-known/security.txt"
@@ -92,12 +92,10 @@ def test_it_lists_every_field_from_the_configuration(org_key):
     assert len(field_values(text, "Expires")) == 1
 
 
-def hall_of_fame(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("thanks")
-
-
-def _without_hall_of_fame() -> list[URLPattern | URLResolver]:
-    return [p for p in meldpunt_urls.urlpatterns if getattr(p, "name", "") != "hall_of_fame"]
+def _without_public_advisories() -> list[URLPattern | URLResolver]:
+    return [
+        p for p in meldpunt_urls.urlpatterns if getattr(p, "namespace", "") != "advisories_public"
+    ]
 
 
 def urlconf(name: str, patterns: list[URLPattern | URLResolver]) -> ModuleType:
@@ -107,21 +105,36 @@ def urlconf(name: str, patterns: list[URLPattern | URLResolver]) -> ModuleType:
     return module
 
 
-WITH_HALL = urlconf(
-    "with_hall",
-    [*_without_hall_of_fame(), path("hall-of-fame/", hall_of_fame, name="hall_of_fame")],
-)
-WITHOUT_HALL = urlconf("without_hall", _without_hall_of_fame())
+WITHOUT_HALL = urlconf("without_hall", _without_public_advisories())
 
 
 @https
-def test_it_thanks_finders_in_a_hall_of_fame_only_once_that_page_exists(org_key):
+def test_it_thanks_finders_in_a_hall_of_fame_only_where_that_page_exists(org_key):
     with override_settings(ROOT_URLCONF=WITHOUT_HALL):
         assert field_values(fetch(), "Acknowledgments") == []
-    with override_settings(ROOT_URLCONF=WITH_HALL):
-        text = fetch()
-        assert field_values(text, "Acknowledgments") == [f"{BASE}/hall-of-fame/"]
-        assert sectxt.Parser(text.encode(), urls=f"{BASE}{URL}").errors == []
+    text = fetch()
+    assert field_values(text, "Acknowledgments") == [f"{BASE}/hall-of-fame/"]
+    assert Client().get("/hall-of-fame/").status_code == 200
+    assert sectxt.Parser(text.encode(), urls=f"{BASE}{URL}").errors == []
+
+
+@https
+def test_it_points_csaf_aggregators_to_the_provider_once_an_advisory_is_published(org_key, gpg):
+    before = fetch()
+    assert field_values(before, "CSAF") == []
+    make_advisory("MPSA-2026-0001")  # a draft is not published
+    assert renew_if_due() is False
+    assert field_values(fetch(), "CSAF") == []
+    publish("MPSA-2026-0002")
+    after = fetch()
+    assert field_values(after, "CSAF") == [f"{BASE}/.well-known/csaf/provider-metadata.json"]
+    assert Client().get("/.well-known/csaf/provider-metadata.json").status_code == 200
+    assert sectxt.Parser(after.encode(), urls=f"{BASE}{URL}").errors == []
+    # Signed again with the new field, and stable after that.
+    gpg.import_key(keys.public_armored())
+    assert gpg.run("--verify", input=after.encode(), check=False).returncode == 0
+    assert renew_if_due() is False
+    assert fetch() == after
 
 
 @https

@@ -1,7 +1,23 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from meldpunt.advisories import feeds, public
 
 app_name = "advisories_public"
 
-urlpatterns: list[URLPattern] = []
+CSAF = ".well-known/csaf/"
+
+urlpatterns: list[URLPattern] = [
+    path("advisories/", public.advisory_list, name="list"),
+    path("advisories/feed.atom", feeds.AdvisoryFeed(), name="feed"),
+    path("advisories/<str:identifier>/", public.advisory_detail, name="detail"),
+    path("hall-of-fame/", public.hall_of_fame, name="hall_of_fame"),
+    path(f"{CSAF}", public.csaf_root, name="csaf_root"),
+    path(f"{CSAF}provider-metadata.json", public.provider_metadata, name="provider_metadata"),
+    path(f"{CSAF}white/", public.csaf_white, name="csaf_white"),
+    path(f"{CSAF}white/index.txt", public.index_txt, name="index_txt"),
+    path(f"{CSAF}white/changes.csv", public.changes_csv, name="changes_csv"),
+    path(f"{CSAF}white/<str:year>/", public.csaf_year, name="csaf_year"),
+    path(f"{CSAF}white/<str:year>/<str:name>", public.csaf_file, name="csaf_file"),
+]

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from meldpunt.advisories.models import Advisory, AdvisoryRevision
 from meldpunt.policy import keys
 from meldpunt.policy.models import SecurityTxt
 
@@ -27,20 +28,34 @@ def _url(name: str) -> str:
 
 
 def _acknowledgments() -> list[str]:
-    # The hall of fame is a later feature: promise it only once the page exists.
+    # Promise the hall of fame only where the page exists (a deployment may leave it out).
     try:
-        return [f"Acknowledgments: {_url('hall_of_fame')}"]
+        return [f"Acknowledgments: {_url('advisories_public:hall_of_fame')}"]
+    except NoReverseMatch:
+        return []
+
+
+def _csaf() -> list[str]:
+    # CSAF 2.0 requirement 8: aggregators find the provider metadata through this field,
+    # once there is an advisory to find. Publishing changes the body, so the next renewal
+    # check signs it again.
+    published = AdvisoryRevision.objects.filter(advisory__status=Advisory.Status.PUBLISHED)
+    if not published.exists():
+        return []
+    try:
+        return [f"CSAF: {_url('advisories_public:provider_metadata')}"]
     except NoReverseMatch:
         return []
 
 
 def fields() -> list[str]:
-    """The field lines except Expires, all derived from settings."""
+    """The field lines except Expires: from settings, plus CSAF once something is published."""
     return [
         f"Contact: mailto:{settings.MELDPUNT_SECURITY_CONTACT}",
         f"Contact: {_url('report')}",
         f"Encryption: {_url('pgp_key')}",
         *_acknowledgments(),
+        *_csaf(),
         f"Preferred-Languages: {', '.join(code for code, _name in settings.LANGUAGES)}",
         f"Canonical: {_url('security_txt')}",
         f"Policy: {_url('policy')}",
