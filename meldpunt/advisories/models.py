@@ -12,6 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from meldpunt.reports.models import Sealed
 
@@ -22,9 +23,9 @@ def site_time_zone() -> str:
 
 class Advisory(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft"
-        SCHEDULED = "scheduled"
-        PUBLISHED = "published"
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        PUBLISHED = "published", _("Published")
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # The public identifier and CSAF tracking id, e.g. MPSA-2026-0001.
@@ -85,9 +86,9 @@ class FinderReview(models.Model):
     """A finder's answer to a draft: approve it, comment on it, or ask for another date."""
 
     class Decision(models.TextChoices):
-        APPROVE = "approve"
-        COMMENT = "comment"
-        OTHER_DATE = "other_date"
+        APPROVE = "approve", _("Approved")
+        COMMENT = "comment", _("Commented")
+        OTHER_DATE = "other_date", _("Asked for another date")
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     advisory = models.ForeignKey(Advisory, on_delete=models.CASCADE, related_name="reviews")

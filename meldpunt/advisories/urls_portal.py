@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from meldpunt.advisories import portal
 
 app_name = "advisory_portal"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [
+    path("<uuid:uid>/", portal.review, name="review"),
+]

@@ -75,6 +75,21 @@ EVENT_LABELS: dict[str, Any] = {
     "message_sent": _("Message sent to the finder"),
     "duplicate_linked": _("Linked as duplicate"),
     "duplicate_unlinked": _("Duplicate link removed"),
+    "deletion_reminder_sent": _("Finder reminded to delete obtained data"),
+    "finder_export": _("Finder downloaded their data"),
+    "finder_data_erased": _("Finder erased their contact data"),
+    "attachments_purged": _("Attachments purged (retention)"),
+    "contact_data_purged": _("Contact data purged (retention)"),
+    "legal_hold_set": _("Legal hold set"),
+    "legal_hold_lifted": _("Legal hold lifted"),
+    "advisory_drafted": _("Advisory drafted"),
+    "advisory_report_added": _("Added to an advisory"),
+    "advisory_updated": _("Advisory draft changed"),
+    "advisory_scheduled": _("Advisory scheduled"),
+    "advisory_unscheduled": _("Advisory taken off the schedule"),
+    "advisory_published": _("Advisory published"),
+    "advisory_publication_refused": _("Advisory publication refused"),
+    "advisory_reviewed": _("Finder answered the advisory draft"),
 }
 # What the OpenPGP signature of a mail proves, in the team's words.
 SIGNATURE_LABELS: dict[str, Any] = {

@@ -71,8 +71,9 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
 }
 
 
-def actor(user: User) -> str:
-    return f"staff:{user.get_username()}"
+def actor(user: User | None) -> str:
+    """Who did it, for events: a staff member, or the system (a scheduled job)."""
+    return f"staff:{user.get_username()}" if user is not None else "system"
 
 
 def _lock(report: Report) -> Report:
@@ -128,14 +129,14 @@ def retention_start(report: Report, to_state: str) -> datetime | None:
     return report.retention_from or timezone.now()
 
 
-def _move(
+def move_locked(
     locked: Report,
     to_state: str,
-    user: User,
+    user: User | None,
     resolution: str = "",
     duplicate_of: Report | None = None,
 ) -> None:
-    """Change the state of a report locked by the caller and record it."""
+    """Change the state of a report the caller has locked, and record it (user None: system)."""
     check_transition(locked.state, to_state, resolution)
     original = _root(duplicate_of) if duplicate_of is not None else None
     if (resolution == Resolution.DUPLICATE) != (original is not None):
@@ -174,7 +175,7 @@ def transition(
         locked = _lock(report)
         if to_state == State.TRIAGED and locked.first_response_at is None:
             raise WorkflowError(_("A report is triaged by sending the first response."))
-        _move(locked, to_state, actor_user, resolution or "", duplicate_of)
+        move_locked(locked, to_state, actor_user, resolution or "", duplicate_of)
     report.refresh_from_db()
     return report
 
@@ -477,7 +478,7 @@ def send_first_response(
         locked.first_response_kept = message.created_at <= locked.response_due_at
         locked.save(update_fields=["first_response_at", "first_response_kept"])
         to_state, resolution = first_response_target(locked, close)
-        _move(locked, to_state, actor_user, resolution)
+        move_locked(locked, to_state, actor_user, resolution)
     report.refresh_from_db()
     return message
 

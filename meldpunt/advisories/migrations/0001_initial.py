@@ -8,70 +8,144 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('reports', '0004_retention'),
+        ("reports", "0004_retention"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Advisory',
+            name="Advisory",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('identifier', models.CharField(max_length=40, unique=True)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('scheduled', 'Scheduled'), ('published', 'Published')], default='draft', max_length=10)),
-                ('draft_version', models.PositiveIntegerField(default=1)),
-                ('publish_at', models.DateTimeField(blank=True, null=True)),
-                ('publish_tz', models.CharField(default=meldpunt.advisories.models.site_time_zone, max_length=64)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('language', models.CharField(default='en', max_length=8)),
-                ('draft_blob', models.BinaryField()),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('reports', models.ManyToManyField(related_name='advisories', to='reports.report')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("identifier", models.CharField(max_length=40, unique=True)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("scheduled", "Scheduled"),
+                            ("published", "Published"),
+                        ],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                ("draft_version", models.PositiveIntegerField(default=1)),
+                ("publish_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "publish_tz",
+                    models.CharField(
+                        default=meldpunt.advisories.models.site_time_zone, max_length=64
+                    ),
+                ),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                ("language", models.CharField(default="en", max_length=8)),
+                ("draft_blob", models.BinaryField()),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                ("reports", models.ManyToManyField(related_name="advisories", to="reports.report")),
             ],
             options={
-                'verbose_name_plural': 'advisories',
-                'ordering': ['-created_at', '-pk'],
+                "verbose_name_plural": "advisories",
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='FinderReview',
+            name="FinderReview",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('created_at', models.DateTimeField()),
-                ('draft_version', models.PositiveIntegerField()),
-                ('decision', models.CharField(choices=[('approve', 'Approve'), ('comment', 'Comment'), ('other_date', 'Other Date')], max_length=12)),
-                ('proposed_at', models.DateTimeField(blank=True, null=True)),
-                ('text_blob', models.BinaryField()),
-                ('advisory', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reviews', to='advisories.advisory')),
-                ('report', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='advisory_reviews', to='reports.report')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("created_at", models.DateTimeField()),
+                ("draft_version", models.PositiveIntegerField()),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("approve", "Approve"),
+                            ("comment", "Comment"),
+                            ("other_date", "Other Date"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("proposed_at", models.DateTimeField(blank=True, null=True)),
+                ("text_blob", models.BinaryField()),
+                (
+                    "advisory",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reviews",
+                        to="advisories.advisory",
+                    ),
+                ),
+                (
+                    "report",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="advisory_reviews",
+                        to="reports.report",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'pk'],
+                "ordering": ["created_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='AdvisoryRevision',
+            name="AdvisoryRevision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('published_at', models.DateTimeField()),
-                ('summary', models.CharField(max_length=500)),
-                ('content', models.JSONField()),
-                ('credits', models.JSONField(default=list)),
-                ('csaf', models.JSONField()),
-                ('advisory', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='revisions', to='advisories.advisory')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("published_at", models.DateTimeField()),
+                ("summary", models.CharField(max_length=500)),
+                ("content", models.JSONField()),
+                ("credits", models.JSONField(default=list)),
+                ("csaf", models.JSONField()),
+                (
+                    "advisory",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="revisions",
+                        to="advisories.advisory",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['advisory', 'number'],
-                'constraints': [models.UniqueConstraint(fields=('advisory', 'number'), name='one_revision_number')],
+                "ordering": ["advisory", "number"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("advisory", "number"), name="one_revision_number"
+                    )
+                ],
             },
         ),
     ]

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
+from meldpunt.advisories.publishing import publish_due
 from meldpunt.lib import outbox
 from meldpunt.lib.retention import purge_due
 from meldpunt.policy.securitytxt import renew_if_due
@@ -42,7 +43,12 @@ def _retention() -> None:
         )
 
 
-JOBS = [_reminders, _outbox, _security_txt, _retention]
+def _advisories() -> None:
+    if published := publish_due():
+        log.info("published %d scheduled advisories", published)
+
+
+JOBS = [_reminders, _advisories, _outbox, _security_txt, _retention]
 
 
 def run_schedule() -> None:

@@ -1,0 +1,505 @@
+"""Drafting, scheduling and publishing advisories: plain functions the views and the worker call.
+
+Which reports feed an advisory: reports in state `fixed` (the usual case) or already
+`published` (a follow-up advisory, e.g. a variant found after the first one went out). An
+open report is not fixed yet, and a report already in another unpublished advisory would be
+announced twice, so both are refused.
+
+The draft is prefilled only with the team's own assessment (CVSS vectors, CWE, affected
+asset) and the systems the finder named; never with the finder's description or other
+text, which reaches the public only if a team member writes it into the draft.
+
+Credits are computed when the advisory is previewed and again when it is published, from
+each report's *current* preference: a finder who withdraws consent before publication is
+not named. Every publication (the first and each revision) is validated as CSAF 2.0 before
+anything is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from meldpunt.advisories import csaf
+from meldpunt.advisories.models import Advisory, AdvisoryRevision, FinderReview
+from meldpunt.lib import outbox
+from meldpunt.policy.commitments import category_label
+from meldpunt.reports.models import Credit, Report, State
+from meldpunt.reports.services import record_event
+from meldpunt.triage import workflow
+
+log = logging.getLogger(__name__)
+
+# Reports an advisory can be drafted from (see the module docstring).
+SOURCE_STATES = (State.FIXED, State.PUBLISHED)
+DRAFT_FIELDS = (
+    "title",
+    "summary",
+    "products",
+    "remediation",
+    "cvss31_vector",
+    "cvss40_vector",
+    "cwe",
+    "cve",
+    "references",
+)
+# Besides the draft, what a team member may change with update_draft.
+SETTINGS_FIELDS = ("publish_at", "publish_tz", "language")
+IDENTIFIER_ATTEMPTS = 5
+
+
+class AdvisoryError(Exception):
+    """An action the advisory's state does not allow now; the message is meant for the team."""
+
+
+class PublishRefused(AdvisoryError):
+    """The document is not publishable; `messages` says why (validator messages included)."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
+def staff_actor(user: User | None) -> str:
+    return workflow.actor(user)
+
+
+# --- Identifiers ---------------------------------------------------------------------------
+
+
+def _prefix(now: datetime) -> str:
+    return f"{settings.MELDPUNT_ADVISORY_PREFIX}-{timezone.localtime(now).year}-"
+
+
+def new_identifier(now: datetime) -> str:
+    """The next free <PREFIX>-<year>-<serial>; creators retry if another took it meanwhile."""
+    prefix = _prefix(now)
+    taken = Advisory.objects.filter(identifier__startswith=prefix).values_list(
+        "identifier", flat=True
+    )
+    # In Python, not ORDER BY: "-10000" sorts before "-9999" as text.
+    serials = [int(m[1]) for i in taken if (m := re.fullmatch(r".*-(\d+)", i))]
+    return f"{prefix}{max(serials, default=0) + 1:04d}"
+
+
+def _create(user: User, now: datetime, draft: dict[str, Any]) -> Advisory:
+    """Insert with a fresh identifier; two team members creating at once both succeed."""
+    for _attempt in range(IDENTIFIER_ATTEMPTS):
+        advisory = Advisory(
+            identifier=new_identifier(now),
+            created_at=now,
+            updated_at=now,
+            created_by=user,
+            language=settings.LANGUAGE_CODE,  # the language the title was prefilled in
+        )
+        advisory.draft = draft
+        try:
+            with transaction.atomic():  # a savepoint: a clash leaves the outer work intact
+                advisory.save()
+            return advisory
+        except IntegrityError:
+            continue
+    raise AdvisoryError(_("No advisory identifier could be taken; try again."))
+
+
+# --- Drafting ------------------------------------------------------------------------------
+
+
+def empty_draft() -> dict[str, Any]:
+    return {name: [] if name in ("products", "references") else "" for name in DRAFT_FIELDS}
+
+
+def _products_from(report: Report) -> list[dict[str, str]]:
+    names = [report.affected_asset] if report.affected_asset else []
+    names += [str(s) for s in report.content.get("affected_systems", [])]
+    seen: dict[str, None] = dict.fromkeys(n.strip() for n in names if n.strip())
+    return [{"name": name, "affected": "", "fixed": ""} for name in seen]
+
+
+def _prefill(report: Report) -> dict[str, Any]:
+    """The team's assessment and the named systems; the finder's own text stays out."""
+    draft = empty_draft()
+    with translation.override(settings.LANGUAGE_CODE):
+        draft["title"] = str(category_label(report.category))
+    draft.update(
+        products=_products_from(report),
+        cvss31_vector=report.cvss31_vector,
+        cvss40_vector=report.cvss40_vector,
+        cwe=report.cwe,
+    )
+    return draft
+
+
+def _check_source(report: Report, advisory: Advisory | None = None) -> None:
+    if report.state not in SOURCE_STATES:
+        raise AdvisoryError(
+            _("An advisory is drafted from a fixed report; %(ref)s is not fixed yet.")
+            % {"ref": report.reference}
+        )
+    others = Advisory.objects.filter(reports=report).exclude(status=Advisory.Status.PUBLISHED)
+    if advisory is not None:
+        others = others.exclude(pk=advisory.pk)
+    if other := others.first():
+        raise AdvisoryError(
+            _("%(ref)s is already in advisory %(advisory)s, which is not published yet.")
+            % {"ref": report.reference, "advisory": other.identifier}
+        )
+
+
+def _lock_report(report: Report) -> Report:
+    return Report.objects.select_for_update().get(pk=report.pk)
+
+
+def _lock(advisory: Advisory) -> Advisory:
+    return Advisory.objects.select_for_update().get(pk=advisory.pk)
+
+
+def _linked(advisory: Advisory) -> list[Report]:
+    return list(advisory.reports.order_by("created_at", "pk"))
+
+
+def _tell_finders(advisory: Advisory, kind: str, actor: str, **data: Any) -> None:
+    """An event on each report, and news for each finder (the mail says only: there is news)."""
+    for report in _linked(advisory):
+        record_event(report, kind, actor, advisory=advisory.identifier, **data)
+        outbox.queue_news(report)
+
+
+def start_draft(report: Report, user: User) -> Advisory:
+    with transaction.atomic():
+        locked = _lock_report(report)
+        _check_source(locked)
+        advisory = _create(user, timezone.now(), _prefill(locked))
+        advisory.reports.add(locked)
+        record_event(locked, "advisory_drafted", workflow.actor(user), advisory=advisory.identifier)
+    log.info("advisory %s drafted from %s", advisory.identifier, report.reference)
+    return advisory
+
+
+def add_report(advisory: Advisory, report: Report, user: User | None = None) -> None:
+    """Another fixed report (a duplicate or a variant) feeds this advisory too."""
+    with transaction.atomic():
+        locked = _lock(advisory)
+        if locked.status == Advisory.Status.PUBLISHED:
+            raise AdvisoryError(_("A published advisory keeps the reports it was published for."))
+        report = _lock_report(report)
+        if locked.reports.filter(pk=report.pk).exists():
+            raise AdvisoryError(
+                _("%(ref)s is already in this advisory.") % {"ref": report.reference}
+            )
+        _check_source(report, locked)
+        locked.reports.add(report)
+        actor = staff_actor(user)
+        record_event(report, "advisory_report_added", actor, advisory=locked.identifier)
+        outbox.queue_news(report)
+    advisory.refresh_from_db()
+
+
+def update_draft(advisory: Advisory, data: dict[str, Any], user: User) -> bool:
+    """Change the draft and its settings; returns False when nothing changed.
+
+    Each change is a new draft version: a finder's approval names the version they saw.
+    A scheduled advisory that changes goes back to draft, to be scheduled again once the
+    finders have seen the change.
+    """
+    unknown = set(data) - set(DRAFT_FIELDS) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise TypeError(f"not advisory fields: {sorted(unknown)}")
+    with transaction.atomic():
+        locked = _lock(advisory)
+        draft = {**empty_draft(), **locked.draft}
+        new_draft = {**draft, **{k: v for k, v in data.items() if k in DRAFT_FIELDS}}
+        changed = [n for n in DRAFT_FIELDS if new_draft[n] != draft[n]]
+        changed += [n for n in SETTINGS_FIELDS if n in data and data[n] != getattr(locked, n)]
+        if not changed:
+            return False
+        for name in SETTINGS_FIELDS:
+            if name in data:
+                setattr(locked, name, data[name])
+        locked.draft = new_draft
+        locked.draft_version += 1
+        locked.updated_at = timezone.now()
+        unscheduled = locked.status == Advisory.Status.SCHEDULED
+        if unscheduled:
+            locked.status = Advisory.Status.DRAFT
+        locked.save()
+        _tell_finders(
+            locked,
+            "advisory_updated",
+            workflow.actor(user),
+            version=locked.draft_version,
+            fields=changed,
+            unscheduled=unscheduled,
+        )
+    advisory.refresh_from_db()
+    advisory.__dict__.pop("_opened", None)
+    return True
+
+
+# --- What will be printed ------------------------------------------------------------------
+
+
+def credit_line(report: Report) -> str:
+    """What this report's finder is credited as now: their name or pseudonym, or nothing."""
+    if report.credit not in (Credit.NAME, Credit.PSEUDONYM) or not workflow.earns_credit(report):
+        return ""
+    return " ".join(str(report.finder.get("name") or "").split())
+
+
+def credits_for(advisory: Advisory) -> list[str]:
+    """The credit lines exactly as they will be printed: current preferences, no repeats."""
+    lines = (credit_line(report) for report in _linked(advisory))
+    return list(dict.fromkeys(line for line in lines if line))
+
+
+def scores(draft: dict[str, Any]) -> dict[str, float | None]:
+    """The CVSS base scores of the draft's vectors (the form has checked them)."""
+    found: dict[str, float | None] = {"cvss31_score": None, "cvss40_score": None}
+    for name, scorer in (("cvss31", workflow.score_cvss31), ("cvss40", workflow.score_cvss40)):
+        if vector := draft.get(f"{name}_vector"):
+            try:
+                found[f"{name}_score"] = float(scorer(vector).score)
+            except workflow.AssessmentError:
+                found[f"{name}_score"] = None
+    return found
+
+
+def content_of(advisory: Advisory) -> dict[str, Any]:
+    """The draft as it would be published, with the scores of its vectors."""
+    return {**empty_draft(), **advisory.draft, **scores(advisory.draft)}
+
+
+def missing(content: dict[str, Any]) -> list[str]:
+    """What a publication needs that the draft lacks, in the team's words."""
+    problems = []
+    if not str(content.get("title", "")).strip():
+        problems.append(_("The advisory needs a title."))
+    if not str(content.get("summary", "")).strip():
+        problems.append(_("The advisory needs a summary."))
+    if not content.get("products"):
+        problems.append(_("Name at least one affected product or system."))
+    return problems
+
+
+def _revision_history(advisory: Advisory) -> list[dict[str, Any]]:
+    return [
+        {"number": r.number, "date": r.published_at.isoformat(), "summary": r.summary}
+        for r in advisory.revisions.order_by("number")
+    ]
+
+
+def _document(
+    advisory: Advisory, content: dict[str, Any], credits: list[str], summary: str, now: datetime
+) -> tuple[int, dict[str, Any]]:
+    """The CSAF document of the next revision; PublishRefused when it is not valid."""
+    if problems := missing(content):
+        raise PublishRefused(problems)
+    history = _revision_history(advisory)
+    number = len(history) + 1
+    history.append({"number": number, "date": now.isoformat(), "summary": summary})
+    document = csaf.build_document(advisory, content, credits, history, now)
+    if messages := csaf.validate(document):
+        raise PublishRefused([str(m) for m in messages])
+    return number, document
+
+
+def check_publishable(advisory: Advisory, now: datetime | None = None) -> None:
+    """Would the advisory publish now? PublishRefused with the reasons if not."""
+    now = now or timezone.now()
+    _document(advisory, content_of(advisory), credits_for(advisory), _first_summary(advisory), now)
+
+
+# --- Scheduling and publishing -------------------------------------------------------------
+
+
+def schedule(advisory: Advisory, user: User) -> None:
+    """Publish at the agreed moment: the worker does it (publish_due)."""
+    with transaction.atomic():
+        locked = _lock(advisory)
+        if locked.status != Advisory.Status.DRAFT:
+            raise AdvisoryError(_("Only a draft can be scheduled."))
+        if locked.publish_at is None or locked.publish_at <= timezone.now():
+            raise AdvisoryError(_("Set a publication date and time in the future first."))
+        check_publishable(locked)  # find out now, not at the agreed moment
+        locked.status = Advisory.Status.SCHEDULED
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["status", "updated_at"])
+        publish_at = locked.publish_at.isoformat()
+        _tell_finders(locked, "advisory_scheduled", workflow.actor(user), publish_at=publish_at)
+    advisory.refresh_from_db()
+
+
+def unschedule(advisory: Advisory, user: User) -> None:
+    with transaction.atomic():
+        locked = _lock(advisory)
+        if locked.status != Advisory.Status.SCHEDULED:
+            raise AdvisoryError(_("This advisory is not scheduled."))
+        locked.status = Advisory.Status.DRAFT
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["status", "updated_at"])
+        _tell_finders(locked, "advisory_unscheduled", workflow.actor(user))
+    advisory.refresh_from_db()
+
+
+def _first_summary(advisory: Advisory) -> str:
+    with translation.override(advisory.language):
+        return _("Initial publication")
+
+
+def publish(
+    advisory: Advisory, *, summary: str, now: datetime | None = None, user: User | None = None
+) -> AdvisoryRevision:
+    """Publish the draft as the next revision; nothing is stored if the document is refused."""
+    now = now or timezone.now()
+    actor = staff_actor(user)
+    with transaction.atomic():
+        locked = _lock(advisory)
+        content, credits = content_of(locked), credits_for(locked)
+        last = locked.revisions.order_by("-number").first()
+        if last is not None:
+            if not summary.strip():
+                raise PublishRefused([_("Say what changed in this revision.")])
+            if last.content == content and last.credits == credits:
+                raise PublishRefused([_("Nothing has changed since the last publication.")])
+        summary = summary.strip() or _first_summary(locked)
+        number, document = _document(locked, content, credits, summary, now)
+        revision = AdvisoryRevision.objects.create(
+            advisory=locked,
+            number=number,
+            published_at=now,
+            summary=summary[:500],
+            content=content,
+            credits=credits,
+            csaf=document,
+        )
+        locked.status = Advisory.Status.PUBLISHED
+        locked.published_at = locked.published_at or now
+        locked.updated_at = now
+        locked.save(update_fields=["status", "published_at", "updated_at"])
+        for report in _linked(locked):
+            report = _lock_report(report)
+            if report.state == State.FIXED:
+                workflow.move_locked(report, State.PUBLISHED, user)
+            record_event(
+                report, "advisory_published", actor, advisory=locked.identifier, revision=number
+            )
+            outbox.queue_news(report)
+    log.info("advisory %s published as revision %d", locked.identifier, number)
+    advisory.refresh_from_db()
+    return revision
+
+
+def _refused(pk: int, messages: list[str]) -> None:
+    """A scheduled advisory that would not validate goes back to draft, and the team is told."""
+    with transaction.atomic():
+        locked = Advisory.objects.select_for_update().filter(pk=pk).first()
+        if locked is None or locked.status != Advisory.Status.SCHEDULED:
+            return
+        locked.status = Advisory.Status.DRAFT
+        locked.save(update_fields=["status"])
+        # Validator messages name JSON paths and rules; cut short in case one quotes a value.
+        shown = [m[:300] for m in messages[:20]]
+        for report in _linked(locked):
+            record_event(
+                report,
+                "advisory_publication_refused",
+                "system",
+                advisory=locked.identifier,
+                messages=shown,
+            )
+    log.error(
+        "advisory %s was not published: %d validation problem(s); back to draft",
+        locked.identifier,
+        len(messages),
+    )
+
+
+def _publish_one(pk: int, now: datetime) -> bool:
+    with transaction.atomic():
+        # Of two workers, the one that gets the row publishes; the other skips it.
+        due = (
+            Advisory.objects.select_for_update(skip_locked=True)
+            .filter(pk=pk, status=Advisory.Status.SCHEDULED, publish_at__lte=now)
+            .first()
+        )
+        if due is None:
+            return False
+        publish(due, summary="", now=now)
+    return True
+
+
+def publish_due(now: datetime | None = None) -> int:
+    """The worker's job: publish every scheduled advisory whose moment has come."""
+    now = now or timezone.now()
+    due = Advisory.objects.filter(status=Advisory.Status.SCHEDULED, publish_at__lte=now)
+    published = 0
+    for pk in list(due.order_by("publish_at", "pk").values_list("pk", flat=True)):
+        try:
+            published += _publish_one(pk, now)
+        except PublishRefused as exc:
+            _refused(pk, exc.messages)
+        except IntegrityError:
+            # Another worker published it between our look and our lock (SQLite has no
+            # row locks; the unique revision number catches it).
+            log.info("advisory %d was published by another worker", pk)
+        except Exception:
+            log.exception("advisory %d could not be published; next try on the next run", pk)
+    return published
+
+
+# --- Reviews -------------------------------------------------------------------------------
+
+
+def review(
+    advisory: Advisory,
+    report: Report,
+    decision: str,
+    text: str = "",
+    proposed_at: datetime | None = None,
+) -> FinderReview:
+    """A finder's answer to the current draft version."""
+    with transaction.atomic():
+        locked = _lock(advisory)
+        if locked.status == Advisory.Status.PUBLISHED:
+            raise AdvisoryError(_("This advisory has been published already."))
+        if not locked.reports.filter(pk=report.pk).exists():
+            raise AdvisoryError("not this finder's advisory")
+        found = FinderReview(
+            advisory=locked,
+            report=report,
+            created_at=timezone.now(),
+            draft_version=locked.draft_version,
+            decision=decision,
+            proposed_at=proposed_at if decision == FinderReview.Decision.OTHER_DATE else None,
+        )
+        found.text = {"text": text}
+        found.save()
+        record_event(
+            report,
+            "advisory_reviewed",
+            "finder",
+            advisory=locked.identifier,
+            decision=decision,
+            version=locked.draft_version,
+        )
+    log.info("finder of %s reviewed advisory %s", report.reference, locked.identifier)
+    return found
+
+
+def is_stale(found: FinderReview, advisory: Advisory) -> bool:
+    """A review of an earlier draft version than the current one."""
+    return found.draft_version != advisory.draft_version
+
+
+def unpublished_for(report: Report) -> list[Advisory]:
+    """The drafts and scheduled advisories a finder is asked to review."""
+    unpublished = Advisory.objects.filter(reports=report).exclude(status=Advisory.Status.PUBLISHED)
+    return list(unpublished.order_by("created_at"))

@@ -1,0 +1,27 @@
+"""Every kind of event the code records has a label on the staff page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from meldpunt.triage.detail import EVENT_LABELS
+
+SOURCE = Path(__file__).resolve().parents[1] / "meldpunt"
+# record_event(report, "kind", ...), and kinds passed on through a helper: the first string
+# argument of a call spread over lines (`    "advisory_updated",`).
+RECORDED = re.compile(
+    r'record_event\(\s*\w+,\s*"([a-z_]+)"'
+    r'|\(\w+, "(advisory_[a-z_]+)"'
+    r'|^\s+"(advisory_[a-z_]+)",$',
+    re.M,
+)
+
+
+def test_it_labels_every_recorded_event_kind() -> None:
+    kinds = set()
+    for path in SOURCE.rglob("*.py"):
+        for found in RECORDED.findall(path.read_text()):
+            kinds.add(next(k for k in found if k))
+    assert len(kinds) > 20  # the pattern still finds them
+    assert sorted(kinds - set(EVENT_LABELS)) == []
