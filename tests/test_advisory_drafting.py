@@ -195,7 +195,7 @@ BAD_INPUT = [
     ("cvss31_vector", "AV:N/AC:L", "starts with “CVSS:3.1/”"),
     ("cvss40_vector", "CVSS:4.0/AV:N", "This CVSS 4.0 vector is not valid"),
     ("cwe", "79", "CWE-&lt;number&gt;"),
-    ("cve", "CVE-26-1", "CVE-&lt;year&gt;-&lt;number&gt;"),
+    ("cve", "CVE-26-1", "like CVE-2026-1234"),
     ("references", "javascript:alert(1)", "Not a web address"),
     ("references", "ftp://example.org/x", "Not a web address"),
     ("products", "", "This field is required"),

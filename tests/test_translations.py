@@ -176,6 +176,16 @@ PAGES = {
         "nl": ["<h1>Uw melding volgen</h1>", "Ontvangstcode", "Mijn melding openen"],
         "fr": ["<h1>Suivre votre signalement</h1>", "Code de réception", "Ouvrir mon signalement"],
     },
+    "/advisories/": {
+        "en": ["<h1>Security advisories</h1>", "No advisories have been published yet."],
+        "nl": ["<h1>Beveiligingsadviezen</h1>", "Er zijn nog geen adviezen gepubliceerd."],
+        "fr": ["<h1>Avis de sécurité</h1>", "Aucun avis n’a encore été publié."],
+    },
+    "/hall-of-fame/": {
+        "en": ["<h1>Hall of fame</h1>", "Nobody is listed yet."],
+        "nl": ["<h1>Erelijst</h1>", "Er staat nog niemand op de lijst."],
+        "fr": ["<h1>Tableau d’honneur</h1>", "Personne n’est encore listé."],
+    },
 }
 
 
