@@ -248,3 +248,13 @@ def test_it_keeps_the_mail_as_failed_when_the_intake_has_a_bug(org_key: Any) -> 
     with mock.patch.object(outbox, "queue_receipt", side_effect=KeyError("bug")):
         result = process_message(plain_mail())
     assert_failed(result, "internal_error")
+
+
+def test_it_reads_a_message_id_the_standard_parser_chokes_on(org_key: Any) -> None:
+    """Found by the fuzz test: a Message-ID of "<"s made the stdlib parser raise IndexError."""
+    raw = (
+        b"From: rita@example.net\r\nTo: security@example.org\r\nSubject: odd\r\n"
+        b"Message-ID: <<<<<<<<<<<<<<<<<<<<<<<<<<<<<<\r\n\r\nhello\r\n"
+    )
+    result = process_message(raw)
+    assert result.outcome == "report", result

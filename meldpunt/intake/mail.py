@@ -110,10 +110,7 @@ def _digest_of(raw: bytes) -> bytes:
 
 
 def _header(msg: MailMessage, name: str) -> str:
-    try:
-        return str(msg.get(name, "") or "").strip().lower()
-    except Exception:  # an unparsable header counts as absent
-        return ""
+    return mime.header(msg, name).lower()
 
 
 def _is_own(address: str) -> bool:

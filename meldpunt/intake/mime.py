@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parseaddr
+from typing import Any
 
 import pysequoia
 from django.conf import settings
@@ -80,7 +81,7 @@ def header_block(raw: bytes) -> Message:
 
 def message_id(headers: Message) -> str:
     """The Message-ID without angle brackets, or ""."""
-    match = MESSAGE_ID.search(str(headers.get("Message-ID", "") or ""))
+    match = MESSAGE_ID.search(header(headers, "Message-ID"))
     return match[1] if match else ""
 
 
@@ -108,31 +109,45 @@ def _check_shape(msg: Message) -> None:
             stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
 
 
-def _header(msg: Message, name: str) -> str:
+def header(msg: Message, name: str) -> str:
+    """A header's value on one line, or "": never an exception, whatever the mail holds.
+
+    The standard library's header parser can raise on hostile input (a Message-ID of
+    nothing but "<" makes it fail with IndexError, found by the fuzz test); then the
+    raw value is used, and a header that cannot be read at all counts as absent.
+    """
     try:
         value = msg.get(name)
-    except Exception:  # a header the parser cannot make sense of counts as absent
-        return ""
-    return " ".join(str(value).split()) if value is not None else ""
+        text = str(value) if value is not None else ""
+    except Exception:
+        text = next((str(v) for k, v in _raw_items(msg) if k.lower() == name.lower()), "")
+    return " ".join(text.split())
+
+
+def _raw_items(msg: Message) -> list[tuple[str, Any]]:
+    try:
+        return list(msg.raw_items())
+    except Exception:
+        return []
 
 
 def _addresses(msg: Message, *names: str) -> list[str]:
-    values = [_header(msg, n) for n in names]
+    values = [header(msg, n) for n in names]
     return [addr for _name, addr in getaddresses([v for v in values if v]) if "@" in addr]
 
 
 def envelope(msg: Message) -> Envelope:
-    name, sender = parseaddr(_header(msg, "From"))
-    references = MESSAGE_ID.findall(_header(msg, "In-Reply-To") + " " + _header(msg, "References"))
+    name, sender = parseaddr(header(msg, "From"))
+    references = MESSAGE_ID.findall(header(msg, "In-Reply-To") + " " + header(msg, "References"))
     return Envelope(
         message_id=message_id(msg),
         sender=sender if "@" in sender else "",
         sender_name=name[:200],
-        subject=_header(msg, "Subject")[:500],
+        subject=header(msg, "Subject")[:500],
         recipients=_addresses(msg, "To", "Cc", "Delivered-To", "X-Original-To"),
         references=references[:50],
-        language=_header(msg, "Content-Language") or _header(msg, "Accept-Language"),
-        autocrypt_key=_autocrypt(_header(msg, "Autocrypt")),
+        language=header(msg, "Content-Language") or header(msg, "Accept-Language"),
+        autocrypt_key=_autocrypt(header(msg, "Autocrypt")),
     )
 
 
@@ -196,8 +211,8 @@ def _open_encrypted(msg: Message, senders: list[pysequoia.Cert]) -> Content:
         content = _extract(inner)
         content.signature, content.signers = opened.signature, opened.signers
     content.encrypted = True
-    content.subject = _header(inner, "Subject")[:500]
-    content.language = _header(inner, "Content-Language")
+    content.subject = header(inner, "Subject")[:500]
+    content.language = header(inner, "Content-Language")
     return content
 
 
