@@ -1,0 +1,219 @@
+"""Every URL, every kind of visitor: each gets exactly what it should.
+
+The URLs come from the resolver, so a new view without a rule here fails the suite.
+Roles: anonymous, a finder holding another report's receipt, viewer, triager, admin
+(staff with a fresh second factor). "Allowed" means the view did its work (any answer
+but 401/403/404/405 or a bounce to a sign-in page); "refused" means one of those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from meldpunt.intake.mail import process_message
+from meldpunt.intake.models import InboundMail
+from meldpunt.reports.models import Attachment
+from meldpunt.reports.services import IncomingFile, add_message
+from tests.advisory_cast import fixed, ready
+from tests.conftest import make_staff, sign_in, submit
+
+ROLES = ("anonymous", "finder", "viewer", "triager", "admin")
+STAFF = frozenset({"viewer", "triager", "admin"})
+CHANGERS = frozenset({"triager", "admin"})
+ADMIN = frozenset({"admin"})
+EVERYONE = frozenset(ROLES)
+OWN_SESSION = frozenset({"finder"})  # portal views act on the finder's own report
+
+
+@dataclass(frozen=True)
+class Rule:
+    method: str
+    allowed: frozenset[str]
+    # Public pages answer everyone alike (a bad identifier is 404 for all).
+    same_for_all: bool = False
+
+
+PUBLIC = Rule("GET", EVERYONE, same_for_all=True)
+
+RULES: dict[str, Rule] = {
+    "policy": PUBLIC,
+    "report": PUBLIC,
+    "pgp_key": PUBLIC,
+    "wkd_key": PUBLIC,
+    "wkd_policy": PUBLIC,
+    "security_txt": PUBLIC,
+    "set_language": Rule("POST", EVERYONE, same_for_all=True),
+    "advisories_public:list": PUBLIC,
+    "advisories_public:feed": PUBLIC,
+    "advisories_public:detail": PUBLIC,
+    "advisories_public:hall_of_fame": PUBLIC,
+    "advisories_public:csaf_root": PUBLIC,
+    "advisories_public:provider_metadata": PUBLIC,
+    "advisories_public:csaf_white": PUBLIC,
+    "advisories_public:index_txt": PUBLIC,
+    "advisories_public:changes_csv": PUBLIC,
+    "advisories_public:csaf_year": PUBLIC,
+    "advisories_public:csaf_file": PUBLIC,
+    # The finder portal: the session names one report; nobody else reaches it.
+    "portal:status": PUBLIC,  # the receipt-code form for everyone else
+    "portal:reply": Rule("POST", OWN_SESSION),
+    "portal:credit": Rule("POST", OWN_SESSION),
+    "portal:export": Rule("POST", OWN_SESSION),
+    "portal:erase": Rule("POST", OWN_SESSION),
+    "portal:logout": Rule("POST", EVERYONE, same_for_all=True),
+    # The advisory under review belongs to another finder's report.
+    "advisory_portal:review": Rule("GET", frozenset()),
+    # Sign-in steps: reachable by all; each guards its own step.
+    "accounts:login": PUBLIC,
+    "accounts:verify": Rule("GET", EVERYONE, same_for_all=True),
+    "accounts:enrol": Rule("GET", EVERYONE, same_for_all=True),
+    "accounts:again": Rule("GET", STAFF),
+    "accounts:logout": Rule("POST", EVERYONE, same_for_all=True),
+    # The triage desk.
+    "triage:inbox": Rule("GET", STAFF),
+    "triage:report": Rule("GET", STAFF),
+    "triage:attachment": Rule("GET", STAFF),
+    "triage:compose": Rule("GET", CHANGERS),  # writing to the finder is a change
+    "triage:metrics": Rule("GET", STAFF),
+    "triage:mail_list": Rule("GET", STAFF),
+    "triage:mail_detail": Rule("GET", STAFF),
+    "triage:add_note": Rule("POST", CHANGERS),
+    "triage:transition": Rule("POST", CHANGERS),
+    "triage:assess": Rule("POST", CHANGERS),
+    "triage:first_response": Rule("POST", CHANGERS),
+    "triage:send_message": Rule("POST", CHANGERS),
+    "triage:mark_duplicate": Rule("POST", CHANGERS),
+    "triage:legal_hold": Rule("POST", ADMIN),
+    "triage:templates": Rule("GET", ADMIN),
+    "triage:edit_template": Rule("GET", ADMIN),
+    "audit:log": Rule("GET", ADMIN),
+    "audit:disclosures": Rule("GET", ADMIN),
+    "advisories:list": Rule("GET", STAFF),
+    "advisories:detail": Rule("GET", STAFF),
+    "advisories:start": Rule("POST", CHANGERS),
+    "advisories:edit": Rule("POST", CHANGERS),
+    "advisories:add_report": Rule("POST", CHANGERS),
+    "advisories:schedule": Rule("POST", CHANGERS),
+    "advisories:unschedule": Rule("POST", CHANGERS),
+    "advisories:publish": Rule("GET", CHANGERS),
+    # The JSON API takes bearer tokens only: no session, whoever's, opens it
+    # (tests/test_api.py covers the tokens and roles).
+    "api:api-root": Rule("GET", frozenset(), same_for_all=True),
+    "api:openapi-json": PUBLIC,
+    "api:list_reports": Rule("GET", frozenset()),
+    "api:read_report": Rule("GET", frozenset()),
+    "api:change_state": Rule("POST", frozenset()),
+    "api:post_message": Rule("POST", frozenset()),
+}
+
+
+def routes(patterns: list[Any], prefix: str = "", ns: str = "") -> Iterator[tuple[str, str]]:
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from routes(
+                p.url_patterns,
+                prefix + str(p.pattern),
+                ns + (f"{p.namespace}:" if p.namespace else ""),
+            )
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), ns + (p.name or f"<unnamed {p.pattern}>")
+
+
+def site_routes() -> dict[str, str]:
+    # Django's own admin has its own staff gate (tests/test_staff_admin.py).
+    return {
+        name: route
+        for route, name in routes(get_resolver().url_patterns)
+        if not name.startswith("admin:") and not route.startswith("admin/")
+    }
+
+
+def test_every_url_has_a_rule() -> None:
+    names = set(site_routes())
+    assert sorted(names - set(RULES)) == [], "a view without an authorization rule"
+    assert sorted(set(RULES) - names) == [], "a rule for a view that is gone"
+
+
+@pytest.fixture
+def world(db: Any, org_key: Any) -> dict[str, Any]:
+    triager = make_staff("alice@example.org", "triager")
+    other = submit(Client())  # someone else's report
+    add_message(other.report, "finder", "proof", [IncomingFile("p.txt", "text/plain", b"x")])
+    report = fixed(triager, other)
+    advisory = ready(triager, report)
+    process_message(
+        b"From: x@example.net\r\nMessage-ID: <m@x>\r\nAuto-Submitted: auto-replied\r\n\r\nhi"
+    )
+    values = {
+        "uid": str(report.uid),
+        "att_uid": str(Attachment.objects.get(report=report).uid),
+        "report_uid": str(report.uid),
+        "local_hash": "x" * 32,
+        "identifier": "MPSA-2026-9999",
+        "year": "2026",
+        "name": "mpsa-2026-9999.json",
+        "kind": "fixed",
+        "language": "en",
+    }
+    mail = InboundMail.objects.first()
+    assert mail is not None
+    own = submit(Client())  # the finder's own report
+    finder = Client()
+    assert finder.post("/status/", {"code": own.code}).status_code == 303
+    clients = {
+        "anonymous": Client(),
+        "finder": finder,
+        "viewer": sign_in(Client(), make_staff("bob@example.org", "viewer")),
+        "triager": sign_in(Client(), triager),
+        "admin": sign_in(Client(), make_staff("ada@example.org", "admin")),
+    }
+    return {"values": values, "clients": clients, "advisory": advisory, "mail": mail}
+
+
+def url_for(route: str, name: str, world: dict[str, Any]) -> str:
+    values = dict(world["values"])
+    if name.startswith(("advisories:", "advisory_portal:")):
+        values["uid"] = str(world["advisory"].uid)
+    if name == "triage:mail_detail":
+        values["uid"] = str(world["mail"].uid)
+    path = route
+    for key, value in values.items():
+        for converter in ("uuid", "str", "slug", ""):
+            token = f"<{converter}:{key}>" if converter else f"<{key}>"
+            path = path.replace(token, value)
+    assert "<" not in path, f"no value for {path}"
+    return "/" + path
+
+
+def refused(response: Any) -> bool:
+    if response.status_code in (401, 403, 404, 405):
+        return True
+    location = response.get("Location", "")
+    return response.status_code == 302 and "/login/" in location
+
+
+def test_each_role_gets_exactly_what_it_should(world: dict[str, Any]) -> None:
+    wrong: list[str] = []
+    # Signing out ends the shared sessions, so those routes come last.
+    for name, route in sorted(site_routes().items(), key=lambda i: ("logout" in i[0], i[0])):
+        rule = RULES[name]
+        path = url_for(route, name, world)
+        statuses = {}
+        for role in ROLES:
+            client = world["clients"][role]
+            response = client.get(path) if rule.method == "GET" else client.post(path, {})
+            statuses[role] = response.status_code
+            assert response.status_code < 500, f"{name} as {role}: {response.status_code}"
+            if rule.same_for_all:
+                continue
+            if (role in rule.allowed) == refused(response):
+                wrong.append(f"{name} {rule.method} as {role}: {response.status_code}")
+        if rule.same_for_all and len(set(statuses.values())) != 1:
+            wrong.append(f"{name}: differs by role {statuses}")
+    assert not wrong, "\n".join(wrong)
