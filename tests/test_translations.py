@@ -179,12 +179,12 @@ PAGES = {
     "/advisories/": {
         "en": ["<h1>Security advisories</h1>", "No advisories have been published yet."],
         "nl": ["<h1>Beveiligingsadviezen</h1>", "Er zijn nog geen adviezen gepubliceerd."],
-        "fr": ["<h1>Avis de sécurité</h1>", "Aucun avis n’a encore été publié."],
+        "fr": ["<h1>Avis de sécurité</h1>", "Aucun avis n\u2019a encore été publié."],
     },
     "/hall-of-fame/": {
         "en": ["<h1>Hall of fame</h1>", "Nobody is listed yet."],
         "nl": ["<h1>Erelijst</h1>", "Er staat nog niemand op de lijst."],
-        "fr": ["<h1>Tableau d’honneur</h1>", "Personne n’est encore listé."],
+        "fr": ["<h1>Tableau d\u2019honneur</h1>", "Personne n\u2019est encore listé."],
     },
 }
 

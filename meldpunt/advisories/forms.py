@@ -208,7 +208,9 @@ class AdvisoryForm(MomentMixin, Form):
     def clean_cve(self) -> str:
         cve = str(self.cleaned_data["cve"]).strip().upper()
         if cve and not CVE_RE.fullmatch(cve):
-            raise ValidationError(_("Write the CVE id like CVE-2026-1234 (CVE, the year, a number)."))
+            raise ValidationError(
+                _("Write the CVE id like CVE-2026-1234 (CVE, the year, a number).")
+            )
         return cve
 
     def clean_references(self) -> list[str]:

@@ -53,10 +53,14 @@ BACKOFF = [
     timedelta(hours=6),
     timedelta(hours=12),
 ]
+
+
 # How long a claimed mail stays with the worker that claimed it: far longer than a send can
 # take (EMAIL_TIMEOUT), so only a worker that died leaves a mail to be sent again.
 def lease() -> timedelta:
     return timedelta(seconds=settings.MELDPUNT_OUTBOX_LEASE_SECONDS)
+
+
 BATCH = 100
 # A Message-ID as we take it from a finder's mail into In-Reply-To/References: one token in
 # angle brackets, so no line break (header injection) or second header can come along.
