@@ -171,6 +171,11 @@ MELDPUNT_MAX_ATTACHMENT_BYTES = env_int(
     "MELDPUNT_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=1024
 )
 MELDPUNT_MAX_TEXT_CHARS = env_int("MELDPUNT_MAX_TEXT_CHARS", 50_000, minimum=1000)
+# Disk limits: attachments are refused (with a clear message, nothing stored) when the
+# data directory's disk would keep less than this free, or when all attachments together
+# would exceed the quota (0: no quota).
+MELDPUNT_DISK_MIN_FREE_BYTES = env_int("MELDPUNT_DISK_MIN_FREE_BYTES", 512 * 1024 * 1024)
+MELDPUNT_ATTACHMENTS_MAX_BYTES = env_int("MELDPUNT_ATTACHMENTS_MAX_BYTES", 0)
 # The largest request body accepted at all: every attachment at its maximum, plus the text.
 MELDPUNT_MAX_REQUEST_BYTES = (
     MELDPUNT_MAX_ATTACHMENTS * MELDPUNT_MAX_ATTACHMENT_BYTES
@@ -285,7 +290,7 @@ FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 # Uploads stay in memory until they are sealed: Django would otherwise spool larger ones
 # to a temporary file, in clear. The request size limit (middleware) bounds the memory.
-FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_HANDLERS = ["meldpunt.lib.uploads.LimitedUploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = MELDPUNT_MAX_REQUEST_BYTES
 DATA_UPLOAD_MAX_MEMORY_SIZE = MELDPUNT_MAX_TEXT_CHARS * 12
 DATA_UPLOAD_MAX_NUMBER_FILES = MELDPUNT_MAX_ATTACHMENTS + 1

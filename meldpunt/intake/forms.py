@@ -221,6 +221,19 @@ class ReportForm(Form):
             ),
         )
 
+    def storage_full(self) -> None:
+        """No room for attachments now: nothing was stored, everything typed is kept."""
+        self.add_error(
+            "attachments",
+            forms.ValidationError(
+                _(
+                    "We cannot store attachments right now (our storage is full), and "
+                    "nothing was stored. Send your report without them, or try again later."
+                ),
+                code="storage_full",
+            ),
+        )
+
     def _renew_token(self) -> None:
         """Hand out a fresh token so the next submit works; everything typed is kept."""
         data = QueryDict(mutable=True)

@@ -9,7 +9,13 @@ from meldpunt.intake.forms import ReportForm, new_submission_token
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.ratelimit import client_key
 from meldpunt.policy.commitments import OUT_OF_SCOPE, current_version
-from meldpunt.reports.services import Receipt, find_resubmission, may_show_again, submit_report
+from meldpunt.reports.services import (
+    Receipt,
+    StorageFull,
+    find_resubmission,
+    may_show_again,
+    submit_report,
+)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -29,6 +35,9 @@ def report(request: HttpRequest) -> HttpResponse:
         response = _form_page(request, form, status=503)
         response["Retry-After"] = "60"
         return response
+    except StorageFull:
+        form.storage_full()
+        return _form_page(request, form, status=507)
 
 
 def _submit(request: HttpRequest, form: ReportForm) -> HttpResponse:

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import MemoryFileUploadHandler, SkipFile
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -60,3 +61,43 @@ class AttachmentsField(forms.FileField):
             content_type=(upload.content_type or "application/octet-stream")[:100],
             data=upload.read(),
         )
+
+
+class LimitedUploadHandler(MemoryFileUploadHandler):
+    """Uploads kept in memory, with the per-file and count limits applied while streaming.
+
+    A file larger than MELDPUNT_MAX_ATTACHMENT_BYTES stops being kept at the limit (its
+    true size is still counted, so the form refuses it by name); files beyond the count
+    limit are not kept at all. The total request size is refused earlier, from
+    Content-Length, by the request size middleware.
+    """
+
+    def __init__(self, request: Any = None) -> None:
+        super().__init__(request)
+        self.files_seen = 0
+        self.size = 0
+
+    def handle_raw_input(self, *args: Any, **kwargs: Any) -> None:
+        super().handle_raw_input(*args, **kwargs)
+        self.activated = True  # never spool to a temporary file in clear
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        self.files_seen += 1
+        self.size = 0
+        if self.files_seen > settings.MELDPUNT_MAX_ATTACHMENTS + 1:
+            # One past the limit is kept so the form can say "at most N files".
+            raise SkipFile
+        super().new_file(*args, **kwargs)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        self.size += len(raw_data)
+        room = settings.MELDPUNT_MAX_ATTACHMENT_BYTES + 1 - self.file.tell()
+        if room > 0:
+            self.file.write(raw_data[:room])
+        return None
+
+    def file_complete(self, file_size: int) -> Any:
+        uploaded = super().file_complete(file_size)
+        if uploaded is not None:
+            uploaded.size = self.size  # the size that was sent, not what was kept
+        return uploaded

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from meldpunt.advisories.publishing import unpublished_for
@@ -18,8 +19,12 @@ from meldpunt.lib.pages import render_private
 from meldpunt.lib.ratelimit import client_key
 from meldpunt.portal.forms import CreditForm, ErasureForm, ReceiptForm, ReplyForm
 from meldpunt.reports.models import Credit, Report
-from meldpunt.reports.services import add_message, record_event, set_credit
+from meldpunt.reports.services import StorageFull, add_message, record_event, set_credit
 
+STORAGE_FULL = _lazy(
+    "We cannot store attachments right now (our storage is full), and nothing was "
+    "stored. Send your message without them, or try again later."
+)
 SESSION_KEY = "portal_report"
 SESSION_STARTED = "portal_started"
 # However active the finder is, a portal session ends after this.
@@ -97,7 +102,11 @@ def reply(request: HttpRequest) -> HttpResponse:
     form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return status_page(request, report, reply=form, status=400)
-    add_message(report, "finder", form.cleaned_data["text"], form.cleaned_data["attachments"])
+    try:
+        add_message(report, "finder", form.cleaned_data["text"], form.cleaned_data["attachments"])
+    except StorageFull:
+        form.add_error("attachments", STORAGE_FULL)
+        return status_page(request, report, reply=form, status=507)
     messages.success(request, _("Your message has been sent to the team."))
     return HttpResponseRedirect(reverse("portal:status"), status=303)
 

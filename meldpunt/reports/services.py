@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from meldpunt.lib import crypto, deadlines, receipt
@@ -75,7 +77,27 @@ def submission_digest(seed: bytes) -> bytes:
     return crypto.load_keyring().index("submission", seed.hex())
 
 
+class StorageFull(OSError):
+    """The data directory is at its limit: nothing was stored; try again later."""
+
+
+def check_space(incoming: int) -> None:
+    """Refuse new attachment bytes when the disk or the configured quota would run out."""
+    if incoming <= 0:
+        return
+    free = shutil.disk_usage(settings.DATA_DIR).free
+    if free - incoming < settings.MELDPUNT_DISK_MIN_FREE_BYTES:
+        raise StorageFull("too little free disk space")
+    quota: int = settings.MELDPUNT_ATTACHMENTS_MAX_BYTES
+    if quota:
+        used = Attachment.objects.aggregate(total=Sum("size"))["total"] or 0
+        if used + incoming > quota:
+            raise StorageFull("attachment quota reached")
+
+
 def _store_files(files: Iterable[IncomingFile]) -> list[tuple[Attachment, str]]:
+    files = list(files)
+    check_space(sum(len(f.data) for f in files))
     stored: list[tuple[Attachment, str]] = []
     try:
         for incoming in files:
