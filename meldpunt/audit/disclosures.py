@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from meldpunt.accounts.models import Role
@@ -24,27 +24,31 @@ from meldpunt.triage.access import role_required, sudo_required
 
 
 class DisclosureForm(Form):
-    reference = forms.CharField(label=_lazy("Report reference"), max_length=20)
+    reference = forms.CharField(label=gettext_lazy("Report reference"), max_length=20)
     recipient = forms.CharField(
-        label=_lazy("Disclosed to"),
+        label=gettext_lazy("Disclosed to"),
         max_length=300,
-        help_text=_lazy("The organisation or authority, e.g. the police or the national CSIRT."),
+        help_text=gettext_lazy(
+            "The organisation or authority, e.g. the police or the national CSIRT."
+        ),
     )
     shared = TextField(
-        label=_lazy("What was disclosed"),
+        label=gettext_lazy("What was disclosed"),
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     legal_basis = forms.CharField(
-        label=_lazy("Legal basis"),
+        label=gettext_lazy("Legal basis"),
         max_length=500,
-        help_text=_lazy("The law or order that required it, or the finder's consent."),
+        help_text=gettext_lazy("The law or order that required it, or the finder's consent."),
     )
     disclosed_on = forms.DateField(
-        label=_lazy("Date"), widget=forms.DateInput(attrs={"type": "date"})
+        label=gettext_lazy("Date"), widget=forms.DateInput(attrs={"type": "date"})
     )
     finder_may_know = forms.BooleanField(
-        label=_lazy("The finder may be told (untick only where the law forbids telling them)"),
+        label=gettext_lazy(
+            "The finder may be told (untick only where the law forbids telling them)"
+        ),
         required=False,
         initial=True,
     )

@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from meldpunt.advisories.publishing import unpublished_for
@@ -21,7 +21,7 @@ from meldpunt.portal.forms import CreditForm, ErasureForm, ReceiptForm, ReplyFor
 from meldpunt.reports.models import Credit, Report
 from meldpunt.reports.services import StorageFull, add_message, record_event, set_credit
 
-STORAGE_FULL = _lazy(
+STORAGE_FULL = gettext_lazy(
     "We cannot store attachments right now (our storage is full), and nothing was "
     "stored. Send your message without them, or try again later."
 )
