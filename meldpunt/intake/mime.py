@@ -22,6 +22,7 @@ from django.conf import settings
 from django.utils.html import strip_tags
 
 from meldpunt.lib import pgp
+from meldpunt.lib.uploads import safe_file_name
 from meldpunt.policy import keys
 from meldpunt.reports.services import IncomingFile
 
@@ -320,11 +321,12 @@ def _text(part: Message) -> str:
 
 
 def _file_name(part: Message) -> str:
+    """The same clean name as a web upload gets: no path, no control or bidi characters."""
     try:
         name = part.get_filename() or ""
     except Exception:  # a malformed RFC 2231 parameter
         name = ""
-    return str(name)[:200] or "attachment"
+    return safe_file_name(str(name))
 
 
 def _check_limits(content: Content) -> None:

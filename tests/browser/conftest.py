@@ -118,3 +118,27 @@ def shoot() -> Callable[[Page, str], Path]:
         return path
 
     return screenshot
+
+
+@pytest.fixture
+def staff_page(browser: Browser, live_server: Any) -> Iterator[tuple[Page, Traffic, list[str]]]:
+    """A desktop page with JavaScript ON and the CSP bypassed, and a log of dialogs."""
+    context = browser.new_context(
+        java_script_enabled=True,
+        bypass_csp=True,
+        locale="en-GB",
+        extra_http_headers={"Accept-Language": "en"},
+        viewport={"width": 1280, "height": 900},
+    )
+    page = context.new_page()
+    traffic = Traffic(live_server.url)
+    traffic.watch(page)
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    yield page, traffic, dialogs
+    context.close()

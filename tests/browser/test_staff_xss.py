@@ -6,7 +6,7 @@ escaping itself: if any payload were rendered as markup, its script would run he
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pyotp
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from meldpunt.accounts.models import StaffProfile
 from meldpunt.reports.models import Report
@@ -44,30 +44,6 @@ EMAIL = '"<svg/onload=window.__pwned=1>"@example.org'
 NAME = f"name: {SCRIPT} {IMG} {BOLD} {ATTR}"  # at most 200 characters
 FILE_NAMES = ["<img src=x onerror=window.__pwned=1>.txt", "<b id=injected>x.html"]
 FILE_TYPE = 'text/html"><b id=injected>t</b>'
-
-
-@pytest.fixture
-def staff_page(browser: Browser, live_server: Any) -> Iterator[tuple[Page, Traffic, list[str]]]:
-    """A desktop page with JavaScript ON and the CSP bypassed, and a log of dialogs."""
-    context = browser.new_context(
-        java_script_enabled=True,
-        bypass_csp=True,
-        locale="en-GB",
-        extra_http_headers={"Accept-Language": "en"},
-        viewport={"width": 1280, "height": 900},
-    )
-    page = context.new_page()
-    traffic = Traffic(live_server.url)
-    traffic.watch(page)
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    yield page, traffic, dialogs
-    context.close()
 
 
 def hostile_report() -> Report:
