@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
-from ninja import NinjaAPI, Query, Schema, Status
+from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
@@ -80,14 +80,19 @@ class ReportDetail(ReportSummary):
     messages: list[ReportMessage]
 
 
+class Problem(Schema):
+    detail: str
+
+
 class Filters(Schema):
     state: str | None = None
     severity: str | None = None
     assignee: str | None = None  # a user name, or "unassigned"
     overdue: bool | None = None
     q: str | None = None  # a reference (MP-YYYY-NNNN) or an affected host or URL
-    limit: int = 50
-    offset: int = 0
+    limit: int = Field(50, ge=1, le=200)
+    # Bounded: an offset beyond what a database integer holds would be a 500, not a page.
+    offset: int = Field(0, ge=0, le=1_000_000_000)
 
 
 def _user(request: HttpRequest) -> User:
@@ -139,8 +144,6 @@ def _filtered(filters: Filters) -> QuerySet[Report]:
 
 @api.get("/reports", response=list[ReportSummary], summary="List reports")
 def list_reports(request: HttpRequest, filters: Query[Filters]) -> list[dict[str, Any]]:
-    if not 1 <= filters.limit <= 200 or filters.offset < 0:
-        raise HttpError(400, "limit must be 1..200 and offset >= 0")
     now = timezone.now()
     page = _filtered(filters)[filters.offset : filters.offset + filters.limit]
     return [_summary(r, now) for r in page]
@@ -153,7 +156,11 @@ def _report(uid: uuid.UUID) -> Report:
     return report
 
 
-@api.get("/reports/{uid}", response=ReportDetail, summary="Read one report, decrypted")
+@api.get(
+    "/reports/{uid}",
+    response={200: ReportDetail, 404: Problem},
+    summary="Read one report, decrypted",
+)
 def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
     report = _report(uid)
     audit("report_viewed", f"staff:{_user(request).pk}", report.reference, via="api")
@@ -197,13 +204,9 @@ class NewMessage(Schema):
     first_response: bool = False
 
 
-class Problem(Schema):
-    detail: str
-
-
 @api.post(
     "/reports/{uid}/state",
-    response={200: ReportSummary, 400: Problem, 403: Problem},
+    response={200: ReportSummary, 400: Problem, 403: Problem, 404: Problem},
     summary="Change a report's state",
 )
 def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> Any:
@@ -226,7 +229,7 @@ def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> A
 
 @api.post(
     "/reports/{uid}/messages",
-    response={201: ReportMessage, 400: Problem, 403: Problem},
+    response={201: ReportMessage, 400: Problem, 403: Problem, 404: Problem},
     summary="Send a message to the finder (optionally the first response)",
 )
 def post_message(request: HttpRequest, uid: uuid.UUID, new: NewMessage) -> Any:
