@@ -206,6 +206,12 @@ if MELDPUNT_REDIS_URL and not MELDPUNT_REDIS_URL.startswith(("redis://", "rediss
 # Reports per window from the whole internet: a brake on a distributed flood, far above
 # what a desk ever receives.
 MELDPUNT_SUBMIT_GLOBAL_LIMIT = env_int("MELDPUNT_SUBMIT_GLOBAL_LIMIT", 1000, minimum=1)
+# Optional proof-of-work on the report form (ALTCHA v1, computed by the page's own
+# script). Without a solution (JavaScript off) a client may still send this many reports
+# per window; with one, the normal per-client limit applies.
+MELDPUNT_PROOF_OF_WORK = env_bool("MELDPUNT_PROOF_OF_WORK", False)
+MELDPUNT_POW_MAX_NUMBER = env_int("MELDPUNT_POW_MAX_NUMBER", 100_000, minimum=1000)
+MELDPUNT_SUBMIT_NOPOW_LIMIT = env_int("MELDPUNT_SUBMIT_NOPOW_LIMIT", 3)
 
 MELDPUNT_WORKERS = env_int("MELDPUNT_WORKERS", 4, minimum=1)
 # Background work: how often the worker looks for due reminders, and how early it warns.

@@ -12,7 +12,7 @@ from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from meldpunt.lib import ratelimit
+from meldpunt.lib import proof_of_work, ratelimit
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pgp import KeyProblem, check_public_key
 from meldpunt.lib.targets import Target, TargetError, parse_target
@@ -132,6 +132,8 @@ class ReportForm(Form):
     )
     policy_version = forms.IntegerField(widget=forms.HiddenInput)
     submission_token = forms.CharField(widget=forms.HiddenInput)
+    # The proof-of-work solution the page's script fills in (when that is switched on).
+    altcha = forms.CharField(widget=forms.HiddenInput, required=False, max_length=2000)
 
     def __init__(self, *args: Any, client: str = "unknown", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -207,6 +209,12 @@ class ReportForm(Form):
             _("This form was already sent. Submit again only if this is a new report."),
         )
 
+    def _proof_of_work_or_few(self) -> bool:
+        """A solved challenge, or one of the few reports a client may send without one."""
+        if proof_of_work.solved(self.cleaned_data.get("altcha", "")):
+            return True
+        return ratelimit.hit(nopow_limit(), self.client)
+
     def unavailable(self) -> None:
         """Storing failed (the database is down): nothing was stored, everything typed is kept."""
         self.add_error(
@@ -255,6 +263,14 @@ class ReportForm(Form):
         credit = cleaned.get("credit")
         if credit in {Credit.NAME, Credit.PSEUDONYM} and not cleaned.get("name", "").strip():
             self.add_error("name", _("Tell us the name or pseudonym to credit."))
+        if not self.errors and proof_of_work.enabled() and not self._proof_of_work_or_few():
+            raise forms.ValidationError(
+                _(
+                    "Too many reports from your network without the browser check. "
+                    "Switch JavaScript on for this page, or try again later."
+                ),
+                code="rate_limited",
+            )
         if not self.errors and not ratelimit.hit(submit_limit(), self.client):
             raise forms.ValidationError(
                 _("Too many reports from your network. Please try again later."),
@@ -299,6 +315,14 @@ def submit_limit() -> ratelimit.Limit:
     return ratelimit.Limit(
         "submit",
         settings.MELDPUNT_SUBMIT_CLIENT_LIMIT,
+        timedelta(minutes=settings.MELDPUNT_SUBMIT_WINDOW_MINUTES),
+    )
+
+
+def nopow_limit() -> ratelimit.Limit:
+    return ratelimit.Limit(
+        "submit-nopow",
+        settings.MELDPUNT_SUBMIT_NOPOW_LIMIT,
         timedelta(minutes=settings.MELDPUNT_SUBMIT_WINDOW_MINUTES),
     )
 

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
 from meldpunt.intake.forms import ReportForm, new_submission_token
+from meldpunt.lib import proof_of_work
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.ratelimit import client_key
 from meldpunt.policy.commitments import OUT_OF_SCOPE, current_version
@@ -65,5 +66,10 @@ def _receipt_page(request: HttpRequest, receipt: Receipt, repeated: bool = False
 
 
 def _form_page(request: HttpRequest, form: ReportForm, status: int = 200) -> HttpResponse:
-    context = {"form": form, "out_of_scope": OUT_OF_SCOPE, "version": current_version()}
+    context = {
+        "form": form,
+        "out_of_scope": OUT_OF_SCOPE,
+        "version": current_version(),
+        "pow_challenge": proof_of_work.new_challenge() if proof_of_work.enabled() else "",
+    }
     return render_private(request, "intake/report.html", context, status)
