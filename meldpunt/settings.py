@@ -139,6 +139,7 @@ MELDPUNT_SMTPD_BIND = env("MELDPUNT_SMTPD_BIND", "127.0.0.1:2525")
 MELDPUNT_MAIL_MAX_BYTES = env_int("MELDPUNT_MAIL_MAX_BYTES", 25 * 1024 * 1024, minimum=64 * 1024)
 # Automatic answers (with our key) per sender address and day, so we never flood anyone.
 MELDPUNT_AUTOREPLY_LIMIT = env_int("MELDPUNT_AUTOREPLY_LIMIT", 3, minimum=1)
+MELDPUNT_AUTOREPLY_GLOBAL_LIMIT = env_int("MELDPUNT_AUTOREPLY_GLOBAL_LIMIT", 500, minimum=1)
 # --- End of incoming mail -----------------------------------------------------------
 
 # --- security.txt (RFC 9116) ---------------------------------------------------------
@@ -193,6 +194,7 @@ MELDPUNT_RECEIPT_CLIENT_LIMIT = env_int("MELDPUNT_RECEIPT_CLIENT_LIMIT", 10, min
 MELDPUNT_RECEIPT_GLOBAL_LIMIT = env_int("MELDPUNT_RECEIPT_GLOBAL_LIMIT", 500, minimum=1)
 MELDPUNT_RECEIPT_WINDOW_MINUTES = env_int("MELDPUNT_RECEIPT_WINDOW_MINUTES", 15, minimum=1)
 MELDPUNT_STAFF_LOGIN_LIMIT = env_int("MELDPUNT_STAFF_LOGIN_LIMIT", 10, minimum=1)
+MELDPUNT_STAFF_LOGIN_GLOBAL_LIMIT = env_int("MELDPUNT_STAFF_LOGIN_GLOBAL_LIMIT", 300, minimum=1)
 MELDPUNT_SUBMIT_CLIENT_LIMIT = env_int("MELDPUNT_SUBMIT_CLIENT_LIMIT", 20, minimum=1)
 MELDPUNT_SUBMIT_WINDOW_MINUTES = env_int("MELDPUNT_SUBMIT_WINDOW_MINUTES", 60, minimum=1)
 # Number of reverse proxies in front of Meldpunt whose X-Forwarded-For is trusted.

@@ -85,3 +85,11 @@ def test_it_does_not_answer_a_sender_address_it_cannot_write_to(db: Any, org_key
     result = process_message(raw)
     assert result.outcome == "report"
     assert not OutboundMail.objects.exists()
+
+
+@override_settings(MELDPUNT_AUTOREPLY_GLOBAL_LIMIT=2)
+def test_it_limits_answers_for_all_senders_together(org_key: Any) -> None:
+    """Forged senders by the thousand must not make us a mail cannon."""
+    for n in range(4):
+        assert process_message(plain_mail(sender=f"f{n}@example.net")).outcome == "report"
+    assert OutboundMail.objects.count() == 2

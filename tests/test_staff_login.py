@@ -185,3 +185,12 @@ def test_it_names_the_role_in_the_staff_members_language(alice):
 
     client = sign_in(Client(HTTP_ACCEPT_LANGUAGE="nl"), alice)
     assert "(Triagist)" in client.get("/triage/").content.decode()
+
+
+@override_settings(MELDPUNT_STAFF_LOGIN_GLOBAL_LIMIT=3)
+def test_it_rate_limits_password_guessing_for_everyone_together(alice):
+    for i in range(3):
+        attacker = Client(REMOTE_ADDR=f"198.51.100.{i + 1}")
+        assert password_step(attacker, f"user{i}@example.org", "guess").status_code == 400
+    limited = password_step(Client(REMOTE_ADDR="203.0.113.1"), "alice@example.org")
+    assert limited.status_code == 429

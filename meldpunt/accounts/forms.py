@@ -37,8 +37,11 @@ class LoginForm(Form):
             return cleaned
         # Per client and per account: neither guessing many passwords from one place nor
         # one account's password from many places.
-        if not ratelimit.hit(_limit("staff-login-client"), self.client) or not ratelimit.hit(
-            _limit("staff-login-account"), username.lower()
+        # And for everyone together: a distributed guess slows down as a whole.
+        if (
+            not ratelimit.hit(_limit("staff-login-client"), self.client)
+            or not ratelimit.hit(_limit("staff-login-account"), username.lower())
+            or not ratelimit.hit(global_login_limit(), "all")
         ):
             self.rate_limited = True
             raise forms.ValidationError(ratelimit.TOO_MANY_ATTEMPTS)
@@ -91,3 +94,9 @@ class EnrolForm(Form):
         if not accept_totp(self.profile, code, confirming=True):
             raise forms.ValidationError(_("This code is not valid. Check the time on your phone."))
         return code
+
+
+def global_login_limit() -> ratelimit.Limit:
+    return ratelimit.Limit(
+        "staff-login-global", settings.MELDPUNT_STAFF_LOGIN_GLOBAL_LIMIT, timedelta(minutes=15)
+    )

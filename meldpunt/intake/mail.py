@@ -376,7 +376,11 @@ def _new_report(
     stored.extend(Attachment.objects.filter(report=report).values_list("storage_name", flat=True))
     Report.objects.filter(pk=report.pk).update(received_encrypted=content.encrypted)
     report.received_encrypted = content.encrypted
-    if not no_answer_reason(msg, env) and ratelimit.hit(_autoreply_limit(), env.sender.lower()):
+    if (
+        not no_answer_reason(msg, env)
+        and ratelimit.hit(_autoreply_limit(), env.sender.lower())
+        and ratelimit.hit(_autoreply_global_limit(), "all")
+    ):
         languages = [language] if language else _default_languages()
         outbox.queue_receipt(
             report,
@@ -393,6 +397,13 @@ def _new_report(
 
 def _autoreply_limit() -> ratelimit.Limit:
     return ratelimit.Limit("autoreply", settings.MELDPUNT_AUTOREPLY_LIMIT, timedelta(days=1))
+
+
+def _autoreply_global_limit() -> ratelimit.Limit:
+    # Many forged senders must not turn us into a mail cannon either.
+    return ratelimit.Limit(
+        "autoreply-global", settings.MELDPUNT_AUTOREPLY_GLOBAL_LIMIT, timedelta(days=1)
+    )
 
 
 def _default_languages() -> list[str]:
