@@ -18,6 +18,7 @@ from meldpunt.accounts.forms import EnrolForm, LoginForm, SecondFactorForm
 from meldpunt.accounts.gate import SECOND_FACTOR_AT, staff_required
 from meldpunt.accounts.models import StaffProfile
 from meldpunt.audit.log import append as audit
+from meldpunt.audit.log import staff
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.ratelimit import client_key
 
@@ -70,9 +71,9 @@ def verify(request: HttpRequest) -> HttpResponse:
     if request.method != "POST" or not form.is_valid():
         status = 200 if request.method != "POST" else (429 if form.rate_limited else 400)
         if request.method == "POST":
-            audit("second_factor_failed", f"staff:{user.pk}", rate_limited=form.rate_limited)
+            audit("second_factor_failed", staff(user), rate_limited=form.rate_limited)
         return render_private(request, "accounts/verify.html", {"form": form}, status=status)
-    audit("second_factor_passed", f"staff:{user.pk}", method=form.method)
+    audit("second_factor_passed", staff(user), method=form.method)
     return _complete_login(request, user)
 
 
@@ -102,7 +103,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
             request, "accounts/enrol.html", context, status=400 if request.method == "POST" else 200
         )
     codes = new_recovery_codes(user)
-    audit("second_factor_enrolled", f"staff:{user.pk}", method="totp", recovery_codes=len(codes))
+    audit("second_factor_enrolled", staff(user), method="totp", recovery_codes=len(codes))
     response = _complete_login(request, user)
     return render_private(
         request, "accounts/recovery_codes.html", {"codes": codes, "next": response["Location"]}
@@ -137,11 +138,11 @@ def again(request: HttpRequest) -> HttpResponse:
     if request.method != "POST" or not form.is_valid():
         status = 200 if request.method != "POST" else (429 if form.rate_limited else 400)
         if request.method == "POST":
-            audit("sudo_failed", f"staff:{user.pk}", rate_limited=form.rate_limited)
+            audit("sudo_failed", staff(user), rate_limited=form.rate_limited)
         return render_private(
             request, "accounts/verify.html", {"form": form, "again": True}, status
         )
-    audit("sudo_passed", f"staff:{user.pk}", method=form.method)
+    audit("sudo_passed", staff(user), method=form.method)
     request.session[SECOND_FACTOR_AT] = time.time()
     target = _safe_next(request, request.GET.get("next"))
     return HttpResponseRedirect(target, status=303)

@@ -68,10 +68,6 @@ class PublishRefused(AdvisoryError):
         self.messages = messages
 
 
-def staff_actor(user: User | None) -> str:
-    return workflow.actor(user)
-
-
 # --- Identifiers ---------------------------------------------------------------------------
 
 
@@ -197,7 +193,7 @@ def add_report(advisory: Advisory, report: Report, user: User | None = None) -> 
             )
         _check_source(report, locked)
         locked.reports.add(report)
-        actor = staff_actor(user)
+        actor = workflow.actor(user)
         record_event(report, "advisory_report_added", actor, advisory=locked.identifier)
         outbox.queue_news(report)
     advisory.refresh_from_db()
@@ -359,7 +355,7 @@ def publish(
 ) -> AdvisoryRevision:
     """Publish the draft as the next revision; nothing is stored if the document is refused."""
     now = now or timezone.now()
-    actor = staff_actor(user)
+    actor = workflow.actor(user)
     with transaction.atomic():
         locked = _lock(advisory)
         content, credits = content_of(locked), credits_for(locked)

@@ -17,6 +17,7 @@ from ninja.security import HttpBearer
 from meldpunt.accounts.models import Role
 from meldpunt.api.tokens import user_for_token
 from meldpunt.audit.log import append as audit
+from meldpunt.audit.log import staff
 from meldpunt.reports.models import Report, overdue
 from meldpunt.reports.search import matching
 from meldpunt.triage import workflow
@@ -163,7 +164,7 @@ def _report(uid: uuid.UUID) -> Report:
 )
 def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
     report = _report(uid)
-    audit("report_viewed", f"staff:{_user(request).pk}", report.reference, via="api")
+    audit("report_viewed", staff(_user(request)), report.reference, via="api")
     content, finder = report.content, report.finder
     return {
         **_summary(report, timezone.now()),

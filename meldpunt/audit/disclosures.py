@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from meldpunt.accounts.models import Role
-from meldpunt.audit.log import append
+from meldpunt.audit.log import append, staff
 from meldpunt.audit.models import Disclosure
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pages import render_private
@@ -86,7 +86,7 @@ def record(form: DisclosureForm, request: HttpRequest) -> Disclosure:
         # be told about must not show in the history they can export.
         append(
             "personal_data_disclosed",
-            f"staff:{request.user.pk}",
+            staff(request.user),
             d["reference"].reference,
             disclosure=str(disclosure.uid),
             finder_may_know=d["finder_may_know"],

@@ -14,7 +14,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from meldpunt.audit.log import append
+from meldpunt.audit.log import append, staff
 from meldpunt.reports.models import Event
 
 
@@ -24,7 +24,7 @@ def _audit_actor(event_actor: str) -> str:
     if kind != "staff":
         return event_actor
     user = get_user_model().objects.filter(username=name).only("pk").first()
-    return f"staff:{user.pk}" if user else event_actor
+    return staff(user) if user else event_actor
 
 
 @receiver(post_save, sender=Event)
@@ -36,13 +36,13 @@ def report_event(sender: type, instance: Event, created: bool, **kwargs: Any) ->
 
 @receiver(user_logged_in)
 def logged_in(sender: type, request: Any, user: Any, **kwargs: Any) -> None:
-    append("login", f"staff:{user.pk}")
+    append("login", staff(user))
 
 
 @receiver(user_logged_out)
 def logged_out(sender: type, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        append("logout", f"staff:{user.pk}")
+        append("logout", staff(user))
 
 
 @receiver(user_login_failed)
@@ -50,4 +50,4 @@ def login_failed(sender: type, credentials: dict[str, Any], request: Any, **kwar
     # Name the account if it exists, never the text typed: it may be a mistyped password.
     username = str(credentials.get("username", ""))
     user = get_user_model().objects.filter(username=username).only("pk").first()
-    append("login_failed", f"staff:{user.pk}" if user else "anonymous", stage="password")
+    append("login_failed", staff(user) if user else "anonymous", stage="password")

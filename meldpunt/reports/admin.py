@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
 from meldpunt.audit.log import append as audit
+from meldpunt.audit.log import staff
 from meldpunt.reports.models import Attachment, Event, Message, Report
 
 
@@ -124,7 +125,7 @@ class ReportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ) -> HttpResponse:
         report = self.get_object(request, object_id)
         if report is not None:
-            audit("report_viewed", f"staff:{request.user.pk}", report.reference, via="admin")
+            audit("report_viewed", staff(request.user), report.reference, via="admin")
         return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

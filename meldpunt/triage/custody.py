@@ -18,7 +18,13 @@ from meldpunt.accounts.models import Role
 from meldpunt.audit.models import AuditEntry
 from meldpunt.lib.retention import set_legal_hold
 from meldpunt.reports.models import Report
-from meldpunt.triage.access import get_report_for_staff, role_required, sudo_required
+from meldpunt.triage.access import (
+    get_report_for_staff,
+    role_required,
+    staff_profile,
+    sudo_required,
+)
+from meldpunt.triage.workflow import actor
 
 ACCESS_ACTIONS = ["report_viewed", "attachment_downloaded"]
 SHOWN_ACCESSES = 50
@@ -82,7 +88,7 @@ def legal_hold(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     report = get_report_for_staff(request, uid)
     hold = request.POST.get("hold") == "on"
     if hold != report.legal_hold:
-        set_legal_hold(report, hold, f"staff:{request.user.get_username()}")
+        set_legal_hold(report, hold, actor(staff_profile(request).user))
         messages.success(
             request,
             _("Legal hold is on: nothing of this report will be purged.")

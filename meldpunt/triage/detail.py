@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import Role
 from meldpunt.audit.log import append as audit
+from meldpunt.audit.log import staff
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pages import render_private
 from meldpunt.policy.commitments import category_label
@@ -146,7 +147,7 @@ def staff_actor(request: HttpRequest) -> str:
 def report_detail(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     report = get_report_for_staff(request, uid)
     log.info("staff %s read report %s", request.user.pk, report.reference)
-    audit("report_viewed", f"staff:{request.user.pk}", report.reference)
+    audit("report_viewed", staff(request.user), report.reference)
     return _detail_page(request, report, NoteForm() if can_change(request) else None)
 
 

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import Role
 from meldpunt.audit.log import append as audit
+from meldpunt.audit.log import staff
 from meldpunt.lib.pages import render_private
 from meldpunt.reports.models import Report, Resolution
 from meldpunt.triage import forms, workflow
@@ -145,7 +146,7 @@ def edit_template(request: HttpRequest, kind: str, language: str) -> HttpRespons
         form.instance.updated_by = _user(request)
         form.save()
         log.info("message template %s/%s changed by user %s", kind, language, request.user.pk)
-        audit("template_changed", f"staff:{request.user.pk}", kind=kind, language=language)
+        audit("template_changed", staff(request.user), kind=kind, language=language)
         messages.success(request, _("The template has been saved."))
         return HttpResponseRedirect(reverse("triage:templates"), status=303)
     context = {"template": template, "form": form, "placeholders": workflow.PLACEHOLDERS}
