@@ -50,6 +50,20 @@ def test_it_falls_back_to_the_database_when_redis_is_down(window: ratelimit.Limi
     assert RateLimitBucket.objects.exists()
 
 
+def test_a_refused_attempt_does_not_count_against_the_later_limits(
+    window: ratelimit.Limit,
+) -> None:
+    everyone = ratelimit.Limit(f"{window.scope}-all", 100, window.window)
+    results = [
+        ratelimit.first_refused((window, "198.51.100.7"), (everyone, "all")) for _ in range(5)
+    ]
+    assert results == [None] * 3 + [window] * 2
+    # Only the three attempts within the client's own limit used the shared one.
+    assert [ratelimit.hit(everyone, "all") for _ in range(2)] == [True, True]
+    bucket = RateLimitBucket.objects.get(key=ratelimit._bucket_key(everyone, "all"))
+    assert bucket.count == 5
+
+
 @override_settings(MELDPUNT_SUBMIT_GLOBAL_LIMIT=3)
 def test_it_has_a_global_brake_on_submissions() -> None:
     for n in range(3):

@@ -38,10 +38,10 @@ class LoginForm(Form):
         # Per client and per account: neither guessing many passwords from one place nor
         # one account's password from many places.
         # And for everyone together: a distributed guess slows down as a whole.
-        if (
-            not ratelimit.hit(_limit("staff-login-client"), self.client)
-            or not ratelimit.hit(_limit("staff-login-account"), username.lower())
-            or not ratelimit.hit(global_login_limit(), "all")
+        if ratelimit.first_refused(
+            (_limit("staff-login-client"), self.client),
+            (_limit("staff-login-account"), username.lower()),
+            (global_login_limit(), "all"),
         ):
             self.rate_limited = True
             raise forms.ValidationError(ratelimit.TOO_MANY_ATTEMPTS)

@@ -271,17 +271,23 @@ class ReportForm(Form):
                 ),
                 code="rate_limited",
             )
-        if not self.errors and not ratelimit.hit(submit_limit(), self.client):
-            raise forms.ValidationError(
-                _("Too many reports from your network. Please try again later."),
-                code="rate_limited",
-            )
-        if not self.errors and not ratelimit.hit(global_submit_limit(), "all"):
+        if not self.errors:
+            self._count_submission()
+        return cleaned
+
+    def _count_submission(self) -> None:
+        everyone = global_submit_limit()
+        refused = ratelimit.first_refused((submit_limit(), self.client), (everyone, "all"))
+        if refused is everyone:
             raise forms.ValidationError(
                 _("We receive an unusual number of reports right now. Please try again later."),
                 code="rate_limited",
             )
-        return cleaned
+        if refused is not None:
+            raise forms.ValidationError(
+                _("Too many reports from your network. Please try again later."),
+                code="rate_limited",
+            )
 
     def new_report(self, language: str) -> NewReport:
         d = self.cleaned_data

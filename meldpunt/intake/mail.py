@@ -378,8 +378,9 @@ def _new_report(
     report.received_encrypted = content.encrypted
     if (
         not no_answer_reason(msg, env)
-        and ratelimit.hit(_autoreply_limit(), env.sender.lower())
-        and ratelimit.hit(_autoreply_global_limit(), "all")
+        and not ratelimit.first_refused(
+            (_autoreply_limit(), env.sender.lower()), (_autoreply_global_limit(), "all")
+        )
     ):
         languages = [language] if language else _default_languages()
         outbox.queue_receipt(

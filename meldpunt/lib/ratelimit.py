@@ -122,13 +122,25 @@ def _database_hit(limit: Limit, key: str, start: datetime, now: datetime) -> int
 
 def hit(limit: Limit, key: str) -> bool:
     """Count one attempt; True while the count stays within the limit."""
+    return first_refused((limit, key)) is None
+
+
+def first_refused(*checks: tuple[Limit, str]) -> Limit | None:
+    """Count one attempt against each limit in turn; return the first one it exceeds.
+
+    The checks after a refusal are not counted: a client held back by its own limit does
+    not use up the limit everyone shares.
+    """
     now = timezone.now()
-    start = _window_start(now, limit.window)
     url: str = settings.MELDPUNT_REDIS_URL
-    count = _redis_hit(url, limit, key, start) if url else None
-    if count is None:
-        count = _database_hit(limit, key, start, now)
-    return count <= limit.limit
+    for limit, key in checks:
+        start = _window_start(now, limit.window)
+        count = _redis_hit(url, limit, key, start) if url else None
+        if count is None:
+            count = _database_hit(limit, key, start, now)
+        if count > limit.limit:
+            return limit
+    return None
 
 
 def refund(limit: Limit, key: str) -> None:

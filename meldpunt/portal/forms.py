@@ -41,7 +41,7 @@ class ReceiptForm(Form):
         # Every attempt counts, per client and for the whole site, before the code is looked
         # at; a correct code is refunded. All failures look alike: no enumeration.
         per_client, everyone = receipt_limits()
-        if not ratelimit.hit(per_client, self.client) or not ratelimit.hit(everyone, "all"):
+        if ratelimit.first_refused((per_client, self.client), (everyone, "all")):
             self.rate_limited = True
             raise forms.ValidationError(ratelimit.TOO_MANY_ATTEMPTS, code="rate_limited")
         code = receipt.normalise(self.cleaned_data["code"])
