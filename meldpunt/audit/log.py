@@ -56,7 +56,9 @@ def append(action: str, actor: str, report_ref: str = "", **data: Any) -> AuditE
     """Add one entry, in the caller's transaction (it is rolled back with the caller's work)."""
     # Round-trip through JSON so the hash is computed over exactly what the database returns.
     clean: dict[str, Any] = json.loads(json.dumps(data, default=str))
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction: if the entry cannot be written, the
+    # caller's work must not be kept without it either.
+    with transaction.atomic(savepoint=False):
         head, _created = AuditHead.objects.select_for_update().get_or_create(
             pk=1, defaults={"seq": 0, "hash": GENESIS}
         )
