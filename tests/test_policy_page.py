@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 from django.test import Client, override_settings
+from django.urls import set_script_prefix
 
 from meldpunt.policy.commitments import current_version
 from meldpunt.policy.models import PolicyVersion
@@ -83,6 +84,23 @@ def test_it_offers_a_language_switch_that_works_without_javascript(db):
     for code in ("nl", "en", "fr"):
         assert f'name="language" value="{code}"' in page
     assert 'action="/language/"' in page
+
+
+def test_every_public_page_links_to_the_finder_pages(db):
+    nav = re.compile(r'<nav aria-label="[^"]+">(.*?)</nav>', re.S)
+    for path in ("/", "/report/", "/status/", "/advisories/"):
+        links = re.findall(r'href="([^"]+)"', nav.search(Client().get(path).content.decode())[1])
+        assert links == ["/", "/report/", "/status/", "/advisories/", "/hall-of-fame/"], path
+
+
+def test_the_links_follow_a_mount_below_the_site_root(db):
+    Client().get("/report/")  # the links at the site root are known first
+    set_script_prefix("/cvd/")  # what the WSGI handler does when mounted at /cvd
+    try:
+        page = Client().get("/report/").content.decode()
+    finally:
+        set_script_prefix("/")
+    assert 'href="/cvd/status/"' in page and 'action="/cvd/language/"' in page
 
 
 def test_it_answers_405_to_a_post_on_the_policy(db):
