@@ -15,7 +15,12 @@ machine hits all three alike):
 2. forms: C client threads GET /report/, each as a new browser (own cookie jar,
    keeping the csrftoken cookie; the hidden csrfmiddlewaretoken,
    submission_token and policy_version inputs are parsed from the HTML);
-3. submissions: C client threads POST those forms as multipart/form-data with
+3. floors: the same forms, posted to /bench/floor-parse/ (CSRF check and multipart
+   parsing, nothing else) and to /bench/floor-page/ (that plus rendering the
+   receipt page). They store nothing: no implementation of the submission can be
+   faster, so they show how much of the baseline the target leaves for the work
+   itself;
+4. submissions: C client threads POST those forms as multipart/form-data with
    every field and one small attachment. Only these POSTs (validation,
    encryption, storage, receipt page) count for the submission figures.
 
@@ -127,6 +132,8 @@ class Round:
     number: int
     baseline: Phase
     forms: Phase
+    floor_parse: Phase
+    floor_page: Phase
     submissions: Phase
     load: str = ""  # /proc/loadavg (1, 5, 15 min) when the round started
 
@@ -136,7 +143,15 @@ class Round:
 
     @property
     def failures(self) -> int:
-        return self.baseline.failures + self.forms.failures + self.submissions.failures
+        return sum(p.failures for p in self.phases)
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        return (self.baseline, self.forms, self.floor_parse, self.floor_page, self.submissions)
+
+    def of(self, phase: Phase) -> float:
+        """A phase's throughput as a share of the baseline's."""
+        return phase.rps / self.baseline.rps if self.baseline.rps else 0.0
 
 
 # --- HTTP helpers -------------------------------------------------------------------------
@@ -330,6 +345,31 @@ def form_job(port: int, forms: list[FilledForm | None]) -> Callable[[int], tuple
     return job
 
 
+def floor_job(
+    forms: list[FilledForm | None], path: str, expect: str
+) -> Callable[[int], tuple[bool, float, str]]:
+    def job(i: int) -> tuple[bool, float, str]:
+        form = forms[i]
+        if form is None:
+            return False, 0.0, f"POST {path}: no form (its GET failed)"
+        t0 = time.perf_counter()
+        status, body = form.browser.request(
+            "POST", path, form.body, {"Content-Type": form.content_type}
+        )
+        elapsed = time.perf_counter() - t0
+        if status != 200 or expect.encode() not in body:
+            return False, elapsed, f"POST {path}: HTTP {status} {body[:200]!r}"
+        return True, elapsed, ""
+
+    return job
+
+
+FLOORS = (
+    ("floor: parse", "/bench/floor-parse/", "parsed "),
+    ("floor: parse + page", "/bench/floor-page/", 'id="receipt-code"'),
+)
+
+
 def submit_job(
     forms: list[FilledForm | None], references: list[str | None]
 ) -> Callable[[int], tuple[bool, float, str]]:
@@ -386,6 +426,7 @@ def server_env(data_dir: Path, database_url: str, port: int) -> dict[str, str]:
         DATABASE_URL=database_url,
         MELDPUNT_BENCH_VIEWS="1",
         MELDPUNT_SUBMIT_CLIENT_LIMIT="1000000",
+        MELDPUNT_SUBMIT_GLOBAL_LIMIT="1000000",
         MELDPUNT_BASE_URL=f"http://127.0.0.1:{port}",
         MELDPUNT_LOG_LEVEL="WARNING",
     )
@@ -488,6 +529,10 @@ def bench_database(db: str, args: argparse.Namespace) -> list[Round]:
         for phase in (
             run_load("warm-up baseline", warm, args.concurrency, baseline_job(port)),
             run_load("warm-up forms", warm, args.concurrency, form_job(port, warm_forms)),
+            *(
+                run_load(f"warm-up {name}", warm, args.concurrency, floor_job(warm_forms, p, e))
+                for name, p, e in FLOORS
+            ),
             run_load(
                 "warm-up posts", warm, args.concurrency, submit_job(warm_forms, [None] * warm)
             ),
@@ -499,12 +544,15 @@ def bench_database(db: str, args: argparse.Namespace) -> list[Round]:
         for number in range(1, args.rounds + 1):
             load = loadavg()
             baseline, got, posted = Phase("baseline"), Phase("GET /report/"), Phase("POST /report/")
+            floors = [Phase(name) for name, _path, _expect in FLOORS]
             # Interleave in slices so that noise from other tenants hits both alike.
             for size in slice_sizes(args.requests, args.slices):
                 c = args.concurrency
                 baseline.merge(run_load("baseline", size, c, baseline_job(port)))
                 forms: list[FilledForm | None] = [None] * size
                 got.merge(run_load("GET /report/", size, c, form_job(port, forms)))
+                for floor, (name, path, expect) in zip(floors, FLOORS, strict=True):
+                    floor.merge(run_load(name, size, c, floor_job(forms, path, expect)))
                 references: list[str | None] = [None] * size
                 posted.merge(run_load("POST /report/", size, c, submit_job(forms, references)))
                 for ref in references:
@@ -514,14 +562,15 @@ def bench_database(db: str, args: argparse.Namespace) -> list[Round]:
                         posted.failures += 1
                         posted.errors.append(f"reference {ref} handed out twice")
                     seen.add(ref)
-            result = Round(db, number, baseline, got, posted, load)
+            result = Round(db, number, baseline, got, floors[0], floors[1], posted, load)
             rounds.append(result)
             say(
                 f"[{db}] round {number}: baseline {baseline.rps:.1f} req/s, "
-                f"submissions {posted.rps:.1f} req/s, ratio {result.ratio:.2f}, "
+                f"submissions {posted.rps:.1f} req/s, ratio {result.ratio:.2f} "
+                f"(floors {result.of(floors[0]):.2f}, {result.of(floors[1]):.2f}), "
                 f"failures {result.failures}, load average before {load}"
             )
-            for phase in (baseline, got, posted):
+            for phase in result.phases:
                 for error in phase.errors[:5]:
                     say(f"[{db}]   {phase.name}: {error}")
     finally:
@@ -607,7 +656,9 @@ def table(rounds: list[Round], args: argparse.Namespace) -> str:
     ]
     for r in rounds:
         lines.append(row(r, r.baseline, "1.00"))
-        lines.append(row(r, r.forms, f"({r.forms.rps / r.baseline.rps:.2f}, not the target)"))
+        lines.append(row(r, r.forms, f"({r.of(r.forms):.2f}, not the target)"))
+        lines.append(row(r, r.floor_parse, f"({r.of(r.floor_parse):.2f}, stores nothing)"))
+        lines.append(row(r, r.floor_page, f"({r.of(r.floor_page):.2f}, stores nothing)"))
         lines.append(row(r, r.submissions, f"**{r.ratio:.2f}**"))
     if args.rounds > 1:
         lines += [
@@ -615,8 +666,9 @@ def table(rounds: list[Round], args: argparse.Namespace) -> str:
             "Median over rounds:",
             "",
             "| DB | baseline req/s | baseline p50 / p99 ms | GET /report/ req/s "
+            "| floor: parse (ratio) | floor: parse + page (ratio) "
             "| submission req/s | submission p50 / p99 ms | ratio (median of rounds) |",
-            "|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for db in dict.fromkeys(r.db for r in rounds):
             rs = [r for r in rounds if r.db == db]
@@ -629,6 +681,10 @@ def table(rounds: list[Round], args: argparse.Namespace) -> str:
                 f"| {med(r.baseline.pct(50) for r in rs):.1f} / "
                 f"{med(r.baseline.pct(99) for r in rs):.1f} "
                 f"| {med(r.forms.rps for r in rs):.1f} "
+                f"| {med(r.floor_parse.rps for r in rs):.1f} "
+                f"({med(r.of(r.floor_parse) for r in rs):.2f}) "
+                f"| {med(r.floor_page.rps for r in rs):.1f} "
+                f"({med(r.of(r.floor_page) for r in rs):.2f}) "
                 f"| {med(r.submissions.rps for r in rs):.1f} "
                 f"| {med(r.submissions.pct(50) for r in rs):.1f} / "
                 f"{med(r.submissions.pct(99) for r in rs):.1f} "

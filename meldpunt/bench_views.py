@@ -1,16 +1,30 @@
-"""The benchmark's baseline: the same server answering a minimal view that inserts one row.
+"""The benchmark's reference points on the same server as the real submission.
+
+- `baseline`: a minimal view that inserts one row (what the issue measures against).
+- `floor_parse` and `floor_page`: what any handler of the report form pays before it stores
+  anything: the CSRF check and parsing the same multipart body; then also rendering the
+  receipt page. They store nothing, validate nothing and encrypt nothing, so no
+  implementation of the submission can be faster than them (bench/README.md).
 
 Only routed when MELDPUNT_BENCH_VIEWS is on (never in production).
 """
 
 from __future__ import annotations
 
+import itertools
+import secrets
+from types import SimpleNamespace
+
 from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from meldpunt.lib.pages import render_private
+
 _table_ready = False
+_serial = itertools.count(1)
 
 
 def _ensure_table() -> None:
@@ -32,3 +46,25 @@ def baseline(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO bench_baseline (id, note) VALUES (1, %s)", ["x"])
     return HttpResponse("ok")
+
+
+def _parse(request: HttpRequest) -> int:
+    """Read the form as the report view does (CSRF has been checked by the middleware)."""
+    return len(request.POST) + len(request.FILES)
+
+
+@require_POST
+def floor_parse(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(f"parsed {_parse(request)} fields")
+
+
+@require_POST
+def floor_page(request: HttpRequest) -> HttpResponse:
+    _parse(request)
+    # A stand-in with what the receipt template reads; a reference unique per process.
+    report = SimpleNamespace(
+        reference=f"MP-0000-{next(_serial)}-{secrets.token_hex(4)}",
+        response_due_at=timezone.now(),
+    )
+    context = {"report": report, "code": "BENCH-FLOOR-PAGE", "repeated": False}
+    return render_private(request, "intake/receipt.html", context)

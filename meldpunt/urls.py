@@ -61,3 +61,5 @@ if settings.MELDPUNT_BENCH_VIEWS:
     from meldpunt import bench_views
 
     urlpatterns.append(path("bench/baseline/", bench_views.baseline))
+    urlpatterns.append(path("bench/floor-parse/", bench_views.floor_parse))
+    urlpatterns.append(path("bench/floor-page/", bench_views.floor_page))
