@@ -89,7 +89,9 @@ def test_it_offers_a_language_switch_that_works_without_javascript(db):
 def test_every_public_page_links_to_the_finder_pages(db):
     nav = re.compile(r'<nav aria-label="[^"]+">(.*?)</nav>', re.S)
     for path in ("/", "/report/", "/status/", "/advisories/"):
-        links = re.findall(r'href="([^"]+)"', nav.search(Client().get(path).content.decode())[1])
+        header = nav.search(Client().get(path).content.decode())
+        assert header, path
+        links = re.findall(r'href="([^"]+)"', header[1])
         assert links == ["/", "/report/", "/status/", "/advisories/", "/hall-of-fame/"], path
 
 
