@@ -33,6 +33,24 @@ def test_it_rejects_an_affected_system_that_is_no_url_host_or_ip(db):
     assert "Reflected XSS in the q parameter." in page
 
 
+def test_it_gives_back_what_was_typed_as_inert_text(db):
+    # A finder may send attack payloads on purpose; the re-rendered form must not run them.
+    payload = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    typed = {
+        "description": payload,
+        "steps": payload,
+        "impact": payload,
+        "name": payload,
+        "references": payload,
+        "pgp_key": payload,
+    }
+    page = assert_rejected(form_post(Client(), category="", email=f"a{payload}@x", **typed))
+    assert "<script>" not in page and "<img" not in page and 'onerror=alert(2)>"' not in page
+    escaped = "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"
+    # Kept in every field, as text ("&#34;" and "&quot;" are the same quote).
+    assert page.replace("&#34;", "&quot;").count(escaped) >= len(typed)
+
+
 def test_it_requires_an_affected_system_a_category_and_a_description(db):
     page = assert_rejected(form_post(Client(), affected_systems="", category="", description=""))
     assert page.count('class="errorlist"') >= 3
