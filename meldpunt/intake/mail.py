@@ -376,11 +376,8 @@ def _new_report(
     stored.extend(Attachment.objects.filter(report=report).values_list("storage_name", flat=True))
     Report.objects.filter(pk=report.pk).update(received_encrypted=content.encrypted)
     report.received_encrypted = content.encrypted
-    if (
-        not no_answer_reason(msg, env)
-        and not ratelimit.first_refused(
-            (_autoreply_limit(), env.sender.lower()), (_autoreply_global_limit(), "all")
-        )
+    if not no_answer_reason(msg, env) and not ratelimit.first_refused(
+        (_autoreply_limit(), env.sender.lower()), (_autoreply_global_limit(), "all")
     ):
         languages = [language] if language else _default_languages()
         outbox.queue_receipt(
