@@ -421,10 +421,14 @@ def server_env(data_dir: Path, database_url: str, port: int) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith("MELDPUNT_") and k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
     }
+    # bench.settings: the real settings plus the bench views (bench/urls.py). The server
+    # runs in the data directory, so the project root goes on its path for `bench`.
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        PYTHONPATH=pythonpath,
         MELDPUNT_DATA_DIR=str(data_dir),
         DATABASE_URL=database_url,
-        MELDPUNT_BENCH_VIEWS="1",
         MELDPUNT_SUBMIT_CLIENT_LIMIT="1000000",
         MELDPUNT_SUBMIT_GLOBAL_LIMIT="1000000",
         MELDPUNT_BASE_URL=f"http://127.0.0.1:{port}",

@@ -26,7 +26,7 @@ each page's slowest statement.
 The pages: the inbox's first page (/triage/), the overdue filter (?overdue=1), a search
 by host (?q=<host>), a report's detail page (rotating over 50 reports), and the duplicate
 suggestion for a new report submitted through `submit_report` (the first function named
-`suggest_duplicates` in meldpunt.triage.duplicates or meldpunt.triage.workflow). A page
+`suggest_duplicates` in meldpunt.reports.duplicates, or meldpunt.triage.workflow before). A page
 or function that is not there yet, or fails, is reported as such, not timed.
 
 The Markdown summary goes to stdout after the details; progress to stderr.
@@ -332,7 +332,7 @@ def measure_pages(
 
     def dup_page(_i: int) -> Any:
         if suggest is None:
-            raise RuntimeError("no suggest_duplicates in meldpunt.triage.duplicates or .workflow")
+            raise RuntimeError("no suggest_duplicates in reports.duplicates or triage.workflow")
         found = suggest(new)
         return list(found) if found is not None else None
 
@@ -473,7 +473,7 @@ def submit_new_report(plan: Any, *hosts: str) -> Any:
 
 
 def find_suggest_duplicates() -> Callable[[Any], Any] | None:
-    for module in ("meldpunt.triage.duplicates", "meldpunt.triage.workflow"):
+    for module in ("meldpunt.reports.duplicates", "meldpunt.triage.workflow"):
         try:
             mod = importlib.import_module(module)
         except ImportError:

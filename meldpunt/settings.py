@@ -94,7 +94,7 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 EMAIL_TIMEOUT = env_int("MELDPUNT_SMTP_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = MELDPUNT_SECURITY_CONTACT
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-# The outbox (meldpunt.lib.outbox) retries a mail that the server refused for a while,
+# The outbox (meldpunt.reports.outbox) retries a mail that the server refused for a while,
 # with growing pauses, up to this many attempts; then the team sees it as failed.
 MELDPUNT_OUTBOX_MAX_ATTEMPTS = env_int("MELDPUNT_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
 # A worker that takes a mail holds it this long; only after a crash does another worker
@@ -219,7 +219,6 @@ MELDPUNT_WORKERS = env_int("MELDPUNT_WORKERS", 4, minimum=1)
 # Background work: how often the worker looks for due reminders, and how early it warns.
 MELDPUNT_SCHEDULE_SECONDS = env_int("MELDPUNT_SCHEDULE_SECONDS", 60, minimum=5)
 MELDPUNT_REMINDER_HOURS = env_int("MELDPUNT_REMINDER_HOURS", 24, minimum=1)
-MELDPUNT_BENCH_VIEWS = env_bool("MELDPUNT_BENCH_VIEWS", False)
 # Advisories are numbered <prefix>-<year>-<serial>; the prefix is also the CSAF tracking id's.
 MELDPUNT_ADVISORY_PREFIX = env("MELDPUNT_ADVISORY_PREFIX", "MPSA").upper()
 # Retention: days after a report is published or closed until its attachments (which may

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.i18n import set_language
@@ -56,10 +55,3 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # Temporary staff access until the triage desk exists; see meldpunt/reports/admin.py.
     path("admin/", admin.site.urls),
 ]
-
-if settings.MELDPUNT_BENCH_VIEWS:
-    from meldpunt import bench_views
-
-    urlpatterns.append(path("bench/baseline/", bench_views.baseline))
-    urlpatterns.append(path("bench/floor-parse/", bench_views.floor_parse))
-    urlpatterns.append(path("bench/floor-page/", bench_views.floor_page))

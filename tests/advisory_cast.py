@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from meldpunt.advisories import publishing
 from meldpunt.advisories.models import Advisory
+from meldpunt.reports import assessment, lifecycle, messages
 from meldpunt.reports.models import Report, State
-from meldpunt.triage import workflow
 from tests.conftest import Submitted, submit
 
 V31 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N"  # 6.1
@@ -22,7 +22,7 @@ V40 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"  # 9.3
 def fixed(user: User, submitted: Submitted | None = None, **fields: Any) -> Report:
     """A report submitted on the web, assessed, answered, and fixed."""
     report = (submitted or submit(Client(), **fields)).report
-    workflow.assess(
+    assessment.assess(
         report,
         user,
         valid=True,
@@ -32,9 +32,9 @@ def fixed(user: User, submitted: Submitted | None = None, **fields: Any) -> Repo
         cwe="CWE-79",
         affected_asset="portal.example.org",
     )
-    workflow.send_first_response(report, user, "Confirmed.")
-    workflow.transition(report, State.FIX_IN_PROGRESS, user)
-    workflow.transition(report, State.FIXED, user)
+    messages.send_first_response(report, user, "Confirmed.")
+    lifecycle.transition(report, State.FIX_IN_PROGRESS, user)
+    lifecycle.transition(report, State.FIXED, user)
     return report
 
 

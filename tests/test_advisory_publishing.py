@@ -16,8 +16,8 @@ from django.utils import timezone
 from meldpunt.accounts.gate import SECOND_FACTOR_AT
 from meldpunt.advisories import publishing
 from meldpunt.advisories.models import Advisory, AdvisoryRevision
+from meldpunt.reports import lifecycle
 from meldpunt.reports.models import Event, Report, State
-from meldpunt.triage import workflow
 from tests.advisory_cast import fixed, ready
 from tests.conftest import sign_in
 
@@ -195,7 +195,7 @@ def test_it_leaves_a_published_report_published_in_a_follow_up_advisory(
     assert (
         Event.objects.filter(report=report, kind="state_changed", data__to="published").count() == 1
     )
-    workflow.transition(report, State.CLOSED, alice, "resolved")  # the life cycle goes on
+    lifecycle.transition(report, State.CLOSED, alice, "resolved")  # the life cycle goes on
 
 
 def test_it_publishes_from_the_web_only_after_a_fresh_second_factor(

@@ -10,8 +10,9 @@ from django.test import Client
 
 from meldpunt.audit.log import verify
 from meldpunt.audit.models import AuditEntry
+from meldpunt.lib.uploads import IncomingFile
 from meldpunt.reports.models import Attachment
-from meldpunt.reports.services import IncomingFile, add_message
+from meldpunt.reports.services import add_message
 from tests.conftest import sign_in
 from tests.test_commands import private_key_file  # noqa: F401  (a fixture)
 from tests.test_staff_login import password_step, totp
@@ -100,7 +101,7 @@ def test_it_records_key_operations_and_template_changes(db: Any) -> None:
 
 
 def test_it_records_that_the_deletion_reminder_was_sent(rita: Any, alice: User) -> None:
-    from meldpunt.triage.workflow import send_message
+    from meldpunt.reports.messages import send_message
 
     send_message(rita.report, alice, "It is fixed; please delete what you obtained.", "fixed")
     assert ("deletion_reminder_sent", f"staff:{alice.pk}", rita.report.reference) in actions()

@@ -18,8 +18,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from meldpunt.intake.mail import process_message
 from meldpunt.intake.models import InboundMail
+from meldpunt.lib.uploads import IncomingFile
 from meldpunt.reports.models import Attachment
-from meldpunt.reports.services import IncomingFile, add_message
+from meldpunt.reports.services import add_message
 from tests.advisory_cast import fixed, ready
 from tests.conftest import make_staff, sign_in, submit
 

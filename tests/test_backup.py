@@ -11,8 +11,9 @@ import psycopg
 import pytest
 
 from meldpunt.lib import crypto
-from meldpunt.lib.backup import BackupError, restore_backup, write_backup
-from meldpunt.reports.services import IncomingFile, add_message
+from meldpunt.lib.uploads import IncomingFile
+from meldpunt.management.backup import BackupError, restore_backup, write_backup
+from meldpunt.reports.services import add_message
 from tests.conftest import submit
 from tests.test_commands import operator_env, run
 
@@ -22,7 +23,8 @@ PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 FILL = """
 from meldpunt.lib.targets import parse_target
 from meldpunt.policy.commitments import current_version
-from meldpunt.reports.services import IncomingFile, NewReport, add_message, submit_report
+from meldpunt.lib.uploads import IncomingFile
+from meldpunt.reports.services import NewReport, add_message, submit_report
 for i in range(3):
     receipt = submit_report(NewReport(
         channel="web", language="nl", policy_version=current_version(), category="xss",

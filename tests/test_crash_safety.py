@@ -139,7 +139,7 @@ def test_every_receipt_survives_a_sigkill_of_the_web_server(tmp_path: Path) -> N
 
 QUEUE_MAILS = """
 from django.db import transaction
-from meldpunt.lib import outbox
+from meldpunt.reports import outbox
 from meldpunt.lib.targets import parse_target
 from meldpunt.policy.commitments import current_version
 from meldpunt.reports.services import NewReport, submit_report

@@ -12,14 +12,14 @@ from django.utils import timezone
 
 from meldpunt import checks
 from meldpunt.lib import crypto
-from meldpunt.lib.deadlines import (
-    due_after,
+from meldpunt.lib.deadlines import due_after
+from meldpunt.policy import commitments
+from meldpunt.reports.clock import (
     fix_due_at,
     fix_overdue,
     next_update_due,
     progress_update_due,
 )
-from meldpunt.policy import commitments
 from meldpunt.reports.models import Message, State
 from tests.conftest import submit
 from tests.test_commands import operator_env, run

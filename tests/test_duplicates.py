@@ -9,9 +9,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from meldpunt.reports import duplicates, lifecycle
+from meldpunt.reports.duplicates import suggest_duplicates
+from meldpunt.reports.lifecycle import WorkflowError, mark_duplicate, transition
 from meldpunt.reports.models import Event, Report, Resolution, State
-from meldpunt.triage import workflow
-from meldpunt.triage.workflow import WorkflowError, mark_duplicate, suggest_duplicates, transition
 from tests.conftest import sign_in, submit
 
 SHOP = "https://shop.example.org/cart"
@@ -46,7 +47,7 @@ def test_it_puts_the_newest_first_among_equally_alike_reports(db):
 
 
 def test_it_reads_a_bounded_number_of_candidates(db, monkeypatch):
-    monkeypatch.setattr(workflow, "MAX_CANDIDATES", 2)
+    monkeypatch.setattr(duplicates, "MAX_CANDIDATES", 2)
     oldest = report_about(SHOP, XSS)
     report_about(SHOP, "Something else entirely.")
     report_about(SHOP, "And yet another thing.")
@@ -68,8 +69,8 @@ def test_it_marks_a_duplicate_and_the_original_keeps_the_credit(alice):
     assert original.state == State.RECEIVED
     # Nobody's preference changes; the finding is credited to the first report only.
     assert (original.credit, late.credit) == ("name", "name")
-    assert workflow.earns_credit(original) and not workflow.earns_credit(late)
-    assert workflow.credit_holder(late) == original
+    assert lifecycle.earns_credit(original) and not lifecycle.earns_credit(late)
+    assert lifecycle.credit_holder(late) == original
     closed = Event.objects.get(report=late, kind="state_changed")
     assert closed.data["duplicate_of"] == original.reference
     assert closed.actor == "staff:alice@example.org"
@@ -106,7 +107,7 @@ def test_it_unlinks_a_reopened_duplicate(alice):
     transition(late, State.RECEIVED, alice)
     late.refresh_from_db()
     assert (late.duplicate_of, late.resolution) == (None, "")
-    assert workflow.earns_credit(late)
+    assert lifecycle.earns_credit(late)
     assert Event.objects.filter(report=original, kind="duplicate_unlinked").exists()
 
 

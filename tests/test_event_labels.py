@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from meldpunt.triage.detail import EVENT_LABELS
+from meldpunt.reports.labels import EVENT_LABELS
 
 SOURCE = Path(__file__).resolve().parents[1] / "meldpunt"
 # record_event(report, "kind", ...), and kinds passed on through a helper: the first string

@@ -10,8 +10,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from meldpunt.lib.uploads import IncomingFile
 from meldpunt.reports.models import Event, OutboundMail, Report
-from meldpunt.reports.services import IncomingFile, add_message
+from meldpunt.reports.services import add_message
 from tests.conftest import submit
 
 pytestmark = pytest.mark.django_db

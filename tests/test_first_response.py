@@ -13,15 +13,11 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from meldpunt.lib import outbox
+from meldpunt.reports import outbox
+from meldpunt.reports.assessment import assess
+from meldpunt.reports.lifecycle import WorkflowError, transition
+from meldpunt.reports.messages import send_first_response, send_message
 from meldpunt.reports.models import Event, Message, OutboundMail, Report, Resolution, State
-from meldpunt.triage.workflow import (
-    WorkflowError,
-    assess,
-    send_first_response,
-    send_message,
-    transition,
-)
 from tests.conftest import sign_in, submit
 
 FIX_DATE = timezone.localdate() + timedelta(days=30)

@@ -14,7 +14,7 @@ import redis
 from django.test import Client, override_settings
 
 from bench.submit import Browser, FormInputs, multipart, report_fields
-from meldpunt.lib import ratelimit
+from meldpunt import ratelimit
 from meldpunt.models import RateLimitBucket
 from meldpunt.reports.models import Report
 from tests.conftest import submit

@@ -55,7 +55,7 @@ def test_it_verifies_a_gpg_signature_once_the_finder_key_is_known(org_key: Any, 
     encrypted = gpg_encrypt(
         gpg, finder, inner_entity("Signed by GnuPG."), "--compress-algo", "none"
     )
-    result = process_message(pgp_mime(encrypted, To=replyaddr.reply_address(report)))
+    result = process_message(pgp_mime(encrypted, To=replyaddr.reply_address(report.reference)))
     assert (result.outcome, result.report) == ("message", report)
     message = Message.objects.get()
     assert message.body["text"] == "Signed by GnuPG."
@@ -69,5 +69,5 @@ def test_it_says_unknown_key_for_a_gpg_signature_by_a_stranger(org_key: Any, gpg
     report = first_mail_with_key(gpg, finder)
     stranger = gpg.make_key("Mallory <mallory@example.com>")
     encrypted = gpg_encrypt(gpg, stranger, inner_entity(), "--compress-algo", "none")
-    process_message(pgp_mime(encrypted, To=replyaddr.reply_address(report)))
+    process_message(pgp_mime(encrypted, To=replyaddr.reply_address(report.reference)))
     assert Message.objects.get().body["signature"] == "unknown_key"

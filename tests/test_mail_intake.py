@@ -19,7 +19,7 @@ from django.test import override_settings
 
 from meldpunt.intake.mail import TemporaryFailure, process_message
 from meldpunt.intake.models import InboundMail
-from meldpunt.lib import outbox
+from meldpunt.reports import outbox
 from meldpunt.reports.models import OutboundMail, Report
 from meldpunt.reports.services import read_attachment
 

@@ -52,7 +52,7 @@ def signed_mail(tsk: pysequoia.Tsk, text: str, *, tamper: bool = False, **header
 
 def encrypted_reply(report: Report, org_key: Any, signer: pysequoia.Tsk) -> Message:
     data = pysequoia.encrypt(inner_entity(files=False), [org_key.cert], signer=signer.signer())
-    result = process_message(pgp_mime(data, To=replyaddr.reply_address(report)))
+    result = process_message(pgp_mime(data, To=replyaddr.reply_address(report.reference)))
     assert result.outcome == "message"
     return Message.objects.get()
 
@@ -76,7 +76,7 @@ def test_it_reports_a_signature_by_another_key_as_unknown(org_key: Any) -> None:
 def test_it_verifies_a_detached_multipart_signed_mail(org_key: Any) -> None:
     rita = finder()
     report = report_with_key(rita.extract_certificate())
-    to = replyaddr.reply_address(report)
+    to = replyaddr.reply_address(report.reference)
     assert process_message(signed_mail(rita, "Signed update.\n", To=to)).outcome == "message"
     message = Message.objects.get()
     assert message.body["text"] == "Signed update."
@@ -86,7 +86,9 @@ def test_it_verifies_a_detached_multipart_signed_mail(org_key: Any) -> None:
 def test_it_says_bad_when_a_signed_mail_was_changed(org_key: Any) -> None:
     rita = finder()
     report = report_with_key(rita.extract_certificate())
-    raw = signed_mail(rita, "Original.\n", tamper=True, To=replyaddr.reply_address(report))
+    raw = signed_mail(
+        rita, "Original.\n", tamper=True, To=replyaddr.reply_address(report.reference)
+    )
     assert process_message(raw).outcome == "message"
     assert Message.objects.get().body["signature"] == "bad"
 
@@ -108,7 +110,9 @@ def test_it_shows_the_signature_and_missing_encryption_to_the_team(
     )
     report = process_message(raw).report
     assert report is not None
-    process_message(signed_mail(finder(), "Other key.\n", To=replyaddr.reply_address(report)))
+    process_message(
+        signed_mail(finder(), "Other key.\n", To=replyaddr.reply_address(report.reference))
+    )
     page = sign_in(Client(), alice).get(f"/triage/reports/{report.uid}/").content.decode()
     assert 'id="unencrypted"' in page
     assert "good signature by the finder&#x27;s key" in page

@@ -16,7 +16,7 @@ def first_report(**kwargs: Any) -> Report:
 
 def test_it_threads_by_the_per_report_reply_address(org_key: Any) -> None:
     report = first_report()
-    to = replyaddr.reply_address(report)
+    to = replyaddr.reply_address(report.reference)
     result = process_message(plain_mail("More detail.", sender="other@example.com", to=to))
     assert (result.outcome, result.report) == ("message", report)
     message = Message.objects.get()
@@ -74,5 +74,5 @@ def test_it_does_not_thread_by_subject_reference_from_another_address(org_key: A
 
 def test_it_queues_no_receipt_for_a_threaded_message(org_key: Any) -> None:
     report = first_report()
-    process_message(plain_mail(to=replyaddr.reply_address(report)))
+    process_message(plain_mail(to=replyaddr.reply_address(report.reference)))
     assert OutboundMail.objects.count() == 1

@@ -10,8 +10,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from meldpunt.reports import assessment, messages
 from meldpunt.reports.models import Event, Message, Report
-from meldpunt.triage import workflow
+from meldpunt.triage import message_templates
 from meldpunt.triage.models import MessageTemplate, TemplateKind
 from tests.conftest import make_staff, sign_in
 
@@ -50,7 +51,7 @@ def test_it_seeds_every_kind_in_every_language(db):
     assert seeded == {(kind, lang) for kind in TemplateKind.values for lang in LANGUAGES}
     for template in MessageTemplate.objects.all():
         assert "{reference}" in template.body, template
-        assert set(workflow.PLACEHOLDER_RE.findall(template.body)) <= set(workflow.PLACEHOLDERS)
+        assert set(messages.PLACEHOLDER_RE.findall(template.body)) <= set(messages.PLACEHOLDERS)
 
 
 def test_it_writes_each_language_in_that_language(db):
@@ -98,13 +99,13 @@ def test_it_starts_a_blank_message_without_a_template(rita, alice_client):
 
 
 def test_it_leaves_unknown_values_for_the_triager_to_fill(rita):
-    text = workflow.prefilled_text(rita.report, "acknowledgement")
+    text = message_templates.prefilled_text(rita.report, "acknowledgement")
     assert "{expected_fix_date}" in text and "{cvss}" in text  # not assessed yet
     assert "{reference}" not in text
 
 
 def test_it_refuses_to_send_a_message_with_an_unfilled_placeholder(rita, alice_client):
-    text = workflow.prefilled_text(rita.report, "acknowledgement")
+    text = message_templates.prefilled_text(rita.report, "acknowledgement")
     response = alice_client.post(
         f"/triage/reports/{rita.report.uid}/message/", {"text": text, "template": "acknowledgement"}
     )
@@ -118,13 +119,15 @@ def test_it_refuses_to_send_a_message_with_an_unfilled_placeholder(rita, alice_c
 def test_it_never_reaches_attributes_through_a_placeholder():
     values = {"reference": "MP-2026-0001"}
     text = "{reference} {reference.__class__} {0} {reference!r}"
-    assert workflow.fill_placeholders(text, values) == (
+    assert messages.fill_placeholders(text, values) == (
         "MP-2026-0001 {reference.__class__} {0} {reference!r}"
     )
 
 
 def test_it_sends_the_edited_template_and_records_which_one(rita, rita_client, alice_client):
-    text = workflow.prefilled_text(rita.report, "needs_info").replace("-\n", "- Which URL?\n")
+    text = message_templates.prefilled_text(rita.report, "needs_info").replace(
+        "-\n", "- Which URL?\n"
+    )
     response = alice_client.post(
         f"/triage/reports/{rita.report.uid}/message/", {"text": text, "template": "needs_info"}
     )
@@ -176,7 +179,7 @@ def test_it_keeps_the_compose_page_from_viewers(rita, bob):
 
 def test_it_fills_the_fix_date_after_the_assessment(rita, alice):
     fix = timezone.localdate() + timedelta(days=10)
-    workflow.assess(rita.report, alice, expected_fix_date=fix, cvss31_vector="")
-    text = workflow.prefilled_text(rita.report, "acknowledgement")
+    assessment.assess(rita.report, alice, expected_fix_date=fix, cvss31_vector="")
+    text = message_templates.prefilled_text(rita.report, "acknowledgement")
     assert "{expected_fix_date}" not in text
     assert str(fix.year) in text

@@ -18,9 +18,9 @@ from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone, translation
 
-from meldpunt.lib import outbox
+from meldpunt.reports import outbox
+from meldpunt.reports.messages import send_message
 from meldpunt.reports.models import OutboundMail, Report
-from meldpunt.triage.workflow import send_message
 from tests.conftest import Submitted, sign_in, submit
 
 SECRET = "The admin password is hunter2"

@@ -15,8 +15,8 @@ from django.core import mail
 from django.db import transaction
 from django.test import Client
 
-from meldpunt.lib import outbox
 from meldpunt.policy import keys
+from meldpunt.reports import outbox
 from meldpunt.reports.models import OutboundMail, Report
 from tests.conftest import GnuPG, Submitted, sign_in, submit
 

@@ -12,10 +12,11 @@ from django.test import Client
 from django.utils import timezone
 
 from meldpunt.accounts.gate import SECOND_FACTOR_AT
-from meldpunt.lib.retention import purge_due, set_legal_hold
+from meldpunt.lib.uploads import IncomingFile
+from meldpunt.reports.lifecycle import transition
 from meldpunt.reports.models import Attachment, Event, Report
-from meldpunt.reports.services import IncomingFile, add_message
-from meldpunt.triage.workflow import transition
+from meldpunt.reports.retention import purge_due, set_legal_hold
+from meldpunt.reports.services import add_message
 from tests.conftest import make_staff, sign_in, submit
 
 pytestmark = pytest.mark.django_db

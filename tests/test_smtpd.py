@@ -82,7 +82,7 @@ def test_it_adds_a_reply_to_its_report_even_when_sent_as_bcc(port: int) -> None:
     send(port, mail())
     report = Report.objects.get()
     # The To header names the contact; only the envelope names the reply address.
-    send(port, mail("Here is the request that shows it."), to=reply_address(report))
+    send(port, mail("Here is the request that shows it."), to=reply_address(report.reference))
     assert Report.objects.count() == 1
     message = Message.objects.get(report=report, author="finder")
     assert message.channel == "email"

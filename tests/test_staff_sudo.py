@@ -10,9 +10,9 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 
+from meldpunt.accounts.access import sudo_required
 from meldpunt.accounts.gate import SECOND_FACTOR_AT
 from meldpunt.accounts.models import StaffProfile
-from meldpunt.triage.access import sudo_required
 from tests.conftest import sign_in
 
 

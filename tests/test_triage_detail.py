@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from meldpunt.lib.uploads import IncomingFile
 from meldpunt.reports.models import Event, Note, Report
-from meldpunt.reports.services import IncomingFile, add_message
+from meldpunt.reports.services import add_message
 from tests.conftest import PASSWORD, Submitted, sign_in, submit
 
 # Mail intake keeps names as sent: quotes, a header separator, markup, a bidi override, CR LF.

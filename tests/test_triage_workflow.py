@@ -11,9 +11,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone, translation
 
+from meldpunt.reports import lifecycle, messages
+from meldpunt.reports.assessment import AssessmentError, assess
+from meldpunt.reports.lifecycle import WorkflowError, transition
 from meldpunt.reports.models import Event, Report, Resolution, State
-from meldpunt.triage import workflow
-from meldpunt.triage.workflow import AssessmentError, WorkflowError, assess, transition
 from tests.conftest import make_staff, sign_in, submit
 
 V31 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N"  # 6.1, medium
@@ -37,7 +38,7 @@ def alice_client(alice: User) -> Client:
 def triaged(report: Report, user: User) -> Report:
     """A report past its first response, as the first-response tests make it."""
     assess(report, user, valid=True, in_scope=True, expected_fix_date=timezone.localdate())
-    workflow.send_first_response(report, user, "Confirmed.")
+    messages.send_first_response(report, user, "Confirmed.")
     return report
 
 
@@ -66,7 +67,7 @@ def test_it_refuses_a_forbidden_transition_and_changes_nothing(report, alice):
 def test_it_triages_a_report_only_by_the_first_response(report, alice):
     with pytest.raises(WorkflowError, match="first response"):
         transition(report, State.TRIAGED, alice)
-    assert (State.TRIAGED, "") not in workflow.allowed_moves(report)
+    assert (State.TRIAGED, "") not in lifecycle.allowed_moves(report)
 
 
 def test_it_closes_an_open_report_with_a_resolution_before_a_fix(report, alice):

@@ -21,7 +21,7 @@ def _keep_the_test_connection() -> Any:
 
 
 def test_it_signs_security_txt_and_sends_the_outbox(org_key: Any) -> None:
-    with mock.patch("meldpunt.lib.outbox.deliver_due", return_value=2) as deliver:
+    with mock.patch("meldpunt.reports.outbox.deliver_due", return_value=2) as deliver:
         worker.run_schedule()
     deliver.assert_called_once()
     assert SecurityTxt.objects.count() == 1
@@ -30,7 +30,7 @@ def test_it_signs_security_txt_and_sends_the_outbox(org_key: Any) -> None:
 def test_it_runs_the_other_jobs_when_one_fails(org_key: Any, caplog: Any) -> None:
     with (
         mock.patch.object(worker, "send_due_reminders", side_effect=RuntimeError("boom")),
-        mock.patch("meldpunt.lib.outbox.deliver_due", return_value=0) as deliver,
+        mock.patch("meldpunt.reports.outbox.deliver_due", return_value=0) as deliver,
     ):
         worker.run_schedule()
     deliver.assert_called_once()

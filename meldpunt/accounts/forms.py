@@ -10,9 +10,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from meldpunt import ratelimit
 from meldpunt.accounts.factors import accept_totp, verify_any
 from meldpunt.accounts.models import StaffProfile
-from meldpunt.lib import ratelimit
 from meldpunt.lib.forms import Form
 
 

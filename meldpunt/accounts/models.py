@@ -6,13 +6,18 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from meldpunt.reports.models import Sealed
+from meldpunt.lib.sealed import Sealed
 
 
 class Role(models.TextChoices):
     ADMIN = "admin", _("Administrator")  # configuration, staff, keys
     TRIAGER = "triager", _("Triager")  # works reports
     VIEWER = "viewer", _("Viewer")  # reads only
+
+
+# Who may change a report (assess, message, move it, draft advisories); viewers only read.
+# Also who a report can be assigned to and who is reminded of its deadlines.
+REPORT_CHANGERS = frozenset({Role.ADMIN, Role.TRIAGER})
 
 
 class StaffProfile(models.Model):

@@ -17,10 +17,10 @@ from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provi
 from meldpunt.accounts.forms import EnrolForm, LoginForm, SecondFactorForm
 from meldpunt.accounts.gate import SECOND_FACTOR_AT, staff_required
 from meldpunt.accounts.models import StaffProfile
+from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
-from meldpunt.audit.log import staff
 from meldpunt.lib.pages import render_private
-from meldpunt.lib.ratelimit import client_key
+from meldpunt.ratelimit import client_key
 
 PENDING, PENDING_AT, NEXT = "staff_pending", "staff_pending_at", "staff_next"
 # Between the password and the second factor, at most this long.

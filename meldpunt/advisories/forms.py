@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from meldpunt.advisories.models import Advisory, FinderReview
 from meldpunt.lib.forms import Form, TextField
-from meldpunt.triage import workflow
+from meldpunt.reports import assessment
 
 CVE_RE = re.compile(r"CVE-\d{4}-\d{4,}")
 MAX_PRODUCTS = 50
@@ -190,19 +190,19 @@ class AdvisoryForm(MomentMixin, Form):
             return ""
         try:
             return str(scorer(value).vector)
-        except workflow.AssessmentError as exc:
+        except assessment.AssessmentError as exc:
             raise ValidationError(str(exc)) from None
 
     def clean_cvss31_vector(self) -> str:
-        return self._vector("cvss31_vector", workflow.score_cvss31)
+        return self._vector("cvss31_vector", assessment.score_cvss31)
 
     def clean_cvss40_vector(self) -> str:
-        return self._vector("cvss40_vector", workflow.score_cvss40)
+        return self._vector("cvss40_vector", assessment.score_cvss40)
 
     def clean_cwe(self) -> str:
         try:
-            return workflow.clean_cwe(self.cleaned_data["cwe"])
-        except workflow.AssessmentError as exc:
+            return assessment.clean_cwe(self.cleaned_data["cwe"])
+        except assessment.AssessmentError as exc:
             raise ValidationError(str(exc)) from None
 
     def clean_cve(self) -> str:

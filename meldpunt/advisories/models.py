@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from meldpunt.reports.models import Sealed
+from meldpunt.lib.sealed import Sealed
 
 
 def site_time_zone() -> str:

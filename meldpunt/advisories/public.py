@@ -27,23 +27,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
 from meldpunt.advisories import csaf
 from meldpunt.advisories.models import Advisory, AdvisoryRevision
 from meldpunt.policy import keys
+from meldpunt.reports.labels import SEVERITY_LABELS
 from meldpunt.reports.models import Credit, Event, Report, Resolution, State
 
 # Short, so that a new revision reaches readers and aggregators within minutes.
 MAX_AGE = 300
-SEVERITY_LABELS = {
-    "none": _("None"),
-    "low": _("Low"),
-    "medium": _("Medium"),
-    "high": _("High"),
-    "critical": _("Critical"),
-}
 
 
 @dataclass(frozen=True)

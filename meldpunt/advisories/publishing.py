@@ -30,11 +30,11 @@ from django.utils.translation import gettext as _
 
 from meldpunt.advisories import csaf
 from meldpunt.advisories.models import Advisory, AdvisoryRevision, FinderReview
-from meldpunt.lib import outbox
+from meldpunt.audit.actors import Actor, actor
 from meldpunt.policy.commitments import category_label
+from meldpunt.reports import assessment, lifecycle, outbox
 from meldpunt.reports.models import Credit, Report, State
 from meldpunt.reports.services import record_event
-from meldpunt.triage import workflow
 
 log = logging.getLogger(__name__)
 
@@ -162,10 +162,10 @@ def _linked(advisory: Advisory) -> list[Report]:
     return list(advisory.reports.order_by("created_at", "pk"))
 
 
-def _tell_finders(advisory: Advisory, kind: str, actor: str, **data: Any) -> None:
+def _tell_finders(advisory: Advisory, kind: str, by: Actor, **data: Any) -> None:
     """An event on each report, and news for each finder (the mail says only: there is news)."""
     for report in _linked(advisory):
-        record_event(report, kind, actor, advisory=advisory.identifier, **data)
+        record_event(report, kind, by, advisory=advisory.identifier, **data)
         outbox.queue_news(report)
 
 
@@ -175,7 +175,7 @@ def start_draft(report: Report, user: User) -> Advisory:
         _check_source(locked)
         advisory = _create(user, timezone.now(), _prefill(locked))
         advisory.reports.add(locked)
-        record_event(locked, "advisory_drafted", workflow.actor(user), advisory=advisory.identifier)
+        record_event(locked, "advisory_drafted", actor(user), advisory=advisory.identifier)
     log.info("advisory %s drafted from %s", advisory.identifier, report.reference)
     return advisory
 
@@ -193,8 +193,7 @@ def add_report(advisory: Advisory, report: Report, user: User | None = None) -> 
             )
         _check_source(report, locked)
         locked.reports.add(report)
-        actor = workflow.actor(user)
-        record_event(report, "advisory_report_added", actor, advisory=locked.identifier)
+        record_event(report, "advisory_report_added", actor(user), advisory=locked.identifier)
         outbox.queue_news(report)
     advisory.refresh_from_db()
 
@@ -230,7 +229,7 @@ def update_draft(advisory: Advisory, data: dict[str, Any], user: User) -> bool:
         _tell_finders(
             locked,
             "advisory_updated",
-            workflow.actor(user),
+            actor(user),
             version=locked.draft_version,
             fields=changed,
             unscheduled=unscheduled,
@@ -245,7 +244,7 @@ def update_draft(advisory: Advisory, data: dict[str, Any], user: User) -> bool:
 
 def credit_line(report: Report) -> str:
     """What this report's finder is credited as now: their name or pseudonym, or nothing."""
-    if report.credit not in (Credit.NAME, Credit.PSEUDONYM) or not workflow.earns_credit(report):
+    if report.credit not in (Credit.NAME, Credit.PSEUDONYM) or not lifecycle.earns_credit(report):
         return ""
     return " ".join(str(report.finder.get("name") or "").split())
 
@@ -259,11 +258,11 @@ def credits_for(advisory: Advisory) -> list[str]:
 def scores(draft: dict[str, Any]) -> dict[str, float | None]:
     """The CVSS base scores of the draft's vectors (the form has checked them)."""
     found: dict[str, float | None] = {"cvss31_score": None, "cvss40_score": None}
-    for name, scorer in (("cvss31", workflow.score_cvss31), ("cvss40", workflow.score_cvss40)):
+    for name, scorer in (("cvss31", assessment.score_cvss31), ("cvss40", assessment.score_cvss40)):
         if vector := draft.get(f"{name}_vector"):
             try:
                 found[f"{name}_score"] = float(scorer(vector).score)
-            except workflow.AssessmentError:
+            except assessment.AssessmentError:
                 found[f"{name}_score"] = None
     return found
 
@@ -329,7 +328,7 @@ def schedule(advisory: Advisory, user: User) -> None:
         locked.updated_at = timezone.now()
         locked.save(update_fields=["status", "updated_at"])
         publish_at = locked.publish_at.isoformat()
-        _tell_finders(locked, "advisory_scheduled", workflow.actor(user), publish_at=publish_at)
+        _tell_finders(locked, "advisory_scheduled", actor(user), publish_at=publish_at)
     advisory.refresh_from_db()
 
 
@@ -341,7 +340,7 @@ def unschedule(advisory: Advisory, user: User) -> None:
         locked.status = Advisory.Status.DRAFT
         locked.updated_at = timezone.now()
         locked.save(update_fields=["status", "updated_at"])
-        _tell_finders(locked, "advisory_unscheduled", workflow.actor(user))
+        _tell_finders(locked, "advisory_unscheduled", actor(user))
     advisory.refresh_from_db()
 
 
@@ -355,7 +354,7 @@ def publish(
 ) -> AdvisoryRevision:
     """Publish the draft as the next revision; nothing is stored if the document is refused."""
     now = now or timezone.now()
-    actor = workflow.actor(user)
+    by = actor(user)
     with transaction.atomic():
         locked = _lock(advisory)
         content, credits = content_of(locked), credits_for(locked)
@@ -383,9 +382,9 @@ def publish(
         for report in _linked(locked):
             report = _lock_report(report)
             if report.state == State.FIXED:
-                workflow.move_locked(report, State.PUBLISHED, user)
+                lifecycle.move_locked(report, State.PUBLISHED, user)
             record_event(
-                report, "advisory_published", actor, advisory=locked.identifier, revision=number
+                report, "advisory_published", by, advisory=locked.identifier, revision=number
             )
             outbox.queue_news(report)
     log.info("advisory %s published as revision %d", locked.identifier, number)

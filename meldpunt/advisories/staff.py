@@ -11,13 +11,19 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.models import User
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from meldpunt.accounts.access import (
+    can_change,
+    changer_required,
+    get_for_staff,
+    staff_profile,
+    sudo_required,
+)
 from meldpunt.accounts.gate import staff_required
-from meldpunt.accounts.models import Role
 from meldpunt.advisories import publishing
 from meldpunt.advisories.forms import (
     DECISION_LABELS,
@@ -27,23 +33,11 @@ from meldpunt.advisories.forms import (
 )
 from meldpunt.advisories.models import Advisory
 from meldpunt.lib.pages import render_private
-from meldpunt.triage.access import (
-    can_change,
-    get_report_for_triager,
-    role_required,
-    staff_profile,
-    sudo_required,
-)
-
-changer_required = role_required(Role.ADMIN, Role.TRIAGER)
+from meldpunt.triage.access import get_report_for_triager
 
 
 def get_advisory_for_staff(request: HttpRequest, uid: uuid.UUID) -> Advisory:
-    staff_profile(request)
-    advisory = Advisory.objects.filter(uid=uid).first()
-    if advisory is None:
-        raise Http404
-    return advisory
+    return get_for_staff(request, Advisory.objects.all(), uid=uid)
 
 
 def _user(request: HttpRequest) -> User:

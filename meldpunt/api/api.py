@@ -8,24 +8,28 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
-from meldpunt.accounts.models import Role
+from meldpunt.accounts.access import can_change, get_for_staff
 from meldpunt.api.tokens import user_for_token
+from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
-from meldpunt.audit.log import staff
-from meldpunt.reports.models import Report, overdue
-from meldpunt.reports.search import matching
-from meldpunt.triage import workflow
+from meldpunt.reports import lifecycle, messages
+from meldpunt.reports.filters import ReportFilter, filter_reports
+from meldpunt.reports.models import Report
 
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        return user_for_token(token)
+        user = user_for_token(token)
+        if user is not None:
+            # The token's staff member, for the one access layer that the pages use too.
+            request.user = user
+        return user
 
 
 # No docs page: it would load Swagger UI from a CDN. The schema is at /api/v1/openapi.json.
@@ -102,10 +106,6 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
-def _role(request: HttpRequest) -> str:
-    return str(_user(request).staff.role)
-
-
 def _summary(report: Report, now: datetime) -> dict[str, Any]:
     return {
         "uid": report.uid,
@@ -124,23 +124,21 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
 
 
 def _filtered(filters: Filters) -> QuerySet[Report]:
+    """The API's filters as the domain's: no state given means every state."""
     reports: QuerySet[Report] = Report.objects.select_related("assignee").order_by(
         "response_due_at", "pk"
     )
-    if filters.state:
-        reports = reports.filter(state=filters.state)
-    if filters.severity:
-        reports = reports.filter(severity=filters.severity)
-    if filters.assignee == "unassigned":
-        reports = reports.filter(assignee=None)
-    elif filters.assignee:
-        reports = reports.filter(assignee__username=filters.assignee)
-    if filters.overdue is not None:
-        late = overdue(timezone.now())
-        reports = reports.filter(late) if filters.overdue else reports.exclude(late)
-    if filters.q:
-        reports = matching(reports, filters.q)
-    return reports
+    unassigned = filters.assignee == "unassigned"
+    named = filters.assignee and not unassigned
+    wanted = ReportFilter(
+        states=(filters.state,) if filters.state else None,
+        search=filters.q or "",
+        assignees=User.objects.filter(username=filters.assignee) if named else None,
+        unassigned=unassigned,
+        severity=filters.severity or None,
+        overdue=filters.overdue,
+    )
+    return filter_reports(reports, wanted, timezone.now())
 
 
 @api.get("/reports", response=list[ReportSummary], summary="List reports")
@@ -150,11 +148,8 @@ def list_reports(request: HttpRequest, filters: Query[Filters]) -> list[dict[str
     return [_summary(r, now) for r in page]
 
 
-def _report(uid: uuid.UUID) -> Report:
-    report = Report.objects.select_related("assignee").filter(uid=uid).first()
-    if report is None:
-        raise Http404
-    return report
+def _report(request: HttpRequest, uid: uuid.UUID) -> Report:
+    return get_for_staff(request, Report.objects.select_related("assignee"), uid=uid)
 
 
 @api.get(
@@ -163,7 +158,7 @@ def _report(uid: uuid.UUID) -> Report:
     summary="Read one report, decrypted",
 )
 def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
-    report = _report(uid)
+    report = _report(request, uid)
     audit("report_viewed", staff(_user(request)), report.reference, via="api")
     content, finder = report.content, report.finder
     return {
@@ -190,7 +185,7 @@ def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
 
 
 def require_change_role(request: HttpRequest) -> None:
-    if _role(request) not in {Role.ADMIN, Role.TRIAGER}:
+    if not can_change(request):
         raise HttpError(403, "viewers cannot change reports")
 
 
@@ -212,7 +207,7 @@ class NewMessage(Schema):
 )
 def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> Any:
     require_change_role(request)
-    report = _report(uid)
+    report = _report(request, uid)
     original = None
     if change.duplicate_of:
         original = Report.objects.by_reference(change.duplicate_of)
@@ -220,12 +215,12 @@ def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> A
             return Status(400, {"detail": "duplicate_of: no report with that reference"})
     try:
         if original is not None:
-            workflow.mark_duplicate(report, original, _user(request))
+            lifecycle.mark_duplicate(report, original, _user(request))
         else:
-            workflow.transition(report, change.to, _user(request), change.resolution)
-    except workflow.WorkflowError as problem:
+            lifecycle.transition(report, change.to, _user(request), change.resolution)
+    except lifecycle.WorkflowError as problem:
         return Status(400, {"detail": str(problem)})
-    return Status(200, _summary(_report(uid), timezone.now()))
+    return Status(200, _summary(_report(request, uid), timezone.now()))
 
 
 @api.post(
@@ -235,11 +230,11 @@ def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> A
 )
 def post_message(request: HttpRequest, uid: uuid.UUID, new: NewMessage) -> Any:
     require_change_role(request)
-    report = _report(uid)
-    send = workflow.send_first_response if new.first_response else workflow.send_message
+    report = _report(request, uid)
+    send = messages.send_first_response if new.first_response else messages.send_message
     try:
         message = send(report, _user(request), new.text)
-    except workflow.WorkflowError as problem:
+    except lifecycle.WorkflowError as problem:
         return Status(400, {"detail": str(problem)})
     return Status(
         201, {"created_at": message.created_at, "author": message.author, "text": new.text}

@@ -14,13 +14,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from meldpunt.accounts.models import Role
-from meldpunt.audit.log import append, staff
+from meldpunt.accounts.access import admin_required, sudo_required
+from meldpunt.audit.actors import staff
+from meldpunt.audit.log import append
 from meldpunt.audit.models import Disclosure
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pages import render_private
 from meldpunt.reports.models import Report
-from meldpunt.triage.access import role_required, sudo_required
 
 
 class DisclosureForm(Form):
@@ -95,7 +95,7 @@ def record(form: DisclosureForm, request: HttpRequest) -> Disclosure:
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@role_required(Role.ADMIN)
+@admin_required
 @sudo_required
 def register(request: HttpRequest) -> HttpResponse:
     form = DisclosureForm(request.POST or None)

@@ -47,11 +47,6 @@ def entry_hash(
     return hmac.new(_key(), body.encode(), hashlib.sha256).hexdigest()
 
 
-def staff(user: Any) -> str:
-    """How the audit log names a staff member: by account number, never by name."""
-    return f"staff:{user.pk}"
-
-
 def append(action: str, actor: str, report_ref: str = "", **data: Any) -> AuditEntry:
     """Add one entry, in the caller's transaction (it is rolled back with the caller's work)."""
     # Round-trip through JSON so the hash is computed over exactly what the database returns.

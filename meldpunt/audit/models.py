@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from meldpunt.reports.models import Sealed
+from meldpunt.lib.sealed import Sealed
 
 
 class AuditEntry(models.Model):

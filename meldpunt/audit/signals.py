@@ -1,8 +1,7 @@
-"""What reaches the audit log without each view having to remember it.
+"""Staff sign-ins, failed sign-ins and sign-outs reach the audit log through Django's signals.
 
-Every report event (received, state changes, messages, notes, downloads, …) and every
-staff sign-in, failed sign-in and sign-out. Views add what no signal sees: reading a
-report's decrypted content.
+Report events reach it through `record_event`, which writes both in one transaction; views
+add what neither sees, such as reading a report's decrypted content.
 """
 
 from __future__ import annotations
@@ -11,27 +10,10 @@ from typing import Any
 
 from django.contrib.auth import get_user_model, user_logged_in, user_logged_out
 from django.contrib.auth.signals import user_login_failed
-from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from meldpunt.audit.log import append, staff
-from meldpunt.reports.models import Event
-
-
-def _audit_actor(event_actor: str) -> str:
-    """Events name staff by user name; the audit log by account number, like sign-ins."""
-    kind, _, name = event_actor.partition(":")
-    if kind != "staff":
-        return event_actor
-    user = get_user_model().objects.filter(username=name).only("pk").first()
-    return staff(user) if user else event_actor
-
-
-@receiver(post_save, sender=Event)
-def report_event(sender: type, instance: Event, created: bool, **kwargs: Any) -> None:
-    if created:
-        actor = _audit_actor(instance.actor)
-        append(instance.kind, actor, instance.report.reference, **instance.data)
+from meldpunt.audit.actors import staff
+from meldpunt.audit.log import append
 
 
 @receiver(user_logged_in)

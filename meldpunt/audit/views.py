@@ -13,11 +13,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
-from meldpunt.accounts.models import Role
+from meldpunt.accounts.access import admin_required
 from meldpunt.audit.models import AuditEntry
 from meldpunt.lib.forms import Form
 from meldpunt.lib.pages import render_private
-from meldpunt.triage.access import role_required
 
 PER_PAGE = 100
 
@@ -58,7 +57,7 @@ def filtered(entries: QuerySet[AuditEntry], f: dict[str, Any]) -> QuerySet[Audit
 
 
 @require_safe
-@role_required(Role.ADMIN)
+@admin_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     form = AuditFilter(request.GET or None)
     valid = form.is_valid() if form.is_bound else True

@@ -12,7 +12,8 @@ from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from meldpunt.lib import proof_of_work, ratelimit
+from meldpunt import ratelimit
+from meldpunt.intake import proof_of_work
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pgp import KeyProblem, check_public_key
 from meldpunt.lib.targets import Target, TargetError, parse_target

@@ -26,10 +26,12 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from meldpunt import ratelimit
 from meldpunt.intake import mime
 from meldpunt.intake.models import InboundMail
-from meldpunt.lib import crypto, outbox, pgp, ratelimit, replyaddr
+from meldpunt.lib import crypto, pgp, replyaddr
 from meldpunt.policy.commitments import current_version
+from meldpunt.reports import outbox
 from meldpunt.reports.models import REFERENCE, Attachment, Channel, Message, OutboundMail, Report
 from meldpunt.reports.services import NewReport, add_message, submit_report
 
@@ -183,7 +185,8 @@ def thread(env: mime.Envelope) -> Report | None:
 
 
 def _by_address(env: mime.Envelope) -> Report | None:
-    found = {r.pk: r for a in env.recipients if (r := replyaddr.report_for_address(a))}
+    references = {ref for a in env.recipients if (ref := replyaddr.reference_for_address(a))}
+    found = {r.pk: r for ref in references if (r := Report.objects.by_reference(ref))}
     return next(iter(found.values())) if len(found) == 1 else None
 
 

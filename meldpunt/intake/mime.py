@@ -22,9 +22,8 @@ from django.conf import settings
 from django.utils.html import strip_tags
 
 from meldpunt.lib import pgp
-from meldpunt.lib.uploads import safe_file_name
+from meldpunt.lib.uploads import IncomingFile, safe_file_name
 from meldpunt.policy import keys
-from meldpunt.reports.services import IncomingFile
 
 MAX_DEPTH = 10
 MAX_PARTS = 200

@@ -6,7 +6,8 @@ import uuid
 
 from django.db import models
 
-from meldpunt.reports.models import Message, Report, Sealed
+from meldpunt.lib.sealed import Sealed
+from meldpunt.reports.models import Message, Report
 
 
 class InboundMail(models.Model):

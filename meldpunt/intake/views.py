@@ -5,11 +5,11 @@ from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
+from meldpunt.intake import proof_of_work
 from meldpunt.intake.forms import ReportForm, new_submission_token
-from meldpunt.lib import proof_of_work
 from meldpunt.lib.pages import render_private
-from meldpunt.lib.ratelimit import client_key
 from meldpunt.policy.commitments import OUT_OF_SCOPE, current_version
+from meldpunt.ratelimit import client_key
 from meldpunt.reports.services import (
     Receipt,
     StorageFull,

@@ -1,4 +1,4 @@
-"""When a promise falls due: in calendar days, or in business days of one country.
+"""Calendar maths: when a promise falls due, in calendar days or in business days of one country.
 
 `MELDPUNT_DEADLINE_DAYS` chooses the mode. In business days a deadline is the *end* of
 the Nth business day in `MELDPUNT_TIME_ZONE`, counted from the day after the start: a
@@ -20,25 +20,11 @@ import logging
 from django.conf import settings
 from django.utils import timezone
 
-from meldpunt.reports.models import Message, Report, State
-
 log = logging.getLogger(__name__)
 
 CALENDAR = "calendar"
 BUSINESS = "business"
 MODES = (CALENDAR, BUSINESS)
-# The team owes the finder progress updates ("at least every N days while the problem is
-# open") until the report is published or closed: after the fix comes the publication,
-# in which the policy promises to involve them. The same states as triage.reminders.
-UPDATE_STATES = {
-    State.RECEIVED,
-    State.NEEDS_INFO,
-    State.TRIAGED,
-    State.FIX_IN_PROGRESS,
-    State.FIXED,
-}
-# A fix date can only be missed once it was set (with the assessment) and until the fix.
-FIX_STATES = {State.TRIAGED, State.FIX_IN_PROGRESS}
 
 
 def business_days() -> bool:
@@ -127,51 +113,3 @@ def configuration_problems() -> list[str]:
             f"{country} (known: {known})."
         ]
     return []
-
-
-# --- The policy's deadlines ------------------------------------------------------
-
-
-def progress_update_due(last_contact: dt.datetime) -> dt.datetime:
-    """When the next progress update is due after the team last wrote to the finder."""
-    return due_after(last_contact, settings.MELDPUNT_PROGRESS_UPDATE_DAYS)
-
-
-def last_team_contact(report: Report) -> dt.datetime | None:
-    """The first response or the latest team message since, whichever is later."""
-    if report.first_response_at is None:
-        return None
-    latest = (
-        Message.objects.filter(report=report, author=Message.Author.STAFF)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    return max(report.first_response_at, latest) if latest else report.first_response_at
-
-
-def next_update_due(report: Report) -> dt.datetime | None:
-    """When the finder is owed the next progress update; None while none is owed.
-
-    Before the first response the first-response deadline applies instead; once the
-    report is published or closed, the cadence stops.
-    """
-    if report.state not in UPDATE_STATES:
-        return None
-    contact = last_team_contact(report)
-    return None if contact is None else progress_update_due(contact)
-
-
-def fix_due_at(report: Report) -> dt.datetime | None:
-    """The end of the expected fix date: the finder was given a date, not a time."""
-    return end_of_day(report.expected_fix_date) if report.expected_fix_date else None
-
-
-def fix_overdue(report: Report, now: dt.datetime | None = None) -> bool:
-    due = fix_due_at(report)
-    return bool(due and report.state in FIX_STATES and (now or timezone.now()) > due)
-
-
-def fix_date_after(start: dt.datetime, days: int) -> dt.date:
-    """A date `days` days (in the configured mode) after `start`, e.g. to propose a fix date."""
-    return timezone.localtime(due_after(start, days), timezone.get_default_timezone()).date()

@@ -2,17 +2,15 @@
 
 The inner entity (text plus attachments, with its own headers) is encrypted as it is, so the
 finder's mail program shows it like any mail once decrypted. The outer headers carry nothing
-of it: the outbox gives the outer mail only the reference as subject.
+of it: the outbox gives the outer mail only the reference as subject. Encrypting is the
+caller's part (it holds the keys): `canonical(inner)` is what to encrypt, `encrypted(armored)`
+wraps the result.
 """
 
 from __future__ import annotations
 
 from email import policy
 from email.message import EmailMessage
-
-import pysequoia
-
-from meldpunt.policy import keys
 
 # CRLF line ends inside the encrypted entity too: RFC 3156 asks for canonical text before
 # encryption, and signatures over the inner parts would otherwise break in transit.
@@ -37,9 +35,13 @@ def with_attachments(text: str, files: list[tuple[str, str, bytes]]) -> EmailMes
     return entity
 
 
-def encrypted(inner: EmailMessage, recipient: pysequoia.Cert) -> EmailMessage:
-    """multipart/encrypted holding inner, encrypted to recipient (and us) and signed by us."""
-    armored = keys.encrypt_and_sign(inner.as_bytes(policy=INNER_POLICY), recipient)
+def canonical(inner: EmailMessage) -> bytes:
+    """The bytes of the inner entity to encrypt (and sign), with canonical line ends."""
+    return inner.as_bytes(policy=INNER_POLICY)
+
+
+def encrypted(armored: bytes) -> EmailMessage:
+    """multipart/encrypted around `armored`, the OpenPGP message of `canonical(inner)`."""
     version = EmailMessage(policy=policy.default)
     version["Content-Type"] = "application/pgp-encrypted"
     version["Content-Description"] = "PGP/MIME version identification"

@@ -13,7 +13,6 @@ import hmac
 from django.conf import settings
 
 from meldpunt.lib import crypto
-from meldpunt.reports.models import Report
 
 TAG_CHARS = 16  # 80 bits of base32
 
@@ -23,18 +22,18 @@ def _tag(reference: str) -> str:
     return base64.b32encode(digest).decode().lower()[:TAG_CHARS]
 
 
-def reply_address(report: Report) -> str:
-    """The address replies to mail about this report should go to."""
+def reply_address(reference: str) -> str:
+    """The address replies to mail about the report with this reference should go to."""
     contact: str = settings.MELDPUNT_SECURITY_CONTACT
     separator: str = settings.MELDPUNT_REPLY_SEPARATOR
     if not separator:
         return contact
     local, _, domain = contact.rpartition("@")
-    return f"{local}{separator}{report.reference.lower()}.{_tag(report.reference)}@{domain}"
+    return f"{local}{separator}{reference.lower()}.{_tag(reference)}@{domain}"
 
 
-def report_for_address(address: str) -> Report | None:
-    """The report whose reply address this is, or None (also for a wrong or missing tag)."""
+def reference_for_address(address: str) -> str | None:
+    """The reference whose reply address this is, or None (also for a wrong or missing tag)."""
     separator: str = settings.MELDPUNT_REPLY_SEPARATOR
     contact: str = settings.MELDPUNT_SECURITY_CONTACT
     if not separator:
@@ -49,4 +48,4 @@ def report_for_address(address: str) -> Report | None:
         return None
     if not hmac.compare_digest(tag.encode(), _tag(reference).encode()):
         return None
-    return Report.objects.by_reference(reference)
+    return reference

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -12,7 +13,14 @@ from django.core.files.uploadhandler import MemoryFileUploadHandler, SkipFile
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from meldpunt.reports.services import IncomingFile
+
+@dataclass
+class IncomingFile:
+    """A file as it came in (web form or mail), before it is sealed and stored."""
+
+    name: str
+    content_type: str
+    data: bytes
 
 
 class MultipleFileInput(forms.ClearableFileInput):

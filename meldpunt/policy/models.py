@@ -4,7 +4,7 @@ import uuid
 
 from django.db import models
 
-from meldpunt.reports.models import Sealed
+from meldpunt.lib.sealed import Sealed
 
 
 class PolicyVersion(models.Model):

@@ -8,7 +8,8 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from meldpunt.lib import ratelimit, receipt
+from meldpunt import ratelimit
+from meldpunt.lib import receipt
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.uploads import AttachmentsField
 from meldpunt.reports.models import Credit, Report

@@ -16,8 +16,8 @@ from meldpunt.advisories.publishing import unpublished_for
 from meldpunt.audit.log import append as audit
 from meldpunt.audit.models import Disclosure
 from meldpunt.lib.pages import render_private
-from meldpunt.lib.ratelimit import client_key
 from meldpunt.portal.forms import CreditForm, ErasureForm, ReceiptForm, ReplyForm
+from meldpunt.ratelimit import client_key
 from meldpunt.reports.models import Credit, Report
 from meldpunt.reports.services import StorageFull, add_message, record_event, set_credit
 

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
+from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
-from meldpunt.audit.log import staff
 from meldpunt.reports.models import Attachment, Event, Message, Report
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from meldpunt.lib import crypto
+from meldpunt.lib.sealed import Sealed
 
 
 class State(models.TextChoices):
@@ -34,6 +33,20 @@ def open_states() -> list[str]:
     """Every state but closed. Filter with `state IN (these)`, never `NOT state = closed`:
     only the former can use the (state, response_due_at) index (bench/README.md)."""
     return [s.value for s in State if s != State.CLOSED]
+
+
+# The team owes the finder progress updates ("at least every N days while the problem is
+# open") until the report is published or closed: after the fix comes the publication, in
+# which the policy promises to involve them. Reminders run in these states too.
+UPDATE_STATES = (
+    State.RECEIVED,
+    State.NEEDS_INFO,
+    State.TRIAGED,
+    State.FIX_IN_PROGRESS,
+    State.FIXED,
+)
+# A fix date can only be missed once it was set (with the assessment) and until the fix.
+FIX_STATES = (State.TRIAGED, State.FIX_IN_PROGRESS)
 
 
 def overdue(now: datetime) -> Q:
@@ -70,32 +83,6 @@ class Credit(models.TextChoices):
     NAME = "name"
     PSEUDONYM = "pseudonym"
     NONE = "none"
-
-
-class Sealed:
-    """A model attribute that seals a dict into a BinaryField bound to `<label>:<uid>:<name>`."""
-
-    def __init__(self, column: str) -> None:
-        self.column = column
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def aad(self, instance: Any) -> str:
-        return f"{instance._meta.label_lower}:{instance.uid}:{self.name}"
-
-    def __get__(self, instance: Any, owner: type | None = None) -> dict[str, Any]:
-        if instance is None:
-            return self  # type: ignore[return-value]
-        cache = instance.__dict__.setdefault("_opened", {})
-        if self.name not in cache:
-            blob = getattr(instance, self.column)
-            cache[self.name] = crypto.open_json(blob, self.aad(instance)) if blob else {}
-        return cache[self.name]  # type: ignore[no-any-return]
-
-    def __set__(self, instance: Any, value: dict[str, Any]) -> None:
-        setattr(instance, self.column, crypto.seal_json(value, self.aad(instance)))
-        instance.__dict__.setdefault("_opened", {})[self.name] = value
 
 
 REFERENCE = re.compile(r"MP-(\d{4})-(\d{4,})")

@@ -22,8 +22,11 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from meldpunt.audit import log as audit
+from meldpunt.audit.actors import Actor
 from meldpunt.lib import crypto, deadlines, receipt
 from meldpunt.lib.targets import Target
+from meldpunt.lib.uploads import IncomingFile
 from meldpunt.policy.models import PolicyVersion
 from meldpunt.reports.models import (
     AffectedHost,
@@ -37,13 +40,6 @@ from meldpunt.reports.models import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class IncomingFile:
-    name: str
-    content_type: str
-    data: bytes
 
 
 @dataclass
@@ -192,10 +188,14 @@ def may_show_again(earlier: Receipt) -> bool:
     return earlier.report.created_at >= timezone.now() - window
 
 
-def record_event(report: Report, kind: str, actor: str, **data: Any) -> Event:
-    return Event.objects.create(
-        report=report, created_at=timezone.now(), kind=kind, actor=actor, data=data
+def record_event(report: Report, kind: str, actor: Actor | str, **data: Any) -> Event:
+    """Append to the report's history and, in the same transaction, to the audit log."""
+    who = actor if isinstance(actor, Actor) else Actor(actor, actor)
+    event = Event.objects.create(
+        report=report, created_at=timezone.now(), kind=kind, actor=who.event, data=data
     )
+    audit.append(kind, who.audit, report.reference, **data)
+    return event
 
 
 def add_message(
@@ -232,7 +232,7 @@ def add_message(
     return message
 
 
-def set_credit(report: Report, credit: str, actor: str) -> None:
+def set_credit(report: Report, credit: str, actor: Actor | str) -> None:
     with transaction.atomic():
         Report.objects.filter(pk=report.pk).update(credit=credit)
         report.credit = credit

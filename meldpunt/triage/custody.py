@@ -14,17 +14,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from meldpunt.accounts.models import Role
+from meldpunt.accounts.access import admin_required, staff_profile, sudo_required
+from meldpunt.audit.actors import actor
 from meldpunt.audit.models import AuditEntry
-from meldpunt.lib.retention import set_legal_hold
 from meldpunt.reports.models import Report
-from meldpunt.triage.access import (
-    get_report_for_staff,
-    role_required,
-    staff_profile,
-    sudo_required,
-)
-from meldpunt.triage.workflow import actor
+from meldpunt.reports.retention import set_legal_hold
+from meldpunt.triage.access import get_report_for_staff
 
 ACCESS_ACTIONS = ["report_viewed", "attachment_downloaded"]
 SHOWN_ACCESSES = 50
@@ -82,7 +77,7 @@ def retention(report: Report) -> Retention:
 
 
 @require_POST
-@role_required(Role.ADMIN)
+@admin_required
 @sudo_required
 def legal_hold(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     report = get_report_for_staff(request, uid)

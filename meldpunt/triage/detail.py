@@ -23,17 +23,24 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
+from meldpunt.accounts.access import can_change, staff_profile
 from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import Role
+from meldpunt.audit.actors import actor, staff
 from meldpunt.audit.log import append as audit
-from meldpunt.audit.log import staff
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pages import render_private
 from meldpunt.policy.commitments import category_label
+from meldpunt.reports.labels import (
+    CREDIT_LABELS,
+    EVENT_LABELS,
+    RESOLUTION_LABELS,
+    SEVERITY_LABELS,
+    STATE_LABELS,
+)
 from meldpunt.reports.models import (
     Attachment,
     Channel,
-    Credit,
     Event,
     Message,
     Note,
@@ -41,13 +48,7 @@ from meldpunt.reports.models import (
 )
 from meldpunt.reports.services import read_attachment, record_event
 from meldpunt.triage import custody
-from meldpunt.triage.access import (
-    can_change,
-    get_report_for_staff,
-    get_report_for_triager,
-    staff_profile,
-)
-from meldpunt.triage.labels import RESOLUTION_LABELS, SEVERITY_LABELS, STATE_LABELS
+from meldpunt.triage.access import get_report_for_staff, get_report_for_triager
 
 log = logging.getLogger(__name__)
 
@@ -58,40 +59,6 @@ ANSWERS: dict[str, Any] = {
     "planned": _("Not yet, but planned"),
 }
 ANSWERED = ("exploited", "already_public", "csirt_notified")
-CREDIT_LABELS: dict[str, Any] = {
-    Credit.NAME: _("By name"),
-    Credit.PSEUDONYM: _("By pseudonym"),
-    Credit.NONE: _("No credit"),
-}
-EVENT_LABELS: dict[str, Any] = {
-    "received": _("Report received"),
-    "message": _("Message"),
-    "credit_changed": _("Credit preference changed"),
-    "finder_name_changed": _("Finder's name changed"),
-    "note_added": _("Internal note added"),
-    "attachment_downloaded": _("Attachment downloaded"),
-    "state_changed": _("State changed"),
-    "reopened": _("Reopened"),
-    "assessed": _("Assessed"),
-    "message_sent": _("Message sent to the finder"),
-    "duplicate_linked": _("Linked as duplicate"),
-    "duplicate_unlinked": _("Duplicate link removed"),
-    "deletion_reminder_sent": _("Finder reminded to delete obtained data"),
-    "finder_export": _("Finder downloaded their data"),
-    "finder_data_erased": _("Finder erased their contact data"),
-    "attachments_purged": _("Attachments purged (retention)"),
-    "contact_data_purged": _("Contact data purged (retention)"),
-    "legal_hold_set": _("Legal hold set"),
-    "legal_hold_lifted": _("Legal hold lifted"),
-    "advisory_drafted": _("Advisory drafted"),
-    "advisory_report_added": _("Added to an advisory"),
-    "advisory_updated": _("Advisory draft changed"),
-    "advisory_scheduled": _("Advisory scheduled"),
-    "advisory_unscheduled": _("Advisory taken off the schedule"),
-    "advisory_published": _("Advisory published"),
-    "advisory_publication_refused": _("Advisory publication refused"),
-    "advisory_reviewed": _("Finder answered the advisory draft"),
-}
 # What the OpenPGP signature of a mail proves, in the team's words.
 SIGNATURE_LABELS: dict[str, Any] = {
     "none": _("not signed"),
@@ -136,10 +103,6 @@ class EventRow:
     event: Event
     label: Any
     details: list[tuple[str, str]]
-
-
-def staff_actor(request: HttpRequest) -> str:
-    return f"staff:{request.user.get_username()}"[:80]
 
 
 @require_safe
@@ -211,7 +174,7 @@ def add_note(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
         note = Note(report=report, author=author, created_at=timezone.now())
         note.body = {"text": form.cleaned_data["text"]}
         note.save()
-        record_event(report, "note_added", staff_actor(request), note=str(note.uid))
+        record_event(report, "note_added", actor(request.user), note=str(note.uid))
     messages.success(request, _("Your note has been added."))
     url = reverse("triage:report", args=[report.uid])
     return HttpResponseRedirect(f"{url}#notes", status=303)
@@ -228,7 +191,7 @@ def download(request: HttpRequest, uid: uuid.UUID, att_uid: uuid.UUID) -> HttpRe
         data = read_attachment(attachment)
     except FileNotFoundError:
         raise Http404 from None  # purged by the retention schedule
-    record_event(report, "attachment_downloaded", staff_actor(request), attachment=str(att_uid))
+    record_event(report, "attachment_downloaded", actor(request.user), attachment=str(att_uid))
     response = HttpResponse(data, content_type="application/octet-stream")
     response["Content-Disposition"] = content_disposition(file_name(attachment))
     for header, value in DOWNLOAD_HEADERS.items():

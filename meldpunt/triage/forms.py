@@ -16,9 +16,9 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from meldpunt.lib.forms import Form, TextField
+from meldpunt.reports import assessment, lifecycle, messages
+from meldpunt.reports.labels import RESOLUTION_LABELS, STATE_LABELS
 from meldpunt.reports.models import Message, Report, State
-from meldpunt.triage import workflow
-from meldpunt.triage.labels import RESOLUTION_LABELS, STATE_LABELS
 from meldpunt.triage.models import MessageTemplate, TemplateKind
 
 if TYPE_CHECKING:
@@ -37,10 +37,10 @@ def _save(form: forms.Form, action: Callable[..., object], *args: Any, **kwargs:
     """Run a workflow action; a refusal becomes an error on the form."""
     try:
         action(*args, **kwargs)
-    except workflow.AssessmentError as exc:
+    except assessment.AssessmentError as exc:
         form.add_error(exc.field, str(exc))
         return False
-    except workflow.WorkflowError as exc:
+    except lifecycle.WorkflowError as exc:
         form.add_error(None, str(exc))
         return False
     return True
@@ -54,12 +54,12 @@ class MoveForm(Form):
         self.report = report
         cast(forms.ChoiceField, self.fields["move"]).choices = [
             (f"{to}:{resolution}", move_label(report, to, resolution))
-            for to, resolution in workflow.allowed_moves(report)
+            for to, resolution in lifecycle.allowed_moves(report)
         ]
 
     def save(self, user: User) -> bool:
         to_state, _sep, resolution = self.cleaned_data["move"].partition(":")
-        return _save(self, workflow.transition, self.report, to_state, user, resolution)
+        return _save(self, lifecycle.transition, self.report, to_state, user, resolution)
 
 
 def _verdict(label: _StrPromise, yes: _StrPromise, no: _StrPromise) -> forms.TypedChoiceField:
@@ -102,7 +102,7 @@ class AssessmentForm(Form):
     affected_asset = forms.CharField(label=_("Affected asset"), max_length=200, required=False)
     assignee = StaffChoiceField(
         label=_("Assigned to"),
-        queryset=workflow.assignable_staff(),
+        queryset=assessment.assignable_staff(),
         to_field_name="username",
         required=False,
         empty_label=_("Nobody"),
@@ -114,7 +114,7 @@ class AssessmentForm(Form):
     )
 
     def __init__(self, *args: Any, report: Report, **kwargs: Any) -> None:
-        initial = {name: getattr(report, name) for name in workflow.ASSESSMENT_FIELDS}
+        initial = {name: getattr(report, name) for name in assessment.ASSESSMENT_FIELDS}
         initial.update(valid=_yes_no(report.valid), in_scope=_yes_no(report.in_scope))
         super().__init__(*args, initial=initial, **kwargs)
         self.report = report
@@ -123,20 +123,20 @@ class AssessmentForm(Form):
         value: str = self.cleaned_data[name]
         try:
             return check(value) if value.strip() else ""
-        except workflow.AssessmentError as exc:
+        except assessment.AssessmentError as exc:
             raise ValidationError(str(exc)) from None
 
     def clean_cvss31_vector(self) -> str:
-        return self._checked("cvss31_vector", lambda v: workflow.score_cvss31(v).vector)
+        return self._checked("cvss31_vector", lambda v: assessment.score_cvss31(v).vector)
 
     def clean_cvss40_vector(self) -> str:
-        return self._checked("cvss40_vector", lambda v: workflow.score_cvss40(v).vector)
+        return self._checked("cvss40_vector", lambda v: assessment.score_cvss40(v).vector)
 
     def clean_cwe(self) -> str:
-        return self._checked("cwe", workflow.clean_cwe)
+        return self._checked("cwe", assessment.clean_cwe)
 
     def save(self, user: User) -> bool:
-        return _save(self, workflow.assess, self.report, user, **self.cleaned_data)
+        return _save(self, assessment.assess, self.report, user, **self.cleaned_data)
 
 
 class TemplateChoiceForm(Form):
@@ -162,14 +162,14 @@ class MessageForm(Form):
     def clean_text(self) -> str:
         text: str = self.cleaned_data["text"]
         try:
-            workflow.check_text(text)
-        except workflow.WorkflowError as exc:
+            messages.check_text(text)
+        except lifecycle.WorkflowError as exc:
             raise ValidationError(str(exc)) from None
         return text
 
     def _send(self, user: User) -> Message:
         data = self.cleaned_data
-        return workflow.send_message(self.report, user, data["text"], data["template"])
+        return messages.send_message(self.report, user, data["text"], data["template"])
 
     def save(self, user: User) -> bool:
         return _save(self, self._send, user)
@@ -192,14 +192,14 @@ class FirstResponseForm(MessageForm):
         data = super().clean() or {}
         if "after" in data:
             try:
-                workflow.check_first_response(self.report, close=data["after"] == "close")
-            except workflow.WorkflowError as exc:
+                messages.check_first_response(self.report, close=data["after"] == "close")
+            except lifecycle.WorkflowError as exc:
                 raise ValidationError(str(exc)) from None
         return data
 
     def _send(self, user: User) -> Message:
         data = self.cleaned_data
-        return workflow.send_first_response(
+        return messages.send_first_response(
             self.report,
             user,
             data["text"],
@@ -229,7 +229,7 @@ class DuplicateForm(Form):
 
     def save(self, user: User) -> bool:
         return _save(
-            self, workflow.mark_duplicate, self.report, self.cleaned_data["original"], user
+            self, lifecycle.mark_duplicate, self.report, self.cleaned_data["original"], user
         )
 
 
@@ -242,13 +242,13 @@ class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_body(self) -> str:
         body: str = self.cleaned_data["body"]
-        unknown = sorted(set(workflow.PLACEHOLDER_RE.findall(body)) - set(workflow.PLACEHOLDERS))
+        unknown = sorted(set(messages.PLACEHOLDER_RE.findall(body)) - set(messages.PLACEHOLDERS))
         if unknown:
             raise ValidationError(
                 _("Unknown placeholders: %(unknown)s. Use only %(known)s.")
                 % {
                     "unknown": ", ".join(f"{{{n}}}" for n in unknown),
-                    "known": ", ".join(f"{{{n}}}" for n in workflow.PLACEHOLDERS),
+                    "known": ", ".join(f"{{{n}}}" for n in messages.PLACEHOLDERS),
                 }
             )
         return body

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.paginator import Paginator
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
@@ -19,14 +19,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
+from meldpunt.accounts.access import staff_profile
 from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import StaffProfile
 from meldpunt.lib.forms import Form
 from meldpunt.lib.pages import render_private
+from meldpunt.reports.filters import ReportFilter, filter_reports
+from meldpunt.reports.labels import SEVERITY_LABELS, STATE_LABELS
 from meldpunt.reports.models import Report, State, open_states, overdue
-from meldpunt.reports.search import is_searchable, matching
-from meldpunt.triage.access import staff_profile
-from meldpunt.triage.labels import SEVERITY_LABELS, STATE_LABELS
+from meldpunt.reports.search import is_searchable
 
 PER_PAGE = 50
 # Listed as an IN list, not as "not closed": that can use the (state, response_due_at) index.
@@ -81,42 +82,32 @@ class InboxFilter(Form):
         return text
 
 
-def _out_of_scope() -> Q:
-    # The team's assessment overrides the category the finder chose.
-    return Q(in_scope=False) | Q(in_scope__isnull=True, out_of_scope=True)
-
-
-def _in_scope() -> Q:
-    return Q(in_scope=True) | Q(in_scope__isnull=True, out_of_scope=False)
-
-
-def filtered(
-    reports: QuerySet[Report], f: dict[str, Any], user: AbstractBaseUser | AnonymousUser
-) -> QuerySet[Report]:
-    """Apply the valid filters; a search without a chosen state looks in every state."""
+def report_filter(f: dict[str, Any], user: AbstractBaseUser | AnonymousUser) -> ReportFilter:
+    """The inbox's filters as the domain's; a search without a chosen state looks everywhere."""
     search: str = f.get("q", "")
     state = f.get("state", "")
+    states: tuple[str, ...] | None = None
     if state == "" and not search:
-        reports = reports.filter(state__in=OPEN_STATES)
+        states = tuple(OPEN_STATES)
     elif state not in ("", ALL_STATES):
-        reports = reports.filter(state=state)
-    if search:
-        reports = matching(reports, search)
+        states = (state,)
     assignee = f.get("assignee", "")
+    assignees = None
     if assignee == ME:
-        reports = reports.filter(assignee_id=user.pk)
-    elif assignee == UNASSIGNED:
-        reports = reports.filter(assignee__isnull=True)
-    elif assignee:
-        reports = reports.filter(assignee__staff__uid=assignee)
+        assignees = User.objects.filter(pk=user.pk or 0)
+    elif assignee and assignee != UNASSIGNED:
+        assignees = User.objects.filter(staff__uid=assignee)
     severity = f.get("severity", "")
-    if severity:
-        reports = reports.filter(severity="" if severity == NOT_ASSESSED else severity)
-    if f.get("scope"):
-        reports = reports.filter(_in_scope() if f["scope"] == "in" else _out_of_scope())
-    if f.get("overdue"):
-        reports = reports.filter(overdue(timezone.now()))
-    return reports
+    scope = f.get("scope", "")
+    return ReportFilter(
+        states=states,
+        search=search,
+        assignees=assignees,
+        unassigned=assignee == UNASSIGNED,
+        severity=("" if severity == NOT_ASSESSED else severity) if severity else None,
+        in_scope=(scope == "in") if scope else None,
+        overdue=True if f.get("overdue") else None,
+    )
 
 
 def ordered(reports: QuerySet[Report], state: str) -> QuerySet[Report]:
@@ -150,7 +141,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
     form.is_valid()  # invalid filters are left out of cleaned_data, named on the page, ignored
     now = timezone.now()
     filters = form.cleaned_data
-    reports = ordered(filtered(listing(now), filters, request.user), filters.get("state", ""))
+    reports = filter_reports(listing(now), report_filter(filters, request.user), now)
+    reports = ordered(reports, filters.get("state", ""))
     page = Paginator(reports, PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "form": form,

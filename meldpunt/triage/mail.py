@@ -16,10 +16,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
+from meldpunt.accounts.access import staff_profile
 from meldpunt.accounts.gate import staff_required
 from meldpunt.intake.models import InboundMail
 from meldpunt.lib.pages import render_private
-from meldpunt.triage.access import staff_profile
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from meldpunt.accounts.models import Role
-from meldpunt.lib import deadlines
-from meldpunt.reports.models import Reminder, Report, State
+from meldpunt.accounts.models import REPORT_CHANGERS, Role
+from meldpunt.reports import clock
+from meldpunt.reports.models import FIX_STATES, UPDATE_STATES, Reminder, Report
 
 log = logging.getLogger(__name__)
-OPEN = [State.RECEIVED, State.NEEDS_INFO, State.TRIAGED, State.FIX_IN_PROGRESS, State.FIXED]
 
 SUBJECTS: dict[str, str] = {
     Reminder.Kind.RESPONSE_SOON: "[{ref}] first response due {due}",
@@ -45,7 +44,7 @@ def _admins() -> list[str]:
 def _team_for(report: Report) -> list[str]:
     if report.assignee is not None:
         return _emails([report.assignee])
-    return _emails(User.objects.filter(staff__role__in=[Role.ADMIN, Role.TRIAGER]))
+    return _emails(User.objects.filter(staff__role__in=REPORT_CHANGERS))
 
 
 def _send_once(report: Report, kind: str, due_at: datetime, to: list[str]) -> bool:
@@ -74,7 +73,7 @@ def send_due_reminders(now: datetime | None = None) -> int:
     warn = timedelta(hours=settings.MELDPUNT_REMINDER_HOURS)
     sent = 0
     awaiting = Report.objects.select_related("assignee").filter(
-        state__in=OPEN, first_response_at=None, response_due_at__lte=now + warn
+        state__in=UPDATE_STATES, first_response_at=None, response_due_at__lte=now + warn
     )
     for report in awaiting:
         if report.response_due_at > now:
@@ -93,7 +92,7 @@ def _updates_due(now: datetime) -> int:
     cadence = timedelta(days=settings.MELDPUNT_PROGRESS_UPDATE_DAYS)
     owed = (
         Report.objects.select_related("assignee")
-        .filter(state__in=OPEN)
+        .filter(state__in=UPDATE_STATES)
         .exclude(first_response_at=None)
         .annotate(last_update=Max("messages__created_at", filter=Q(messages__author="staff")))
         .filter(last_update__lte=now - cadence)
@@ -101,7 +100,7 @@ def _updates_due(now: datetime) -> int:
     sent = 0
     for report in owed:
         # The database filter above is a coarse first pass; the policy's own count decides.
-        due = deadlines.next_update_due(report)
+        due = clock.next_update_due(report)
         if due is not None and due <= now:
             sent += _send_once(report, Reminder.Kind.UPDATE_DUE, due, _team_for(report))
     return sent
@@ -110,12 +109,13 @@ def _updates_due(now: datetime) -> int:
 def _fixes_overdue(now: datetime) -> int:
     today = timezone.localdate(now)
     late = Report.objects.select_related("assignee").filter(
-        state__in=[State.TRIAGED, State.FIX_IN_PROGRESS], expected_fix_date__lt=today
+        state__in=FIX_STATES, expected_fix_date__lt=today
     )
     sent = 0
     for report in late:
-        due = deadlines.fix_due_at(report)
-        if due is None or due > now:
+        # The database filter above is a coarse first pass; the report's clock decides.
+        due = clock.fix_due_at(report)
+        if due is None or not clock.fix_overdue(report, now):
             continue
         to = sorted(set(_admins()) | set(_team_for(report)))
         sent += _send_once(report, Reminder.Kind.FIX_OVERDUE, due, to)

@@ -18,18 +18,19 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from meldpunt.accounts.access import admin_required, staff_profile
 from meldpunt.accounts.gate import staff_required
-from meldpunt.accounts.models import Role
+from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
-from meldpunt.audit.log import staff
 from meldpunt.lib.pages import render_private
+from meldpunt.reports import duplicates, lifecycle
+from meldpunt.reports.messages import PLACEHOLDERS, first_response_due
 from meldpunt.reports.models import Report, Resolution
-from meldpunt.triage import forms, workflow
-from meldpunt.triage.access import get_report_for_triager, role_required, staff_profile
+from meldpunt.triage import forms, message_templates
+from meldpunt.triage.access import get_report_for_triager
 from meldpunt.triage.models import MessageTemplate
 
 log = logging.getLogger(__name__)
-admin_only = role_required(Role.ADMIN)
 
 
 def _user(request: HttpRequest) -> User:
@@ -43,15 +44,15 @@ def _back(report: Report) -> HttpResponse:
 def panel_context(report: Report) -> dict[str, Any]:
     """What the workflow panel on the report page shows a triager."""
     ids = "workflow-%s"  # unique among the other forms of the report page
-    can_mark_duplicate = workflow.can_close_as(report, Resolution.DUPLICATE)
+    can_mark_duplicate = lifecycle.can_close_as(report, Resolution.DUPLICATE)
     return {
         "move_form": forms.MoveForm(report=report, auto_id=ids),
         "assessment_form": forms.AssessmentForm(report=report, auto_id=ids),
         "template_form": forms.TemplateChoiceForm(auto_id=ids),
         "duplicate_form": forms.DuplicateForm(report=report, auto_id=ids),
-        "suggestions": workflow.suggest_duplicates(report) if can_mark_duplicate else [],
+        "suggestions": duplicates.suggest_duplicates(report) if can_mark_duplicate else [],
         "can_mark_duplicate": can_mark_duplicate,
-        "first_due": workflow.first_response_due(report),
+        "first_due": first_response_due(report),
     }
 
 
@@ -111,7 +112,7 @@ def _compose_page(
     context = {
         "report": report,
         "form": form,
-        "first_due": workflow.first_response_due(report),
+        "first_due": first_response_due(report),
         "picker": forms.TemplateChoiceForm(request.GET or None, auto_id="pick-%s"),
     }
     return render_private(request, "triage/workflow/compose.html", context, status=status)
@@ -124,21 +125,24 @@ def compose(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     report = get_report_for_triager(request, uid)
     picker = forms.TemplateChoiceForm(request.GET)
     kind = picker.cleaned_data["template"] if picker.is_valid() else ""
-    initial = {"template": kind, "text": workflow.prefilled_text(report, kind) if kind else ""}
-    first_due = workflow.first_response_due(report)
+    initial = {
+        "template": kind,
+        "text": message_templates.prefilled_text(report, kind) if kind else "",
+    }
+    first_due = first_response_due(report)
     form_class = forms.FirstResponseForm if first_due else forms.MessageForm
     return _compose_page(request, report, form_class(initial=initial, report=report))
 
 
 @require_safe
-@admin_only
+@admin_required
 def templates(request: HttpRequest) -> HttpResponse:
-    context = {"templates": MessageTemplate.objects.all(), "placeholders": workflow.PLACEHOLDERS}
+    context = {"templates": MessageTemplate.objects.all(), "placeholders": PLACEHOLDERS}
     return render(request, "triage/workflow/templates.html", context)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@admin_only
+@admin_required
 def edit_template(request: HttpRequest, kind: str, language: str) -> HttpResponse:
     template = get_object_or_404(MessageTemplate, kind=kind, language=language)
     form = forms.TemplateForm(request.POST or None, instance=template)
@@ -149,6 +153,6 @@ def edit_template(request: HttpRequest, kind: str, language: str) -> HttpRespons
         audit("template_changed", staff(request.user), kind=kind, language=language)
         messages.success(request, _("The template has been saved."))
         return HttpResponseRedirect(reverse("triage:templates"), status=303)
-    context = {"template": template, "form": form, "placeholders": workflow.PLACEHOLDERS}
+    context = {"template": template, "form": form, "placeholders": PLACEHOLDERS}
     status = 400 if request.method == "POST" else 200
     return render(request, "triage/workflow/edit_template.html", context, status=status)

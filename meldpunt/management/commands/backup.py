@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from meldpunt.lib.backup import BackupError, write_backup
+from meldpunt.management.backup import BackupError, write_backup
 
 
 class Command(BaseCommand):

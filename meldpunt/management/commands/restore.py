@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from meldpunt.lib.backup import BackupError, restore_backup
+from meldpunt.management.backup import BackupError, restore_backup
 
 
 class Command(BaseCommand):

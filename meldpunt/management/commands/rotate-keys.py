@@ -12,7 +12,8 @@ from django.db import transaction
 
 from meldpunt.audit.log import append as audit
 from meldpunt.lib import crypto
-from meldpunt.reports.models import Attachment, Sealed
+from meldpunt.lib.sealed import Sealed
+from meldpunt.reports.models import Attachment
 
 
 def _sealed_fields(model: type) -> list[Sealed]:

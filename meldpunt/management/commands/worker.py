@@ -10,9 +10,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from meldpunt.advisories.publishing import publish_due
-from meldpunt.lib import outbox
-from meldpunt.lib.retention import purge_due
 from meldpunt.policy.securitytxt import renew_if_due
+from meldpunt.reports import outbox
+from meldpunt.reports.retention import purge_due
 from meldpunt.triage.reminders import send_due_reminders
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@
   receipt page. They store nothing, validate nothing and encrypt nothing, so no
   implementation of the submission can be faster than them (bench/README.md).
 
-Only routed when MELDPUNT_BENCH_VIEWS is on (never in production).
+Routed only by bench/urls.py, the URLconf of bench/settings.py
+(DJANGO_SETTINGS_MODULE=bench.settings); nothing under meldpunt/ knows about them.
 """
 
 from __future__ import annotations

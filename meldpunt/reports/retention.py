@@ -18,6 +18,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from meldpunt.audit.actors import Actor
 from meldpunt.reports.models import Attachment, Report
 from meldpunt.reports.services import forget_contact, record_event
 
@@ -90,7 +91,7 @@ def purge_due(now: datetime | None = None) -> Purged:
     return done
 
 
-def set_legal_hold(report: Report, hold: bool, actor: str) -> None:
+def set_legal_hold(report: Report, hold: bool, actor: Actor | str) -> None:
     with transaction.atomic():
         Report.objects.filter(pk=report.pk).update(legal_hold=hold)
         report.legal_hold = hold

@@ -17,7 +17,8 @@ from altcha.v1 import ChallengeOptions, create_challenge, verify_solution
 from django.conf import settings
 from django.utils import timezone
 
-from meldpunt.lib import crypto, ratelimit
+from meldpunt import ratelimit
+from meldpunt.lib import crypto
 
 
 def _key() -> str:

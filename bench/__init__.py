@@ -1,0 +1,1 @@
+"""Benchmarks; also the bench URLconf and settings (bench/settings.py) their servers use."""

@@ -1,0 +1,33 @@
+"""Sealed model attributes: a dict stored encrypted in a BinaryField, bound to its row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meldpunt.lib import crypto
+
+
+class Sealed:
+    """A model attribute that seals a dict into a BinaryField bound to `<label>:<uid>:<name>`."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def aad(self, instance: Any) -> str:
+        return f"{instance._meta.label_lower}:{instance.uid}:{self.name}"
+
+    def __get__(self, instance: Any, owner: type | None = None) -> dict[str, Any]:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        cache = instance.__dict__.setdefault("_opened", {})
+        if self.name not in cache:
+            blob = getattr(instance, self.column)
+            cache[self.name] = crypto.open_json(blob, self.aad(instance)) if blob else {}
+        return cache[self.name]  # type: ignore[no-any-return]
+
+    def __set__(self, instance: Any, value: dict[str, Any]) -> None:
+        setattr(instance, self.column, crypto.seal_json(value, self.aad(instance)))
+        instance.__dict__.setdefault("_opened", {})[self.name] = value

@@ -1,0 +1,162 @@
+"""The team's assessment of a report: validity, scope, CVSS 3.1 and 4.0, CWE, fix date.
+
+The severity is derived from the newest CVSS version scored, never typed in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from cvss import CVSS3, CVSS4
+from cvss.exceptions import CVSSError
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from meldpunt.accounts.models import REPORT_CHANGERS
+from meldpunt.audit.actors import actor
+from meldpunt.reports.lifecycle import WorkflowError, lock
+from meldpunt.reports.models import Report
+from meldpunt.reports.services import record_event
+
+
+class AssessmentError(WorkflowError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+CWE_RE = re.compile(r"CWE-[1-9]\d{0,5}")
+ASSESSMENT_FIELDS = (
+    "valid",
+    "in_scope",
+    "cvss31_vector",
+    "cvss40_vector",
+    "cwe",
+    "affected_asset",
+    "assignee",
+    "expected_fix_date",
+)
+# Clear workflow facts worth seeing in the history; the others are named only.
+EVENT_VALUES = ("valid", "in_scope", "severity", "cwe", "expected_fix_date", "assignee")
+
+
+@dataclass(frozen=True)
+class Score:
+    vector: str
+    score: Decimal
+    severity: str
+
+
+def score_cvss31(vector: str) -> Score:
+    vector = vector.strip()
+    if not vector.startswith("CVSS:3.1/"):
+        raise AssessmentError(
+            "cvss31_vector", _("A CVSS 3.1 vector starts with “CVSS:3.1/”, e.g. CVSS:3.1/AV:N/…")
+        )
+    try:
+        cvss = CVSS3(vector)
+    except CVSSError as exc:
+        raise AssessmentError(
+            "cvss31_vector", _("This CVSS 3.1 vector is not valid: %(reason)s") % {"reason": exc}
+        ) from None
+    return Score(cvss.clean_vector(), Decimal(str(cvss.scores()[0])), cvss.severities()[0].lower())
+
+
+def score_cvss40(vector: str) -> Score:
+    vector = vector.strip()
+    if not vector.startswith("CVSS:4.0/"):
+        raise AssessmentError(
+            "cvss40_vector", _("A CVSS 4.0 vector starts with “CVSS:4.0/”, e.g. CVSS:4.0/AV:N/…")
+        )
+    try:
+        cvss = CVSS4(vector)
+    except CVSSError as exc:
+        raise AssessmentError(
+            "cvss40_vector", _("This CVSS 4.0 vector is not valid: %(reason)s") % {"reason": exc}
+        ) from None
+    return Score(cvss.clean_vector(), Decimal(str(cvss.base_score)), str(cvss.severity).lower())
+
+
+def clean_cwe(value: str) -> str:
+    cwe = value.strip().upper()
+    if cwe and not CWE_RE.fullmatch(cwe):
+        raise AssessmentError("cwe", _("Write the weakness as CWE-<number>, e.g. CWE-79."))
+    return cwe
+
+
+def assignable_staff() -> QuerySet[User]:
+    """Who a report can be assigned to: active staff who may change reports."""
+    return User.objects.filter(is_active=True, staff__role__in=REPORT_CHANGERS).order_by("username")
+
+
+def _assessment_values(changes: dict[str, Any]) -> dict[str, Any]:
+    """The Report fields an assessment sets, vectors scored and the severity derived."""
+    unknown = set(changes) - set(ASSESSMENT_FIELDS)
+    if unknown:
+        raise TypeError(f"not assessment fields: {sorted(unknown)}")
+    values = dict(changes)
+    for name, scorer in (("cvss31", score_cvss31), ("cvss40", score_cvss40)):
+        if (raw := values.get(f"{name}_vector")) is not None:
+            score = scorer(raw) if raw.strip() else None
+            values[f"{name}_vector"] = score.vector if score else ""
+            values[f"{name}_score"] = score.score if score else None
+    if "cwe" in values:
+        values["cwe"] = clean_cwe(values["cwe"])
+    if "affected_asset" in values:
+        values["affected_asset"] = values["affected_asset"].strip()[:200]
+    assignee = values.get("assignee")
+    if assignee is not None and not assignable_staff().filter(pk=assignee.pk).exists():
+        raise AssessmentError("assignee", _("Assign the report to a triager or an admin."))
+    return values
+
+
+def _severity(report: Report) -> str:
+    """Severity from the newest CVSS version scored: 4.0 if present, else 3.1."""
+    if report.cvss40_vector:
+        return score_cvss40(report.cvss40_vector).severity
+    if report.cvss31_vector:
+        return score_cvss31(report.cvss31_vector).severity
+    return ""
+
+
+def _event_value(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, User):
+        return value.get_username()
+    return value
+
+
+def assess(report: Report, actor_user: User, **changes: Any) -> list[str]:
+    """Record (part of) the team's assessment; returns the names of the fields that changed."""
+    values = _assessment_values(changes)
+    with transaction.atomic():
+        locked = lock(report)
+        fix_date = values.get("expected_fix_date")
+        if fix_date and fix_date != locked.expected_fix_date and fix_date < timezone.localdate():
+            raise AssessmentError(
+                "expected_fix_date", _("The expected fix date cannot be in the past.")
+            )
+        changed = [name for name, value in values.items() if getattr(locked, name) != value]
+        for name in changed:
+            setattr(locked, name, values[name])
+        severity = _severity(locked)
+        if severity != locked.severity:
+            locked.severity = severity
+            changed.append("severity")
+        if not changed:
+            return []
+        locked.assessed_at = timezone.now()
+        locked.save(update_fields=[*changed, "assessed_at"])
+        shown = {n: _event_value(getattr(locked, n)) for n in EVENT_VALUES if n in changed}
+        fields = [n for n in changed if not n.endswith("_score")]
+        record_event(locked, "assessed", actor(actor_user), fields=fields, **shown)
+    report.refresh_from_db()
+    return fields

@@ -1,0 +1,81 @@
+"""Translated names of states, severities, resolutions, credit choices and events.
+
+The one place these names live: the staff desk, the finder's pages, the public pages and
+the mails all read them from here, so adding a state or an event is one line here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+from meldpunt.reports.models import Credit, Resolution, Severity, State
+
+STATE_LABELS: dict[str, Any] = {
+    # "Received" is also a date label ("received on"); the state needs its own word.
+    State.RECEIVED: pgettext_lazy("report state", "Received"),
+    State.NEEDS_INFO: _("Needs information"),
+    State.TRIAGED: _("Triaged"),
+    State.FIX_IN_PROGRESS: _("Fix in progress"),
+    State.FIXED: _("Fixed"),
+    State.PUBLISHED: _("Published"),
+    State.CLOSED: _("Closed"),
+}
+SEVERITY_LABELS: dict[str, Any] = {
+    Severity.NONE: _("None"),
+    Severity.LOW: _("Low"),
+    Severity.MEDIUM: _("Medium"),
+    Severity.HIGH: _("High"),
+    Severity.CRITICAL: _("Critical"),
+}
+RESOLUTION_LABELS: dict[str, Any] = {
+    Resolution.RESOLVED: _("Resolved"),
+    Resolution.INVALID: _("Invalid"),
+    Resolution.OUT_OF_SCOPE: _("Out of scope"),
+    Resolution.DUPLICATE: _("Duplicate"),
+    Resolution.INFORMATIVE: _("Informative"),
+    Resolution.SPAM: _("Spam"),
+    Resolution.WITHDRAWN: _("Withdrawn"),
+}
+
+CREDIT_LABELS: dict[str, Any] = {
+    Credit.NAME: _("By name"),
+    Credit.PSEUDONYM: _("By pseudonym"),
+    Credit.NONE: _("No credit"),
+}
+EVENT_LABELS: dict[str, Any] = {
+    "received": _("Report received"),
+    "message": _("Message"),
+    "credit_changed": _("Credit preference changed"),
+    "finder_name_changed": _("Finder's name changed"),
+    "note_added": _("Internal note added"),
+    "attachment_downloaded": _("Attachment downloaded"),
+    "state_changed": _("State changed"),
+    "reopened": _("Reopened"),
+    "assessed": _("Assessed"),
+    "message_sent": _("Message sent to the finder"),
+    "duplicate_linked": _("Linked as duplicate"),
+    "duplicate_unlinked": _("Duplicate link removed"),
+    "deletion_reminder_sent": _("Finder reminded to delete obtained data"),
+    "finder_export": _("Finder downloaded their data"),
+    "finder_data_erased": _("Finder erased their contact data"),
+    "attachments_purged": _("Attachments purged (retention)"),
+    "contact_data_purged": _("Contact data purged (retention)"),
+    "legal_hold_set": _("Legal hold set"),
+    "legal_hold_lifted": _("Legal hold lifted"),
+    "advisory_drafted": _("Advisory drafted"),
+    "advisory_report_added": _("Added to an advisory"),
+    "advisory_updated": _("Advisory draft changed"),
+    "advisory_scheduled": _("Advisory scheduled"),
+    "advisory_unscheduled": _("Advisory taken off the schedule"),
+    "advisory_published": _("Advisory published"),
+    "advisory_publication_refused": _("Advisory publication refused"),
+    "advisory_reviewed": _("Finder answered the advisory draft"),
+}
+
+
+def label(value: str) -> str:
+    """The translated name of a state or resolution code (the code itself if unknown)."""
+    return str(STATE_LABELS.get(value) or RESOLUTION_LABELS.get(value) or value)

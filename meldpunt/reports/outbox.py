@@ -1,0 +1,443 @@
+"""Every mail to a finder goes through here: built and sealed when queued, sent with retries.
+
+Plain mail crosses servers we do not control, so it never carries report content: a finder
+who gave us a key gets PGP/MIME mail encrypted to it and signed by us, anyone else a notice
+that there is news on /status/. A mail is queued in the caller's transaction (it exists
+exactly when the news does) and sent after the commit by a task, or by the worker's periodic
+pass `deliver_due`. Sending is at-least-once: a worker that dies between the server's "OK"
+and marking the row sent leads to one more send of the same bytes, with the same Message-ID,
+never to a lost mail.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import email
+import functools
+import logging
+import re
+from datetime import datetime, timedelta
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+import pysequoia
+from django.conf import settings
+from django.core.mail import EmailMessage as DjangoEmailMessage
+from django.core.mail import get_connection
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+from django_tasks import task
+
+from meldpunt.lib import pgp, pgpmime, replyaddr
+from meldpunt.policy import keys
+from meldpunt.policy.models import OrgKey
+from meldpunt.reports.labels import label
+from meldpunt.reports.models import Message, OutboundMail, Report
+from meldpunt.reports.services import read_attachment
+
+log = logging.getLogger(__name__)
+
+# Pauses after the 1st, 2nd, … failed attempt; the last one repeats.
+BACKOFF = [
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=6),
+    timedelta(hours=12),
+]
+
+
+# How long a claimed mail stays with the worker that claimed it: far longer than a send can
+# take (EMAIL_TIMEOUT), so only a worker that died leaves a mail to be sent again.
+def lease() -> timedelta:
+    return timedelta(seconds=settings.MELDPUNT_OUTBOX_LEASE_SECONDS)
+
+
+BATCH = 100
+# A Message-ID as we take it from a finder's mail into In-Reply-To/References: one token in
+# angle brackets, so no line break (header injection) or second header can come along.
+MSG_ID_RE = re.compile(r"<[^<>\s]{1,245}>")
+
+
+def status_url() -> str:
+    return f"{settings.MELDPUNT_BASE_URL}{reverse('portal:status')}"
+
+
+def form_url() -> str:
+    return f"{settings.MELDPUNT_BASE_URL}{reverse('report')}"
+
+
+# --- Queueing ------------------------------------------------------------------------
+
+
+def _one_line(value: str) -> str:
+    """Finder-controlled text for a header: no CR/LF (or other whitespace runs) survive."""
+    return " ".join(str(value).split())
+
+
+def _address(addr_spec: str, name: str = "") -> Address:
+    if any(c in addr_spec for c in "\r\n\0"):
+        raise ValueError("an address with a line break")
+    return Address(display_name=_one_line(name), addr_spec=addr_spec.strip())
+
+
+def _domain() -> str:
+    contact: str = settings.MELDPUNT_SECURITY_CONTACT
+    return contact.rpartition("@")[2]
+
+
+def _sender() -> Address:
+    return _address(settings.MELDPUNT_SECURITY_CONTACT, f"{settings.MELDPUNT_ORG_NAME} Security")
+
+
+def _set_header(mail: EmailMessage, name: str, value: Any) -> None:
+    del mail[name]
+    mail[name] = value
+
+
+def queue(report: Report | None, kind: str, to: list[str], mail: EmailMessage) -> OutboundMail:
+    """Seal mail in the outbox, to be sent once the caller's transaction commits."""
+    if not to:
+        raise ValueError("a mail needs a recipient")
+    recipients = [str(_address(a).addr_spec) for a in to]
+    now = timezone.now()
+    row = OutboundMail(report=report, created_at=now, kind=kind, next_attempt_at=now)
+    _set_header(mail, "From", _sender())
+    if report is not None:
+        _set_header(mail, "Reply-To", _address(replyaddr.reply_address(report.reference)))
+    if "To" not in mail:
+        mail["To"] = [_address(a) for a in recipients]
+    if "Date" not in mail:
+        mail["Date"] = format_datetime(timezone.localtime(now))
+    if "Message-ID" not in mail:
+        mail["Message-ID"] = f"<{row.uid}@{_domain()}>"
+    if "MIME-Version" not in mail:
+        mail["MIME-Version"] = "1.0"
+    raw = mail.as_bytes(policy=policy.SMTP)
+    row.message_id = str(mail["Message-ID"]).strip()
+    row.encrypted = mail.get_content_type() == "multipart/encrypted"
+    row.envelope = {"to": recipients, "raw": base64.b64encode(raw).decode("ascii")}
+    with transaction.atomic():
+        row.save()
+        # Only a committed mail may be sent; the periodic pass catches any enqueue that fails.
+        transaction.on_commit(functools.partial(_enqueue, str(row.uid)), robust=True)
+    log.info("mail %s (%s) queued for %s", row.uid, kind, report.reference if report else "-")
+    return row
+
+
+def _enqueue(uid: str) -> None:
+    deliver.enqueue(uid)
+
+
+# --- News for the finder ------------------------------------------------------------------
+
+
+def finder_key(report: Report) -> pysequoia.Cert | None:
+    """The finder's key if we may still encrypt to it (not expired, not revoked)."""
+    armored = str(report.finder.get("pgp_key") or "")
+    if not armored:
+        return None
+    if not OrgKey.objects.exists():
+        # Without a key of our own we cannot sign; the news waits on /status/ instead.
+        log.warning("no organisation key: notice in clear for %s", report.reference)
+        return None
+    try:
+        checked = pgp.check_public_key(armored)
+    except pgp.KeyProblem as problem:
+        log.info("key of the finder of %s not usable (%s)", report.reference, problem)
+        return None
+    return pysequoia.Cert.from_bytes(checked.armored.encode())
+
+
+def _finder_to(report: Report, address: str) -> Address:
+    return _address(address, str(report.finder.get("name") or ""))
+
+
+def _language(report: Report) -> str:
+    return report.language or settings.LANGUAGE_CODE
+
+
+def notice_text(report: Report) -> str:
+    """There is news, and where to read it: nothing else (sent in clear)."""
+    values = _values(report)
+    paragraphs = [
+        _("There is news about your report %(reference)s.") % values,
+        _("To read it, open %(url)s and enter your receipt code.") % values,
+        _(
+            "For your safety this e-mail does not contain the news itself. "
+            "Ignore it if you did not report a vulnerability to %(organisation)s."
+        )
+        % values,
+        _("The %(organisation)s security team") % values,
+    ]
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def news_text(report: Report, message: Message | None) -> str:
+    """The news itself, for a mail encrypted to the finder."""
+    values = _values(report)
+    if message is not None:
+        first = _("The %(organisation)s security team wrote about your report %(reference)s:")
+        paragraphs = [first % values, str(message.body.get("text") or "").strip()]
+    else:
+        values["state"] = label(report.state)
+        paragraphs = [_("The status of your report %(reference)s is now: %(state)s.") % values]
+    paragraphs += [
+        _(
+            "You can answer on %(url)s with your receipt code, or by replying to this "
+            "e-mail, encrypted to our OpenPGP key."
+        )
+        % values,
+        _("The %(organisation)s security team") % values,
+    ]
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def _values(report: Report) -> dict[str, str]:
+    return {
+        "reference": report.reference,
+        "url": status_url(),
+        "organisation": settings.MELDPUNT_ORG_NAME,
+    }
+
+
+def _message_files(message: Message | None) -> list[tuple[str, str, bytes]]:
+    if message is None:
+        return []
+    return [
+        (
+            str(a.meta.get("name") or "attachment"),
+            str(a.meta.get("content_type") or ""),
+            read_attachment(a),
+        )
+        for a in message.attachments.all()
+    ]
+
+
+def queue_news(report: Report, message: Message | None = None) -> OutboundMail | None:
+    """Tell the finder there is news; the news itself only encrypted to their key."""
+    address = str(report.finder.get("email") or "")
+    if not address:
+        return None
+    key = finder_key(report)
+    with translation.override(_language(report)):
+        if key is not None:
+            inner = pgpmime.with_attachments(news_text(report, message), _message_files(message))
+            mail = pgpmime.encrypted(keys.encrypt_and_sign(pgpmime.canonical(inner), key))
+            subject = _("[%(reference)s] Encrypted message") % _values(report)
+        else:
+            mail = pgpmime.text_part(notice_text(report))
+            subject = _("[%(reference)s] News about your report") % _values(report)
+    mail["Subject"] = subject
+    mail["Content-Language"] = _language(report)
+    mail["To"] = _finder_to(report, address)
+    return queue(report, "news", [address], mail)
+
+
+# --- The automatic answer to a mailed report --------------------------------------------
+
+
+def _grouped(fingerprint: str) -> str:
+    return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
+
+
+def receipt_text(report: Report, receipt_code: str, include_key: bool) -> str:
+    """One language's section of the receipt (the active language)."""
+    due = formats.date_format(timezone.localtime(report.response_due_at), "DATE_FORMAT")
+    values = {**_values(report), "code": receipt_code, "date": due}
+    paragraphs = [
+        _("Thank you for your report. We received it as %(reference)s.") % values,
+        _("We will answer by %(date)s at the latest.") % values,
+        _(
+            "Your receipt code is %(code)s. With it you can follow your report, read our "
+            "messages and answer them on %(url)s. Keep it safe: anyone who has it can "
+            "read what we write to you there."
+        )
+        % values,
+    ]
+    if include_key:
+        values.update(fingerprint=_grouped(keys.fingerprint()), form=form_url())
+        paragraphs += [
+            _(
+                "Your e-mail reached us unencrypted. Our OpenPGP key is attached "
+                "(our-key.asc); its fingerprint is %(fingerprint)s. Please encrypt any "
+                "further e-mail to us with it, or use our web form at %(form)s."
+            )
+            % values
+        ]
+    paragraphs.append(_("The %(organisation)s security team") % values)
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def _clean_msg_id(value: str | None) -> str | None:
+    match = MSG_ID_RE.search(value or "")
+    return match[0] if match else None
+
+
+def queue_receipt(
+    report: Report,
+    *,
+    to: str,
+    receipt_code: str,
+    languages: list[str],
+    in_reply_to: str | None,
+    encrypt_to: pysequoia.Cert | None,
+    include_key: bool,
+) -> OutboundMail:
+    """The automatic answer to a report that came in by mail (see the module docstring)."""
+    languages = languages or [_language(report)]
+    sections = []
+    for language in languages:
+        with translation.override(language):
+            sections.append(receipt_text(report, receipt_code, include_key))
+    files = []
+    if include_key:
+        key = keys.public_armored().encode()
+        files.append(("our-key.asc", "application/pgp-keys", key))
+    entity = pgpmime.with_attachments("\n* * *\n\n".join(sections), files)
+    with translation.override(languages[0]):
+        if encrypt_to is not None:
+            mail = pgpmime.encrypted(keys.encrypt_and_sign(pgpmime.canonical(entity), encrypt_to))
+            subject = _("[%(reference)s] Encrypted message") % _values(report)
+        else:
+            mail = entity
+            subject = _("[%(reference)s] We received your report") % _values(report)
+    mail["Subject"] = subject
+    mail["Content-Language"] = ", ".join(languages)
+    mail["Auto-Submitted"] = "auto-replied"
+    # Exchange and friends: no out-of-office answers to our automatic answer.
+    mail["X-Auto-Response-Suppress"] = "All"
+    if msg_id := _clean_msg_id(in_reply_to):
+        mail["In-Reply-To"] = msg_id
+        mail["References"] = msg_id
+    return queue(report, "receipt", [to], mail)
+
+
+# --- Delivery -----------------------------------------------------------------------------
+
+
+class _Raw:
+    """The stored bytes, as Django's mail backends ask a message for them."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:
+        return self.raw if linesep == "\r\n" else self.raw.replace(b"\r\n", linesep.encode())
+
+    def as_string(self, unixfrom: bool = False, linesep: str = "\n") -> str:
+        return self.as_bytes(unixfrom, linesep).decode("ascii", "replace")
+
+
+class QueuedMail(DjangoEmailMessage):
+    """A mail built when it was queued: every backend gets the same bytes on every attempt."""
+
+    def __init__(self, raw: bytes, to: list[str]) -> None:
+        parsed = email.message_from_bytes(raw, policy=policy.default)
+        plain = parsed.get_body(("plain",))
+        super().__init__(
+            subject=str(parsed.get("Subject", "")),
+            body=plain.get_content() if plain is not None else "",
+            from_email=settings.MELDPUNT_SECURITY_CONTACT,  # the envelope sender gets bounces
+            to=to,
+        )
+        self.raw = raw
+
+    def message(self) -> Any:
+        return _Raw(self.raw)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> QueuedMail:
+        return copy.copy(self)  # the locmem backend copies; bytes and lists need no more
+
+
+def _claim(uid: str, now: datetime) -> OutboundMail | None:
+    """Take the mail for this worker, if it is still due: one conditional UPDATE.
+
+    Works alike on PostgreSQL (a concurrent UPDATE waits, then finds the row no longer
+    due) and SQLite (writes are serialised). The attempt counts now, so a mail that kills
+    its worker cannot be retried forever.
+    """
+    taken = OutboundMail.objects.filter(
+        uid=uid, status=OutboundMail.Status.QUEUED, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + lease(), attempts=F("attempts") + 1)
+    return OutboundMail.objects.get(uid=uid) if taken else None
+
+
+def _mark_sent(row: OutboundMail) -> None:
+    OutboundMail.objects.filter(pk=row.pk).update(
+        status=OutboundMail.Status.SENT, sent_at=timezone.now(), last_error=""
+    )
+    log.info("mail %s sent (%s)", row.uid, _ref(row))
+
+
+def _mark_failed(row: OutboundMail, now: datetime, exc: Exception) -> None:
+    error = type(exc).__name__
+    if row.attempts >= settings.MELDPUNT_OUTBOX_MAX_ATTEMPTS:
+        OutboundMail.objects.filter(pk=row.pk).update(
+            status=OutboundMail.Status.FAILED, last_error=error
+        )
+        log.error(
+            "mail %s (%s) failed for good after %d attempts: %s",
+            row.uid,
+            _ref(row),
+            row.attempts,
+            error,
+        )
+        return
+    pause = BACKOFF[min(row.attempts, len(BACKOFF)) - 1]
+    OutboundMail.objects.filter(pk=row.pk).update(next_attempt_at=now + pause, last_error=error)
+    log.warning(
+        "mail %s (%s) not sent, attempt %d: %s; next try in %s",
+        row.uid,
+        _ref(row),
+        row.attempts,
+        error,
+        pause,
+    )
+
+
+def _ref(row: OutboundMail) -> str:
+    return row.report.reference if row.report_id is not None and row.report else "-"
+
+
+def deliver_now(uid: str, now: datetime | None = None) -> bool:
+    """Send one queued mail if it is due and no other worker has it; True if it went out."""
+    now = now or timezone.now()
+    row = _claim(uid, now)
+    if row is None:
+        return False
+    envelope = row.envelope
+    mail = QueuedMail(base64.b64decode(envelope["raw"]), list(envelope["to"]))
+    try:
+        if get_connection(fail_silently=False).send_messages([mail]) != 1:
+            raise RuntimeError("the mail backend did not send the mail")
+    # Whatever the server or network did; only its class name is kept, as the server's
+    # text can quote the recipient's address.
+    except Exception as exc:
+        _mark_failed(row, now, exc)
+        return False
+    _mark_sent(row)
+    return True
+
+
+@task()
+def deliver(uid: str) -> None:
+    """Send one queued mail right after the commit that queued it."""
+    deliver_now(uid)
+
+
+def deliver_due(now: datetime | None = None) -> int:
+    """The worker's periodic pass: every queued mail that is due; returns how many went out."""
+    now = now or timezone.now()
+    due = OutboundMail.objects.filter(
+        status=OutboundMail.Status.QUEUED, next_attempt_at__lte=now
+    ).order_by("next_attempt_at")
+    return sum(deliver_now(str(uid), now) for uid in due.values_list("uid", flat=True)[:BATCH])
