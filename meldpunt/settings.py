@@ -355,7 +355,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "meldpunt.policy.context.organisation",
+                "meldpunt.public.context.organisation",
             ],
         },
     },

@@ -7,10 +7,9 @@ from django.views.i18n import set_language
 from meldpunt.accounts import views as accounts
 from meldpunt.api.api import api as staff_api
 from meldpunt.intake import views as intake
-from meldpunt.policy import published
-from meldpunt.policy import views as policy
 from meldpunt.portal import privacy
 from meldpunt.portal import views as portal
+from meldpunt.public import policy, published
 
 portal_patterns = (
     [
@@ -43,15 +42,15 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(".well-known/openpgpkey/policy", published.wkd_policy, name="wkd_policy"),
     path(".well-known/security.txt", published.security_txt, name="security_txt"),
     # /advisories/, the feed, /hall-of-fame/ and the CSAF provider tree under /.well-known/csaf/.
-    path("", include("meldpunt.advisories.urls_public")),
-    path("status/advisory/", include("meldpunt.advisories.urls_portal")),
+    path("", include("meldpunt.public.urls_advisories")),
+    path("status/advisory/", include("meldpunt.portal.urls_advisories")),
     path("status/", include(portal_patterns)),
     path("language/", set_language, name="set_language"),
     path("triage/", include(staff_patterns)),
     path("triage/", include("meldpunt.triage.urls")),
-    path("triage/audit/", include("meldpunt.audit.urls")),
-    path("triage/advisories/", include("meldpunt.advisories.urls_staff")),
+    path("triage/audit/", include("meldpunt.triage.urls_audit")),
+    path("triage/advisories/", include("meldpunt.triage.urls_advisories")),
     path("api/v1/", staff_api.urls),
-    # Temporary staff access until the triage desk exists; see meldpunt/reports/admin.py.
+    # Django's admin, for what the desk has no page for (meldpunt/triage/admin.py).
     path("admin/", admin.site.urls),
 ]

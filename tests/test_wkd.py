@@ -12,7 +12,7 @@ import pytest
 from django.test import Client, override_settings
 
 from meldpunt.policy import keys
-from meldpunt.policy.published import wkd_hash
+from meldpunt.public.published import wkd_hash
 
 WKS_CLIENT = "/usr/lib/gnupg/gpg-wks-client"
 

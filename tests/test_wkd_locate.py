@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.test import Client
 
-from meldpunt.policy.published import wkd_hash
+from meldpunt.public.published import wkd_hash
 from tests.conftest import GnuPG
 from tests.mailservers import _pem_key, make_ca, write_ca_file
 

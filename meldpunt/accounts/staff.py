@@ -10,7 +10,8 @@ from django.db import transaction
 from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provisioning_uri
 from meldpunt.accounts.models import Role, StaffProfile
 
-# Until the triage desk exists, staff read reports in the (read-only) Django admin.
+# Staff may also read reports in the read-only Django admin (meldpunt/triage/admin.py),
+# for what the desk has no page for.
 READ_REPORTS = ["view_report", "view_message", "view_attachment", "view_event"]
 
 

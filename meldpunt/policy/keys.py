@@ -228,8 +228,3 @@ def _check_signature(
         return Opened(plaintext, "unknown_key")
     signers = tuple(sorted({str(s.certificate).upper() for s in result.valid_sigs}))
     return Opened(plaintext, "good" if signers else "none", signers)
-
-
-def forget_cache() -> None:
-    with _lock:
-        _cache.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -16,7 +17,6 @@ from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from meldpunt.advisories.models import Advisory, AdvisoryRevision
 from meldpunt.policy import keys
 from meldpunt.policy.models import SecurityTxt
 
@@ -35,27 +35,35 @@ def _acknowledgments() -> list[str]:
         return []
 
 
-def _csaf() -> list[str]:
-    # CSAF 2.0 requirement 8: aggregators find the provider metadata through this field,
-    # once there is an advisory to find. Publishing changes the body, so the next renewal
-    # check signs it again.
-    published = AdvisoryRevision.objects.filter(advisory__status=Advisory.Status.PUBLISHED)
-    if not published.exists():
-        return []
+# Field lines that other apps add (the advisories app: its CSAF line), each a function
+# called whenever the body is built, so this module depends on none of them. A change in
+# what they return changes the body, and the next renewal check signs it again.
+FieldSource = Callable[[], list[str]]
+_sources: list[FieldSource] = []
+
+
+def add_fields(source: FieldSource) -> None:
+    """Register a function that gives extra field lines (idempotent: apps may load twice)."""
+    if source not in _sources:
+        _sources.append(source)
+
+
+def url(name: str) -> str | None:
+    """The absolute URL of a named page, or None where this deployment does not route it."""
     try:
-        return [f"CSAF: {_url('advisories_public:provider_metadata')}"]
+        return _url(name)
     except NoReverseMatch:
-        return []
+        return None
 
 
 def fields() -> list[str]:
-    """The field lines except Expires: from settings, plus CSAF once something is published."""
+    """The field lines except Expires: from settings, plus what other apps add (`add_fields`)."""
     return [
         f"Contact: mailto:{settings.MELDPUNT_SECURITY_CONTACT}",
         f"Contact: {_url('report')}",
         f"Encryption: {_url('pgp_key')}",
         *_acknowledgments(),
-        *_csaf(),
+        *(line for source in _sources for line in source()),
         f"Preferred-Languages: {', '.join(code for code, _name in settings.LANGUAGES)}",
         f"Canonical: {_url('security_txt')}",
         f"Policy: {_url('policy')}",

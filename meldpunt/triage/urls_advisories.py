@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from meldpunt.advisories import staff
+from meldpunt.triage import advisories as staff
 
 app_name = "advisories"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from meldpunt.advisories import portal
+from meldpunt.portal import advisories as portal
 
 app_name = "advisory_portal"
 

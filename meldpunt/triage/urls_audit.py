@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from meldpunt.audit import disclosures, views
+from meldpunt.triage import audit_log as views
+from meldpunt.triage import disclosures
 
 app_name = "audit"
 

@@ -14,7 +14,7 @@ from django.utils.feedgenerator import Atom1Feed
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
-from meldpunt.advisories.public import MAX_AGE, Published, published_advisories
+from meldpunt.public.advisories import MAX_AGE, Published, published_advisories
 
 
 class AtomWithCsaf(Atom1Feed):

@@ -1,4 +1,4 @@
-"""Read-only staff view of reports, decrypted, until the triage desk replaces it.
+"""A read-only view of reports, decrypted, in Django's admin, beside the triage desk.
 
 Django's admin escapes every value these methods return.
 """

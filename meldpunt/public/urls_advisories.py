@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from meldpunt.advisories import feeds, public
+from meldpunt.public import advisories as public
+from meldpunt.public import feeds
 
 app_name = "advisories_public"
 
