@@ -155,3 +155,43 @@ def test_it_does_not_let_a_viewer_change_anything(bob, rita):
         viewer.post(f"{url}/messages", message, content_type="application/json").status_code == 403
     )
     assert Report.objects.get(pk=rita.report.pk).state == "received"
+
+
+def test_it_answers_json_to_a_server_error(alice_api, rita, caplog):
+    # A sealed blob that no longer opens (damaged storage) is a genuine server error.
+    Report.objects.filter(pk=rita.report.pk).update(content_blob=b"damaged")
+    response = alice_api.get(f"/api/v1/reports/{rita.report.uid}")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert response.json() == {"detail": "Internal server error"}
+    assert "api GET api/v1/reports/<uid> failed: DecryptionError" in caplog.text
+
+
+def test_it_answers_json_to_an_unknown_path_and_a_wrong_method(alice_api, rita):
+    unknown = alice_api.get("/api/v1/nothing/here")
+    assert (unknown.status_code, unknown.json()) == (404, {"detail": "Not Found"})
+    wrong = alice_api.delete(f"/api/v1/reports/{rita.report.uid}")
+    assert (wrong.status_code, wrong.json()) == (405, {"detail": "Method not allowed"})
+    assert wrong["Allow"] == "GET"
+
+
+@pytest.mark.parametrize("text", ["", "  \n "])
+def test_it_refuses_an_empty_message_by_its_schema(alice_api, rita, text):
+    response = alice_api.post(
+        f"/api/v1/reports/{rita.report.uid}/messages",
+        {"text": text},
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "new", "text"]
+    assert not rita.report.messages.exists()
+
+
+def test_it_documents_the_answers_every_operation_can_give(db):
+    schema = Client().get("/api/v1/openapi.json").json()
+    operations = [op for path in schema["paths"].values() for op in path.values()]
+    assert len(operations) >= 4
+    for operation in operations:
+        assert {"401", "422", "500"} <= set(operation["responses"]), operation["operationId"]
+    text = schema["components"]["schemas"]["NewMessage"]["properties"]["text"]
+    assert (text["minLength"], text["maxLength"], text["pattern"]) == (1, 50_000, r"\S")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import traceback
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.urls import URLPattern, URLResolver, re_path
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
@@ -22,6 +28,8 @@ from meldpunt.reports import lifecycle, messages
 from meldpunt.reports.filters import ReportFilter, filter_reports
 from meldpunt.reports.models import Report
 
+log = logging.getLogger(__name__)
+
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
@@ -32,8 +40,42 @@ class TokenAuth(HttpBearer):
         return user
 
 
+class StaffApi(NinjaAPI):
+    """A NinjaAPI that answers JSON to everything under its prefix: a client of the API
+    must never have to parse an HTML error page (ninja answers a wrong method in text, and
+    a path it does not know falls through to the site's HTML 404)."""
+
+    @property
+    def urls(self) -> tuple[list[URLResolver | URLPattern], str, str]:
+        patterns, app_name, namespace = super().urls
+        wrapped: list[URLResolver | URLPattern] = [
+            URLPattern(p.pattern, _json_405(p.callback), p.default_args, p.name)
+            if isinstance(p, URLPattern)
+            else p
+            for p in patterns
+        ]
+        return [*wrapped, re_path(r"", _not_found, name="not_found")], app_name, namespace
+
+
+def _json_405(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @functools.wraps(view)  # keeps ninja's csrf_exempt mark
+    def json_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if isinstance(response, HttpResponseNotAllowed):
+            allowed = response["Allow"]
+            response = JsonResponse({"detail": "Method not allowed"}, status=405)
+            response["Allow"] = allowed
+        return response
+
+    return json_view
+
+
+def _not_found(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"detail": "Not Found"}, status=404)
+
+
 # No docs page: it would load Swagger UI from a CDN. The schema is at /api/v1/openapi.json.
-api = NinjaAPI(
+api = StaffApi(
     title="Meldpunt staff API",
     version="1",
     auth=TokenAuth(),
@@ -89,6 +131,27 @@ class Problem(Schema):
     detail: str
 
 
+class Invalid(Schema):
+    """What ninja answers to input the schema refuses: one entry per problem."""
+
+    detail: list[dict[str, Any]]
+
+
+# What every operation can answer besides its own: no or a bad token, input the schema
+# refuses, and a server error (as JSON too, see `_server_error`).
+COMMON: dict[int, Any] = {401: Problem, 422: Invalid, 500: Problem}
+
+
+@api.exception_handler(Exception)
+def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # The frames and the class only: an exception's text can quote report data or an
+    # address, and the request (its body, its token) is never logged.
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    route = request.resolver_match.route if request.resolver_match else "-"
+    log.error("api %s %s failed: %s\n%s", request.method, route, type(exc).__name__, frames)
+    return api.create_response(request, {"detail": "Internal server error"}, status=500)
+
+
 class Filters(Schema):
     state: str | None = None
     severity: str | None = None
@@ -141,7 +204,7 @@ def _filtered(filters: Filters) -> QuerySet[Report]:
     return filter_reports(reports, wanted, timezone.now())
 
 
-@api.get("/reports", response=list[ReportSummary], summary="List reports")
+@api.get("/reports", response={200: list[ReportSummary], **COMMON}, summary="List reports")
 def list_reports(request: HttpRequest, filters: Query[Filters]) -> list[dict[str, Any]]:
     now = timezone.now()
     page = _filtered(filters)[filters.offset : filters.offset + filters.limit]
@@ -154,7 +217,7 @@ def _report(request: HttpRequest, uid: uuid.UUID) -> Report:
 
 @api.get(
     "/reports/{uid}",
-    response={200: ReportDetail, 404: Problem},
+    response={200: ReportDetail, 404: Problem, **COMMON},
     summary="Read one report, decrypted",
 )
 def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
@@ -196,13 +259,15 @@ class StateChange(Schema):
 
 
 class NewMessage(Schema):
-    text: str
+    # Not blank (at least one non-space character) and no longer than a report may be:
+    # the schema refuses what the desk would refuse, with 422.
+    text: str = Field(min_length=1, max_length=settings.MELDPUNT_MAX_TEXT_CHARS, pattern=r"\S")
     first_response: bool = False
 
 
 @api.post(
     "/reports/{uid}/state",
-    response={200: ReportSummary, 400: Problem, 403: Problem, 404: Problem},
+    response={200: ReportSummary, 400: Problem, 403: Problem, 404: Problem, **COMMON},
     summary="Change a report's state",
 )
 def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> Any:
@@ -225,7 +290,7 @@ def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> A
 
 @api.post(
     "/reports/{uid}/messages",
-    response={201: ReportMessage, 400: Problem, 403: Problem, 404: Problem},
+    response={201: ReportMessage, 400: Problem, 403: Problem, 404: Problem, **COMMON},
     summary="Send a message to the finder (optionally the first response)",
 )
 def post_message(request: HttpRequest, uid: uuid.UUID, new: NewMessage) -> Any:

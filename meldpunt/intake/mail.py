@@ -20,9 +20,7 @@ from email.message import Message as MailMessage
 
 import pysequoia
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.core.validators import validate_email
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
@@ -143,7 +141,7 @@ def ignore_reason(msg: MailMessage, env: mime.Envelope) -> str:
         return "auto_reply"
     if env.sender and _is_own(env.sender):
         return "own_mail"
-    if not env.sender:
+    if not env.sender and not env.sender_raw:
         return "no_sender"
     return ""
 
@@ -161,18 +159,10 @@ def no_answer_reason(msg: MailMessage, env: mime.Envelope) -> str:
         return "null_sender"
     if env.sender.lower().partition("@")[0] in ("mailer-daemon", "postmaster"):
         return "system_sender"
-    if not _deliverable(env.sender):
+    if not env.sender:
+        # A From we cannot write to (mime.mailbox): the report is taken in, never answered.
         return "bad_sender"
     return ""
-
-
-def _deliverable(address: str) -> bool:
-    """An address we could write to: a forged or broken From gets no answer (found by fuzzing)."""
-    try:
-        validate_email(address)
-    except ValidationError:
-        return False
-    return True
 
 
 # --- Threading ----------------------------------------------------------------------------
@@ -255,7 +245,7 @@ def _trust_on_first_use(
 
 def _summary(env: mime.Envelope, content: mime.Content | None = None) -> dict[str, str]:
     subject = (content.subject if content and content.subject else "") or env.subject
-    return {"from": env.sender, "name": env.sender_name, "subject": subject}
+    return {"from": env.sender or env.sender_raw, "name": env.sender_name, "subject": subject}
 
 
 def _store_failed(
@@ -366,10 +356,13 @@ def _new_report(
             "signature": content.signature,
             "signers": list(content.signers),
         },
+        # "email" is an address we can write to or "" (so has_contact is False and the
+        # finder is never mailed); a From we cannot use is kept as given, for the team.
         finder={
             "name": env.sender_name,
             "email": env.sender,
             "pgp_key": key.armored if key else "",
+            **({"email_raw": env.sender_raw} if env.sender_raw else {}),
         },
         files=content.files,
     )

@@ -8,17 +8,21 @@ short reason code the team sees, never an exception that escapes the intake.
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
 import email.policy
 import re
 from dataclasses import dataclass, field
+from email.headerregistry import Address, AddressHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 from typing import Any
 
 import pysequoia
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils.html import strip_tags
 
 from meldpunt.lib import pgp
@@ -32,6 +36,8 @@ PGP_BLOCK = re.compile(
     rb"-----BEGIN PGP MESSAGE-----\r?\n.*?\r?\n-----END PGP MESSAGE-----", re.DOTALL
 )
 MESSAGE_ID = re.compile(r"<([^<>\s]{1,250})>")
+MAX_SENDER_CHARS = 500
+_HEADERS = HeaderRegistry()
 
 
 class MailError(Exception):
@@ -44,7 +50,12 @@ class MailError(Exception):
 
 @dataclass(frozen=True)
 class Envelope:
-    """What the outer headers say: who, about what, and in answer to what."""
+    """What the outer headers say: who, about what, and in answer to what.
+
+    `sender` is a bare addr_spec we can write to, or "". A From that names an address but
+    not one we can use (e.g. `a"b <c@example.org>`) leaves `sender` empty and is kept as
+    given in `sender_raw`, for the team to read.
+    """
 
     message_id: str
     sender: str
@@ -54,6 +65,7 @@ class Envelope:
     references: list[str]
     language: str
     autocrypt_key: str
+    sender_raw: str = ""
 
 
 @dataclass
@@ -137,18 +149,64 @@ def _addresses(msg: Message, *names: str) -> list[str]:
 
 
 def envelope(msg: Message) -> Envelope:
-    name, sender = parseaddr(header(msg, "From"))
+    given = _raw_header(msg, "From") or header(msg, "From")
+    name, sender = mailbox(given)
+    raw = "" if sender or "@" not in given else _printable(given)
     references = MESSAGE_ID.findall(header(msg, "In-Reply-To") + " " + header(msg, "References"))
     return Envelope(
         message_id=message_id(msg),
-        sender=sender if "@" in sender else "",
+        sender=sender,
         sender_name=name[:200],
+        sender_raw=raw[:MAX_SENDER_CHARS],
         subject=header(msg, "Subject")[:500],
         recipients=_addresses(msg, "To", "Cc", "Delivered-To", "X-Original-To"),
         references=references[:50],
         language=header(msg, "Content-Language") or header(msg, "Accept-Language"),
         autocrypt_key=_autocrypt(header(msg, "Autocrypt")),
     )
+
+
+def mailbox(value: str) -> tuple[str, str]:
+    """(display name, addr_spec) of a From header, or ("", "") unless it is one mailbox
+    that mail can be sent to.
+
+    The standard library's strict header parser decides, not `parseaddr`: that one turns
+    `a"b <c@example.org>` into the "address" `ab <c@example.org>`, which every later mail
+    to the finder then failed to build (issue 21). Whatever the parser had to repair
+    (a defect) counts as unusable, and so does a non-ASCII address: we send without
+    SMTPUTF8.
+    """
+    try:
+        parsed = _HEADERS("from", value)
+        if not isinstance(parsed, AddressHeader):
+            return "", ""
+        addresses = parsed.addresses
+        if len(addresses) != 1 or parsed.defects:
+            return "", ""
+        name, spec = _printable(addresses[0].display_name), addresses[0].addr_spec
+        if not spec.isascii() or "@" not in spec:
+            return "", ""
+        validate_email(spec)
+        Address(display_name=name, addr_spec=spec)  # what the outbox will build
+    except ValidationError:
+        return "", ""
+    except Exception:  # the header parser can raise anything on hostile input (see header())
+        return "", ""
+    return name, spec
+
+
+def _raw_header(msg: Message, name: str) -> str:
+    """A header's value as received, unfolded, its 8-bit bytes read as UTF-8."""
+    value = str(next((v for k, v in _raw_items(msg) if k.lower() == name.lower()), ""))
+    # The parser keeps undecodable bytes as surrogates; raw UTF-8 names are common.
+    with contextlib.suppress(UnicodeError):
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return " ".join(value.split())
+
+
+def _printable(text: str) -> str:
+    # No control, bidi-override or lone surrogate (an undecodable byte) characters.
+    return "".join(c for c in text if c.isprintable())
 
 
 def _autocrypt(value: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import copy
 import email
+import email.errors
 import functools
 import logging
 import re
@@ -103,25 +104,29 @@ def _set_header(mail: EmailMessage, name: str, value: Any) -> None:
     mail[name] = value
 
 
-def queue(report: Report | None, kind: str, to: list[str], mail: EmailMessage) -> OutboundMail:
-    """Seal mail in the outbox, to be sent once the caller's transaction commits."""
+# What building a mail raises on a bad address or name (the standard library says
+# ValueError for an invalid addr_spec, UnicodeError for bytes it cannot encode, …).
+UNBUILDABLE = (ValueError, TypeError, UnicodeError, LookupError, email.errors.MessageError)
+
+
+def queue(
+    report: Report | None, kind: str, to: list[str], mail: EmailMessage, *, name: str = ""
+) -> OutboundMail:
+    """Seal mail in the outbox, to be sent once the caller's transaction commits.
+
+    A mail that cannot be built from what we stored (an address or name the standard
+    library refuses, issue 21) is kept as FAILED with the reason, and the caller's action
+    (a message, the first response) goes on: the news waits on /status/ instead.
+    """
     if not to:
         raise ValueError("a mail needs a recipient")
-    recipients = [str(_address(a).addr_spec) for a in to]
     now = timezone.now()
     row = OutboundMail(report=report, created_at=now, kind=kind, next_attempt_at=now)
-    _set_header(mail, "From", _sender())
-    if report is not None:
-        _set_header(mail, "Reply-To", _address(replyaddr.reply_address(report.reference)))
-    if "To" not in mail:
-        mail["To"] = [_address(a) for a in recipients]
-    if "Date" not in mail:
-        mail["Date"] = format_datetime(timezone.localtime(now))
-    if "Message-ID" not in mail:
-        mail["Message-ID"] = f"<{row.uid}@{_domain()}>"
-    if "MIME-Version" not in mail:
-        mail["MIME-Version"] = "1.0"
-    raw = mail.as_bytes(policy=policy.SMTP)
+    try:
+        recipients = [str(_address(a).addr_spec) for a in to]
+        raw = _build(row, mail, recipients, name, now)
+    except UNBUILDABLE as exc:
+        return _unbuildable(row, exc)
     row.message_id = str(mail["Message-ID"]).strip()
     row.encrypted = mail.get_content_type() == "multipart/encrypted"
     row.envelope = {"to": recipients, "raw": base64.b64encode(raw).decode("ascii")}
@@ -130,6 +135,41 @@ def queue(report: Report | None, kind: str, to: list[str], mail: EmailMessage) -
         # Only a committed mail may be sent; the periodic pass catches any enqueue that fails.
         transaction.on_commit(functools.partial(_enqueue, str(row.uid)), robust=True)
     log.info("mail %s (%s) queued for %s", row.uid, kind, report.reference if report else "-")
+    return row
+
+
+def _build(
+    row: OutboundMail, mail: EmailMessage, recipients: list[str], name: str, now: datetime
+) -> bytes:
+    _set_header(mail, "From", _sender())
+    if row.report is not None:
+        _set_header(mail, "Reply-To", _address(replyaddr.reply_address(row.report.reference)))
+    if "To" not in mail:
+        mail["To"] = [_address(a, name) for a in recipients]
+    if "Date" not in mail:
+        mail["Date"] = format_datetime(timezone.localtime(now))
+    if "Message-ID" not in mail:
+        mail["Message-ID"] = f"<{row.uid}@{_domain()}>"
+    if "MIME-Version" not in mail:
+        mail["MIME-Version"] = "1.0"
+    return mail.as_bytes(policy=policy.SMTP)
+
+
+def _unbuildable(row: OutboundMail, exc: Exception) -> OutboundMail:
+    # Only the error's class: its text quotes the address, which is personal data.
+    row.status = OutboundMail.Status.FAILED
+    row.last_error = f"cannot be built: {type(exc).__name__}"
+    row.message_id = f"<{row.uid}@{_domain()}>"
+    row.envelope = {"to": [], "raw": ""}
+    with transaction.atomic():
+        row.save()
+    log.error(
+        "mail %s (%s) for %s cannot be built: %s",
+        row.uid,
+        row.kind,
+        row.report.reference if row.report else "-",
+        type(exc).__name__,
+    )
     return row
 
 
@@ -155,10 +195,6 @@ def finder_key(report: Report) -> pysequoia.Cert | None:
         log.info("key of the finder of %s not usable (%s)", report.reference, problem)
         return None
     return pysequoia.Cert.from_bytes(checked.armored.encode())
-
-
-def _finder_to(report: Report, address: str) -> Address:
-    return _address(address, str(report.finder.get("name") or ""))
 
 
 def _language(report: Report) -> str:
@@ -238,8 +274,7 @@ def queue_news(report: Report, message: Message | None = None) -> OutboundMail |
             subject = _("[%(reference)s] News about your report") % _values(report)
     mail["Subject"] = subject
     mail["Content-Language"] = _language(report)
-    mail["To"] = _finder_to(report, address)
-    return queue(report, "news", [address], mail)
+    return queue(report, "news", [address], mail, name=str(report.finder.get("name") or ""))
 
 
 # --- The automatic answer to a mailed report --------------------------------------------

@@ -126,6 +126,8 @@ def _detail_page(
         "answers": {key: ANSWERS.get(v := content.get(key, ""), v) for key in ANSWERED},
         "finder_name": finder.get("name", ""),
         "finder_email": finder.get("email", ""),
+        # A From the mail intake could not use (issue 21): shown, but never mailed.
+        "finder_email_raw": finder.get("email_raw", ""),
         "finder_pgp": bool(finder.get("pgp_key")),
         "credit": CREDIT_LABELS.get(report.credit, report.credit),
         "state": STATE_LABELS.get(report.state, report.state),
