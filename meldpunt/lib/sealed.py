@@ -23,11 +23,14 @@ class Sealed:
         if instance is None:
             return self  # type: ignore[return-value]
         cache = instance.__dict__.setdefault("_opened", {})
-        if self.name not in cache:
-            blob = getattr(instance, self.column)
-            cache[self.name] = crypto.open_json(blob, self.aad(instance)) if blob else {}
-        return cache[self.name]  # type: ignore[no-any-return]
+        blob = getattr(instance, self.column)
+        # Keyed by the blob object: refresh_from_db() loads a new one, which must not be
+        # answered with the value opened before.
+        if self.name not in cache or cache[self.name][0] is not blob:
+            cache[self.name] = (blob, crypto.open_json(blob, self.aad(instance)) if blob else {})
+        return cache[self.name][1]  # type: ignore[no-any-return]
 
     def __set__(self, instance: Any, value: dict[str, Any]) -> None:
-        setattr(instance, self.column, crypto.seal_json(value, self.aad(instance)))
-        instance.__dict__.setdefault("_opened", {})[self.name] = value
+        blob = crypto.seal_json(value, self.aad(instance))
+        setattr(instance, self.column, blob)
+        instance.__dict__.setdefault("_opened", {})[self.name] = (blob, value)

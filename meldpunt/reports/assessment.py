@@ -45,6 +45,8 @@ ASSESSMENT_FIELDS = (
 )
 # Clear workflow facts worth seeing in the history; the others are named only.
 EVENT_VALUES = ("valid", "in_scope", "severity", "cwe", "expected_fix_date", "assignee")
+# Assessment fields kept in a sealed blob (Report.assessment), by the column that holds them.
+SEALED_COLUMNS = {"affected_asset": "assessment_blob"}
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,8 @@ def assess(report: Report, actor_user: User, **changes: Any) -> list[str]:
         if not changed:
             return []
         locked.assessed_at = timezone.now()
-        locked.save(update_fields=[*changed, "assessed_at"])
+        columns = {SEALED_COLUMNS.get(name, name) for name in changed}
+        locked.save(update_fields=[*sorted(columns), "assessed_at"])
         shown = {n: _event_value(getattr(locked, n)) for n in EVENT_VALUES if n in changed}
         fields = [n for n in changed if not n.endswith("_score")]
         record_event(locked, "assessed", actor(actor_user), fields=fields, **shown)

@@ -119,7 +119,8 @@ class Report(models.Model):
     # Mail only: did the first mail arrive OpenPGP-encrypted? (None for web reports.)
     received_encrypted = models.BooleanField(null=True, blank=True)
 
-    # The team's workflow and assessment: in clear, so lists, filters and metrics are fast.
+    # The team's workflow and assessment facts: in clear, so lists, filters and metrics are
+    # fast (the affected asset, which names a system, is sealed in `assessment` below).
     resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates"
@@ -139,7 +140,6 @@ class Report(models.Model):
     cvss40_vector = models.CharField(max_length=300, blank=True)
     cvss40_score = models.DecimalField(max_digits=3, decimal_places=1, null=True, blank=True)
     cwe = models.CharField(max_length=20, blank=True)
-    affected_asset = models.CharField(max_length=200, blank=True)
     assessed_at = models.DateTimeField(null=True, blank=True)
     # Retention: the clock starts when the report is published or closed (reopening stops
     # it); a legal hold keeps everything. The purge leaves these workflow facts in place.
@@ -155,8 +155,12 @@ class Report(models.Model):
 
     content_blob = models.BinaryField()
     finder_blob = models.BinaryField()
+    # The team's words in the assessment (the affected asset): a dump must not name the
+    # system with an unpatched weakness. Nothing filters on it, so it has no blind index.
+    assessment_blob = models.BinaryField(default=b"")
     content = Sealed("content_blob")
     finder = Sealed("finder_blob")
+    assessment = Sealed("assessment_blob")
 
     objects = ReportQuerySet.as_manager()
 
@@ -178,6 +182,14 @@ class Report(models.Model):
             and self.first_response_at is None
             and self.response_due_at < now
         )
+
+    @property
+    def affected_asset(self) -> str:
+        return str(self.assessment.get("affected_asset", ""))
+
+    @affected_asset.setter
+    def affected_asset(self, value: str) -> None:
+        self.assessment = {**self.assessment, "affected_asset": value}
 
     @property
     def reference(self) -> str:
