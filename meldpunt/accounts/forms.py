@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from meldpunt import ratelimit
+from meldpunt.accounts import devices
 from meldpunt.accounts.factors import accept_totp, verify_any
 from meldpunt.accounts.models import StaffProfile
 from meldpunt.lib.forms import Form
@@ -35,14 +36,7 @@ class LoginForm(Form):
         username, password = cleaned.get("username"), cleaned.get("password")
         if not username or not password:
             return cleaned
-        # Per client and per account: neither guessing many passwords from one place nor
-        # one account's password from many places.
-        # And for everyone together: a distributed guess slows down as a whole.
-        if ratelimit.first_refused(
-            (_limit("staff-login-client"), self.client),
-            (_limit("staff-login-account"), username.lower()),
-            (global_login_limit(), "all"),
-        ):
+        if ratelimit.first_refused(*self._limits(username)):
             self.rate_limited = True
             raise forms.ValidationError(ratelimit.TOO_MANY_ATTEMPTS)
         user = authenticate(self.request, username=username, password=password)
@@ -50,6 +44,21 @@ class LoginForm(Form):
             raise forms.ValidationError(_("This user name and password do not match."))
         self.user = user
         return cleaned
+
+    def _limits(self, username: str) -> tuple[tuple[ratelimit.Limit, str], ...]:
+        device = devices.known_device(self.request, username)
+        if device is not None:
+            # A browser this account signed in from before: its own limit, so that a
+            # flood that fills the limits below does not lock the team out.
+            return ((_limit("staff-login-device"), device),)
+        # Per client and per account: neither guessing many passwords from one place nor
+        # one account's password from many places.
+        # And for everyone together: a distributed guess slows down as a whole.
+        return (
+            (_limit("staff-login-client"), self.client),
+            (_limit("staff-login-account"), username.lower()),
+            (global_login_limit(), "all"),
+        )
 
 
 class SecondFactorForm(Form):

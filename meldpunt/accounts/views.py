@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from meldpunt.accounts import devices
 from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provisioning_uri
 from meldpunt.accounts.forms import EnrolForm, LoginForm, SecondFactorForm
 from meldpunt.accounts.gate import SECOND_FACTOR_AT, staff_required
@@ -81,7 +82,9 @@ def _complete_login(request: HttpRequest, user: User) -> HttpResponse:
     target = request.session.get(NEXT)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SECOND_FACTOR_AT] = time.time()
-    return HttpResponseRedirect(_safe_next(request, target), status=303)
+    response = HttpResponseRedirect(_safe_next(request, target), status=303)
+    devices.remember(request, response, user)
+    return response
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -105,9 +108,11 @@ def enrol(request: HttpRequest) -> HttpResponse:
     codes = new_recovery_codes(user)
     audit("second_factor_enrolled", staff(user), method="totp", recovery_codes=len(codes))
     response = _complete_login(request, user)
-    return render_private(
+    page = render_private(
         request, "accounts/recovery_codes.html", {"codes": codes, "next": response["Location"]}
     )
+    devices.remember(request, page, user)
+    return page
 
 
 def _qr_svg(uri: str) -> str:

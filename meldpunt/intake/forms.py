@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core import signing
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from meldpunt import ratelimit
@@ -41,15 +42,30 @@ KEY_PROBLEMS = {
 YES_NO_UNKNOWN = [("unknown", _("I don't know")), ("no", _("No")), ("yes", _("Yes"))]
 
 
-def new_submission_token() -> str:
-    return signing.dumps(secrets.token_hex(16), salt=TOKEN_SALT)
+# The token's seed derives the report's receipt code, so a token must be worth nothing
+# outside the browser that fetched the form: it names that browser by a keyed hash of
+# its CSRF cookie. A copied token (a saved page, a shared computer, a proxy's log) posted
+# from another browser is refused like an expired one, and never shows a receipt.
 
 
-def submission_seed(token: str) -> bytes | None:
+def _browser_tag(browser: str) -> str:
+    return salted_hmac(TOKEN_SALT, browser, algorithm="sha256").hexdigest()
+
+
+def new_submission_token(browser: str) -> str:
+    payload = {"seed": secrets.token_hex(16), "browser": _browser_tag(browser)}
+    return signing.dumps(payload, salt=TOKEN_SALT)
+
+
+def submission_seed(token: str, browser: str) -> bytes | None:
+    """The token's seed, if it is genuine, not expired and was handed to this browser."""
     max_age = settings.MELDPUNT_FORM_MAX_AGE_HOURS * 3600
     try:
-        return bytes.fromhex(signing.loads(token, salt=TOKEN_SALT, max_age=max_age))
-    except (signing.BadSignature, ValueError, TypeError):
+        payload = signing.loads(token, salt=TOKEN_SALT, max_age=max_age)
+        if not constant_time_compare(str(payload["browser"]), _browser_tag(browser)):
+            return None
+        return bytes.fromhex(payload["seed"])
+    except (signing.BadSignature, ValueError, TypeError, KeyError):
         return None
 
 
@@ -136,9 +152,12 @@ class ReportForm(Form):
     # The proof-of-work solution the page's script fills in (when that is switched on).
     altcha = forms.CharField(widget=forms.HiddenInput, required=False, max_length=2000)
 
-    def __init__(self, *args: Any, client: str = "unknown", **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, client: str = "unknown", browser: str = "", **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.client = client
+        # client: the network address, for rate limits; browser: its CSRF cookie's secret.
+        self.client, self.browser = client, browser
         self.fields["csirt_notified"].label = _(
             "Did you also notify the national CSIRT (%(csirt)s)?"
         ) % {"csirt": settings.MELDPUNT_NATIONAL_CSIRT}
@@ -196,7 +215,7 @@ class ReportForm(Form):
         return version
 
     def clean_submission_token(self) -> bytes:
-        seed = submission_seed(self.cleaned_data["submission_token"])
+        seed = submission_seed(self.cleaned_data["submission_token"], self.browser)
         if seed is None:
             self._renew_token()
             raise forms.ValidationError(_("This form has expired. Please submit it again."))
@@ -247,7 +266,7 @@ class ReportForm(Form):
         """Hand out a fresh token so the next submit works; everything typed is kept."""
         data = QueryDict(mutable=True)
         data.update(self.data)
-        data["submission_token"] = new_submission_token()
+        data["submission_token"] = new_submission_token(self.browser)
         self.data = data
 
     def clean(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.views.decorators.http import require_http_methods
 
 from meldpunt.intake import proof_of_work
@@ -22,12 +23,14 @@ from meldpunt.reports.services import (
 @require_http_methods(["GET", "HEAD", "POST"])
 def report(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        token = new_submission_token()
+        token = new_submission_token(_browser(request))
         form = ReportForm(
             initial={"policy_version": current_version().number, "submission_token": token}
         )
         return _form_page(request, form)
-    form = ReportForm(request.POST, request.FILES, client=client_key(request))
+    form = ReportForm(
+        request.POST, request.FILES, client=client_key(request), browser=_browser(request)
+    )
     try:
         return _submit(request, form)
     except (OperationalError, InterfaceError):
@@ -39,6 +42,12 @@ def report(request: HttpRequest) -> HttpResponse:
     except StorageFull:
         form.storage_full()
         return _form_page(request, form, status=507)
+
+
+def _browser(request: HttpRequest) -> str:
+    """The secret in this browser's CSRF cookie (set now if it has none): no session needed."""
+    get_token(request)
+    return str(request.META["CSRF_COOKIE"])
 
 
 def _submit(request: HttpRequest, form: ReportForm) -> HttpResponse:
