@@ -195,6 +195,9 @@ MELDPUNT_RECEIPT_GLOBAL_LIMIT = env_int("MELDPUNT_RECEIPT_GLOBAL_LIMIT", 500, mi
 MELDPUNT_RECEIPT_WINDOW_MINUTES = env_int("MELDPUNT_RECEIPT_WINDOW_MINUTES", 15, minimum=1)
 MELDPUNT_STAFF_LOGIN_LIMIT = env_int("MELDPUNT_STAFF_LOGIN_LIMIT", 10, minimum=1)
 MELDPUNT_STAFF_LOGIN_GLOBAL_LIMIT = env_int("MELDPUNT_STAFF_LOGIN_GLOBAL_LIMIT", 300, minimum=1)
+# A browser where a staff member signed in stays known (a device cookie) this long: its
+# sign-in attempts count against its own limit, not the per-client/account/global ones.
+MELDPUNT_STAFF_DEVICE_DAYS = env_int("MELDPUNT_STAFF_DEVICE_DAYS", 30, minimum=1)
 MELDPUNT_SUBMIT_CLIENT_LIMIT = env_int("MELDPUNT_SUBMIT_CLIENT_LIMIT", 20, minimum=1)
 MELDPUNT_SUBMIT_WINDOW_MINUTES = env_int("MELDPUNT_SUBMIT_WINDOW_MINUTES", 60, minimum=1)
 # Number of reverse proxies in front of Meldpunt whose X-Forwarded-For is trusted.
@@ -216,6 +219,9 @@ MELDPUNT_POW_MAX_NUMBER = env_int("MELDPUNT_POW_MAX_NUMBER", 100_000, minimum=10
 MELDPUNT_SUBMIT_NOPOW_LIMIT = env_int("MELDPUNT_SUBMIT_NOPOW_LIMIT", 3)
 
 MELDPUNT_WORKERS = env_int("MELDPUNT_WORKERS", 4, minimum=1)
+# Threads per web worker: a request waiting for the database holds one thread, not the
+# worker, so static files and pages without the database keep answering meanwhile.
+MELDPUNT_THREADS = env_int("MELDPUNT_THREADS", 4, minimum=1)
 # Background work: how often the worker looks for due reminders, and how early it warns.
 MELDPUNT_SCHEDULE_SECONDS = env_int("MELDPUNT_SCHEDULE_SECONDS", 60, minimum=5)
 MELDPUNT_REMINDER_HOURS = env_int("MELDPUNT_REMINDER_HOURS", 24, minimum=1)
@@ -255,6 +261,14 @@ ALLOWED_HOSTS = sorted(
 CSRF_TRUSTED_ORIGINS = [MELDPUNT_BASE_URL]
 
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'meldpunt.sqlite3'}")
+# A database that stops answering (frozen, overloaded, cut off) must cost a request a
+# bounded wait and a 503, never a hung worker: seconds to connect, to run one statement
+# (0: no limit), and to wait for the audit chain's lock. A statement that gets no answer
+# at all (the server process is stopped, so it cannot cancel it itself) is cut off by the
+# client a few seconds after MELDPUNT_DB_STATEMENT_TIMEOUT (meldpunt.lib.postgresql).
+MELDPUNT_DB_CONNECT_TIMEOUT = env_int("MELDPUNT_DB_CONNECT_TIMEOUT", 5, minimum=1)
+MELDPUNT_DB_STATEMENT_TIMEOUT = env_int("MELDPUNT_DB_STATEMENT_TIMEOUT", 30)
+MELDPUNT_DB_LOCK_TIMEOUT = env_int("MELDPUNT_DB_LOCK_TIMEOUT", 10, minimum=1)
 
 
 def _database(url: str) -> dict[str, Any]:
@@ -277,6 +291,23 @@ def _database(url: str) -> dict[str, Any]:
             ),
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
+        }
+    else:
+        # The same engine with a client-side deadline for a server that stops answering.
+        config["ENGINE"] = "meldpunt.lib.postgresql"
+        statement_ms = MELDPUNT_DB_STATEMENT_TIMEOUT * 1000
+        config["OPTIONS"] = {
+            **config.get("OPTIONS", {}),
+            "connect_timeout": MELDPUNT_DB_CONNECT_TIMEOUT,
+            "options": f"-c statement_timeout={statement_ms}",
+            # Notice a vanished server host on an idle connection kept between requests.
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "response_timeout": (
+                MELDPUNT_DB_STATEMENT_TIMEOUT + 3 if MELDPUNT_DB_STATEMENT_TIMEOUT else 0
+            ),
         }
     return config
 
@@ -395,9 +426,14 @@ SECURE_HSTS_SECONDS = 31536000 if _https else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _https
 # "preload" in the header only makes the site eligible; submitting it is a separate step.
 SECURE_HSTS_PRELOAD = _https and env_bool("MELDPUNT_HSTS_PRELOAD", True)
-SECURE_SSL_REDIRECT = _https and env_bool("MELDPUNT_SSL_REDIRECT", False)
+# `meldpunt serve` speaks plain HTTP: with an https:// base URL a TLS proxy is in front.
+# Only when that proxy is trusted to say which scheme the client used can Meldpunt redirect
+# plain HTTP itself, so that is the default then. Otherwise the proxy must redirect (the
+# README's deployment section says how), and Django's reminder W008 is answered by it.
+SECURE_SSL_REDIRECT = _https and env_bool("MELDPUNT_SSL_REDIRECT", MELDPUNT_TRUSTED_PROXIES > 0)
 if MELDPUNT_TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SILENCED_SYSTEM_CHECKS = [] if SECURE_SSL_REDIRECT or not _https else ["security.W008"]
 
 # --- Logging: ids and events only, never request bodies, codes or addresses ----
 LOG_LEVEL = env("MELDPUNT_LOG_LEVEL", "INFO").upper()

@@ -54,3 +54,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # Django's admin, for what the desk has no page for (meldpunt/triage/admin.py).
     path("admin/", admin.site.urls),
 ]
+
+# A crash page that leaks nothing, and "try again" for a database lost after the view.
+handler500 = "meldpunt.lib.middleware.server_error"

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,3 +179,15 @@ def gpg() -> Any:
     yield GnuPG(home)
     subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], check=False)
     shutil.rmtree(home, ignore_errors=True)
+
+
+def wait_for_http(url: str, seconds: float = 60) -> None:
+    """Until a server started by the test answers (slowly, on a loaded machine), or fail."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url).close()  # noqa: S310 (a test server on loopback)
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing answers at {url}"
+            time.sleep(0.2)

@@ -191,3 +191,57 @@ def test_it_reports_nothing_on_check_deploy_in_production(tmp_path):
     result = run(["check", "--deploy", "--fail-level", "WARNING"], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def https_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One initialised data directory for an https deployment (init makes keys: slow)."""
+    data = tmp_path_factory.mktemp("https") / "data"
+    env = operator_env(data, MELDPUNT_BASE_URL="https://security.example.org")
+    assert run(["init"], env).returncode == 0
+    return data
+
+
+def test_it_passes_check_deploy_with_an_https_base_url_by_default(https_data):
+    # No MELDPUNT_SSL_REDIRECT: the proxy redirects (README), so W008 does not apply.
+    env = operator_env(
+        https_data,
+        MELDPUNT_BASE_URL="https://security.example.org",
+        MELDPUNT_SECRET_KEY="k" * 20 + "-production-secret-" + "x" * 40,
+    )
+    result = run(["check", "--deploy", "--fail-level", "WARNING"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "W008" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "redirects"),
+    [
+        ({"MELDPUNT_TRUSTED_PROXIES": "1"}, True),
+        ({"MELDPUNT_TRUSTED_PROXIES": "1", "MELDPUNT_SSL_REDIRECT": "0"}, False),
+        ({}, False),
+    ],
+)
+def test_it_redirects_plain_http_itself_when_a_trusted_proxy_tells_the_scheme(
+    https_data, extra, redirects
+):
+    env = operator_env(https_data, MELDPUNT_BASE_URL="https://security.example.org", **extra)
+    probe = (
+        "import django; django.setup(); from django.test import Client; "
+        "r = Client().get('/report/', HTTP_X_FORWARDED_PROTO='http', "
+        "HTTP_HOST='security.example.org'); print(r.status_code, r.get('Location', ''))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**env, "DJANGO_SETTINGS_MODULE": "meldpunt.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    status, _, location = result.stdout.strip().partition(" ")
+    if redirects:
+        assert (status, location) == ("301", "https://security.example.org/report/")
+    else:
+        assert status == "200"

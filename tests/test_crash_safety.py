@@ -15,13 +15,13 @@ import smtplib
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
 from bench.submit import Browser, FormInputs, multipart, report_fields
+from tests.conftest import wait_for_http
 from tests.test_commands import MELDPUNT, free_port, operator_env, run
 
 RECEIPT = re.compile(r'id="reference">([^<]+)<.*?id="receipt-code"[^>]*>([0-9A-Z-]+)<', re.S)
@@ -89,12 +89,7 @@ def test_every_receipt_survives_a_sigkill_of_the_web_server(tmp_path: Path) -> N
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: the kill takes every worker
     )
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/").close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_for_http(f"http://127.0.0.1:{port}/")
     receipts: list[tuple[str, str]] = []
     posts = [0]
     stop = threading.Event()

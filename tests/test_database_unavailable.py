@@ -7,7 +7,7 @@ from unittest import mock
 
 import pytest
 from django.db import OperationalError, connection
-from django.test import Client
+from django.test import Client, override_settings
 
 from meldpunt.reports.models import Report
 from tests.conftest import form_post, submit
@@ -56,3 +56,17 @@ def test_other_pages_answer_503_with_a_calm_page(rita: Any, rita_client: Client)
     page = response.content.decode()
     assert "Please try again in a few minutes" in page
     assert "Traceback" not in page and "OperationalError" not in page
+
+
+@override_settings(DEBUG=False)
+def test_it_answers_503_when_the_database_is_lost_after_the_view(rita: Any) -> None:
+    # Signing in with the receipt code saves the session on the way out, in a middleware.
+    client = Client(raise_request_exception=False)
+    with mock.patch(
+        "django.contrib.sessions.backends.db.SessionStore.save",
+        side_effect=OperationalError("server closed the connection"),
+    ):
+        response = client.post("/status/", {"code": rita.code})
+    assert response.status_code == 503
+    assert response["Retry-After"] == "60"
+    assert "Please try again in a few minutes" in response.content.decode()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from bench.submit import Browser, FormInputs, multipart, report_fields
 from meldpunt import ratelimit
 from meldpunt.models import RateLimitBucket
 from meldpunt.reports.models import Report
-from tests.conftest import submit
+from tests.conftest import submit, wait_for_http
 from tests.test_commands import MELDPUNT, free_port, operator_env, run
 
 REDIS = "redis://127.0.0.1:6379/15"
@@ -118,12 +116,7 @@ def test_legitimate_finders_get_through_while_one_client_floods(
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/report/").close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_http(f"http://127.0.0.1:{port}/report/")
         flood: list[int] = []
         legit: list[int] = []
 

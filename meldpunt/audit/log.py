@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from meldpunt.audit.models import AuditEntry, AuditHead
@@ -54,6 +55,16 @@ def append(action: str, actor: str, report_ref: str = "", **data: Any) -> AuditE
     # No savepoint inside the caller's transaction: if the entry cannot be written, the
     # caller's work must not be kept without it either.
     with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            # Every change waits here for the one before it; a holder that hangs must
+            # turn the waiters into a quick "try again" (OperationalError), not a queue
+            # of stuck requests. LOCAL: it ends with the caller's transaction.
+            with connection.cursor() as cursor:
+                # set_config(..., true) is SET LOCAL, with a bound parameter.
+                cursor.execute(
+                    "SELECT set_config('lock_timeout', %s, true)",
+                    [f"{settings.MELDPUNT_DB_LOCK_TIMEOUT}s"],
+                )
         head, _created = AuditHead.objects.select_for_update().get_or_create(
             pk=1, defaults={"seq": 0, "hash": GENESIS}
         )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views import defaults
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +84,12 @@ def unavailable(request: HttpRequest) -> HttpResponse:
     response = render(request, "503.html", status=503)
     response["Retry-After"] = "60"
     return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """The site's 500 handler: a database lost after the view (the session saved by a
+    middleware on the way out) still gets the calm "try again" page, not a crash page."""
+    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+        log.warning("database unavailable after the view (%s)", type(sys.exc_info()[1]).__name__)
+        return unavailable(request)
+    return defaults.server_error(request)

@@ -32,12 +32,12 @@ from typing import IO, Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection
 from django.utils import timezone
 
 from meldpunt.lib import crypto
+from meldpunt.lib.storage import save_durably
 
 MAGIC = b"MELDPUNT-BACKUP-1\n"
 CHUNK = 1024 * 1024
@@ -325,7 +325,7 @@ def _safe_name(name: str) -> str:
 def _restore_attachment(name: str, blob: bytes) -> None:
     if default_storage.exists(name):
         default_storage.delete(name)
-    saved = default_storage.save(name, ContentFile(blob))
+    saved = save_durably(default_storage, name, blob)
     if saved != name:
         raise BackupError(f"attachment storage renamed {name}; restore into an empty one")
 

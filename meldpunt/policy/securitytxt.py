@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -134,3 +135,18 @@ def signed_text() -> str | None:
     """The stored signed security.txt, or None if there is none yet."""
     current = SecurityTxt.objects.filter(slot=1).first()
     return current.signed if current else None
+
+
+EXPIRES_RE = re.compile(r"^Expires: (\S+)$", re.MULTILINE)
+
+
+def expired(text: str, now: datetime | None = None) -> bool:
+    """Is the Expires date of this (signed) text past? A text without one counts as expired."""
+    found = EXPIRES_RE.search(text)
+    if not found:
+        return True
+    try:
+        expires = datetime.fromisoformat(found[1].replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return expires <= (now or timezone.now())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -13,6 +14,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
+from meldpunt.lib import diskcopy
 from meldpunt.policy import keys, securitytxt
 
 log = logging.getLogger(__name__)
@@ -56,11 +58,39 @@ def _public(response: HttpResponse, cross_origin: bool = False) -> HttpResponse:
     return response
 
 
+def _from_database_or_copy(name: str, read: Callable[[], bytes | None]) -> bytes | None:
+    """What `read` gives (kept on disk as well), or the kept copy while the database is down."""
+    try:
+        data = read()
+    except DatabaseError:
+        data = diskcopy.last(name)
+        if data is None:
+            raise  # nothing kept yet: the calm 503 page
+        log.warning("database unavailable: served %s from the local copy", name)
+        return data
+    if data is not None:
+        diskcopy.keep(name, data)
+    return data
+
+
+def _armored_key() -> bytes | None:
+    try:
+        return keys.public_armored().encode()
+    except keys.NoOrgKey:
+        return None
+
+
+def _binary_key() -> bytes | None:
+    try:
+        return keys.public_binary()
+    except keys.NoOrgKey:
+        return None
+
+
 @require_safe
 def pgp_key(request: HttpRequest) -> HttpResponse:
-    try:
-        armored = keys.public_armored()
-    except keys.NoOrgKey:
+    armored = _from_database_or_copy("pgp-key.asc", _armored_key)
+    if armored is None:
         return _unavailable()
     response = HttpResponse(armored, content_type="application/pgp-keys")
     name = slugify(settings.MELDPUNT_ORG_NAME) or "organisation"
@@ -73,10 +103,9 @@ def wkd_key(request: HttpRequest, local_hash: str) -> HttpResponse:
     # Only the security contact is published here; other addresses are not ours to answer.
     if local_hash != wkd_hash(settings.MELDPUNT_SECURITY_CONTACT):
         raise Http404
-    try:
-        data = keys.public_binary()
-    except keys.NoOrgKey as exc:
-        raise Http404 from exc
+    data = _from_database_or_copy("wkd-key", _binary_key)
+    if data is None:
+        raise Http404
     return _public(HttpResponse(data, content_type="application/octet-stream"), cross_origin=True)
 
 
@@ -86,6 +115,11 @@ def wkd_policy(request: HttpRequest) -> HttpResponse:
     return _public(HttpResponse(b"", content_type="text/plain; charset=utf-8"), cross_origin=True)
 
 
+def _signed_security_txt() -> bytes | None:
+    text = securitytxt.signed_text()
+    return text.encode() if text is not None else None
+
+
 @require_safe
 def security_txt(request: HttpRequest) -> HttpResponse:
     try:
@@ -93,7 +127,8 @@ def security_txt(request: HttpRequest) -> HttpResponse:
     except DatabaseError:
         # The stored text is still valid for RENEW_DAYS; the worker will renew it.
         log.exception("could not renew security.txt; serving the stored one")
-    text = securitytxt.signed_text()
-    if text is None:
+    signed = _from_database_or_copy("security.txt", _signed_security_txt)
+    text = signed.decode() if signed is not None else None
+    if text is None or securitytxt.expired(text):
         return _unavailable()
     return _public(HttpResponse(text, content_type="text/plain; charset=utf-8"))

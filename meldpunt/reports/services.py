@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Sum
@@ -25,6 +24,7 @@ from django.utils import timezone
 from meldpunt.audit import log as audit
 from meldpunt.audit.actors import Actor
 from meldpunt.lib import crypto, deadlines, receipt
+from meldpunt.lib.storage import save_durably
 from meldpunt.lib.targets import Target
 from meldpunt.lib.uploads import IncomingFile
 from meldpunt.policy.models import PolicyVersion
@@ -104,7 +104,7 @@ def _store_files(files: Iterable[IncomingFile]) -> list[tuple[Attachment, str]]:
                 "sha256": hashlib.sha256(incoming.data).hexdigest(),
             }
             sealed = crypto.load_keyring().seal(incoming.data, att.data_aad)
-            name = default_storage.save(att.new_storage_name(), ContentFile(sealed))
+            name = save_durably(default_storage, att.new_storage_name(), sealed)
             att.storage_name = name
             stored.append((att, name))
     except BaseException:
@@ -251,7 +251,7 @@ def forget_contact(locked: Report) -> list[str]:
     Returns the report fields it changed, for the caller's save(). Mail still queued to
     the finder is stopped: its address is gone.
     """
-    locked.finder = {**locked.finder, "name": "", "email": "", "pgp_key": ""}
+    locked.finder = {**locked.finder, "name": "", "email": "", "email_raw": "", "pgp_key": ""}
     locked.has_contact = locked.has_pgp_key = False
     for mail in OutboundMail.objects.select_for_update().filter(report=locked):
         mail.envelope = {"to": [], "raw": ""}

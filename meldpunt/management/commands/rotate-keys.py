@@ -5,7 +5,6 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
@@ -13,6 +12,7 @@ from django.db import transaction
 from meldpunt.audit.log import append as audit
 from meldpunt.lib import crypto
 from meldpunt.lib.sealed import Sealed
+from meldpunt.lib.storage import save_durably
 from meldpunt.reports.models import Attachment
 
 
@@ -78,8 +78,8 @@ class Command(BaseCommand):
         if keyring.key_id_of(blob) == keyring.primary:
             return 0
         # New file first, then point the row at it, then drop the old one: crash-safe.
-        new_name = default_storage.save(
-            att.new_storage_name(), ContentFile(keyring.rewrap(blob, att.data_aad))
+        new_name = save_durably(
+            default_storage, att.new_storage_name(), keyring.rewrap(blob, att.data_aad)
         )
         old_name = att.storage_name
         Attachment.objects.filter(pk=pk).update(storage_name=new_name)

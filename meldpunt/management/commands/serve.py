@@ -9,6 +9,9 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from gunicorn.app.base import BaseApplication
 
+from meldpunt.lib.gunicorn_log import PrivateLogger
+from meldpunt.policy.commitments import current_version
+
 # The access log shows what was asked and how it went, never who asked: no client
 # address, user agent or referrer (the policy promises pseudonymous reporting).
 ACCESS_LOG_FORMAT = '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
@@ -35,18 +38,31 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT")
         parser.add_argument("--workers", type=int, default=settings.MELDPUNT_WORKERS)
+        parser.add_argument("--threads", type=int, default=settings.MELDPUNT_THREADS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         executor = MigrationExecutor(connection)
         if executor.migration_plan(executor.loader.graph.leaf_nodes()):
             raise CommandError("the database is not up to date; run `meldpunt migrate` first")
+        # The report form shows the policy version: recorded here, before the workers fork
+        # and inherit it, the form needs no database (it still answers when that hangs).
+        current_version()
         connection.close()  # workers open their own
         call_command("collectstatic", interactive=False, verbosity=0)
-        self.stdout.write(f"Meldpunt on http://{options['bind']}/ ({options['workers']} workers)")
+        self.stdout.write(
+            f"Meldpunt on http://{options['bind']}/ "
+            f"({options['workers']} workers, {options['threads']} threads each)"
+        )
+        self.stdout.flush()
         _Server(
             {
                 "bind": options["bind"],
                 "workers": options["workers"],
+                # Threads: one request stuck on the database blocks its thread, not the
+                # worker (whose heartbeat goes on, so gunicorn does not kill it either).
+                "worker_class": "gthread",
+                "threads": options["threads"],
+                "logger_class": PrivateLogger,
                 "accesslog": "-",
                 "access_log_format": ACCESS_LOG_FORMAT,
                 "timeout": 60,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +12,7 @@ from django.db import close_old_connections
 
 from meldpunt.advisories.publishing import publish_due
 from meldpunt.policy.securitytxt import renew_if_due
-from meldpunt.reports import outbox
+from meldpunt.reports import orphans, outbox
 from meldpunt.reports.retention import purge_due
 from meldpunt.triage.reminders import send_due_reminders
 
@@ -48,7 +49,20 @@ def _advisories() -> None:
         log.info("published %d scheduled advisories", published)
 
 
-JOBS = [_reminders, _advisories, _outbox, _security_txt, _retention]
+def _orphan_files() -> None:
+    # Walking every attachment file costs more than the other jobs: at most once an hour.
+    global _orphans_checked
+    if time.monotonic() - _orphans_checked < ORPHAN_PASS_SECONDS:
+        return
+    _orphans_checked = time.monotonic()
+    if removed := orphans.remove_orphan_files():
+        log.info("removed %d attachment files that no row names", removed)
+
+
+ORPHAN_PASS_SECONDS = 3600
+_orphans_checked = -float(ORPHAN_PASS_SECONDS)
+
+JOBS = [_reminders, _advisories, _outbox, _security_txt, _retention, _orphan_files]
 
 
 def run_schedule() -> None:

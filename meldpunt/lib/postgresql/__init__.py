@@ -1,0 +1,1 @@
+"""PostgreSQL with a client-side deadline (see base.py)."""
