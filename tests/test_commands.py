@@ -41,6 +41,7 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
+@pytest.mark.own_instance
 def test_it_initialises_a_data_directory_once(tmp_path):
     env = operator_env(tmp_path / "data")
     first = run(["init"], env)
@@ -56,6 +57,7 @@ def test_it_initialises_a_data_directory_once(tmp_path):
     assert key_file.read_bytes() == keys_before
 
 
+@pytest.mark.own_instance
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
@@ -77,12 +79,14 @@ def test_it_explains_a_bad_configuration_in_one_line(tmp_path, variable, value, 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.own_instance
 def test_it_explains_a_missing_key_file(tmp_path):
     result = run(["check"], operator_env(tmp_path / "empty"))
     assert result.returncode != 0
     assert "does not exist; run `meldpunt init`" in result.stderr
 
 
+@pytest.mark.own_instance
 def test_it_refuses_a_key_file_others_can_read(tmp_path):
     env = operator_env(tmp_path / "data")
     assert run(["init"], env).returncode == 0
@@ -98,6 +102,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.own_instance
 def test_it_serves_pages_and_static_files_with_gunicorn(tmp_path):
     env = operator_env(tmp_path / "data", MELDPUNT_WORKERS="2")
     assert run(["init"], env).returncode == 0
@@ -132,6 +137,7 @@ def test_it_serves_pages_and_static_files_with_gunicorn(tmp_path):
     assert "127.0.0.1 " not in output.split("Listening at")[-1]  # no client address logged
 
 
+@pytest.mark.own_instance
 def test_it_refuses_to_serve_an_unmigrated_database(tmp_path):
     env = operator_env(tmp_path / "data")
     assert run(["init"], env).returncode == 0
@@ -172,6 +178,7 @@ def test_it_rotates_master_keys_and_keeps_everything_readable(db, private_key_fi
     assert Client().post("/status/", {"code": sent.code}).status_code == 303
 
 
+@pytest.mark.own_instance
 def test_it_runs_the_worker_once(tmp_path):
     env = operator_env(tmp_path / "data")
     assert run(["init"], env).returncode == 0
@@ -179,6 +186,7 @@ def test_it_runs_the_worker_once(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.own_instance
 def test_it_reports_nothing_on_check_deploy_in_production(tmp_path):
     env = operator_env(
         tmp_path / "data",
@@ -202,6 +210,7 @@ def https_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
+@pytest.mark.own_instance
 def test_it_passes_check_deploy_with_an_https_base_url_by_default(https_data):
     # No MELDPUNT_SSL_REDIRECT: the proxy redirects (README), so W008 does not apply.
     env = operator_env(
@@ -214,6 +223,7 @@ def test_it_passes_check_deploy_with_an_https_base_url_by_default(https_data):
     assert "W008" not in result.stdout + result.stderr
 
 
+@pytest.mark.own_instance
 @pytest.mark.parametrize(
     ("extra", "redirects"),
     [

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from bench.submit import Browser, FormInputs, multipart, report_fields
@@ -75,6 +76,7 @@ def _submit(port: int, n: int) -> tuple[str, str] | None:
     return (found[1], found[2]) if found else None
 
 
+@pytest.mark.own_instance
 def test_every_receipt_survives_a_sigkill_of_the_web_server(tmp_path: Path) -> None:
     env = operator_env(
         tmp_path / "data", MELDPUNT_WORKERS="3", MELDPUNT_SUBMIT_CLIENT_LIMIT="10000"
@@ -162,6 +164,7 @@ class SlowSink:
         return "250 OK"
 
 
+@pytest.mark.own_instance
 def test_no_mail_is_lost_when_the_worker_is_killed_while_sending(tmp_path: Path) -> None:
     sink = SlowSink()
     controller = Controller(sink, hostname="127.0.0.1", port=free_port())
@@ -209,6 +212,7 @@ def test_no_mail_is_lost_when_the_worker_is_killed_while_sending(tmp_path: Path)
     assert resent <= 2  # at-least-once: only what was in flight went twice, same Message-ID
 
 
+@pytest.mark.own_instance
 def test_the_smtp_listener_killed_mid_delivery_loses_nothing_it_accepted(tmp_path: Path) -> None:
     env = operator_env(tmp_path / "data")
     assert run(["init"], env).returncode == 0

@@ -174,6 +174,7 @@ def test_it_accepts_the_default_and_a_known_subdivision():
         assert checks.deadline_settings() == []
 
 
+@pytest.mark.own_instance
 def test_it_explains_an_unknown_holiday_country_to_the_operator(tmp_path: Path):
     env = operator_env(tmp_path / "data")
     crypto.create_key_file(tmp_path / "data" / "keys" / "master-keys.json")

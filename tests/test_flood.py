@@ -92,6 +92,7 @@ def _post_report(port: int, client_ip: str) -> int:
     return status
 
 
+@pytest.mark.own_instance
 @pytest.mark.parametrize("backend", ["database", "redis"])
 def test_legitimate_finders_get_through_while_one_client_floods(
     backend: str, tmp_path: Path

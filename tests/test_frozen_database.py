@@ -225,6 +225,7 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         return subprocess.Popen([*MELDPUNT, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.own_instance
 def test_it_answers_within_a_bound_while_the_database_is_frozen(
     cluster: Cluster, tmp_path: Path
 ) -> None:

@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from meldpunt.lib.gunicorn_log import mask_addresses
 from tests.mailservers import free_port
 
@@ -40,6 +42,7 @@ def _raw(port: int, request: bytes) -> tuple[int, bytes]:
         return int(sock.getsockname()[1]), answer
 
 
+@pytest.mark.own_instance
 def test_it_logs_no_client_address_for_malformed_requests(tmp_path: Path) -> None:
     env = _env(tmp_path / "data")
     init = subprocess.run([*MELDPUNT, "init"], env=env, capture_output=True, timeout=120)

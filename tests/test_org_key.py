@@ -67,6 +67,7 @@ def test_it_decrypts_mail_sent_to_the_old_key_after_a_rollover(org_key):
     assert keys.decrypt(old_mail).plaintext == b"for the old key"
 
 
+@pytest.mark.own_instance
 def test_init_creates_the_key_once(tmp_path):
     env = operator_env(tmp_path / "data")
     first = run(["init"], env)

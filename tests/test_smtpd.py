@@ -158,6 +158,7 @@ def operator_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.own_instance
 def test_the_command_takes_mail_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     env = operator_env(tmp_path / "data")
     init = subprocess.run(
@@ -186,6 +187,7 @@ def test_the_command_takes_mail_and_stops_cleanly_on_sigterm(tmp_path: Path) -> 
         assert db.execute("select count(*) from reports_report").fetchone() == (1,)
 
 
+@pytest.mark.own_instance
 def test_the_command_refuses_a_bad_bind_address(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "meldpunt", "smtpd", "--bind", "localhost"],
