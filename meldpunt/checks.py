@@ -13,6 +13,7 @@ from django.core.validators import validate_email
 
 from meldpunt.lib.crypto import KeyFileError, key_file_is_private, parse_key_file
 from meldpunt.lib.deadlines import configuration_problems
+from meldpunt.reports.assessment import CVSS_VERSIONS
 
 
 @checks.register()
@@ -47,6 +48,15 @@ def configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
 @checks.register()
 def deadline_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     return [checks.Error(problem, id="meldpunt.E010") for problem in configuration_problems()]
+
+
+@checks.register()
+def severity_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    primary = settings.MELDPUNT_PRIMARY_CVSS
+    if primary in CVSS_VERSIONS:
+        return []
+    message = f"MELDPUNT_PRIMARY_CVSS={primary!r} must be one of {', '.join(CVSS_VERSIONS)}."
+    return [checks.Error(message, id="meldpunt.E020")]
 
 
 @checks.register()

@@ -166,6 +166,10 @@ MELDPUNT_HOLIDAY_COUNTRY = env("MELDPUNT_HOLIDAY_COUNTRY", "BE").upper()
 MELDPUNT_HOLIDAY_SUBDIVISION = env("MELDPUNT_HOLIDAY_SUBDIVISION", "")
 # --- end of deadlines ----------------------------------------------------------
 
+# The CVSS version whose score decides the severity everywhere (desk, API, advisories,
+# CSAF): "4.0" or "3.1"; the other version is shown beside it. Validated by the checks.
+MELDPUNT_PRIMARY_CVSS = env("MELDPUNT_PRIMARY_CVSS", "4.0").strip()
+
 # --- Intake limits ----------------------------------------------------------
 MELDPUNT_MAX_ATTACHMENTS = env_int("MELDPUNT_MAX_ATTACHMENTS", 10, minimum=0)
 MELDPUNT_MAX_ATTACHMENT_BYTES = env_int(

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import csaf  # type: ignore[import-untyped]  # ships no type hints
 from csaf.csaf.v20 import validate as validate_v20  # type: ignore[import-untyped]
-from cvss import CVSS3, CVSS4
-from cvss.exceptions import CVSSError
 from django.conf import settings
 from django.urls import reverse
+
+from meldpunt.reports import assessment
 
 if TYPE_CHECKING:
     from meldpunt.advisories.models import Advisory
@@ -74,29 +74,46 @@ def cwe_name(cwe_id: str) -> str:
         return cwe_id  # the validator then says the CWE is unknown
 
 
+# The qualitative rating scale an aggregate severity is taken from, per CVSS version.
+RATING_SCALE = {
+    "3.1": "https://www.first.org/cvss/v3.1/specification-document#Qualitative-Severity-Rating-Scale",
+    "4.0": "https://www.first.org/cvss/v4.0/specification-document#Qualitative-Severity-Rating-Scale",
+}
+
+
 def cvss31(vector: str) -> dict[str, Any]:
-    """A CSAF cvss_v3 object (version 3.1) for a vector, scored by the cvss package."""
+    """A CSAF cvss_v3 object (version 3.1) for a vector, scored as the desk scores it."""
     try:
-        score = CVSS3(vector)
-    except CVSSError:
+        score = assessment.score_cvss31(vector)
+    except assessment.AssessmentError:
         # Left for the validator to reject with a message naming the vector.
         return {"version": "3.1", "vectorString": vector, "baseScore": 0.0, "baseSeverity": "NONE"}
     return {
         "version": "3.1",
-        "vectorString": score.clean_vector(),
-        "baseScore": float(score.scores()[0]),
-        "baseSeverity": str(score.severities()[0]).upper(),
+        "vectorString": score.vector,
+        "baseScore": float(score.score),
+        "baseSeverity": score.severity.upper(),
     }
 
 
 def cvss40_note(vector: str) -> dict[str, Any]:
     """CSAF 2.0 has no place for CVSS 4.0 scores, so the vector travels as a note."""
     try:
-        score = CVSS4(vector)
-        text = f"{score.clean_vector()} (base score {score.base_score}, {score.severity})"
-    except CVSSError:
+        score = assessment.score_cvss40(vector)
+        text = f"{score.vector} (base score {score.score}, {score.severity.capitalize()})"
+    except assessment.AssessmentError:
         text = vector
     return {"category": "other", "title": "CVSS v4.0", "text": text}
+
+
+def aggregate_severity(content: dict[str, Any]) -> dict[str, str] | None:
+    """The document's severity: the configured primary CVSS version's rating, as on the page."""
+    score = assessment.primary_score(
+        str(content.get("cvss31_vector") or ""), str(content.get("cvss40_vector") or "")
+    )
+    if score is None:
+        return None
+    return {"namespace": RATING_SCALE[score.version], "text": score.severity.capitalize()}
 
 
 def _version_branch(version: str, product: str, pid: str) -> dict[str, Any]:
@@ -228,6 +245,8 @@ def build_document(
     }
     if credits:
         document["acknowledgments"] = [{"names": list(credits)}]
+    if severity := aggregate_severity(content):
+        document["aggregate_severity"] = severity
     tree, affected, fixed = product_tree(content.get("products", []))
     return {
         "document": document,

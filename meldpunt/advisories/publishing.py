@@ -258,12 +258,10 @@ def credits_for(advisory: Advisory) -> list[str]:
 def scores(draft: dict[str, Any]) -> dict[str, float | None]:
     """The CVSS base scores of the draft's vectors (the form has checked them)."""
     found: dict[str, float | None] = {"cvss31_score": None, "cvss40_score": None}
-    for name, scorer in (("cvss31", assessment.score_cvss31), ("cvss40", assessment.score_cvss40)):
-        if vector := draft.get(f"{name}_vector"):
-            try:
-                found[f"{name}_score"] = float(scorer(vector).score)
-            except assessment.AssessmentError:
-                found[f"{name}_score"] = None
+    for score in assessment.scores(
+        str(draft.get("cvss31_vector") or ""), str(draft.get("cvss40_vector") or "")
+    ):
+        found[f"cvss{score.version.replace('.', '')}_score"] = float(score.score)
     return found
 
 

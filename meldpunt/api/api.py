@@ -25,6 +25,7 @@ from meldpunt.api.tokens import user_for_token
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
 from meldpunt.reports import lifecycle, messages
+from meldpunt.reports.assessment import primary_score
 from meldpunt.reports.filters import ReportFilter, filter_reports
 from meldpunt.reports.models import Report
 
@@ -93,6 +94,9 @@ class ReportSummary(Schema):
     category: str
     out_of_scope: bool
     severity: str
+    # The score that gives the severity: the configured primary CVSS version's, else the other.
+    cvss_score: float | None
+    cvss_version: str | None
     assignee: str | None
     created_at: datetime
     response_due_at: datetime
@@ -170,6 +174,7 @@ def _user(request: HttpRequest) -> User:
 
 
 def _summary(report: Report, now: datetime) -> dict[str, Any]:
+    score = primary_score(report.cvss31_vector, report.cvss40_vector)
     return {
         "uid": report.uid,
         "reference": report.reference,
@@ -178,6 +183,8 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
         "category": report.category,
         "out_of_scope": report.out_of_scope,
         "severity": report.severity,
+        "cvss_score": float(score.score) if score else None,
+        "cvss_version": score.version if score else None,
         "assignee": report.assignee.get_username() if report.assignee else None,
         "created_at": report.created_at,
         "response_due_at": report.response_due_at,

@@ -17,8 +17,6 @@ from functools import cached_property
 from typing import Any
 
 import pysequoia
-from cvss import CVSS3, CVSS4
-from cvss.exceptions import CVSSError
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -32,35 +30,12 @@ from django.views.decorators.http import require_safe
 from meldpunt.advisories import csaf
 from meldpunt.advisories.models import Advisory, AdvisoryRevision
 from meldpunt.policy import keys
-from meldpunt.reports.labels import SEVERITY_LABELS
+from meldpunt.reports import assessment
+from meldpunt.reports.assessment import Score
 from meldpunt.reports.models import Credit, Event, Report, Resolution, State
 
 # Short, so that a new revision reaches readers and aggregators within minutes.
 MAX_AGE = 300
-
-
-@dataclass(frozen=True)
-class Score:
-    vector: str
-    score: str
-    severity: str  # lower case: none, low, medium, high, critical
-
-    @property
-    def severity_label(self) -> str:
-        return str(SEVERITY_LABELS.get(self.severity, self.severity))
-
-
-def score_of(vector: str, version: int) -> Score | None:
-    if not vector:
-        return None
-    try:
-        if version == 3:
-            v3 = CVSS3(vector)
-            return Score(v3.clean_vector(), str(v3.scores()[0]), str(v3.severities()[0]).lower())
-        v4 = CVSS4(vector)
-        return Score(v4.clean_vector(), str(v4.base_score), str(v4.severity).lower())
-    except CVSSError:
-        return Score(vector, "", "")
 
 
 @dataclass
@@ -101,16 +76,20 @@ class Published:
         return reverse("advisories_public:csaf_file", args=[year, name])
 
     @cached_property
-    def cvss31(self) -> Score | None:
-        return score_of(str(self.content.get("cvss31_vector") or ""), 3)
-
-    @cached_property
-    def cvss40(self) -> Score | None:
-        return score_of(str(self.content.get("cvss40_vector") or ""), 4)
+    def scores(self) -> list[Score]:
+        """The advisory's CVSS scores, the one that decides its severity first."""
+        content = self.content
+        return assessment.scores(
+            str(content.get("cvss31_vector") or ""), str(content.get("cvss40_vector") or "")
+        )
 
     @property
     def severity(self) -> Score | None:
-        return self.cvss31 or self.cvss40
+        return self.scores[0] if self.scores else None
+
+    @property
+    def secondary(self) -> Score | None:
+        return self.scores[1] if len(self.scores) > 1 else None
 
 
 def _published() -> QuerySet[Advisory]:

@@ -1,6 +1,8 @@
 """The team's assessment of a report: validity, scope, CVSS 3.1 and 4.0, CWE, fix date.
 
-The severity is derived from the newest CVSS version scored, never typed in.
+The severity is derived from the CVSS version the organisation made primary
+(MELDPUNT_PRIMARY_CVSS), or from the other one when only that was scored; never typed in.
+Every screen, the API and the advisories take it from `primary_score` here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from cvss import CVSS3, CVSS4
 from cvss.exceptions import CVSSError
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
@@ -21,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from meldpunt.accounts.models import REPORT_CHANGERS
 from meldpunt.audit.actors import actor
+from meldpunt.reports.labels import SEVERITY_LABELS
 from meldpunt.reports.lifecycle import WorkflowError, lock
 from meldpunt.reports.models import Report
 from meldpunt.reports.services import record_event
@@ -49,11 +53,23 @@ EVENT_VALUES = ("valid", "in_scope", "severity", "cwe", "expected_fix_date", "as
 SEALED_COLUMNS = {"affected_asset": "assessment_blob"}
 
 
+# The versions MELDPUNT_PRIMARY_CVSS may name; the first is the default.
+CVSS_VERSIONS = ("4.0", "3.1")
+
+
 @dataclass(frozen=True)
 class Score:
     vector: str
     score: Decimal
-    severity: str
+    severity: str  # lower case: none, low, medium, high, critical
+
+    @property
+    def version(self) -> str:
+        return self.vector[5:8]  # "CVSS:4.0/…" -> "4.0"; vectors are cleaned when scored
+
+    @property
+    def severity_label(self) -> str:
+        return str(SEVERITY_LABELS.get(self.severity, self.severity))
 
 
 def score_cvss31(vector: str) -> Score:
@@ -84,6 +100,40 @@ def score_cvss40(vector: str) -> Score:
             "cvss40_vector", _("This CVSS 4.0 vector is not valid: %(reason)s") % {"reason": exc}
         ) from None
     return Score(cvss.clean_vector(), Decimal(str(cvss.base_score)), str(cvss.severity).lower())
+
+
+def scores(cvss31_vector: str, cvss40_vector: str) -> list[Score]:
+    """The scores of the vectors given, the configured primary version first.
+
+    A vector that does not score (stored before a stricter check) counts as absent.
+    """
+    found: dict[str, Score] = {}
+    for version, vector, scorer in (
+        ("3.1", cvss31_vector, score_cvss31),
+        ("4.0", cvss40_vector, score_cvss40),
+    ):
+        if vector and vector.strip():
+            try:
+                found[version] = scorer(vector)
+            except AssessmentError:
+                continue
+    primary = settings.MELDPUNT_PRIMARY_CVSS
+    # A bad setting is the system check's to report (meldpunt.E020); meanwhile, the default.
+    primary = primary if primary in CVSS_VERSIONS else CVSS_VERSIONS[0]
+    order = [primary, *(v for v in CVSS_VERSIONS if v != primary)]
+    return [found[v] for v in order if v in found]
+
+
+def primary_score(cvss31_vector: str, cvss40_vector: str) -> Score | None:
+    """The score that decides the severity: the primary version's, else the other one's."""
+    ranked = scores(cvss31_vector, cvss40_vector)
+    return ranked[0] if ranked else None
+
+
+def severity_of(cvss31_vector: str, cvss40_vector: str) -> str:
+    """The severity shown everywhere for these vectors; "" when none is scored."""
+    score = primary_score(cvss31_vector, cvss40_vector)
+    return score.severity if score else ""
 
 
 def clean_cwe(value: str) -> str:
@@ -119,15 +169,6 @@ def _assessment_values(changes: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _severity(report: Report) -> str:
-    """Severity from the newest CVSS version scored: 4.0 if present, else 3.1."""
-    if report.cvss40_vector:
-        return score_cvss40(report.cvss40_vector).severity
-    if report.cvss31_vector:
-        return score_cvss31(report.cvss31_vector).severity
-    return ""
-
-
 def _event_value(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
@@ -149,7 +190,7 @@ def assess(report: Report, actor_user: User, **changes: Any) -> list[str]:
         changed = [name for name, value in values.items() if getattr(locked, name) != value]
         for name in changed:
             setattr(locked, name, values[name])
-        severity = _severity(locked)
+        severity = severity_of(locked.cvss31_vector, locked.cvss40_vector)
         if severity != locked.severity:
             locked.severity = severity
             changed.append("severity")
@@ -163,3 +204,21 @@ def assess(report: Report, actor_user: User, **changes: Any) -> list[str]:
         record_event(locked, "assessed", actor(actor_user), fields=fields, **shown)
     report.refresh_from_db()
     return fields
+
+
+def align_severities() -> int:
+    """Store the severity the configured primary version gives; returns how many changed.
+
+    The stored column is what the inbox and the API filter on. Only reports scored in both
+    versions can change when MELDPUNT_PRIMARY_CVSS does, and that changes only with a
+    restart: `meldpunt serve` calls this before it starts answering.
+    """
+    both = Report.objects.exclude(cvss31_vector="").exclude(cvss40_vector="")
+    changed = 0
+    for pk, severity, v31, v40 in both.values_list(
+        "pk", "severity", "cvss31_vector", "cvss40_vector"
+    ).iterator():
+        if (wanted := severity_of(v31, v40)) != severity:
+            # Not an assessment: the rule, not the team's judgement, changed; no event.
+            changed += Report.objects.filter(pk=pk, severity=severity).update(severity=wanted)
+    return changed

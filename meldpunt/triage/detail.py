@@ -31,6 +31,7 @@ from meldpunt.audit.log import append as audit
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pages import render_private
 from meldpunt.policy.commitments import category_label
+from meldpunt.reports.assessment import primary_score
 from meldpunt.reports.labels import (
     CREDIT_LABELS,
     EVENT_LABELS,
@@ -132,6 +133,7 @@ def _detail_page(
         "credit": CREDIT_LABELS.get(report.credit, report.credit),
         "state": STATE_LABELS.get(report.state, report.state),
         "severity": SEVERITY_LABELS.get(report.severity, ""),
+        "severity_score": primary_score(report.cvss31_vector, report.cvss40_vector),
         "resolution": RESOLUTION_LABELS.get(report.resolution, ""),
         "overdue": report.is_overdue(timezone.now()),
         "attachments": [File(a, file_name(a)) for a in report.attachments.order_by("pk")],

@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 
 from meldpunt.lib.gunicorn_log import PrivateLogger
 from meldpunt.policy.commitments import current_version
+from meldpunt.reports.assessment import align_severities
 
 # The access log shows what was asked and how it went, never who asked: no client
 # address, user agent or referrer (the policy promises pseudonymous reporting).
@@ -47,6 +48,9 @@ class Command(BaseCommand):
         # The report form shows the policy version: recorded here, before the workers fork
         # and inherit it, the form needs no database (it still answers when that hangs).
         current_version()
+        # MELDPUNT_PRIMARY_CVSS may have changed since the last start: the inbox filters on
+        # the stored severity, so it must follow the setting before the first request.
+        align_severities()
         connection.close()  # workers open their own
         call_command("collectstatic", interactive=False, verbosity=0)
         self.stdout.write(
