@@ -166,6 +166,16 @@ MELDPUNT_HOLIDAY_COUNTRY = env("MELDPUNT_HOLIDAY_COUNTRY", "BE").upper()
 MELDPUNT_HOLIDAY_SUBDIVISION = env("MELDPUNT_HOLIDAY_SUBDIVISION", "")
 # --- end of deadlines ----------------------------------------------------------
 
+# --- Credit for a duplicate (meldpunt.reports.lifecycle.earns_credit) -------
+# The policy's choice: "first" credits only the finder who reported a vulnerability first;
+# "all" also credits every finder whose report was closed as a duplicate of it.
+MELDPUNT_DUPLICATE_CREDIT = env("MELDPUNT_DUPLICATE_CREDIT", "first").lower()
+if MELDPUNT_DUPLICATE_CREDIT not in ("first", "all"):
+    CONFIG_ERRORS.append(
+        f"MELDPUNT_DUPLICATE_CREDIT={MELDPUNT_DUPLICATE_CREDIT!r} must be first or all."
+    )
+    MELDPUNT_DUPLICATE_CREDIT = "first"
+
 # --- Intake limits ----------------------------------------------------------
 MELDPUNT_MAX_ATTACHMENTS = env_int("MELDPUNT_MAX_ATTACHMENTS", 10, minimum=0)
 MELDPUNT_MAX_ATTACHMENT_BYTES = env_int(
