@@ -170,6 +170,16 @@ MELDPUNT_HOLIDAY_SUBDIVISION = env("MELDPUNT_HOLIDAY_SUBDIVISION", "")
 # CSAF): "4.0" or "3.1"; the other version is shown beside it. Validated by the checks.
 MELDPUNT_PRIMARY_CVSS = env("MELDPUNT_PRIMARY_CVSS", "4.0").strip()
 
+# --- Credit for a duplicate (meldpunt.reports.lifecycle.earns_credit) -------
+# The policy's choice: "first" credits only the finder who reported a vulnerability first;
+# "all" also credits every finder whose report was closed as a duplicate of it.
+MELDPUNT_DUPLICATE_CREDIT = env("MELDPUNT_DUPLICATE_CREDIT", "first").lower()
+if MELDPUNT_DUPLICATE_CREDIT not in ("first", "all"):
+    CONFIG_ERRORS.append(
+        f"MELDPUNT_DUPLICATE_CREDIT={MELDPUNT_DUPLICATE_CREDIT!r} must be first or all."
+    )
+    MELDPUNT_DUPLICATE_CREDIT = "first"
+
 # --- Intake limits ----------------------------------------------------------
 MELDPUNT_MAX_ATTACHMENTS = env_int("MELDPUNT_MAX_ATTACHMENTS", 10, minimum=0)
 MELDPUNT_MAX_ATTACHMENT_BYTES = env_int(

@@ -11,7 +11,8 @@ from django.test import Client
 
 from meldpunt.reports import duplicates, lifecycle
 from meldpunt.reports.duplicates import suggest_duplicates
-from meldpunt.reports.lifecycle import WorkflowError, mark_duplicate, transition
+from meldpunt.reports.lifecycle import WorkflowError, transition
+from meldpunt.reports.messages import mark_duplicate
 from meldpunt.reports.models import Event, Report, Resolution, State
 from tests.conftest import sign_in, submit
 
@@ -113,17 +114,32 @@ def test_it_unlinks_a_reopened_duplicate(alice):
 
 def test_it_marks_a_duplicate_by_reference_through_the_form(alice_client):
     original, late = report_about(SHOP, XSS), report_about(SHOP, XSS)
-    response = alice_client.post(
+    asked = alice_client.get(
         f"/triage/reports/{late.uid}/duplicate/", {"original": original.reference.lower()}
+    )
+    assert asked.status_code == 200
+    assert Report.objects.get(pk=late.pk).state == State.RECEIVED  # not before confirming
+    response = alice_client.post(
+        f"/triage/reports/{late.uid}/duplicate/",
+        {"original": original.reference.lower(), "text": "A duplicate of an earlier report."},
     )
     assert response.status_code == 303
     assert Report.objects.get(pk=late.pk).duplicate_of == original
 
 
+def test_it_no_longer_closes_with_one_click(alice_client):
+    original, late = report_about(SHOP, XSS), report_about(SHOP, XSS)
+    response = alice_client.post(
+        f"/triage/reports/{late.uid}/duplicate/", {"original": original.reference}
+    )
+    assert response.status_code == 400
+    assert Report.objects.get(pk=late.pk).state == State.RECEIVED
+
+
 def test_it_refuses_an_unknown_reference(alice_client):
     report = report_about(SHOP, XSS)
     response = alice_client.post(
-        f"/triage/reports/{report.uid}/duplicate/", {"original": "MP-1999-9999"}
+        f"/triage/reports/{report.uid}/duplicate/", {"original": "MP-1999-9999", "text": "Dup."}
     )
     assert response.status_code == 400
     assert "No report has this reference." in response.content.decode()

@@ -251,7 +251,9 @@ def credit_line(report: Report) -> str:
 
 def credits_for(advisory: Advisory) -> list[str]:
     """The credit lines exactly as they will be printed: current preferences, no repeats."""
-    lines = (credit_line(report) for report in _linked(advisory))
+    # With MELDPUNT_DUPLICATE_CREDIT=all, the finders of duplicates of a linked report too.
+    credited = (c for report in _linked(advisory) for c in lifecycle.credited_reports(report))
+    lines = (credit_line(report) for report in credited)
     return list(dict.fromkeys(line for line in lines if line))
 
 

@@ -263,6 +263,11 @@ class StateChange(Schema):
     to: str
     resolution: str | None = None
     duplicate_of: str | None = None  # the original's reference, for resolution "duplicate"
+    # With duplicate_of: the message to the duplicate's finder, sent with the change (as the
+    # desk does); without it the report is only closed, and its status page says why.
+    message: str | None = Field(
+        default=None, max_length=settings.MELDPUNT_MAX_TEXT_CHARS, pattern=r"\S"
+    )
 
 
 class NewMessage(Schema):
@@ -281,13 +286,15 @@ def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> A
     require_change_role(request)
     report = _report(request, uid)
     original = None
+    if change.message is not None and not change.duplicate_of:
+        return Status(400, {"detail": "message: only with duplicate_of"})
     if change.duplicate_of:
         original = Report.objects.by_reference(change.duplicate_of)
         if original is None:
             return Status(400, {"detail": "duplicate_of: no report with that reference"})
     try:
         if original is not None:
-            lifecycle.mark_duplicate(report, original, _user(request))
+            messages.mark_duplicate(report, original, _user(request), change.message or "")
         else:
             lifecycle.transition(report, change.to, _user(request), change.resolution)
     except lifecycle.WorkflowError as problem:

@@ -18,7 +18,8 @@ from meldpunt.audit.models import Disclosure
 from meldpunt.lib.pages import render_private
 from meldpunt.portal.forms import CreditForm, ErasureForm, ReceiptForm, ReplyForm
 from meldpunt.ratelimit import client_key
-from meldpunt.reports.models import Credit, Report
+from meldpunt.reports import lifecycle
+from meldpunt.reports.models import Credit, Report, Resolution
 from meldpunt.reports.services import StorageFull, add_message, record_event, set_credit
 
 STORAGE_FULL = gettext_lazy(
@@ -92,6 +93,9 @@ def status_page(
         "erased": bool(report.finder.get("erased_at")),
         "disclosures": Disclosure.objects.filter(report=report, finder_may_know=True),
         "advisories": unpublished_for(report),
+        # A closed duplicate names its original by reference only, never its finder or text.
+        "duplicate_of": report.duplicate_of if report.resolution == Resolution.DUPLICATE else None,
+        "earns_credit": lifecycle.earns_credit(report),
     }
     return render_private(request, "portal/status.html", context, status=status)
 

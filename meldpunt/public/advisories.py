@@ -30,7 +30,7 @@ from django.views.decorators.http import require_safe
 from meldpunt.advisories import csaf
 from meldpunt.advisories.models import Advisory, AdvisoryRevision
 from meldpunt.policy import keys
-from meldpunt.reports import assessment
+from meldpunt.reports import assessment, lifecycle
 from meldpunt.reports.assessment import Score
 from meldpunt.reports.models import Credit, Event, Report, Resolution, State
 
@@ -320,9 +320,10 @@ def _withdrawn_names(advisory: Advisory) -> set[str]:
     """Names of this advisory's finders who chose "no credit" after it was printed."""
     # The printed line is the name with its spaces collapsed (publishing.credit_line).
     names = set()
-    for report in advisory.reports.filter(credit=Credit.NONE):
+    credited = (c for r in advisory.reports.all() for c in lifecycle.credited_reports(r))
+    for report in credited:
         name = " ".join(str(report.finder.get("name") or "").split())
-        if name:
+        if report.credit == Credit.NONE and name:
             names.add(name.casefold())
     return names
 
@@ -347,15 +348,19 @@ def hall_of_fame_by_year() -> list[tuple[int, list[str]]]:
     done = Q(state__in=[State.FIXED, State.PUBLISHED]) | Q(
         state=State.CLOSED, resolution=Resolution.RESOLVED
     )
+    named = [Credit.NAME, Credit.PSEUDONYM]
+    # A finished report credits its finder, and (as the policy sets) its duplicates' finders.
     reports = (
-        Report.objects.filter(done, credit__in=[Credit.NAME, Credit.PSEUDONYM])
+        Report.objects.filter(done)
+        .filter(Q(credit__in=named) | Q(duplicates__isnull=False))
         .exclude(advisories__status=Advisory.Status.PUBLISHED)
         .distinct()
     )
     for report in reports:
-        name = " ".join(str(report.finder.get("name") or "").split())  # as it would be printed
-        if name:
-            years[_fixed_year(report)].add(name)
+        for credited in lifecycle.credited_reports(report):
+            name = " ".join(str(credited.finder.get("name") or "").split())  # as printed
+            if credited.credit in named and name:
+                years[_fixed_year(report)].add(name)
     return [(year, sorted(years[year], key=str.casefold)) for year in sorted(years, reverse=True)]
 
 

@@ -5,9 +5,12 @@ with `select_for_update` inside a transaction, checks its rule again under the l
 triagers may click at once) and appends an Event: history is never edited.
 
 Credit for a duplicate: the report a duplicate points to (`duplicate_of`, followed to the
-first report) holds the finding. Nobody's credit preference is changed; a report closed as a
-duplicate simply earns none (`earns_credit`), and `credit_holder` names the report whose
-finder is credited. Hall of fame and advisories credit only reports that earn credit.
+first report) holds the finding. Nobody's credit preference is changed; whether a report
+closed as a duplicate earns credit is the policy's choice, `MELDPUNT_DUPLICATE_CREDIT`
+(`earns_credit`): "first" (none), or "all". `credit_holder` names the first report and
+`credited_reports` every report whose finder is credited for its finding. Hall of fame and
+advisories credit only reports that earn credit. Closing a report as a duplicate, with its
+message to the finder, is `meldpunt.reports.messages.mark_duplicate`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -136,6 +140,8 @@ def move_locked(
     data: dict[str, Any] = {"from": before, "to": to_state, "resolution": resolution}
     if reopened:
         data["previous_resolution"] = before_resolution
+        if before_original is not None:
+            data["previous_duplicate_of"] = before_original.reference
     if original is not None:
         data["duplicate_of"] = original.reference
         record_event(original, "duplicate_linked", actor(user), duplicate=locked.reference)
@@ -161,14 +167,28 @@ def transition(
     return report
 
 
-def mark_duplicate(report: Report, original: Report, actor_user: User) -> Report:
-    return transition(report, State.CLOSED, actor_user, Resolution.DUPLICATE, original)
-
-
 def credit_holder(report: Report) -> Report:
     """The report whose finder is credited for this finding: the first one reported."""
     return _root(report)
 
 
 def earns_credit(report: Report) -> bool:
-    return report.resolution != Resolution.DUPLICATE
+    """Is this report's finder credited for its finding? For a duplicate the policy decides."""
+    return report.resolution != Resolution.DUPLICATE or duplicates_earn_credit()
+
+
+def duplicates_earn_credit() -> bool:
+    return bool(settings.MELDPUNT_DUPLICATE_CREDIT == "all")
+
+
+def credited_reports(report: Report) -> list[Report]:
+    """This report and its duplicates (and theirs), oldest first, as far as they earn credit."""
+    found, seen, todo = [], {report.pk}, [report]
+    while todo:
+        current = todo.pop()
+        if earns_credit(current):
+            found.append(current)
+        for duplicate in current.duplicates.exclude(pk__in=seen):
+            seen.add(duplicate.pk)
+            todo.append(duplicate)
+    return sorted(found, key=lambda r: (r.created_at, r.pk))

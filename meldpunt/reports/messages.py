@@ -30,6 +30,8 @@ PLACEHOLDERS = (
     "security_contact",
     "cvss",
 )
+# The kind of message template a duplicate's message starts from (triage's TemplateKind).
+DUPLICATE_TEMPLATE = "duplicate"
 
 
 def placeholder_values(report: Report) -> dict[str, str]:
@@ -159,3 +161,21 @@ def send_first_response(
         move_locked(locked, to_state, actor_user, resolution)
     report.refresh_from_db()
     return message
+
+
+def mark_duplicate(report: Report, original: Report, actor_user: User, text: str = "") -> Report:
+    """Close a report as a duplicate of an earlier one; a text goes to its finder with it.
+
+    The desk always sends the text (the finder is owed a reason); the API may leave it out,
+    and the finder's status page says "closed as a duplicate of an earlier report" either way.
+    """
+    if text:
+        check_text(text)
+    with transaction.atomic():
+        locked = lock(report)
+        move_locked(locked, State.CLOSED, actor_user, Resolution.DUPLICATE, original)
+        if text:
+            # Closed and told in one transaction: never a silent close, never a stray message.
+            _team_message(locked, actor_user, text, DUPLICATE_TEMPLATE)
+    report.refresh_from_db()
+    return report

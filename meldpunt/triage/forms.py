@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.reports import assessment, lifecycle, messages
 from meldpunt.reports.labels import RESOLUTION_LABELS, STATE_LABELS
-from meldpunt.reports.models import Message, Report, State
+from meldpunt.reports.models import Message, Report, Resolution, State
 from meldpunt.triage.models import MessageTemplate, TemplateKind
 
 if TYPE_CHECKING:
@@ -208,7 +208,9 @@ class FirstResponseForm(MessageForm):
         )
 
 
-class DuplicateForm(Form):
+class DuplicateChoiceForm(Form):
+    """Which earlier report this one duplicates: the first step, before the confirmation."""
+
     original = forms.CharField(
         label=_("Duplicate of report"),
         max_length=20,
@@ -227,9 +229,32 @@ class DuplicateForm(Form):
             raise ValidationError(_("A report cannot be a duplicate of itself."))
         return original
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        try:
+            lifecycle.check_transition(self.report.state, State.CLOSED, Resolution.DUPLICATE)
+        except lifecycle.WorkflowError as exc:
+            raise ValidationError(str(exc)) from None
+        return data
+
+
+class DuplicateForm(DuplicateChoiceForm):
+    """The confirmation: the report is closed and its finder gets the (edited) message."""
+
+    text = TextField(label=_("Message to the finder"), max_length=settings.MELDPUNT_MAX_TEXT_CHARS)
+
+    def clean_text(self) -> str:
+        text: str = self.cleaned_data["text"]
+        try:
+            messages.check_text(text)
+        except lifecycle.WorkflowError as exc:
+            raise ValidationError(str(exc)) from None
+        return text
+
     def save(self, user: User) -> bool:
+        data = self.cleaned_data
         return _save(
-            self, lifecycle.mark_duplicate, self.report, self.cleaned_data["original"], user
+            self, messages.mark_duplicate, self.report, data["original"], user, data["text"]
         )
 
 

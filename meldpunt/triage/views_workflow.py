@@ -28,7 +28,7 @@ from meldpunt.reports.messages import PLACEHOLDERS, first_response_due
 from meldpunt.reports.models import Report, Resolution
 from meldpunt.triage import forms, message_templates
 from meldpunt.triage.access import get_report_for_triager
-from meldpunt.triage.models import MessageTemplate
+from meldpunt.triage.models import MessageTemplate, TemplateKind
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def panel_context(report: Report) -> dict[str, Any]:
         "move_form": forms.MoveForm(report=report, auto_id=ids),
         "assessment_form": forms.AssessmentForm(report=report, auto_id=ids),
         "template_form": forms.TemplateChoiceForm(auto_id=ids),
-        "duplicate_form": forms.DuplicateForm(report=report, auto_id=ids),
+        "duplicate_form": forms.DuplicateChoiceForm(report=report, auto_id=ids),
         "suggestions": duplicates.suggest_duplicates(report) if can_mark_duplicate else [],
         "can_mark_duplicate": can_mark_duplicate,
         "first_due": first_response_due(report),
@@ -85,11 +85,41 @@ def assess(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     return _act(request, uid, forms.AssessmentForm, title, done)
 
 
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 @staff_required
 def mark_duplicate(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
-    title, done = _("Mark as duplicate"), _("The report has been closed as a duplicate.")
-    return _act(request, uid, forms.DuplicateForm, title, done)
+    """GET asks for confirmation with the message to the finder; POST closes and sends it."""
+    report = get_report_for_triager(request, uid)
+    form: forms.DuplicateChoiceForm
+    if request.method == "POST":
+        form = forms.DuplicateForm(request.POST, report=report)
+        if form.is_valid() and form.save(_user(request)):
+            messages.success(request, _("The report has been closed as a duplicate."))
+            return _back(report)
+    else:
+        form = forms.DuplicateChoiceForm(request.GET, report=report)
+        if form.is_valid():
+            text = message_templates.prefilled_text(report, TemplateKind.DUPLICATE)
+            initial = {"original": form.cleaned_data["original"].reference, "text": text}
+            return _duplicate_page(
+                request, report, forms.DuplicateForm(initial=initial, report=report)
+            )
+    return _duplicate_page(request, report, form, status=400)
+
+
+def _duplicate_page(
+    request: HttpRequest, report: Report, form: forms.DuplicateChoiceForm, status: int = 200
+) -> HttpResponse:
+    # The original is named by its reference only: never its finder or its text.
+    original = Report.objects.by_reference(str(form["original"].value() or ""))
+    context = {
+        "report": report,
+        "form": form,
+        "original": original if original and original.pk != report.pk else None,
+        "confirming": isinstance(form, forms.DuplicateForm),
+        "earns_credit": lifecycle.duplicates_earn_credit(),
+    }
+    return render_private(request, "triage/workflow/duplicate.html", context, status=status)
 
 
 @require_POST
