@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from meldpunt.advisories.publishing import unpublished_for
+from meldpunt.advisories.publishing import early_publications, unpublished_for
 from meldpunt.audit.log import append as audit
 from meldpunt.audit.models import Disclosure
 from meldpunt.lib.pages import render_private
@@ -92,6 +92,7 @@ def status_page(
         "erased": bool(report.finder.get("erased_at")),
         "disclosures": Disclosure.objects.filter(report=report, finder_may_know=True),
         "advisories": unpublished_for(report),
+        "early": early_publications(report),
     }
     return render_private(request, "portal/status.html", context, status=status)
 
