@@ -494,6 +494,101 @@ def publish(
     return revision
 
 
+# --- Withdrawn credits ---------------------------------------------------------------------
+
+
+def _printed_name(report: Report) -> str:
+    # As credit_line prints it, whatever the preference is now.
+    return " ".join(str(report.finder.get("name") or "").split())
+
+
+def credited_in(report: Report) -> list[Advisory]:
+    """The published advisories whose current revision names this report's finder."""
+    name = _printed_name(report)
+    found = []
+    for advisory in Advisory.objects.filter(reports=report, status=Advisory.Status.PUBLISHED):
+        last = advisory.revisions.order_by("-number").first()
+        if name and last is not None and name in last.credits:
+            found.append(advisory)
+    return sorted(found, key=lambda a: a.identifier)
+
+
+def _credits_summary(advisory: Advisory) -> str:
+    # Public, in the revision history: it says that, never whose.
+    with translation.override(advisory.language):
+        return _("Credits changed at a finder's request.")
+
+
+def revise_credits(advisory: Advisory, by: Actor | str, now: datetime | None = None) -> bool:
+    """A new revision that drops the printed credits no finder consents to any more.
+
+    Only the credits change: the content is the last revision's, not the draft, so edits
+    the team has not published yet stay unpublished. Returns False when nothing changed.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(advisory)
+        last = locked.revisions.order_by("-number").first()
+        if last is None:
+            return False
+        consented = set(credits_for(locked))
+        credits = [line for line in last.credits if line in consented]
+        if credits == last.credits:
+            return False
+        summary = _credits_summary(locked)
+        number, document = _document(locked, dict(last.content), credits, summary, now)
+        AdvisoryRevision.objects.create(
+            advisory=locked,
+            number=number,
+            published_at=now,
+            summary=summary,
+            content=last.content,
+            credits=credits,
+            csaf=document,
+        )
+        locked.updated_at = now
+        locked.save(update_fields=["updated_at"])
+        for report in _linked(locked):
+            record_event(
+                report,
+                "advisory_published",
+                by,
+                advisory=locked.identifier,
+                revision=number,
+                credits_withdrawn=True,
+            )
+    log.info("advisory %s revised (%d): credits withdrawn", locked.identifier, number)
+    return True
+
+
+def withdraw_credits(report: Report, by: Actor | str) -> list[str]:
+    """Revise the report's published advisories once its finder withdrew credit.
+
+    The caller has saved the new preference (or erased the name) first, in its own
+    transaction: a revision the validator refuses must not undo an erasure. Such a refusal
+    is recorded for the team, like a scheduled one. Returns the revised identifiers.
+    """
+    revised = []
+    published = Advisory.objects.filter(reports=report, status=Advisory.Status.PUBLISHED)
+    for advisory in published.order_by("identifier"):
+        try:
+            if revise_credits(advisory, by):
+                revised.append(advisory.identifier)
+        except PublishRefused as exc:
+            log.error("advisory %s: credits not withdrawn, document refused", advisory.identifier)
+            with transaction.atomic():
+                for linked in _linked(advisory):
+                    shown = [m[:300] for m in exc.messages[:20]]
+                    record_event(
+                        linked,
+                        "advisory_publication_refused",
+                        "system",
+                        advisory=advisory.identifier,
+                        messages=shown,
+                    )
+    return revised
+
+
 def _refused(pk: int, messages: list[str]) -> None:
     """A scheduled advisory that would not validate goes back to draft, and the team is told."""
     with transaction.atomic():
