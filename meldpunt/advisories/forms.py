@@ -19,6 +19,7 @@ from django.core.validators import URLValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from meldpunt.advisories import publishing
 from meldpunt.advisories.models import Advisory, FinderReview
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.reports import assessment
@@ -263,12 +264,42 @@ class AddReportForm(Form):
 
 
 class RevisionForm(Form):
+    """Publish now or a revision; a first publication asks what it breaks, and why."""
+
     summary = forms.CharField(
         label=_("What changed"),
         max_length=500,
         required=False,
         help_text=_("Printed in the revision history. Needed for a revision."),
     )
+    early_reason = forms.ChoiceField(
+        label=_("Why publish before the promised date?"),
+        choices=[("", "---------"), *publishing.EARLY_REASONS.items()],
+        required=False,
+        help_text=_("The finders are told, with this reason."),
+    )
+    skip_review = forms.BooleanField(
+        label=_("Publish without the finders' review"),
+        required=False,
+    )
+
+    def __init__(self, *args: Any, advisory: Advisory, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.first = not advisory.revisions.exists()
+        self.early = publishing.is_early(advisory)
+        self.skips_review = self.first and not publishing.review_started(advisory)
+        if not self.early:
+            del self.fields["early_reason"]
+        if not self.skips_review:
+            del self.fields["skip_review"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.early and not cleaned.get("early_reason"):
+            self.add_error("early_reason", _("Choose why it cannot wait."))
+        if self.skips_review and not cleaned.get("skip_review"):
+            self.add_error("skip_review", _("Confirm that the finders' review is skipped."))
+        return cleaned
 
 
 # How the team and the finder read a decision (the model's choices are not translated).

@@ -27,6 +27,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from meldpunt.advisories import csaf
 from meldpunt.advisories.models import Advisory, AdvisoryRevision, FinderReview
@@ -54,6 +55,15 @@ DRAFT_FIELDS = (
 # Besides the draft, what a team member may change with update_draft.
 SETTINGS_FIELDS = ("publish_at", "publish_tz", "language")
 IDENTIFIER_ATTEMPTS = 5
+# Why an advisory went out before the moment promised to its finders. A short choice, not
+# free text: the event is stored in clear and shown to every finder of the advisory, and a
+# typed reason could carry one report's details to another report's finder.
+EARLY_REASONS: dict[str, Any] = {
+    "exploited": gettext_lazy("The vulnerability is being exploited"),
+    "public": gettext_lazy("The vulnerability was made public elsewhere"),
+    "finders_agreed": gettext_lazy("The finders agreed to an earlier date"),
+    "coordination": gettext_lazy("The date coordinated with other parties moved earlier"),
+}
 
 
 class AdvisoryError(Exception):
@@ -312,6 +322,67 @@ def check_publishable(advisory: Advisory, now: datetime | None = None) -> None:
     _document(advisory, content_of(advisory), credits_for(advisory), _first_summary(advisory), now)
 
 
+# --- Promises to the finders ---------------------------------------------------------------
+
+
+def _approved_moment(found: FinderReview, advisory: Advisory) -> datetime | None:
+    if stored := str(found.text.get("approved_publish_at") or ""):
+        return datetime.fromisoformat(stored)
+    # An approval given before the date was kept with it: the current date is the best guess.
+    return advisory.publish_at
+
+
+def promised_at(advisory: Advisory) -> datetime | None:
+    """The moment before which publishing breaks a promise to a finder, or None.
+
+    A scheduled moment was announced to every finder; an approval agreed to the date the
+    finder saw (each finder's latest approval counts, even after the draft changed). The
+    latest of these holds.
+    """
+    moments = []
+    if advisory.status == Advisory.Status.SCHEDULED and advisory.publish_at:
+        moments.append(advisory.publish_at)
+    approvals = advisory.reviews.filter(decision=FinderReview.Decision.APPROVE)
+    latest = {found.report_id: found for found in approvals.order_by("created_at", "pk")}
+    moments += [m for found in latest.values() if (m := _approved_moment(found, advisory))]
+    return max(moments, default=None)
+
+
+def is_early(advisory: Advisory, now: datetime | None = None) -> bool:
+    """Would a first publication now come before a promised moment? Revisions never do."""
+    if advisory.revisions.exists():
+        return False
+    promised = promised_at(advisory)
+    return promised is not None and (now or timezone.now()) < promised
+
+
+def review_started(advisory: Advisory) -> bool:
+    """Has any finder answered a draft of this advisory?"""
+    return advisory.reviews.exists()
+
+
+def publish_now_offered(advisory: Advisory) -> bool:
+    """A first publication by hand is offered once there is a draft worth showing the finders."""
+    return advisory.revisions.exists() or not missing(content_of(advisory))
+
+
+def _check_publish_now(
+    advisory: Advisory, now: datetime, early_reason: str, skip_review: bool
+) -> None:
+    """The promises a first publication by hand must keep, or say why it breaks them."""
+    problems = []
+    if not review_started(advisory) and not skip_review:
+        problems.append(
+            _("No finder has answered the draft yet: confirm that their review is skipped.")
+        )
+    if is_early(advisory, now) and early_reason not in EARLY_REASONS:
+        problems.append(
+            _("This is earlier than the date promised to the finders: give the reason.")
+        )
+    if problems:
+        raise PublishRefused(problems)
+
+
 # --- Scheduling and publishing -------------------------------------------------------------
 
 
@@ -350,15 +421,32 @@ def _first_summary(advisory: Advisory) -> str:
 
 
 def publish(
-    advisory: Advisory, *, summary: str, now: datetime | None = None, user: User | None = None
+    advisory: Advisory,
+    *,
+    summary: str,
+    now: datetime | None = None,
+    user: User | None = None,
+    early_reason: str = "",
+    skip_review: bool = False,
+    on_schedule: bool = False,
 ) -> AdvisoryRevision:
-    """Publish the draft as the next revision; nothing is stored if the document is refused."""
+    """Publish the draft as the next revision; nothing is stored if it is refused.
+
+    A first publication by hand ("publish now") keeps the finders' review and the promised
+    date, or records why not (`skip_review`, `early_reason`, one of EARLY_REASONS). The
+    worker publishes `on_schedule`, at the moment the team scheduled.
+    """
     now = now or timezone.now()
     by = actor(user)
     with transaction.atomic():
         locked = _lock(advisory)
         content, credits = content_of(locked), credits_for(locked)
         last = locked.revisions.order_by("-number").first()
+        promised = promised_at(locked)
+        early = last is None and not on_schedule and is_early(locked, now)
+        skipped = last is None and not on_schedule and not review_started(locked)
+        if last is None and not on_schedule:
+            _check_publish_now(locked, now, early_reason, skip_review)
         if last is not None:
             if not summary.strip():
                 raise PublishRefused([_("Say what changed in this revision.")])
@@ -384,12 +472,121 @@ def publish(
             if report.state == State.FIXED:
                 lifecycle.move_locked(report, State.PUBLISHED, user)
             record_event(
-                report, "advisory_published", by, advisory=locked.identifier, revision=number
+                report,
+                "advisory_published",
+                by,
+                advisory=locked.identifier,
+                revision=number,
+                **({"review_skipped": True} if skipped else {}),
             )
+            if early and promised is not None:
+                record_event(
+                    report,
+                    "advisory_published_early",
+                    by,
+                    advisory=locked.identifier,
+                    promised_at=promised.isoformat(),
+                    reason=early_reason,
+                )
             outbox.queue_news(report)
     log.info("advisory %s published as revision %d", locked.identifier, number)
     advisory.refresh_from_db()
     return revision
+
+
+# --- Withdrawn credits ---------------------------------------------------------------------
+
+
+def _printed_name(report: Report) -> str:
+    # As credit_line prints it, whatever the preference is now.
+    return " ".join(str(report.finder.get("name") or "").split())
+
+
+def credited_in(report: Report) -> list[Advisory]:
+    """The published advisories whose current revision names this report's finder."""
+    name = _printed_name(report)
+    found = []
+    for advisory in Advisory.objects.filter(reports=report, status=Advisory.Status.PUBLISHED):
+        last = advisory.revisions.order_by("-number").first()
+        if name and last is not None and name in last.credits:
+            found.append(advisory)
+    return sorted(found, key=lambda a: a.identifier)
+
+
+def _credits_summary(advisory: Advisory) -> str:
+    # Public, in the revision history: it says that, never whose.
+    with translation.override(advisory.language):
+        return _("Credits changed at a finder's request.")
+
+
+def revise_credits(advisory: Advisory, by: Actor | str, now: datetime | None = None) -> bool:
+    """A new revision that drops the printed credits no finder consents to any more.
+
+    Only the credits change: the content is the last revision's, not the draft, so edits
+    the team has not published yet stay unpublished. Returns False when nothing changed.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(advisory)
+        last = locked.revisions.order_by("-number").first()
+        if last is None:
+            return False
+        consented = set(credits_for(locked))
+        credits = [line for line in last.credits if line in consented]
+        if credits == last.credits:
+            return False
+        summary = _credits_summary(locked)
+        number, document = _document(locked, dict(last.content), credits, summary, now)
+        AdvisoryRevision.objects.create(
+            advisory=locked,
+            number=number,
+            published_at=now,
+            summary=summary,
+            content=last.content,
+            credits=credits,
+            csaf=document,
+        )
+        locked.updated_at = now
+        locked.save(update_fields=["updated_at"])
+        for report in _linked(locked):
+            record_event(
+                report,
+                "advisory_published",
+                by,
+                advisory=locked.identifier,
+                revision=number,
+                credits_withdrawn=True,
+            )
+    log.info("advisory %s revised (%d): credits withdrawn", locked.identifier, number)
+    return True
+
+
+def withdraw_credits(report: Report, by: Actor | str) -> list[str]:
+    """Revise the report's published advisories once its finder withdrew credit.
+
+    The caller has saved the new preference (or erased the name) first, in its own
+    transaction: a revision the validator refuses must not undo an erasure. Such a refusal
+    is recorded for the team, like a scheduled one. Returns the revised identifiers.
+    """
+    revised = []
+    published = Advisory.objects.filter(reports=report, status=Advisory.Status.PUBLISHED)
+    for advisory in published.order_by("identifier"):
+        try:
+            if revise_credits(advisory, by):
+                revised.append(advisory.identifier)
+        except PublishRefused as exc:
+            log.error("advisory %s: credits not withdrawn, document refused", advisory.identifier)
+            with transaction.atomic():
+                for linked in _linked(advisory):
+                    shown = [m[:300] for m in exc.messages[:20]]
+                    record_event(
+                        linked,
+                        "advisory_publication_refused",
+                        "system",
+                        advisory=advisory.identifier,
+                        messages=shown,
+                    )
+    return revised
 
 
 def _refused(pk: int, messages: list[str]) -> None:
@@ -427,7 +624,7 @@ def _publish_one(pk: int, now: datetime) -> bool:
         )
         if due is None:
             return False
-        publish(due, summary="", now=now)
+        publish(due, summary="", now=now, on_schedule=True)
     return True
 
 
@@ -476,6 +673,9 @@ def review(
             proposed_at=proposed_at if decision == FinderReview.Decision.OTHER_DATE else None,
         )
         found.text = {"text": text}
+        if decision == FinderReview.Decision.APPROVE and locked.publish_at is not None:
+            # The date this approval agreed to: a later edit of the date does not move it.
+            found.text = {**found.text, "approved_publish_at": locked.publish_at.isoformat()}
         found.save()
         record_event(
             report,
@@ -492,6 +692,20 @@ def review(
 def is_stale(found: FinderReview, advisory: Advisory) -> bool:
     """A review of an earlier draft version than the current one."""
     return found.draft_version != advisory.draft_version
+
+
+def early_publications(report: Report) -> list[dict[str, Any]]:
+    """The advisories of this report published before the moment promised, and why."""
+    events = report.events.filter(kind="advisory_published_early").order_by("created_at", "pk")
+    return [
+        {
+            "advisory": str(e.data.get("advisory", "")),
+            "promised_at": datetime.fromisoformat(str(e.data["promised_at"])),
+            "published_at": e.created_at,
+            "reason": EARLY_REASONS.get(str(e.data.get("reason")), ""),
+        }
+        for e in events
+    ]
 
 
 def unpublished_for(report: Report) -> list[Advisory]:

@@ -89,3 +89,29 @@ class ErasureForm(Form):
             "I understand that the team can then no longer write to me by e-mail or credit me."
         ),
     )
+    # GDPR Art. 17 reaches what was published too; the finder decides, nothing is assumed.
+    published_credits = forms.ChoiceField(
+        label=_("Your name in published advisories"),
+        widget=forms.RadioSelect,
+        choices=[
+            (
+                "remove",
+                _("Remove it: publish a new revision without my name, off the hall of fame"),
+            ),
+            ("keep", _("Keep it as published")),
+        ],
+    )
+
+    def __init__(self, *args: Any, credited: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.credited = credited
+        if credited:
+            self.fields["published_credits"].help_text = _("You are named in: %(ids)s.") % {
+                "ids": ", ".join(credited)
+            }
+        else:
+            del self.fields["published_credits"]
+
+    @property
+    def removes_credits(self) -> bool:
+        return self.cleaned_data.get("published_credits") == "remove"

@@ -3,7 +3,8 @@
 The export is what this report holds about and from the finder; the team's internal notes
 and the names of team members are not part of it. Erasure removes name, e-mail address and
 key at once (and the addresses in the mail outbox), keeps the report itself so the
-vulnerability can still be fixed, and is recorded.
+vulnerability can still be fixed, and is recorded. If the finder asks, the published
+advisories that name them get a new revision without their name.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from meldpunt.advisories import publishing
 from meldpunt.audit.models import Disclosure
 from meldpunt.portal.forms import ErasureForm
 from meldpunt.portal.views import _finder_or_404, status_page
@@ -103,15 +105,33 @@ def erase_finder_data(report: Report) -> None:
         record_event(locked, "finder_data_erased", "finder")
 
 
+def erased_message(form: ErasureForm, revised: list[str]) -> str:
+    """Exactly what happened to the finder's published credits."""
+    done = _("Your name, e-mail address and key have been erased from this report.")
+    if not form.credited:
+        more = _("No published advisory named you, and the hall of fame does not list you.")
+    elif form.removes_credits:
+        more = _(
+            "Your name is off the hall of fame, and these advisories have a new revision "
+            "that does not name you: %(ids)s. Copies others downloaded before cannot be recalled."
+        ) % {"ids": ", ".join(revised)}
+    else:
+        more = _(
+            "Your name stays as published in %(ids)s and on the hall of fame, "
+            "until the team revises an advisory."
+        ) % {"ids": ", ".join(form.credited)}
+    return f"{done} {more}"
+
+
 @require_POST
 def erase(request: HttpRequest) -> HttpResponse:
     report = _finder_or_404(request)
-    form = ErasureForm(request.POST)
+    credited = [a.identifier for a in publishing.credited_in(report)]
+    form = ErasureForm(request.POST, credited=credited)
     if not form.is_valid():
         return status_page(request, report, erasure=form, status=400)
     erase_finder_data(report)
-    messages.success(
-        request,
-        _("Your name, e-mail address and key have been erased from this report."),
-    )
+    # After the erasure is committed: a refused revision must not undo it.
+    revised = publishing.withdraw_credits(report, "finder") if form.removes_credits else []
+    messages.success(request, erased_message(form, revised))
     return HttpResponseRedirect(reverse("portal:status"), status=303)

@@ -12,7 +12,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from meldpunt.advisories.publishing import unpublished_for
+from meldpunt.advisories.publishing import (
+    credited_in,
+    early_publications,
+    unpublished_for,
+    withdraw_credits,
+)
 from meldpunt.audit.log import append as audit
 from meldpunt.audit.models import Disclosure
 from meldpunt.lib.pages import render_private
@@ -89,13 +94,15 @@ def status_page(
         "attachments": report.attachments.filter(message=None),
         "reply_form": reply or ReplyForm(),
         "credit_form": credit or _credit_form(report),
-        "erasure_form": erasure or ErasureForm(),
+        "erasure_form": erasure
+        or ErasureForm(credited=[a.identifier for a in credited_in(report)]),
         "erased": bool(report.finder.get("erased_at")),
         "disclosures": Disclosure.objects.filter(report=report, finder_may_know=True),
         "advisories": unpublished_for(report),
         # A closed duplicate names its original by reference only, never its finder or text.
         "duplicate_of": report.duplicate_of if report.resolution == Resolution.DUPLICATE else None,
         "earns_credit": lifecycle.earns_credit(report),
+        "early": early_publications(report),
     }
     return render_private(request, "portal/status.html", context, status=status)
 
@@ -131,7 +138,18 @@ def credit(request: HttpRequest) -> HttpResponse:
             report.save(update_fields=["finder_blob"])
             record_event(report, "finder_name_changed", "finder")
         set_credit(report, choice, "finder")
-    messages.success(request, _("Your credit preference has been saved."))
+    # Published credits follow a withdrawal too; never the other way (nothing is added).
+    if revised := withdraw_credits(report, "finder"):
+        messages.success(
+            request,
+            _(
+                "Your credit preference has been saved. These advisories have a new revision "
+                "without your former credit line: %(ids)s."
+            )
+            % {"ids": ", ".join(revised)},
+        )
+    else:
+        messages.success(request, _("Your credit preference has been saved."))
     return HttpResponseRedirect(reverse("portal:status"), status=303)
 
 

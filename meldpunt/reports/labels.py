@@ -71,6 +71,7 @@ EVENT_LABELS: dict[str, Any] = {
     "advisory_scheduled": _("Advisory scheduled"),
     "advisory_unscheduled": _("Advisory taken off the schedule"),
     "advisory_published": _("Advisory published"),
+    "advisory_published_early": _("Advisory published before the promised date"),
     "advisory_publication_refused": _("Advisory publication refused"),
     "advisory_reviewed": _("Finder answered the advisory draft"),
 }

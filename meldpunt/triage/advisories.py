@@ -80,6 +80,7 @@ def detail_page(
         "reviews": _reviews(advisory),
         "revisions": advisory.revisions.order_by("number"),
         "missing": publishing.missing(publishing.content_of(advisory)),
+        "publish_now_offered": publishing.publish_now_offered(advisory),
         "problems": problems or [],
         "can_change": changer,
         "form": (form or AdvisoryForm(advisory=advisory)) if changer else None,
@@ -177,12 +178,20 @@ def unschedule(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
 def publish(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     """Publish now, or a revision: a page to confirm (where the second factor leads back)."""
     advisory = get_advisory_for_staff(request, uid)
-    form = RevisionForm(request.POST if request.method == "POST" else None)
+    if not publishing.publish_now_offered(advisory):
+        messages.error(request, _("Publish now is offered once the draft has what it needs."))
+        return _back(advisory, "#missing")
+    form = RevisionForm(request.POST if request.method == "POST" else None, advisory=advisory)
     problems: list[str] = []
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
             revision = publishing.publish(
-                advisory, summary=form.cleaned_data["summary"], user=_user(request)
+                advisory,
+                summary=data["summary"],
+                user=_user(request),
+                early_reason=data.get("early_reason", ""),
+                skip_review=data.get("skip_review", False),
             )
         except publishing.PublishRefused as exc:
             problems = exc.messages
@@ -197,6 +206,7 @@ def publish(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
         "form": form,
         "problems": problems,
         "revision": advisory.status == Advisory.Status.PUBLISHED,
+        "promised_at": publishing.promised_at(advisory) if form.early else None,
     }
     status = 400 if request.method == "POST" else 200
     return render_private(request, "advisories/staff_publish.html", context, status=status)
