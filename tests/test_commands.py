@@ -67,6 +67,7 @@ def test_it_initialises_a_data_directory_once(tmp_path):
         ("MELDPUNT_SECURITY_CONTACT", "nobody", "is not an e-mail address"),
         ("MELDPUNT_LANGUAGES", "nl,de", "'de' is not one of nl, en, fr"),
         ("DATABASE_URL", "mysql://x/y", "must point to SQLite or PostgreSQL"),
+        ("MELDPUNT_DUPLICATE_CREDIT", "both", "MELDPUNT_DUPLICATE_CREDIT='both' must be"),
     ],
 )
 def test_it_explains_a_bad_configuration_in_one_line(tmp_path, variable, value, message):
