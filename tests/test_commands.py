@@ -57,6 +57,14 @@ def test_it_initialises_a_data_directory_once(tmp_path):
     assert key_file.read_bytes() == keys_before
 
 
+@pytest.fixture(scope="module")
+def initialised(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data directory made by `meldpunt init` (keys, database): `check` only reads it."""
+    data = tmp_path_factory.mktemp("init") / "data"
+    assert run(["init"], operator_env(data)).returncode == 0
+    return data
+
+
 @pytest.mark.own_instance
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
@@ -70,9 +78,8 @@ def test_it_initialises_a_data_directory_once(tmp_path):
         ("MELDPUNT_DUPLICATE_CREDIT", "both", "MELDPUNT_DUPLICATE_CREDIT='both' must be"),
     ],
 )
-def test_it_explains_a_bad_configuration_in_one_line(tmp_path, variable, value, message):
-    env = operator_env(tmp_path / "data")
-    assert run(["init"], env).returncode == 0
+def test_it_explains_a_bad_configuration_in_one_line(initialised, variable, value, message):
+    env = operator_env(initialised)
     result = run(["check"], {**env, variable: value})
     assert result.returncode != 0
     lines = [ln for ln in result.stderr.splitlines() if message in ln]
