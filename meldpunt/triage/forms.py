@@ -46,6 +46,15 @@ def _save(form: forms.Form, action: Callable[..., object], *args: Any, **kwargs:
     return True
 
 
+def checked_text(text: str) -> str:
+    """A message to the finder as the domain accepts it; its refusal becomes a form error."""
+    try:
+        messages.check_text(text)
+    except lifecycle.WorkflowError as exc:
+        raise ValidationError(str(exc)) from None
+    return text
+
+
 class MoveForm(Form):
     move = forms.ChoiceField(label=_("Move the report"))
 
@@ -160,12 +169,7 @@ class MessageForm(Form):
         self.report = report
 
     def clean_text(self) -> str:
-        text: str = self.cleaned_data["text"]
-        try:
-            messages.check_text(text)
-        except lifecycle.WorkflowError as exc:
-            raise ValidationError(str(exc)) from None
-        return text
+        return checked_text(self.cleaned_data["text"])
 
     def _send(self, user: User) -> Message:
         data = self.cleaned_data
@@ -244,12 +248,7 @@ class DuplicateForm(DuplicateChoiceForm):
     text = TextField(label=_("Message to the finder"), max_length=settings.MELDPUNT_MAX_TEXT_CHARS)
 
     def clean_text(self) -> str:
-        text: str = self.cleaned_data["text"]
-        try:
-            messages.check_text(text)
-        except lifecycle.WorkflowError as exc:
-            raise ValidationError(str(exc)) from None
-        return text
+        return checked_text(self.cleaned_data["text"])
 
     def save(self, user: User) -> bool:
         data = self.cleaned_data
