@@ -577,16 +577,22 @@ def withdraw_credits(report: Report, by: Actor | str) -> list[str]:
         except PublishRefused as exc:
             log.error("advisory %s: credits not withdrawn, document refused", advisory.identifier)
             with transaction.atomic():
-                for linked in _linked(advisory):
-                    shown = [m[:300] for m in exc.messages[:20]]
-                    record_event(
-                        linked,
-                        "advisory_publication_refused",
-                        "system",
-                        advisory=advisory.identifier,
-                        messages=shown,
-                    )
+                _tell_team_refused(advisory, exc.messages)
     return revised
+
+
+def _tell_team_refused(advisory: Advisory, messages: list[str]) -> None:
+    """An event on each linked report: the validator refused what was to be published."""
+    # Validator messages name JSON paths and rules; cut short in case one quotes a value.
+    shown = [m[:300] for m in messages[:20]]
+    for report in _linked(advisory):
+        record_event(
+            report,
+            "advisory_publication_refused",
+            "system",
+            advisory=advisory.identifier,
+            messages=shown,
+        )
 
 
 def _refused(pk: int, messages: list[str]) -> None:
@@ -597,16 +603,7 @@ def _refused(pk: int, messages: list[str]) -> None:
             return
         locked.status = Advisory.Status.DRAFT
         locked.save(update_fields=["status"])
-        # Validator messages name JSON paths and rules; cut short in case one quotes a value.
-        shown = [m[:300] for m in messages[:20]]
-        for report in _linked(locked):
-            record_event(
-                report,
-                "advisory_publication_refused",
-                "system",
-                advisory=locked.identifier,
-                messages=shown,
-            )
+        _tell_team_refused(locked, messages)
     log.error(
         "advisory %s was not published: %d validation problem(s); back to draft",
         locked.identifier,
