@@ -60,6 +60,7 @@ def status(request: HttpRequest) -> HttpResponse:
     if report is None:
         return render_private(request, "portal/login.html", {"form": ReceiptForm()})
     audit("report_viewed", "finder", report.reference, via="status")
+    Report.objects.filter(pk=report.pk).update(finder_seen_at=timezone.now())
     return status_page(request, report)
 
 

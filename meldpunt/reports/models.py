@@ -149,6 +149,8 @@ class Report(models.Model):
     contact_purged_at = models.DateTimeField(null=True, blank=True)
     # Set with the first response: was it sent by response_due_at, as the policy promises?
     first_response_kept = models.BooleanField(null=True, blank=True)
+    # When the finder last opened their status page ("finder not reached" without e-mail).
+    finder_seen_at = models.DateTimeField(null=True, blank=True)
     # Keyed hashes (HMAC with the key file's index key), never the secrets themselves.
     receipt_digest = models.BinaryField(max_length=32, unique=True)
     submission_digest = models.BinaryField(max_length=32, unique=True, null=True)
@@ -325,30 +327,56 @@ class OutboundMail(models.Model):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued"
-        SENT = "sent"
-        FAILED = "failed"
+        QUEUED = "queued"  # waiting for its first attempt
+        DEFERRED = "deferred"  # an attempt failed for a reason that may pass: tried again
+        SENT = "sent"  # our mail server accepted it
+        FAILED = "failed"  # refused for good, out of attempts, or could not be built
+        BOUNCED = "bounced"  # accepted, then a delivery status notification said it failed
+        UNKNOWN = "unknown"  # the worker stopped while handing it over: never sent again
+        CANCELLED = "cancelled"  # staff stopped it before it went out
+
+    # States in which the worker still sends the mail.
+    PENDING = (Status.QUEUED, Status.DEFERRED)
+    # States in which the finder did not (or may not) get the mail.
+    UNDELIVERED = (Status.DEFERRED, Status.FAILED, Status.BOUNCED, Status.UNKNOWN)
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     report = models.ForeignKey(
         Report, null=True, blank=True, on_delete=models.CASCADE, related_name="outbound_mails"
+    )
+    # The staff message this mail carries the news of, if any (thread display, ledger).
+    thread_message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="mails"
     )
     created_at = models.DateTimeField()
     kind = models.CharField(max_length=20)
     message_id = models.CharField(max_length=250, unique=True)
     encrypted = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
-    # The error's class name only: server messages can quote the recipient's address.
+    # Set when a worker starts handing the mail to the server, cleared when it records the
+    # outcome: a mail found with it set after its lease ran out may have been delivered.
+    handover_at = models.DateTimeField(null=True, blank=True)
+    # The error's class name (and SMTP code) only: server texts can quote the address.
     last_error = models.CharField(max_length=200, blank=True)
+    # A delivery status notification or non-delivery answer that came back for this mail:
+    # when, and its status code / action (e.g. "5.1.1 failed"), never the address.
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    bounce_detail = models.CharField(max_length=200, blank=True)
+    # An automatic answer (RFC 3834: out of office, vacation) that came back for it.
+    auto_replied_at = models.DateTimeField(null=True, blank=True)
     # {"to": [addresses], "raw": base64 of the complete message}: addresses are personal data.
     envelope_blob = models.BinaryField()
     envelope = Sealed("envelope_blob")
 
     class Meta:
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["report", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.message_id}"

@@ -110,7 +110,13 @@ UNBUILDABLE = (ValueError, TypeError, UnicodeError, LookupError, email.errors.Me
 
 
 def queue(
-    report: Report | None, kind: str, to: list[str], mail: EmailMessage, *, name: str = ""
+    report: Report | None,
+    kind: str,
+    to: list[str],
+    mail: EmailMessage,
+    *,
+    name: str = "",
+    message: Message | None = None,
 ) -> OutboundMail:
     """Seal mail in the outbox, to be sent once the caller's transaction commits.
 
@@ -121,7 +127,14 @@ def queue(
     if not to:
         raise ValueError("a mail needs a recipient")
     now = timezone.now()
-    row = OutboundMail(report=report, created_at=now, kind=kind, next_attempt_at=now)
+    row = OutboundMail(
+        report=report,
+        thread_message=message,
+        created_at=now,
+        kind=kind,
+        next_attempt_at=now,
+        status_changed_at=now,
+    )
     try:
         recipients = [str(_address(a).addr_spec) for a in to]
         raw = _build(row, mail, recipients, name, now)
@@ -274,7 +287,8 @@ def queue_news(report: Report, message: Message | None = None) -> OutboundMail |
             subject = _("[%(reference)s] News about your report") % _values(report)
     mail["Subject"] = subject
     mail["Content-Language"] = _language(report)
-    return queue(report, "news", [address], mail, name=str(report.finder.get("name") or ""))
+    name = str(report.finder.get("name") or "")
+    return queue(report, "news", [address], mail, name=name, message=message)
 
 
 # --- The automatic answer to a mailed report --------------------------------------------
@@ -375,13 +389,13 @@ class _Raw:
 class QueuedMail(DjangoEmailMessage):
     """A mail built when it was queued: every backend gets the same bytes on every attempt."""
 
-    def __init__(self, raw: bytes, to: list[str]) -> None:
+    def __init__(self, raw: bytes, to: list[str], return_path: str) -> None:
         parsed = email.message_from_bytes(raw, policy=policy.default)
         plain = parsed.get_body(("plain",))
         super().__init__(
             subject=str(parsed.get("Subject", "")),
             body=plain.get_content() if plain is not None else "",
-            from_email=settings.MELDPUNT_SECURITY_CONTACT,  # the envelope sender gets bounces
+            from_email=return_path,  # the envelope sender: bounces come back to it (VERP)
             to=to,
         )
         self.raw = raw
@@ -450,7 +464,8 @@ def deliver_now(uid: str, now: datetime | None = None) -> bool:
     if row is None:
         return False
     envelope = row.envelope
-    mail = QueuedMail(base64.b64decode(envelope["raw"]), list(envelope["to"]))
+    raw, to = base64.b64decode(envelope["raw"]), list(envelope["to"])
+    mail = QueuedMail(raw, to, replyaddr.bounce_address(row.uid.hex))
     try:
         if get_connection(fail_silently=False).send_messages([mail]) != 1:
             raise RuntimeError("the mail backend did not send the mail")
