@@ -184,3 +184,65 @@ def test_it_publishes_a_scheduled_advisory_at_its_moment_without_asking(
     publishing.schedule(approved, alice)
     assert publishing.publish_due(APPROVED) == 1
     assert not Event.objects.filter(kind="advisory_published_early").exists()
+
+
+def schedule_url(advisory: Advisory) -> str:
+    return f"/triage/advisories/{advisory.uid}/schedule/"
+
+
+def test_it_refuses_to_schedule_earlier_than_the_finder_approved_without_a_reason(
+    approved: Advisory, alice: User
+) -> None:
+    publishing.update_draft(approved, {"publish_at": APPROVED - timedelta(days=5)}, alice)
+    assert publishing.schedules_early(approved) == APPROVED
+    with pytest.raises(publishing.PublishRefused, match="earlier than the date a finder approved"):
+        publishing.schedule(approved, alice)
+    approved.refresh_from_db()
+    assert approved.status == Advisory.Status.DRAFT
+    assert not Event.objects.filter(kind="advisory_scheduled").exists()
+
+
+def test_scheduling_early_asks_a_reason_and_a_fresh_second_factor_and_tells_the_finder(
+    approved: Advisory, alice: User, rita: Submitted, rita_client: Client
+) -> None:
+    earlier = APPROVED - timedelta(days=5)
+    publishing.update_draft(approved, {"publish_at": earlier}, alice)
+    client = sign_in(Client(), alice)
+    # The plain schedule button leads to the page that asks why; nothing is scheduled yet.
+    first = client.post(schedule_url(approved))
+    assert first.status_code == 302 and first["Location"].endswith("/schedule/early/")
+    approved.refresh_from_db()
+    assert approved.status == Advisory.Status.DRAFT
+    page = client.get(first["Location"]).content.decode()
+    assert 'id="early"' in page and "10 December 2030, 10:00" in page
+    refused = client.post(first["Location"], {"early_reason": ""})
+    assert refused.status_code == 400 and "Choose why it cannot wait." in refused.content.decode()
+    session = client.session
+    session[SECOND_FACTOR_AT] = time.time() - 3600
+    session.save()
+    stale = client.post(first["Location"], {"early_reason": "coordination"})
+    assert stale.status_code == 302 and stale["Location"].startswith("/triage/login/again/")
+    approved.refresh_from_db()
+    assert approved.status == Advisory.Status.DRAFT
+
+    client = sign_in(Client(), alice)
+    done = client.post(first["Location"], {"early_reason": "coordination"})
+    assert done.status_code == 303
+    approved.refresh_from_db()
+    assert approved.status == Advisory.Status.SCHEDULED
+    event = Event.objects.get(report=rita.report, kind="advisory_scheduled_early")
+    assert event.data["promised_at"] == APPROVED.isoformat()
+    assert event.data["reason"] == "coordination"
+    status = rita_client.get("/status/").content.decode()
+    assert 'id="published-early"' in status and "before the 10 December 2030" in status
+    assert "The date coordinated with other parties moved earlier" in status
+
+
+def test_scheduling_on_or_after_the_approved_date_asks_nothing(
+    approved: Advisory, alice: User
+) -> None:
+    client = sign_in(Client(), alice)
+    assert client.post(schedule_url(approved)).status_code == 303
+    approved.refresh_from_db()
+    assert approved.status == Advisory.Status.SCHEDULED
+    assert not Event.objects.filter(kind="advisory_scheduled_early").exists()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
+from django.test import Client, override_settings
 
 from meldpunt.advisories import publishing
 from meldpunt.api.tokens import issue_token
@@ -273,3 +273,25 @@ def test_it_tells_a_credited_duplicate_finder_so(alice, first, late, settings):
         .content.decode()
     )
     assert "this finder is still credited" in page
+
+
+def test_the_default_duplicate_text_follows_the_credit_rule(alice_client, first, late, settings):
+    text = prefilled(confirmation(alice_client, late.report, first))
+    assert "we cannot credit you for this one" in text
+    assert "{duplicate_credit}" not in text
+    settings.MELDPUNT_DUPLICATE_CREDIT = "all"
+    text = prefilled(confirmation(alice_client, late.report, first))
+    assert "cannot credit you" not in text
+    assert "you will be credited for it as you chose" in text
+    Report.objects.filter(pk=late.report.pk).update(language="fr")
+    text = prefilled(confirmation(alice_client, late.report, first))
+    assert "vous serez cité" in text
+
+
+def test_the_staff_page_says_who_holds_the_credit_by_the_rule(alice_client, first, late, alice):
+    mark_duplicate(late.report, first, alice, "Closed as a duplicate.")
+    page = alice_client.get(f"/triage/reports/{late.report.uid}/").content.decode()
+    assert "Its finder holds the credit." in page
+    with override_settings(MELDPUNT_DUPLICATE_CREDIT="all"):
+        page = alice_client.get(f"/triage/reports/{late.report.uid}/").content.decode()
+    assert "Both finders are credited" in page and "Its finder holds the credit." not in page

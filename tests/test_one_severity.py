@@ -77,8 +77,11 @@ def staff_sees(alice: User, report: Report) -> dict[str, Any]:
     assert match, page
     row = re.search(r'<span class="severity severity-(\w+)">(\w+)</span>', inbox_html)
     assert row, inbox_html
+    panel = re.search(r'<dl class="facts" id="cvss">(.*?)</dl>', page, re.S)
+    assert panel, page
     return {
         "page": re.sub(r"<[^>]+>", "", match[1]),
+        "panel_versions": re.findall(r"<dt>CVSS (\d\.\d)", panel[1]),
         "inbox": (row[1], row[2]),
         "api": summary.json(),
     }
@@ -105,6 +108,7 @@ def assert_everywhere(alice: User, report: Report, identifier: str, expected: tu
     staff = staff_sees(alice, report)
     assert staff["page"] == f"{label} ({score}, CVSS {version})"
     assert staff["inbox"] == (severity, label)
+    assert staff["panel_versions"][0] == version  # the workflow panel: the primary first
     api = staff["api"]
     assert (api["severity"], api["cvss_score"], api["cvss_version"]) == (
         severity,

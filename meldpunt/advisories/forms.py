@@ -302,6 +302,17 @@ class RevisionForm(Form):
         return cleaned
 
 
+class EarlyScheduleForm(Form):
+    """Schedule before the moment a finder approved: one of the reasons the finders are told."""
+
+    early_reason = forms.ChoiceField(
+        label=_("Why publish before the date a finder approved?"),
+        choices=[("", "---------"), *publishing.EARLY_REASONS.items()],
+        help_text=_("The finders are told, with this reason."),
+        error_messages={"required": _("Choose why it cannot wait.")},
+    )
+
+
 # How the team and the finder read a decision (the model's choices are not translated).
 DECISION_LABELS: dict[str, Any] = {
     FinderReview.Decision.APPROVE: _("Approved"),

@@ -342,10 +342,25 @@ def promised_at(advisory: Advisory) -> datetime | None:
     moments = []
     if advisory.status == Advisory.Status.SCHEDULED and advisory.publish_at:
         moments.append(advisory.publish_at)
+    if approved := approved_at(advisory):
+        moments.append(approved)
+    return max(moments, default=None)
+
+
+def approved_at(advisory: Advisory) -> datetime | None:
+    """The latest moment a finder agreed to (each finder's latest approval counts), or None."""
     approvals = advisory.reviews.filter(decision=FinderReview.Decision.APPROVE)
     latest = {found.report_id: found for found in approvals.order_by("created_at", "pk")}
-    moments += [m for found in latest.values() if (m := _approved_moment(found, advisory))]
+    moments = [m for found in latest.values() if (m := _approved_moment(found, advisory))]
     return max(moments, default=None)
+
+
+def schedules_early(advisory: Advisory) -> datetime | None:
+    """The approved moment the draft's publication date comes before, or None."""
+    approved = approved_at(advisory)
+    if approved is None or advisory.publish_at is None or advisory.revisions.exists():
+        return None
+    return approved if advisory.publish_at < approved else None
 
 
 def is_early(advisory: Advisory, now: datetime | None = None) -> bool:
@@ -386,20 +401,42 @@ def _check_publish_now(
 # --- Scheduling and publishing -------------------------------------------------------------
 
 
-def schedule(advisory: Advisory, user: User) -> None:
-    """Publish at the agreed moment: the worker does it (publish_due)."""
+def schedule(advisory: Advisory, user: User, early_reason: str = "") -> None:
+    """Publish at the agreed moment: the worker does it (publish_due).
+
+    A moment before the one a finder approved breaks that promise like "publish now" would:
+    it needs one of EARLY_REASONS (the view asks for a fresh second factor), is recorded on
+    each report and the finders are told.
+    """
     with transaction.atomic():
         locked = _lock(advisory)
         if locked.status != Advisory.Status.DRAFT:
             raise AdvisoryError(_("Only a draft can be scheduled."))
         if locked.publish_at is None or locked.publish_at <= timezone.now():
             raise AdvisoryError(_("Set a publication date and time in the future first."))
+        approved = schedules_early(locked)
+        if approved is not None and early_reason not in EARLY_REASONS:
+            raise PublishRefused(
+                [_("This is earlier than the date a finder approved: give the reason.")]
+            )
         check_publishable(locked)  # find out now, not at the agreed moment
         locked.status = Advisory.Status.SCHEDULED
         locked.updated_at = timezone.now()
         locked.save(update_fields=["status", "updated_at"])
         publish_at = locked.publish_at.isoformat()
-        _tell_finders(locked, "advisory_scheduled", actor(user), publish_at=publish_at)
+        by = actor(user)
+        if approved is not None:
+            for report in _linked(locked):
+                record_event(
+                    report,
+                    "advisory_scheduled_early",
+                    by,
+                    advisory=locked.identifier,
+                    promised_at=approved.isoformat(),
+                    publish_at=publish_at,
+                    reason=early_reason,
+                )
+        _tell_finders(locked, "advisory_scheduled", by, publish_at=publish_at)
     advisory.refresh_from_db()
 
 
@@ -691,14 +728,22 @@ def is_stale(found: FinderReview, advisory: Advisory) -> bool:
     return found.draft_version != advisory.draft_version
 
 
+EARLY_KINDS = ("advisory_published_early", "advisory_scheduled_early")
+
+
 def early_publications(report: Report) -> list[dict[str, Any]]:
-    """The advisories of this report published before the moment promised, and why."""
-    events = report.events.filter(kind="advisory_published_early").order_by("created_at", "pk")
+    """The advisories of this report published, or scheduled, before the moment promised."""
+    events = report.events.filter(kind__in=EARLY_KINDS).order_by("created_at", "pk")
     return [
         {
             "advisory": str(e.data.get("advisory", "")),
             "promised_at": datetime.fromisoformat(str(e.data["promised_at"])),
-            "published_at": e.created_at,
+            "scheduled": e.kind == "advisory_scheduled_early",
+            "published_at": (
+                datetime.fromisoformat(str(e.data["publish_at"]))
+                if e.kind == "advisory_scheduled_early"
+                else e.created_at
+            ),
             "reason": EARLY_REASONS.get(str(e.data.get("reason")), ""),
         }
         for e in events

@@ -72,6 +72,7 @@ EVENT_LABELS: dict[str, Any] = {
     "advisory_unscheduled": _("Advisory taken off the schedule"),
     "advisory_published": _("Advisory published"),
     "advisory_published_early": _("Advisory published before the promised date"),
+    "advisory_scheduled_early": _("Advisory scheduled before the date a finder approved"),
     "advisory_publication_refused": _("Advisory publication refused"),
     "advisory_reviewed": _("Finder answered the advisory draft"),
 }

@@ -16,7 +16,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from meldpunt.audit.actors import actor
-from meldpunt.reports import outbox
+from meldpunt.reports import assessment, lifecycle, outbox
 from meldpunt.reports.lifecycle import WorkflowError, check_transition, lock, move_locked
 from meldpunt.reports.models import Message, Report, Resolution, State
 from meldpunt.reports.services import record_event
@@ -29,6 +29,7 @@ PLACEHOLDERS = (
     "status_url",
     "security_contact",
     "cvss",
+    "duplicate_credit",
 )
 # The kind of message template a duplicate's message starts from (triage's TemplateKind).
 DUPLICATE_TEMPLATE = "duplicate"
@@ -42,13 +43,21 @@ def placeholder_values(report: Report) -> dict[str, str]:
             if report.expected_fix_date
             else ""
         )
-    cvss = "; ".join(
-        f"{vector} ({score})"
-        for vector, score in (
-            (report.cvss40_vector, report.cvss40_score),
-            (report.cvss31_vector, report.cvss31_score),
+        duplicate_credit = str(
+            _(
+                "As our policy credits everyone who finds a vulnerability independently, "
+                "you will be credited for it as you chose once it is published."
+            )
+            if lifecycle.duplicates_earn_credit()
+            else _(
+                "As we credit the person who reported a vulnerability first, we cannot "
+                "credit you for this one."
+            )
         )
-        if vector
+    # The primary version first: the one that decides the severity (MELDPUNT_PRIMARY_CVSS).
+    cvss = "; ".join(
+        f"{s.vector} ({s.score})"
+        for s in assessment.scores(report.cvss31_vector, report.cvss40_vector)
     )
     return {
         "reference": report.reference,
@@ -57,6 +66,7 @@ def placeholder_values(report: Report) -> dict[str, str]:
         "status_url": outbox.status_url(),
         "security_contact": settings.MELDPUNT_SECURITY_CONTACT,
         "cvss": cvss,
+        "duplicate_credit": duplicate_credit,
     }
 
 

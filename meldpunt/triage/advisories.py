@@ -29,6 +29,7 @@ from meldpunt.advisories.forms import (
     DECISION_LABELS,
     AddReportForm,
     AdvisoryForm,
+    EarlyScheduleForm,
     RevisionForm,
 )
 from meldpunt.advisories.models import Advisory
@@ -163,7 +164,37 @@ def _act(request: HttpRequest, uid: uuid.UUID, action: Any, done: str) -> HttpRe
 @require_POST
 @changer_required
 def schedule(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    advisory = get_advisory_for_staff(request, uid)
+    if advisory.status == Advisory.Status.DRAFT and publishing.schedules_early(advisory):
+        # Earlier than a finder approved: the reason and a fresh second factor first.
+        return HttpResponseRedirect(reverse("advisories:schedule_early", args=[advisory.uid]))
     return _act(request, uid, publishing.schedule, _("Scheduled for publication."))
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@changer_required
+@sudo_required
+def schedule_early(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    """Schedule before the moment a finder approved: why, confirmed with the second factor."""
+    advisory = get_advisory_for_staff(request, uid)
+    approved = publishing.schedules_early(advisory)
+    if advisory.status != Advisory.Status.DRAFT or approved is None:
+        return _back(advisory)
+    form = EarlyScheduleForm(request.POST if request.method == "POST" else None)
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        try:
+            publishing.schedule(advisory, _user(request), form.cleaned_data["early_reason"])
+        except publishing.PublishRefused as exc:
+            problems = exc.messages
+        except publishing.AdvisoryError as exc:
+            problems = [str(exc)]
+        else:
+            messages.success(request, _("Scheduled for publication; the finders have been told."))
+            return _back(advisory)
+    context = {"advisory": advisory, "form": form, "problems": problems, "approved_at": approved}
+    status = 400 if request.method == "POST" else 200
+    return render_private(request, "advisories/staff_schedule_early.html", context, status=status)
 
 
 @require_POST

@@ -31,7 +31,7 @@ from meldpunt.audit.log import append as audit
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pages import render_private
 from meldpunt.policy.commitments import category_label
-from meldpunt.reports.assessment import primary_score
+from meldpunt.reports.assessment import primary_score, scores
 from meldpunt.reports.labels import (
     CREDIT_LABELS,
     EVENT_LABELS,
@@ -39,6 +39,7 @@ from meldpunt.reports.labels import (
     SEVERITY_LABELS,
     STATE_LABELS,
 )
+from meldpunt.reports.lifecycle import duplicates_earn_credit
 from meldpunt.reports.models import (
     Attachment,
     Channel,
@@ -134,6 +135,9 @@ def _detail_page(
         "state": STATE_LABELS.get(report.state, report.state),
         "severity": SEVERITY_LABELS.get(report.severity, ""),
         "severity_score": primary_score(report.cvss31_vector, report.cvss40_vector),
+        # Both versions when both are scored, the one that decides the severity first.
+        "cvss_scores": scores(report.cvss31_vector, report.cvss40_vector),
+        "duplicates_earn_credit": duplicates_earn_credit(),
         "resolution": RESOLUTION_LABELS.get(report.resolution, ""),
         "overdue": report.is_overdue(timezone.now()),
         "attachments": [File(a, file_name(a)) for a in report.attachments.order_by("pk")],

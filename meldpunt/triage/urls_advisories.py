@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern] = [
     path("<uuid:uid>/edit/", staff.edit, name="edit"),
     path("<uuid:uid>/reports/", staff.add_report, name="add_report"),
     path("<uuid:uid>/schedule/", staff.schedule, name="schedule"),
+    path("<uuid:uid>/schedule/early/", staff.schedule_early, name="schedule_early"),
     path("<uuid:uid>/unschedule/", staff.unschedule, name="unschedule"),
     path("<uuid:uid>/publish/", staff.publish, name="publish"),
 ]
