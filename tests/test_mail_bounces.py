@@ -6,6 +6,7 @@ message/delivery-status and the returned headers), the non-standard ones as Exch
 
 from __future__ import annotations
 
+import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -15,12 +16,17 @@ import pytest
 from django.core import mail as django_mail
 from django.test import Client
 
+from meldpunt.intake import imap
 from meldpunt.intake.mail import process_message
 from meldpunt.intake.models import InboundMail
 from meldpunt.reports import outbox
 from meldpunt.reports.models import Event, Message, OutboundMail, Report
 from tests.conftest import sign_in
+from tests.mailservers import Dovecot, dovecot, mailbox
 from tests.test_mail_intake import plain_mail
+from tests.test_smtpd import listening
+
+__all__ = ["dovecot", "mailbox"]  # fixtures used by name
 
 CONTACT = "security@example.org"
 FINDER = "rita@example.net"
@@ -58,6 +64,8 @@ def original_headers(sent: Sent) -> str:
 def postfix_dsn(
     to: str,
     *,
+    header_to: str = "",
+    delivered: bool = True,
     headers: str = "",
     action: str = "failed",
     status: str = "5.1.1",
@@ -83,10 +91,10 @@ def postfix_dsn(
     )
     raw = (
         "Return-Path: <>\n"
-        f"Delivered-To: {to}\n"
-        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\n"
+        + (f"Delivered-To: {to}\n" if delivered else "")
+        + "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\n"
         f"Subject: {subject}\n"
-        f"To: {to}\n"
+        f"To: {header_to or to}\n"
         "Auto-Submitted: auto-replied\n"
         "MIME-Version: 1.0\n"
         "Content-Type: multipart/report; report-type=delivery-status;\n"
@@ -288,3 +296,27 @@ def test_a_finders_reply_that_quotes_a_bounce_still_threads(org_key: Any) -> Non
     result = process_message(raw)
     assert (result.outcome, result.report) == ("message", sent.report)
     assert OutboundMail.objects.get(pk=sent.mail.pk).status == OutboundMail.Status.SENT
+
+
+def test_the_smtp_listener_matches_a_bounce_by_its_envelope_recipient(
+    transactional_db: Any, org_key: Any
+) -> None:
+    sent = sent_receipt()
+    # Only the RCPT TO names our mail: the listener records it as Delivered-To.
+    raw = postfix_dsn(sent.return_path, header_to=CONTACT, delivered=False)
+    with listening() as port, smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        # A bounce has a null sender; CRLF line ends, as on the wire.
+        client.sendmail("", [sent.return_path], raw.replace(b"\n", b"\r\n"))
+    assert bounced_mail(sent).bounce_detail == "5.1.1 failed"
+    assert InboundMail.objects.filter(outcome="ignored", reason="bounce").count() == 1
+    assert Report.objects.count() == 1
+
+
+def test_fetchmail_matches_a_bounce_and_marks_it_done(mailbox: Dovecot, org_key: Any) -> None:
+    sent = sent_receipt()
+    mailbox.append(postfix_dsn(sent.return_path, header_to=CONTACT))
+    stats = imap.fetch_once()
+    assert (stats.processed, stats.outcomes["ignored"]) == (1, 1)
+    assert bounced_mail(sent).bounce_detail == "5.1.1 failed"
+    assert Report.objects.count() == 1
+    assert all(flags >= {"$Meldpunt", "\\Seen"} for flags in mailbox.flags())
