@@ -38,9 +38,9 @@ def test_it_takes_in_but_does_not_answer_automatic_or_list_mail(
 @pytest.mark.parametrize(
     ("sender", "headers", "reason"),
     [
-        ("rita@example.net", {"Auto-Submitted": "auto-replied"}, "auto_reply"),
-        ("rita@example.net", {"X-Autoreply": "yes"}, "auto_reply"),
-        ("MAILER-DAEMON@mx.example.net", {}, "bounce"),
+        ("rita@example.net", {"Auto-Submitted": "auto-replied"}, "auto_reply_unmatched"),
+        ("rita@example.net", {"X-Autoreply": "yes"}, "auto_reply_unmatched"),
+        ("MAILER-DAEMON@mx.example.net", {}, "delivery_notice"),
         ("security@example.org", {}, "own_mail"),
     ],
 )
@@ -62,7 +62,7 @@ def test_it_ignores_a_delivery_status_notification(org_key: Any) -> None:
         b"--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n--b--\r\n"
     )
     result = process_message(raw)
-    assert (result.outcome, result.reason) == ("ignored", "bounce")
+    assert (result.outcome, result.reason) == ("ignored", "bounce_unmatched")
     assert not OutboundMail.objects.exists()
 
 

@@ -29,7 +29,7 @@ from meldpunt.intake import mime
 from meldpunt.intake.models import InboundMail
 from meldpunt.lib import crypto, pgp, replyaddr
 from meldpunt.policy.commitments import current_version
-from meldpunt.reports import outbox
+from meldpunt.reports import bounces, outbox
 from meldpunt.reports.models import REFERENCE, Attachment, Channel, Message, OutboundMail, Report
 from meldpunt.reports.services import NewReport, add_message, submit_report
 
@@ -48,7 +48,10 @@ class TemporaryFailure(Exception):
 class IntakeResult:
     outcome: str  # "report" | "message" | "duplicate" | "failed" | "ignored"
     report: Report | None
-    reason: str = ""  # for "failed"/"ignored": a short machine code, e.g. "too_large"
+    # For "failed"/"ignored": a short machine code, e.g. "too_large", or for automatic
+    # answers "bounce", "bounce_unmatched", "delay", "delivery_notice", "auto_reply",
+    # "auto_reply_unmatched" (meldpunt.reports.bounces).
+    reason: str = ""
 
 
 def process_message(raw: bytes) -> IntakeResult:
@@ -85,6 +88,8 @@ def _process(raw: bytes) -> IntakeResult:
         env = mime.envelope(msg)
     except mime.MailError as error:
         return _store_failed(raw, digest, error.reason, EMPTY)
+    if notice := bounces.classify(msg):
+        return _store_notice(raw, digest, env, notice)
     if reason := ignore_reason(msg, env):
         return _store_failed(raw, digest, reason, env, outcome=InboundMail.Outcome.IGNORED)
     report = thread(env)
@@ -125,20 +130,20 @@ def _is_own(address: str) -> bool:
     )
 
 
+def _store_notice(
+    raw: bytes, digest: bytes, env: mime.Envelope, notice: bounces.Notice
+) -> IntakeResult:
+    # A bounce, delay notice or automatic answer: noted on our mail it answers (if it is
+    # ours), kept for the team, and never a report, a message or answered, matched or not.
+    with transaction.atomic():
+        reason = bounces.apply(notice, env.recipients)
+        return _store_failed(raw, digest, reason, env, outcome=InboundMail.Outcome.IGNORED)
+
+
 def ignore_reason(msg: MailMessage, env: mime.Envelope) -> str:
-    """Why this mail is no report at all (a bounce, an auto-reply, our own mail), or ""."""
-    local = env.sender.lower().partition("@")[0]
-    if msg.get_content_type() == "multipart/report" or local == "mailer-daemon":
-        return "bounce"
-    auto = _header(msg, "Auto-Submitted")
-    if (
-        auto.startswith("auto-replied")
-        or _header(msg, "X-Autoreply")
-        or _header(msg, "X-Autorespond")
-    ):
-        return "auto_reply"
-    if _header(msg, "Precedence") == "auto_reply":
-        return "auto_reply"
+    """Why this mail is no report at all (our own mail, no sender), or "".
+
+    Bounces and automatic answers are recognised before, by `bounces.classify`."""
     if env.sender and _is_own(env.sender):
         return "own_mail"
     if not env.sender and not env.sender_raw:

@@ -56,6 +56,8 @@ EVENT_LABELS: dict[str, Any] = {
     "reopened": _("Reopened"),
     "assessed": _("Assessed"),
     "message_sent": _("Message sent to the finder"),
+    "mail_bounced": _("Mail to the finder bounced"),
+    "mail_auto_replied": _("Automatic reply to our mail (e.g. out of office)"),
     "duplicate_linked": _("Linked as duplicate"),
     "duplicate_unlinked": _("Duplicate link removed"),
     "deletion_reminder_sent": _("Finder reminded to delete obtained data"),

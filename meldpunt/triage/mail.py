@@ -38,7 +38,13 @@ REASON_LABELS: dict[str, Any] = {
     "too_many_attachments": _("The mail has more attachments than a report may have."),
     "attachment_too_large": _("An attachment is larger than the configured maximum."),
     "bounce": _("A delivery failure notice (bounce)."),
+    "bounce_unmatched": _("A delivery failure notice (bounce) that matches none of our mails."),
+    "delay": _("A notice that delivery of our mail is delayed (the mail server keeps trying)."),
+    "delivery_notice": _(
+        "A notice from a mail system that reports no failure (e.g. delivered, a read receipt)."
+    ),
     "auto_reply": _("An automatic reply, such as an out-of-office message."),
+    "auto_reply_unmatched": _("An automatic reply that matches none of our mails."),
     "own_mail": _("A mail from our own address (a loop)."),
     "no_sender": _("The mail has no sender address."),
     "internal_error": _("An error in Meldpunt while reading the mail."),
