@@ -320,3 +320,22 @@ def test_fetchmail_matches_a_bounce_and_marks_it_done(mailbox: Dovecot, org_key:
     assert bounced_mail(sent).bounce_detail == "5.1.1 failed"
     assert Report.objects.count() == 1
     assert all(flags >= {"$Meldpunt", "\\Seen"} for flags in mailbox.flags())
+
+
+def test_a_person_answering_our_return_path_reaches_the_report(org_key: Any) -> None:
+    """Not a bounce: someone wrote to the envelope sender of our receipt. The keyed return
+    path names that mail, so the answer threads to its report instead of opening a new one."""
+    sent = sent_receipt()
+    raw = plain_mail(
+        "Sorry, I answered the address in the bounce header. Any news?",
+        sender=f"Rita Finder <{FINDER}>",
+        to=sent.return_path,
+        subject="Question",
+    )
+    result = process_message(raw)
+    assert (result.outcome, result.report) == ("message", sent.report)
+    local, _, domain = sent.return_path.rpartition("@")
+    head, _, tag = local.rpartition(".")
+    forged = f"{head}.{'a' * len(tag)}@{domain}"  # the right mail, a made-up tag
+    other = process_message(plain_mail("Hello", sender=f"Rita <{FINDER}>", to=forged))
+    assert other.outcome == "report" and other.report != sent.report

@@ -176,13 +176,20 @@ def no_answer_reason(msg: MailMessage, env: mime.Envelope) -> str:
 def thread(env: mime.Envelope) -> Report | None:
     """The report this mail answers, by proof only: reply address, our Message-ID, or
     a reference in the subject from the finder's own address. Never by guessing."""
-    return _by_address(env) or _by_references(env) or _by_subject(env)
+    return _by_address(env) or _by_return_path(env) or _by_references(env) or _by_subject(env)
 
 
 def _by_address(env: mime.Envelope) -> Report | None:
     references = {ref for a in env.recipients if (ref := replyaddr.reference_for_address(a))}
     found = {r.pk: r for ref in references if (r := Report.objects.by_reference(ref))}
     return next(iter(found.values())) if len(found) == 1 else None
+
+
+def _by_return_path(env: mime.Envelope) -> Report | None:
+    """A person (not a mail system) who answered the envelope sender of one of our mails:
+    the keyed return path names that mail, and so its report."""
+    mail = bounces.by_return_path(env.recipients)
+    return mail.report if mail is not None else None
 
 
 def _by_references(env: mime.Envelope) -> Report | None:

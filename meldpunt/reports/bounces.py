@@ -224,8 +224,8 @@ def _ids(text: str) -> tuple[str, ...]:
 # --- Matching and applying ----------------------------------------------------------------
 
 
-def match(notice: Notice, recipients: list[str]) -> OutboundMail | None:
-    """Our outbound mail this answers: by its keyed return path, else by our Message-ID."""
+def by_return_path(recipients: list[str]) -> OutboundMail | None:
+    """Our outbound mail whose keyed return path (VERP) one of these addresses is."""
     for address in recipients:
         token = replyaddr.token_for_bounce_address(address)
         if token is None:
@@ -236,6 +236,13 @@ def match(notice: Notice, recipients: list[str]) -> OutboundMail | None:
             continue
         if found := OutboundMail.objects.filter(uid=uid).first():
             return found
+    return None
+
+
+def match(notice: Notice, recipients: list[str]) -> OutboundMail | None:
+    """Our outbound mail this answers: by its keyed return path, else by our Message-ID."""
+    if found := by_return_path(recipients):
+        return found
     for message_id in notice.message_ids[:50]:
         if found := OutboundMail.objects.filter(message_id=message_id).first():
             return found
