@@ -402,6 +402,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "meldpunt.public.context.organisation",
             ],
+            # Every audience's pages print <time datetime>: one filter, no {% load %} each.
+            "builtins": ["meldpunt.lib.templatetags.html_time"],
         },
     },
 ]

@@ -84,9 +84,9 @@ class MomentMixin:
 
 
 def _date_field(label: Any, required: bool = False) -> forms.DateField:
-    return forms.DateField(
-        label=label, required=required, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    # A date input takes only ISO dates: the nl/fr display format left it empty.
+    widget = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    return forms.DateField(label=label, required=required, widget=widget)
 
 
 def _time_field(label: Any, required: bool = False) -> forms.TimeField:

@@ -1,0 +1,110 @@
+"""A desk in use, and every page a finder or staff member reaches on it, for outside checkers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from meldpunt.advisories import publishing
+from meldpunt.policy import keys
+from tests.advisory_cast import fixed, ready
+from tests.conftest import make_staff, sign_in, submit, valid_report
+from tests.test_mail_failed_view import failed_mail
+
+LANGUAGES = ["nl", "en", "fr"]
+TOOLS = Path(__file__).resolve().parents[1] / ".cache" / "test-tools" / "node_modules"
+MOMENT = datetime(2030, 6, 3, 8, 0, tzinfo=UTC)
+
+
+def tool(relative: str) -> Path:
+    """A cached checker from bin/test-tools; fails (never skips) when it is missing."""
+    path = TOOLS / relative
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run bin/test-tools (bin/setup --dev does)", pytrace=False)
+    return path
+
+
+@dataclass
+class Desk:
+    """Signed-in clients and the pages each one reaches, as (file slug, path) pairs."""
+
+    visitor: Client
+    finder: Client
+    staff: Client
+    thanks: dict[str, str]  # language → the page after a submission
+    public: list[tuple[str, str]]
+    finder_pages: list[tuple[str, str]]
+    staff_pages: list[tuple[str, str]]
+
+
+def in_language(client: Client, language: str) -> Client:
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    return client
+
+
+def open_desk() -> Desk:
+    """Reports, messages, notes, a draft under review, a published advisory and a failed mail."""
+    keys.create_key()
+    alice = make_staff("alice@example.org", "triager")
+    ada = make_staff("ada@example.org", "admin")
+    sent = {lang: submit(in_language(Client(), lang), email="r@example.net") for lang in LANGUAGES}
+    thanks = {language: s.response.content.decode() for language, s in sent.items()}
+    rita = sent["nl"]
+    finder = Client()
+    assert finder.post("/status/", {"code": rita.code}).status_code == 303
+    reviewed = ready(alice, fixed(alice, rita), publish_at=MOMENT)
+    finder.post("/status/reply/", {"text": "Thank you, 2.3.0 is affected too."})
+    review = {"decision": "other_date", "text": "Later, please.", "proposed_date": "2030-06-10"}
+    review |= {"proposed_time": "09:00", "proposed_tz": "Europe/Brussels"}
+    assert finder.post(f"/status/advisory/{reviewed.uid}/", review).status_code == 303
+
+    staff = sign_in(Client(), ada)
+    report = rita.report
+    assert staff.post(f"/triage/reports/{report.uid}/notes/", {"text": "Seen."}).status_code == 303
+    published = ready(alice, fixed(alice))
+    publishing.publish(published, summary="", user=alice, skip_review=True)
+    mail = failed_mail(None)
+
+    public = [
+        ("policy", "/"),
+        ("report-form", "/report/"),
+        ("status-login", "/status/"),
+        ("advisories", "/advisories/"),
+        ("advisory", f"/advisories/{published.identifier}/"),
+        ("hall-of-fame", "/hall-of-fame/"),
+        ("staff-login", "/triage/login/"),
+    ]
+    finder_pages = [
+        ("status", "/status/"),
+        ("advisory-review", f"/status/advisory/{reviewed.uid}/"),
+    ]
+    staff_pages = [
+        ("inbox", "/triage/"),
+        ("report", f"/triage/reports/{report.uid}/"),
+        ("compose", f"/triage/reports/{report.uid}/compose/"),
+        ("advisory-list", "/triage/advisories/"),
+        ("advisory-draft", f"/triage/advisories/{reviewed.uid}/"),
+        ("advisory-published", f"/triage/advisories/{published.uid}/"),
+        ("metrics", "/triage/metrics/"),
+        ("audit-log", "/triage/audit/"),
+        ("disclosures", "/triage/audit/disclosures/"),
+        ("mail-list", "/triage/mail/"),
+        ("mail", f"/triage/mail/{mail.uid}/"),
+        ("templates", "/triage/templates/"),
+        ("template", "/triage/templates/fixed/en/"),
+        ("admin", "/admin/"),
+        ("admin-reports", "/admin/reports/report/"),
+        ("admin-report", f"/admin/reports/report/{report.pk}/change/"),
+    ]
+    return Desk(Client(), finder, staff, thanks, public, finder_pages, staff_pages)
+
+
+def form_with_errors(client: Client) -> str:
+    """The report form as a finder sees it after a mistake."""
+    data = valid_report(description="")
+    return str(client.post("/report/", data).content.decode())
