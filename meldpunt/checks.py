@@ -11,6 +11,7 @@ from django.core import checks
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from meldpunt.lib.bind import bind_mismatch, is_wildcard, parse_bind
 from meldpunt.lib.crypto import KeyFileError, key_file_is_private, parse_key_file
 from meldpunt.lib.deadlines import configuration_problems
 from meldpunt.reports.assessment import CVSS_VERSIONS
@@ -43,6 +44,30 @@ def configuration(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
     if not settings.MELDPUNT_ORG_NAME:
         errors.append(checks.Error("MELDPUNT_ORG_NAME must not be empty.", id="meldpunt.E005"))
     return errors
+
+
+@checks.register()
+def bind_and_base_url(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    bind = settings.MELDPUNT_BIND
+    parsed = parse_bind(bind)
+    if parsed is None:
+        if bind.startswith("unix:"):
+            return []
+        message = f"MELDPUNT_BIND={bind!r} must look like HOST:PORT or [IPv6]:PORT."
+        return [checks.Error(message, id="meldpunt.E007")]
+    if settings.MELDPUNT_BASE_URL_DERIVED:
+        if not is_wildcard(parsed[0]):
+            return []
+        # Listening everywhere usually means others should reach it, under a name the bind
+        # cannot tell: the derived links would send finders to their own machine.
+        message = (
+            f"MELDPUNT_BIND={bind} listens on every address, but links name "
+            f"{settings.MELDPUNT_BASE_URL}: set MELDPUNT_BASE_URL to the address others use."
+        )
+        return [checks.Warning(message, id="meldpunt.W002")]
+    if problem := bind_mismatch(bind, settings.MELDPUNT_BASE_URL):
+        return [checks.Warning(problem, id="meldpunt.W001")]
+    return []
 
 
 @checks.register()

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
+from meldpunt.lib.bind import DEFAULT_BIND, url_for_bind
+
 BASE_DIR = Path(__file__).resolve().parent
 CONFIG_ERRORS: list[str] = []
 
@@ -72,7 +74,13 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 
 # --- The organisation and its policy commitments ---------------------------
-MELDPUNT_BASE_URL = env("MELDPUNT_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where `meldpunt serve` listens (gunicorn's HOST:PORT, [IPv6]:PORT); `--bind` overrides it.
+MELDPUNT_BIND = env("MELDPUNT_BIND", DEFAULT_BIND)
+# Unset, the public URL follows the bind, so links in pages and mail reach the server.
+MELDPUNT_BASE_URL_DERIVED = not env("MELDPUNT_BASE_URL", "")
+MELDPUNT_BASE_URL = env(
+    "MELDPUNT_BASE_URL", url_for_bind(MELDPUNT_BIND) or url_for_bind(DEFAULT_BIND) or ""
+).rstrip("/")
 MELDPUNT_ORG_NAME = env("MELDPUNT_ORG_NAME", "Example Organisation")
 MELDPUNT_SECURITY_CONTACT = env("MELDPUNT_SECURITY_CONTACT", "security@example.org")
 MELDPUNT_FIRST_RESPONSE_DAYS = env_int("MELDPUNT_FIRST_RESPONSE_DAYS", 3, minimum=1)
@@ -268,6 +276,8 @@ TIME_ZONE = env("MELDPUNT_TIME_ZONE", "Europe/Brussels")
 
 # --- Hosts, database, storage ------------------------------------------------
 _base_host = urlsplit(MELDPUNT_BASE_URL).hostname or "127.0.0.1"
+if ":" in _base_host:
+    _base_host = f"[{_base_host}]"  # Django compares IPv6 hosts in brackets
 ALLOWED_HOSTS = sorted(
     {_base_host, "127.0.0.1", "localhost", "[::1]"}
     | {h.strip() for h in env("MELDPUNT_ALLOWED_HOSTS", "").split(",") if h.strip()}

@@ -13,6 +13,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 SECOND_FACTOR_AT = "staff_second_factor_at"
+# The account that gave its password and still owes the second factor (or its enrolment).
+PENDING = "staff_pending"
 # Sensitive actions (export, publishing, keys, deletion) ask again after this long.
 SUDO_SECONDS = 5 * 60
 

@@ -1,14 +1,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Permission, User
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
 
 from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provisioning_uri
-from meldpunt.accounts.models import Role, StaffProfile
+from meldpunt.accounts.gate import PENDING
+from meldpunt.accounts.models import RecoveryCode, Role, StaffProfile
+from meldpunt.audit.actors import staff as staff_actor
+from meldpunt.audit.log import append as audit
 
 # Staff may also read reports in the read-only Django admin (meldpunt/triage/admin.py),
 # for what the desk has no page for.
@@ -43,3 +50,101 @@ def create_staff(email: str, role: str, password: str) -> NewStaff:
         StaffProfile.objects.filter(pk=profile.pk).update(totp_confirmed=True)
         codes = new_recovery_codes(user)
     return NewStaff(user=user, totp_uri=provisioning_uri(profile), recovery_codes=codes)
+
+
+# --- The operator's way back in (`meldpunt staff …`) ------------------------------------
+# The command line is the recovery path when the last admin lost a password or second
+# factor: whoever runs it already holds the server (database and key file). Each change is
+# audited as the operator, naming the account by number (never its name or the password).
+OPERATOR = "operator"
+
+
+@dataclass(frozen=True)
+class StaffRow:
+    username: str
+    role: str
+    active: bool
+    second_factor: bool
+    recovery_codes_left: int
+    last_login: datetime | None
+
+
+def list_staff() -> list[StaffRow]:
+    profiles = StaffProfile.objects.select_related("user").order_by("user__username")
+    unused = dict(
+        RecoveryCode.objects.filter(used_at=None)
+        .values("user_id")
+        .annotate(n=Count("pk"))
+        .values_list("user_id", "n")
+    )
+    return [
+        StaffRow(
+            username=p.user.get_username(),
+            role=p.role,
+            active=p.user.is_active,
+            second_factor=p.totp_confirmed,
+            recovery_codes_left=unused.get(p.user_id, 0),
+            last_login=p.user.last_login,
+        )
+        for p in profiles
+    ]
+
+
+def find_staff(username: str) -> User | None:
+    """The staff account with this user name (case-insensitive), or None."""
+    profile = (
+        StaffProfile.objects.select_related("user").filter(user__username__iexact=username).first()
+    )
+    return profile.user if profile else None
+
+
+def end_sessions(user: User) -> int:
+    """Delete every session signed in as `user`, or half-way through signing in as them."""
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        data = session.get_decoded()
+        if str(user.pk) in {str(data.get(SESSION_KEY)), str(data.get(PENDING))}:
+            session.delete()
+            ended += 1
+    return ended
+
+
+def set_password(user: User, password: str) -> int:
+    """A new password (checked by the configured validators); ends the user's sessions."""
+    validate_password(password, user)
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        ended = end_sessions(user)
+        audit("staff_password_set", OPERATOR, account=staff_actor(user), sessions_ended=ended)
+    return ended
+
+
+def reset_second_factor(user: User) -> int:
+    """Forget the TOTP secret and recovery codes: the next sign-in enrols again."""
+    with transaction.atomic():
+        profile = StaffProfile.objects.select_for_update().get(user_id=user.pk)
+        profile.totp = {}
+        profile.totp_confirmed = False
+        profile.save(update_fields=["totp_blob", "totp_confirmed"])
+        codes = RecoveryCode.objects.filter(user_id=user.pk).delete()[0]
+        ended = end_sessions(user)
+        audit(
+            "staff_second_factor_reset",
+            OPERATOR,
+            account=staff_actor(user),
+            recovery_codes_removed=codes,
+            sessions_ended=ended,
+        )
+    return ended
+
+
+def set_active(user: User, active: bool) -> int:
+    """(De)activate an account; a deactivated one loses its sessions (API tokens stop too)."""
+    with transaction.atomic():
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        ended = 0 if active else end_sessions(user)
+        action = "staff_activated" if active else "staff_deactivated"
+        audit(action, OPERATOR, account=staff_actor(user), sessions_ended=ended)
+    return ended

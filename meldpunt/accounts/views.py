@@ -16,14 +16,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from meldpunt.accounts import devices
 from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provisioning_uri
 from meldpunt.accounts.forms import EnrolForm, LoginForm, SecondFactorForm
-from meldpunt.accounts.gate import SECOND_FACTOR_AT, staff_required
+from meldpunt.accounts.gate import PENDING, SECOND_FACTOR_AT, staff_required
 from meldpunt.accounts.models import StaffProfile
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
 from meldpunt.lib.pages import render_private
 from meldpunt.ratelimit import client_key
 
-PENDING, PENDING_AT, NEXT = "staff_pending", "staff_pending_at", "staff_next"
+PENDING_AT, NEXT = "staff_pending_at", "staff_next"
 # Between the password and the second factor, at most this long.
 PENDING_SECONDS = 5 * 60
 

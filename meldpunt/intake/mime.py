@@ -307,7 +307,7 @@ def signed_bytes(raw: bytes, boundary: str) -> bytes | None:
 def _open_inline(content: Content, senders: list[pysequoia.Cert]) -> Content:
     match = PGP_BLOCK.search(content.text.encode("utf-8", "replace"))
     if match is None:
-        return content
+        return _open_clearsigned(content, senders)
     opened = _decrypt(match[0], senders)
     text = content.text.encode("utf-8", "replace")
     plaintext = opened.plaintext.decode("utf-8", "replace")
@@ -318,6 +318,23 @@ def _open_inline(content: Content, senders: list[pysequoia.Cert]) -> Content:
     ).strip()
     content.encrypted = True
     content.signature, content.signers = opened.signature, opened.signers
+    return content
+
+
+def _open_clearsigned(content: Content, senders: list[pysequoia.Cert]) -> Content:
+    """Inline cleartext-signed text (`gpg --clearsign`): the text, and what its signature says."""
+    text = content.text.encode("utf-8", "replace")
+    match = pgp.CLEARSIGNED.search(text)
+    if match is None:
+        return content
+    verified = pgp.verify_message(match[0], senders)
+    content.text = (
+        (text[: match.start()] + pgp.cleartext(match[0]) + text[match.end() :])
+        .decode("utf-8", "replace")
+        .strip()
+    )
+    content.signature = verified.signature if verified else "unverifiable"
+    content.signers = verified.signers if verified else ()
     return content
 
 

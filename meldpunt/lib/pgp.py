@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -102,3 +103,39 @@ def verify_detached(data: bytes, signature: bytes, senders: list[pysequoia.Cert]
         return Verified("bad")
     signers = tuple(sorted({str(s.certificate).upper() for s in result.valid_sigs}))
     return Verified("good", signers) if signers else Verified("bad")
+
+
+def verify_message(data: bytes, senders: list[pysequoia.Cert]) -> Verified | None:
+    """Check a signed message (cleartext-signed, or signed packets) against the finder's keys.
+
+    None when pysequoia finds no signature to check in it at all.
+    """
+    asked: set[str] = set()
+
+    def store(ids: list[str]) -> list[pysequoia.Cert]:
+        asked.update(str(i).upper() for i in ids)
+        return senders
+
+    try:
+        result = pysequoia.verify(bytes=data, store=store)
+    except Exception:  # pysequoia raises when no signature verifies
+        if not asked:
+            return None
+        known = set().union(*(key_ids(cert) for cert in senders))
+        return Verified("bad" if asked & known else "unknown_key")
+    signers = tuple(sorted({str(s.certificate).upper() for s in result.valid_sigs}))
+    return Verified("good", signers) if signers else Verified("bad")
+
+
+CLEARSIGNED = re.compile(
+    rb"-----BEGIN PGP SIGNED MESSAGE-----\r?\n.*?\r?\n-----END PGP SIGNATURE-----", re.DOTALL
+)
+
+
+def cleartext(block: bytes) -> bytes:
+    """The text of a cleartext-signed block (RFC 9580 7.1): no headers, dash-escaping undone."""
+    parts = re.split(rb"\r?\n\r?\n", block, maxsplit=1)
+    rest = parts[1] if len(parts) == 2 else b""
+    text = rest.split(b"-----BEGIN PGP SIGNATURE-----", 1)[0]
+    lines = [line[2:] if line.startswith(b"- ") else line for line in text.splitlines()]
+    return b"\n".join(lines).strip()

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from meldpunt.audit.log import append as audit
+from meldpunt.lib import pgp, pgp_inner
 from meldpunt.policy.models import OrgKey
 
 MAX_SECRET_KEY_BYTES = 256 * 1024
@@ -220,7 +221,13 @@ def _check_signature(
         if not asked:
             return Opened(plaintext, "none")
         if "Unexpected message structure" in str(exc):
-            return Opened(plaintext, "unverifiable")
+            # A signature inside a compressed layer (GnuPG's default): check it on the
+            # packets inside the encryption, where pysequoia accepts that layer.
+            inner = pgp_inner.inner_packets(data, key.tsk)
+            verified = pgp.verify_message(inner, senders) if inner else None
+            if verified is None:
+                return Opened(plaintext, "unverifiable")
+            return Opened(plaintext, verified.signature, verified.signers)
         known = {c.fingerprint.upper() for c in senders}
         known_ids = {fp[-16:] for fp in known}
         if any(k in known or k[-16:] in known_ids for k in asked):

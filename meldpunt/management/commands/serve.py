@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from gunicorn.app.base import BaseApplication
 
+from meldpunt.lib.bind import bind_mismatch
 from meldpunt.lib.gunicorn_log import PrivateLogger
 from meldpunt.policy.commitments import current_version
 from meldpunt.reports.assessment import align_severities
@@ -37,7 +38,9 @@ class Command(BaseCommand):
     help = "Run Meldpunt with gunicorn (several workers) and its static files."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT")
+        parser.add_argument(
+            "--bind", default=settings.MELDPUNT_BIND, help="HOST:PORT (MELDPUNT_BIND)"
+        )
         parser.add_argument("--workers", type=int, default=settings.MELDPUNT_WORKERS)
         parser.add_argument("--threads", type=int, default=settings.MELDPUNT_THREADS)
 
@@ -53,8 +56,14 @@ class Command(BaseCommand):
         align_severities()
         connection.close()  # workers open their own
         call_command("collectstatic", interactive=False, verbosity=0)
+        # The system checks compared MELDPUNT_BIND with the base URL; a --bind of its own
+        # is compared here, for the links were already made from the settings.
+        if options["bind"] != settings.MELDPUNT_BIND and (
+            problem := bind_mismatch(options["bind"], settings.MELDPUNT_BASE_URL)
+        ):
+            self.stderr.write(f"Warning: {problem} (Set MELDPUNT_BIND instead of --bind.)")
         self.stdout.write(
-            f"Meldpunt on http://{options['bind']}/ "
+            f"Meldpunt listening on {options['bind']}, links name {settings.MELDPUNT_BASE_URL}/ "
             f"({options['workers']} workers, {options['threads']} threads each)"
         )
         self.stdout.flush()
