@@ -47,10 +47,23 @@ def test_it_verifies_inline_signed_and_encrypted_text(org_key: Any, gpg: Any) ->
     finder = gpg.make_key("Rita <rita@example.net>")
     report = first_mail_with_key(gpg, finder)
     armored = gpg_encrypt(gpg, finder, TEXT.encode()).decode()
-    message = reply(report, f"Details below.\n\n{armored}")
-    assert message.body["text"].startswith("Details below.\n\nThe login form leaks")
+    message = reply(report, armored)
+    assert message.body["text"].startswith("The login form leaks")
     assert (message.body["signature"], message.body["signers"]) == ("good", [finder.upper()])
     assert message.received_encrypted is True
+
+
+def test_a_signed_block_does_not_vouch_for_the_text_around_it(org_key: Any, gpg: Any) -> None:
+    finder = gpg.make_key("Rita <rita@example.net>")
+    report = first_mail_with_key(gpg, finder)
+    armored = gpg_encrypt(gpg, finder, TEXT.encode()).decode()
+    message = reply(report, f"Unsigned words first.\n\n{armored}")
+    assert message.body["text"].startswith("Unsigned words first.\n\nThe login form leaks")
+    assert (message.body["signature"], message.body["signers"]) == ("partial", [finder.upper()])
+    Message.objects.all().delete()
+    message = reply(report, clearsign(gpg, finder, TEXT) + "\nAdded by someone else.\n")
+    assert message.body["text"].endswith("Added by someone else.")
+    assert message.body["signature"] == "partial"
 
 
 def test_it_verifies_a_clearsigned_mail_and_shows_its_text(org_key: Any, gpg: Any) -> None:

@@ -318,7 +318,7 @@ def _open_inline(content: Content, senders: list[pysequoia.Cert]) -> Content:
     ).strip()
     content.encrypted = True
     content.signature, content.signers = opened.signature, opened.signers
-    return content
+    return _partly(content, text[: match.start()], text[match.end() :])
 
 
 def _open_clearsigned(content: Content, senders: list[pysequoia.Cert]) -> Content:
@@ -328,13 +328,20 @@ def _open_clearsigned(content: Content, senders: list[pysequoia.Cert]) -> Conten
     if match is None:
         return content
     verified = pgp.verify_message(match[0], senders)
-    content.text = (
-        (text[: match.start()] + pgp.cleartext(match[0]) + text[match.end() :])
-        .decode("utf-8", "replace")
-        .strip()
-    )
+    good = verified is not None and verified.signature == "good"
+    # Shown is what the signature covers (pysequoia's verified text) when it is good.
+    signed = verified.content if good and verified else pgp.cleartext(match[0])
+    before, after = text[: match.start()], text[match.end() :]
+    content.text = (before + signed + after).decode("utf-8", "replace").strip()
     content.signature = verified.signature if verified else "unverifiable"
     content.signers = verified.signers if verified else ()
+    return _partly(content, before, after)
+
+
+def _partly(content: Content, before: bytes, after: bytes) -> Content:
+    """A good signature over an inline block does not vouch for the text around it."""
+    if content.signature == "good" and (before.strip() or after.strip()):
+        content.signature = "partial"
     return content
 
 

@@ -54,7 +54,8 @@ def check_public_key(text: str) -> PublicKey:
 
 # --- Mail: detached signatures (RFC 3156) and finder keys -------------------------------
 
-SIGNATURE_RESULTS = ("none", "good", "unknown_key", "bad", "unverifiable")
+# "partial": a good signature over a block, with unsigned text around it in the same mail.
+SIGNATURE_RESULTS = ("none", "good", "partial", "unknown_key", "bad", "unverifiable")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class Verified:
 
     signature: str
     signers: tuple[str, ...] = ()
+    # What the good signature covers (the literal data pysequoia verified), else b"".
+    content: bytes = b""
 
 
 def certs_from(armored: list[str]) -> list[pysequoia.Cert]:
@@ -102,7 +105,7 @@ def verify_detached(data: bytes, signature: bytes, senders: list[pysequoia.Cert]
     except Exception:  # pysequoia raises when no signature verifies
         return Verified("bad")
     signers = tuple(sorted({str(s.certificate).upper() for s in result.valid_sigs}))
-    return Verified("good", signers) if signers else Verified("bad")
+    return Verified("good", signers, bytes(result.bytes or b"")) if signers else Verified("bad")
 
 
 def verify_message(data: bytes, senders: list[pysequoia.Cert]) -> Verified | None:
@@ -124,7 +127,7 @@ def verify_message(data: bytes, senders: list[pysequoia.Cert]) -> Verified | Non
         known = set().union(*(key_ids(cert) for cert in senders))
         return Verified("bad" if asked & known else "unknown_key")
     signers = tuple(sorted({str(s.certificate).upper() for s in result.valid_sigs}))
-    return Verified("good", signers) if signers else Verified("bad")
+    return Verified("good", signers, bytes(result.bytes or b"")) if signers else Verified("bad")
 
 
 CLEARSIGNED = re.compile(

@@ -7,6 +7,8 @@ Older keys stay after a rollover so mail encrypted to them can still be read.
 
 from __future__ import annotations
 
+import hmac
+
 import threading
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -226,6 +228,11 @@ def _check_signature(
             inner = pgp_inner.inner_packets(data, key.tsk)
             verified = pgp.verify_message(inner, senders) if inner else None
             if verified is None:
+                return Opened(plaintext, "unverifiable")
+            if verified.signature == "good" and not hmac.compare_digest(
+                verified.content, plaintext
+            ):
+                # The signature must vouch for the text we show, not for other packets.
                 return Opened(plaintext, "unverifiable")
             return Opened(plaintext, verified.signature, verified.signers)
         known = {c.fingerprint.upper() for c in senders}

@@ -65,6 +65,7 @@ ANSWERED = ("exploited", "already_public", "csirt_notified")
 SIGNATURE_LABELS: dict[str, Any] = {
     "none": _("not signed"),
     "good": _("good signature by the finder's key"),
+    "partial": _("good signature by the finder's key over part of the mail only"),
     "unknown_key": _("signed by a key we do not know for this finder"),
     "bad": _("BAD signature: the mail was changed or the signature is forged"),
     "unverifiable": _("signed, but the signature could not be checked"),
