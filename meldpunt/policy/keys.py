@@ -8,7 +8,6 @@ Older keys stay after a rollover so mail encrypted to them can still be read.
 from __future__ import annotations
 
 import hmac
-
 import threading
 from dataclasses import dataclass
 from email.utils import parseaddr
