@@ -365,6 +365,13 @@ def ledger(report: Report) -> list[Promise]:
     return [rows[kind] for kind in PROMISES]
 
 
+def promises_for_finder(report: Report) -> list[Promise]:
+    """The promises the finder's status page speaks of: theirs, and only those that apply."""
+    return [
+        p for p in ledger(report) if PROMISES[p.kind].shown_to_finder and p.state != NOT_APPLICABLE
+    ]
+
+
 def at_risk(now: datetime) -> Q:
     """Reports with a promise at risk or broken, in the database (between periodic passes the
     time is applied here too, so a pending promise that just came near counts)."""
