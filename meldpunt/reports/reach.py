@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.db.models.lookups import In
 
 from meldpunt.reports.models import Message, OutboundMail, Report
@@ -60,10 +61,14 @@ def finder_reach(report: Report) -> Reach:
 
 def not_reached() -> Q:
     """The same rule as a filter on reports."""
-    newest_status = Subquery(
-        OutboundMail.objects.filter(_newest_mail(OuterRef("pk")))
-        .order_by("-created_at", "-pk")
-        .values("status")[:1]
+    # No mail at all is "" rather than NULL, so that excluding these reports works too.
+    newest_status = Coalesce(
+        Subquery(
+            OutboundMail.objects.filter(_newest_mail(OuterRef("pk")))
+            .order_by("-created_at", "-pk")
+            .values("status")[:1]
+        ),
+        Value(""),
     )
     undelivered: In[Any] = In(newest_status, [str(s) for s in OutboundMail.UNDELIVERED])
     staff = Message.objects.filter(report=OuterRef("pk"), author=Message.Author.STAFF)
