@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -50,13 +51,14 @@ def with_contact(report: Report) -> Report:
     return report
 
 
-def seen(report: Report, at: datetime | None) -> None:
+def seen(report: Report, at: datetime | None) -> Report:
     Report.objects.filter(pk=report.pk).update(finder_seen_at=at)
+    return report
 
 
 # Each case: (set-up, reached?, reason). One new report per case.
 HOUR = timedelta(hours=1)
-CASES = [
+CASES: list[tuple[str, Callable[[Report], object], bool, str]] = [
     ("contact, no mail", lambda r: with_contact(r), True, ""),
     ("newest mail sent", lambda r: (with_contact(r), mail_to(r, S.SENT)), True, ""),
     ("newest mail queued", lambda r: (with_contact(r), mail_to(r, S.QUEUED)), True, ""),
