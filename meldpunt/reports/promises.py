@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from meldpunt.lib.deadlines import end_of_day
@@ -375,7 +375,7 @@ def promises_for_finder(report: Report) -> list[Promise]:
 def at_risk(now: datetime) -> Q:
     """Reports with a promise at risk or broken, in the database (between periodic passes the
     time is applied here too, so a pending promise that just came near counts)."""
-    late = Q(state=BROKEN) | Q(state__in=[PENDING, AT_RISK], due_at__lte=now + risk_margin())
+    late = Q(state__in=[BROKEN, AT_RISK]) | Q(state=PENDING, due_at__lte=now + risk_margin())
     return Q(Exists(Promise.objects.filter(late, report=OuterRef("pk"))))
 
 
@@ -389,19 +389,16 @@ def refresh_due(now: datetime | None = None) -> int:
     timed = Promise.objects.filter(
         state__in=[PENDING, AT_RISK], due_at__lte=now + risk_margin()
     ).exclude(state=AT_RISK, due_at__gte=now)
-    changed_mail = (
-        Report.objects.annotate(evaluated=Max("promises__evaluated_at"))
-        .filter(evaluated__isnull=False)
-        .filter(
-            Exists(
-                OutboundMail.objects.filter(
-                    report=OuterRef("pk"), status_changed_at__gt=OuterRef("evaluated")
-                )
+    # Mail that changed state (sent, bounced, failed) after the report's ledger was computed.
+    changed_mail = OutboundMail.objects.filter(
+        Exists(
+            Promise.objects.filter(
+                report=OuterRef("report"), evaluated_at__lt=OuterRef("status_changed_at")
             )
         )
     )
     pks = set(timed.values_list("report_id", flat=True)[:BATCH])
-    pks |= set(changed_mail.values_list("pk", flat=True)[:BATCH])
+    pks |= {pk for pk in changed_mail.values_list("report_id", flat=True)[:BATCH] if pk}
     pks |= set(
         Report.objects.filter(~Exists(Promise.objects.filter(report=OuterRef("pk"))))
         .order_by("pk")
