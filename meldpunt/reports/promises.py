@@ -188,12 +188,21 @@ def progress_updates(f: Facts) -> Outcome:
 
 
 def _fix_dates(f: Facts) -> list[tuple[Event | None, date]]:
+    """The fix date the first response promised, then each move of it (with its event).
+
+    Corrections before the first response promised nothing yet: the last of them counts.
+    """
     dates: list[tuple[Event | None, date]] = []
+    answered = f.report.first_response_at
     for e in f.events:
         if e.kind == "assessed" and "expected_fix_date" in e.data.get("fields", []):
             value = e.data.get("expected_fix_date")
-            if value:
-                dates.append((e, date.fromisoformat(str(value))))
+            if not value:
+                continue
+            promised_later = answered is None or e.created_at <= answered
+            if promised_later and dates:
+                dates.pop()
+            dates.append((e, date.fromisoformat(str(value))))
     if not dates and f.report.expected_fix_date:
         dates.append((None, f.report.expected_fix_date))
     return dates
@@ -268,6 +277,10 @@ def publication_involvement(f: Facts) -> Outcome:
     if published is None:
         if offered is None:
             return NA
+        reviewed = f.last("advisory_reviewed")
+        if reviewed is not None:  # involved: what is left is to publish as agreed
+            return Outcome(PENDING, None, None, event_evidence(reviewed))
+        # Not answered yet: at risk as the scheduled moment comes near.
         scheduled = f.last("advisory_scheduled")
         unscheduled = f.last("advisory_unscheduled")
         due = None
@@ -336,31 +349,53 @@ def evaluate(report: Report, now: datetime | None = None) -> dict[str, Outcome]:
     return {kind: definition.evaluate(known) for kind, definition in PROMISES.items()}
 
 
+FIELDS = ("state", "due_at", "settled_at", "evidence")
+
+
 def refresh(report: Report, now: datetime | None = None) -> list[Promise]:
-    """Evaluate and store the ledger of a report (read afresh from the database)."""
+    """Evaluate and store the ledger of a report (read afresh from the database).
+
+    Runs inside the caller's transaction (every event): rows that did not change are only
+    stamped, and a row another process created meanwhile is not an error.
+    """
     now = now or timezone.now()
-    current = Report.objects.get(pk=report.pk)
-    rows = []
-    for kind, outcome in evaluate(current, now).items():
-        row, _created = Promise.objects.update_or_create(
+    current = Report.objects.defer("content_blob", "finder_blob", "assessment_blob").get(
+        pk=report.pk
+    )
+    wanted = {
+        kind: Promise(
             report=current,
             kind=kind,
-            defaults={
-                "state": effective(outcome, now),
-                "due_at": outcome.due_at,
-                "settled_at": outcome.settled_at,
-                "evidence": outcome.evidence,
-                "evaluated_at": now,
-            },
+            state=effective(outcome, now),
+            due_at=outcome.due_at,
+            settled_at=outcome.settled_at,
+            evidence=outcome.evidence,
+            evaluated_at=now,
         )
-        rows.append(row)
-    return rows
+        for kind, outcome in evaluate(current, now).items()
+    }
+    stored = {p.kind: p for p in Promise.objects.filter(report=current)}
+    if missing := [row for kind, row in wanted.items() if kind not in stored]:
+        Promise.objects.bulk_create(missing, ignore_conflicts=True)
+        stored = {p.kind: p for p in Promise.objects.filter(report=current)}
+    changed = []
+    for kind, row in wanted.items():
+        old = stored[kind]
+        if any(getattr(old, name) != getattr(row, name) for name in FIELDS):
+            for name in FIELDS:
+                setattr(old, name, getattr(row, name))
+            changed.append(old)
+        old.evaluated_at = now
+    if changed:
+        Promise.objects.bulk_update(changed, FIELDS)
+    Promise.objects.filter(report=current).update(evaluated_at=now)
+    return [stored[kind] for kind in wanted]
 
 
 def ledger(report: Report) -> list[Promise]:
     """The stored ledger in registry order; computed on first read if the report has none."""
     rows = {p.kind: p for p in Promise.objects.filter(report=report)}
-    if set(rows) != set(PROMISES):
+    if set(PROMISES) - set(rows):
         rows = {p.kind: p for p in refresh(report)}
     return [rows[kind] for kind in PROMISES]
 
