@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from meldpunt.advisories import publishing
+from meldpunt.advisories.models import FinderReview
 from meldpunt.api.tokens import issue_token
 from meldpunt.reports import clock, promises
 from meldpunt.reports.assessment import assess
@@ -31,7 +32,8 @@ def row(report: Report, kind: str) -> Promise:
 
 
 def answered(report: Report, user: User, **fields: Any) -> Report:
-    assess(report, user, valid=True, in_scope=True, expected_fix_date=FIX_DATE, **fields)
+    values = {"valid": True, "in_scope": True, "expected_fix_date": FIX_DATE, **fields}
+    assess(report, user, **values)
     send_first_response(report, user, "Confirmed; we expect a fix within a month.")
     return report
 
@@ -273,3 +275,25 @@ def test_it_shows_a_finder_only_their_own_promises(alice):
     assert "We promise a first answer by" in html
     assert "we answered on" not in html
     assert str(uuid.UUID(int=0)) not in html
+
+
+def test_it_puts_an_unreviewed_scheduled_advisory_at_risk_until_the_finder_answers(alice):
+    report = fixed(alice)
+    advisory = ready(alice, report, publish_at=timezone.now() + timedelta(hours=2))
+    publishing.schedule(advisory, alice)
+    involvement = row(report, "publication_involvement")
+    assert (involvement.state, involvement.due_at) == ("at_risk", advisory.publish_at)
+    publishing.review(advisory, report, FinderReview.Decision.APPROVE)
+    involvement = row(report, "publication_involvement")
+    assert (involvement.state, involvement.due_at) == ("pending", None)
+    assert involvement.evidence["kind"] == "advisory_reviewed"
+
+
+def test_it_takes_the_fix_date_the_first_response_gave_not_earlier_corrections(rita, alice):
+    assess(rita.report, alice, valid=True, in_scope=True, expected_fix_date=FIX_DATE)
+    answered(rita.report, alice, expected_fix_date=FIX_DATE + timedelta(days=1))
+    promise = row(rita.report, "fix_date")
+    assert promise.state == "pending"
+    assert "moved_to" not in promise.evidence
+    assert promise.due_at is not None
+    assert timezone.localdate(promise.due_at) == FIX_DATE + timedelta(days=1)
