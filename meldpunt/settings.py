@@ -247,6 +247,11 @@ MELDPUNT_THREADS = env_int("MELDPUNT_THREADS", 4, minimum=1)
 # Background work: how often the worker looks for due reminders, and how early it warns.
 MELDPUNT_SCHEDULE_SECONDS = env_int("MELDPUNT_SCHEDULE_SECONDS", 60, minimum=5)
 MELDPUNT_REMINDER_HOURS = env_int("MELDPUNT_REMINDER_HOURS", 24, minimum=1)
+# A finder not reached (mail deferred, failed, bounced; no address and the news unread):
+# the assignee is told after this grace, which lets a deferred mail still go through.
+MELDPUNT_NOT_REACHED_HOURS = env_int("MELDPUNT_NOT_REACHED_HOURS", 24, minimum=1)
+# The promise ledger calls a pending promise "at risk" this long before it falls due.
+MELDPUNT_PROMISE_RISK_HOURS = env_int("MELDPUNT_PROMISE_RISK_HOURS", 24, minimum=1)
 # Advisories are numbered <prefix>-<year>-<serial>; the prefix is also the CSAF tracking id's.
 MELDPUNT_ADVISORY_PREFIX = env("MELDPUNT_ADVISORY_PREFIX", "MPSA").upper()
 # Retention: days after a report is published or closed until its attachments (which may

@@ -81,6 +81,8 @@ def test_it_reminds_of_a_progress_update_owed_to_the_finder(alice, rita):
     Message.objects.filter(report=rita.report).update(
         created_at=timezone.now() - timedelta(days=15)
     )
+    # rita read it on her status page: only the update is owed, she was reached.
+    Report.objects.filter(pk=rita.report.pk).update(finder_seen_at=timezone.now())
     assert send_due_reminders() == 1
     assert "progress update" in str(mail.outbox[0].subject)
 

@@ -9,6 +9,7 @@ import pytest
 
 from meldpunt.management.commands import worker
 from meldpunt.policy.models import SecurityTxt
+from meldpunt.reports.models import Promise
 
 pytestmark = pytest.mark.django_db
 
@@ -36,3 +37,10 @@ def test_it_runs_the_other_jobs_when_one_fails(org_key: Any, caplog: Any) -> Non
     deliver.assert_called_once()
     assert SecurityTxt.objects.count() == 1
     assert "_reminders failed" in caplog.text
+
+
+def test_it_computes_missing_promise_ledgers_in_the_periodic_pass(org_key: Any, rita: Any) -> None:
+    Promise.objects.all().delete()  # a report from before the ledger existed
+    with mock.patch("meldpunt.reports.outbox.deliver_due", return_value=0):
+        worker.run_schedule()
+    assert Promise.objects.filter(report=rita.report, kind="first_response").exists()

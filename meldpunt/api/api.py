@@ -28,6 +28,8 @@ from meldpunt.reports import lifecycle, messages
 from meldpunt.reports.assessment import primary_score
 from meldpunt.reports.filters import ReportFilter, filter_reports
 from meldpunt.reports.models import Report
+from meldpunt.reports.promises import ledger
+from meldpunt.reports.reach import finder_reach
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,14 @@ class ReportMessage(Schema):
     text: str
 
 
+class ReportPromise(Schema):
+    kind: str
+    state: str  # pending, kept, at_risk, broken or not_applicable
+    due_at: datetime | None
+    settled_at: datetime | None
+    evidence: dict[str, Any]  # event id/kind/time, message uid, mail state: facts, no text
+
+
 class ReportDetail(ReportSummary):
     language: str
     affected_systems: list[str]
@@ -129,6 +139,12 @@ class ReportDetail(ReportSummary):
     has_pgp_key: bool
     events: list[ReportEvent]
     messages: list[ReportMessage]
+    finder_reached: bool
+    # Why not: a mail state (deferred, failed, bounced, unknown) or "unread" (no address and
+    # the team's newest message, of not_reached_since, not opened on the status page).
+    finder_not_reached_reason: str | None
+    not_reached_since: datetime | None
+    promises: list[ReportPromise]
 
 
 class Problem(Schema):
@@ -161,6 +177,8 @@ class Filters(Schema):
     severity: str | None = None
     assignee: str | None = None  # a user name, or "unassigned"
     overdue: bool | None = None
+    not_reached: bool | None = None  # the finder was not reached
+    promises_at_risk: bool | None = None  # a promise at risk or broken
     q: str | None = None  # a reference (MP-YYYY-NNNN) or an affected host or URL
     limit: int = Field(50, ge=1, le=200)
     # Bounded: an offset beyond what a database integer holds would be a 500, not a page.
@@ -207,6 +225,8 @@ def _filtered(filters: Filters) -> QuerySet[Report]:
         unassigned=unassigned,
         severity=filters.severity or None,
         overdue=filters.overdue,
+        not_reached=filters.not_reached,
+        promises_at_risk=filters.promises_at_risk,
     )
     return filter_reports(reports, wanted, timezone.now())
 
@@ -231,6 +251,7 @@ def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
     report = _report(request, uid)
     audit("report_viewed", staff(_user(request)), report.reference, via="api")
     content, finder = report.content, report.finder
+    reach = finder_reach(report)
     return {
         **_summary(report, timezone.now()),
         "language": report.language,
@@ -250,6 +271,19 @@ def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
         "messages": [
             {"created_at": m.created_at, "author": m.author, "text": m.body.get("text", "")}
             for m in report.messages.all()
+        ],
+        "finder_reached": reach.reached,
+        "finder_not_reached_reason": reach.reason or None,
+        "not_reached_since": reach.since,
+        "promises": [
+            {
+                "kind": p.kind,
+                "state": p.state,
+                "due_at": p.due_at,
+                "settled_at": p.settled_at,
+                "evidence": p.evidence,
+            }
+            for p in ledger(report)
         ],
     }
 

@@ -25,6 +25,7 @@ from meldpunt.portal.forms import CreditForm, ErasureForm, ReceiptForm, ReplyFor
 from meldpunt.ratelimit import client_key
 from meldpunt.reports import lifecycle
 from meldpunt.reports.models import Credit, Report, Resolution
+from meldpunt.reports.promises import promises_for_finder
 from meldpunt.reports.services import StorageFull, add_message, record_event, set_credit
 
 STORAGE_FULL = gettext_lazy(
@@ -104,6 +105,7 @@ def status_page(
         "duplicate_of": report.duplicate_of if report.resolution == Resolution.DUPLICATE else None,
         "earns_credit": lifecycle.earns_credit(report),
         "early": early_publications(report),
+        "promises": promises_for_finder(report),
     }
     return render_private(request, "portal/status.html", context, status=status)
 

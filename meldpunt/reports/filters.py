@@ -14,6 +14,8 @@ from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
 from meldpunt.reports.models import Report, overdue
+from meldpunt.reports.promises import at_risk
+from meldpunt.reports.reach import not_reached
 from meldpunt.reports.search import matching
 
 
@@ -28,6 +30,8 @@ class ReportFilter:
     severity: str | None = None  # "" for reports not assessed yet
     in_scope: bool | None = None
     overdue: bool | None = None
+    not_reached: bool | None = None  # the finder was not reached (meldpunt.reports.reach)
+    promises_at_risk: bool | None = None  # a promise at risk or broken (the ledger)
 
 
 def out_of_scope() -> Q:
@@ -56,4 +60,10 @@ def filter_reports(reports: QuerySet[Report], f: ReportFilter, now: datetime) ->
     if f.overdue is not None:
         late = overdue(now)
         reports = reports.filter(late) if f.overdue else reports.exclude(late)
+    if f.not_reached is not None:
+        lost = not_reached()
+        reports = reports.filter(lost) if f.not_reached else reports.exclude(lost)
+    if f.promises_at_risk is not None:
+        risky = at_risk(now)
+        reports = reports.filter(risky) if f.promises_at_risk else reports.exclude(risky)
     return reports

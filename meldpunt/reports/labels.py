@@ -11,7 +11,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from meldpunt.reports.models import Credit, Resolution, Severity, State
+from meldpunt.reports.models import Credit, OutboundMail, Promise, Resolution, Severity, State
 
 STATE_LABELS: dict[str, Any] = {
     # "Received" is also a date label ("received on"); the state needs its own word.
@@ -77,6 +77,30 @@ EVENT_LABELS: dict[str, Any] = {
     "advisory_scheduled_early": _("Advisory scheduled before the date a finder approved"),
     "advisory_publication_refused": _("Advisory publication refused"),
     "advisory_reviewed": _("Finder answered the advisory draft"),
+}
+
+# The promise ledger (meldpunt.reports.promises), as the team reads it.
+PROMISE_LABELS: dict[str, Any] = {
+    "first_response": _("First response with assessment and fix date"),
+    "progress_updates": _("Progress updates"),
+    "fix_date": _("Fix by the expected date"),
+    "credit": _("Credit as the finder chose"),
+    "publication_involvement": _("Finder involved before publication"),
+    "data_deletion": _("Reminder to delete obtained data"),
+}
+PROMISE_STATE_LABELS: dict[str, Any] = {
+    Promise.State.PENDING: _("Pending"),
+    Promise.State.KEPT: _("Kept"),
+    Promise.State.AT_RISK: _("At risk"),
+    Promise.State.BROKEN: _("Broken"),
+    Promise.State.NOT_APPLICABLE: _("Not applicable"),
+}
+# Why a finder was not reached (meldpunt.reports.reach); "unread" has its own sentence.
+NOT_REACHED_LABELS: dict[str, Any] = {
+    OutboundMail.Status.DEFERRED: _("mail deferred"),
+    OutboundMail.Status.FAILED: _("mail failed"),
+    OutboundMail.Status.BOUNCED: _("mail bounced"),
+    OutboundMail.Status.UNKNOWN: _("mail state unknown"),
 }
 
 

@@ -303,6 +303,7 @@ class Reminder(models.Model):
         RESPONSE_OVERDUE = "response_overdue"  # to the admins, after it
         UPDATE_DUE = "update_due"  # to the assignee: the finder is owed a progress update
         FIX_OVERDUE = "fix_overdue"  # to the assignee and admins: the expected fix date passed
+        NOT_REACHED = "finder_not_reached"  # to the assignee: our news did not reach the finder
 
     report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="reminders")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -380,3 +381,37 @@ class OutboundMail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.message_id}"
+
+
+class Promise(models.Model):
+    """One promise of the policy to one report's finder, as the ledger last evaluated it.
+
+    Derived data: `meldpunt.reports.promises` recomputes it from the report's events,
+    messages and mails after every event and in the worker's periodic pass, so the inbox
+    can filter on it in the database. Evidence holds facts only (event ids, kinds, times,
+    mail states), never report text.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        KEPT = "kept"
+        AT_RISK = "at_risk"
+        BROKEN = "broken"
+        NOT_APPLICABLE = "not_applicable"
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="promises")
+    kind = models.CharField(max_length=40)
+    state = models.CharField(max_length=20, choices=State.choices)
+    due_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    evidence = models.JSONField(default=dict)
+    evaluated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["report", "kind"], name="one_promise_per_kind")
+        ]
+        indexes = [models.Index(fields=["state", "due_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.report_id}: {self.state}"

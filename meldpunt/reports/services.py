@@ -28,6 +28,7 @@ from meldpunt.lib.storage import save_durably
 from meldpunt.lib.targets import Target
 from meldpunt.lib.uploads import IncomingFile
 from meldpunt.policy.models import PolicyVersion
+from meldpunt.reports import promises
 from meldpunt.reports.models import (
     AffectedHost,
     Attachment,
@@ -195,6 +196,8 @@ def record_event(report: Report, kind: str, actor: Actor | str, **data: Any) -> 
         report=report, created_at=timezone.now(), kind=kind, actor=who.event, data=data
     )
     audit.append(kind, who.audit, report.reference, **data)
+    # The ledger follows every change in the same transaction: what changes a report is an event.
+    promises.refresh(report, event.created_at)
     return event
 
 

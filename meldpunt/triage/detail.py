@@ -19,7 +19,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
@@ -35,6 +35,9 @@ from meldpunt.reports.assessment import primary_score, scores
 from meldpunt.reports.labels import (
     CREDIT_LABELS,
     EVENT_LABELS,
+    NOT_REACHED_LABELS,
+    PROMISE_LABELS,
+    PROMISE_STATE_LABELS,
     RESOLUTION_LABELS,
     SEVERITY_LABELS,
     STATE_LABELS,
@@ -46,8 +49,11 @@ from meldpunt.reports.models import (
     Event,
     Message,
     Note,
+    Promise,
     Report,
 )
+from meldpunt.reports.promises import ledger
+from meldpunt.reports.reach import UNREAD, Reach, finder_reach
 from meldpunt.reports.services import read_attachment, record_event
 from meldpunt.triage import custody
 from meldpunt.triage.access import get_report_for_staff, get_report_for_triager
@@ -99,6 +105,36 @@ class Post:
     message: Message
     files: list[File]
     signature: Any = ""
+
+
+@dataclass(frozen=True)
+class PromiseRow:
+    promise: Promise
+    label: Any
+    state: Any
+    evidence: list[tuple[str, str]]
+
+
+def promise_rows(report: Report) -> list[PromiseRow]:
+    return [
+        PromiseRow(
+            p,
+            PROMISE_LABELS.get(p.kind, p.kind),
+            PROMISE_STATE_LABELS.get(p.state, p.state),
+            [(str(k), str(v)) for k, v in sorted(p.evidence.items()) if v is not None],
+        )
+        for p in ledger(report)
+    ]
+
+
+def not_reached_reason(reach: Reach) -> str:
+    """Why the finder was not reached, in the team's words ("" when they were)."""
+    if reach.reached:
+        return ""
+    if reach.reason == UNREAD and reach.since is not None:
+        when = formats.date_format(timezone.localtime(reach.since), "DATETIME_FORMAT")
+        return str(_("has not read the message of %(date)s")) % {"date": when}
+    return str(NOT_REACHED_LABELS.get(reach.reason, reach.reason))
 
 
 @dataclass(frozen=True)
@@ -154,6 +190,9 @@ def _detail_page(
         "accesses": custody.accesses(report),
         "retention": custody.retention(report),
         "is_admin": staff_profile(request).role == Role.ADMIN,
+        "reach": (reach := finder_reach(report)),
+        "not_reached_reason": not_reached_reason(reach),
+        "promises": promise_rows(report),
     }
     return render_private(request, "triage/detail.html", context, status)
 

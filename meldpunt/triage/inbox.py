@@ -27,6 +27,8 @@ from meldpunt.lib.pages import render_private
 from meldpunt.reports.filters import ReportFilter, filter_reports
 from meldpunt.reports.labels import SEVERITY_LABELS, STATE_LABELS
 from meldpunt.reports.models import Report, State, open_states, overdue
+from meldpunt.reports.promises import at_risk
+from meldpunt.reports.reach import not_reached
 from meldpunt.reports.search import is_searchable
 
 PER_PAGE = 50
@@ -62,6 +64,8 @@ class InboxFilter(Form):
         choices=[("", _("Any")), ("in", _("In scope")), ("out", _("Out of scope"))],
     )
     overdue = forms.BooleanField(label=_("Overdue only"), required=False)
+    not_reached = forms.BooleanField(label=_("Finder not reached"), required=False)
+    at_risk = forms.BooleanField(label=_("Promises at risk or broken"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -107,6 +111,8 @@ def report_filter(f: dict[str, Any], user: AbstractBaseUser | AnonymousUser) -> 
         severity=("" if severity == NOT_ASSESSED else severity) if severity else None,
         in_scope=(scope == "in") if scope else None,
         overdue=True if f.get("overdue") else None,
+        not_reached=True if f.get("not_reached") else None,
+        promises_at_risk=True if f.get("at_risk") else None,
     )
 
 
@@ -159,7 +165,11 @@ def listing(now: datetime) -> QuerySet[Report]:
     return (
         Report.objects.select_related("assignee")
         .defer("content_blob", "finder_blob", "receipt_digest", "submission_digest")
-        .annotate(overdue=Case(When(overdue(now), then=Value(True)), default=Value(False)))
+        .annotate(
+            overdue=Case(When(overdue(now), then=Value(True)), default=Value(False)),
+            not_reached=Case(When(not_reached(), then=Value(True)), default=Value(False)),
+            promises_late=Case(When(at_risk(now), then=Value(True)), default=Value(False)),
+        )
     )
 
 

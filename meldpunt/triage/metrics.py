@@ -24,7 +24,9 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_safe
 
 from meldpunt.accounts.gate import staff_required
-from meldpunt.reports.models import Event, Report, State, overdue
+from meldpunt.reports.labels import PROMISE_LABELS
+from meldpunt.reports.models import Event, Promise, Report, State, overdue
+from meldpunt.reports.promises import PROMISES
 
 MONTHS = 12
 NO_FIGURE = "—"
@@ -145,6 +147,59 @@ def _total(months: list[Figures]) -> Figures:
         total.response_seconds += m.response_seconds
         total.fix_seconds += m.fix_seconds
     return total
+
+
+def promise_figures(now: dt.datetime | None = None) -> dict[tuple[dt.date, str], tuple[int, int]]:
+    """(month settled, promise kind) -> (kept, settled) for the last twelve months.
+
+    Only settled promises count (kept in time, or kept late = broken); a promise still
+    pending past its date is in the ledger as broken but has no month yet.
+    """
+    now = now or timezone.now()
+    tz = timezone.get_default_timezone()
+    since = dt.datetime.combine(min(month_starts(now)), dt.time.min, tzinfo=tz)
+    rows = (
+        Promise.objects.filter(
+            settled_at__gte=since, state__in=[Promise.State.KEPT, Promise.State.BROKEN]
+        )
+        .annotate(month=TruncMonth("settled_at", tzinfo=tz))
+        .values("month", "kind")
+        .annotate(
+            kept=Count("id", filter=Q(state=Promise.State.KEPT)),
+            settled=Count("id"),
+        )
+    )
+    return {(_month_key(r["month"]), r["kind"]): (r["kept"], r["settled"]) for r in rows}
+
+
+def share_text(kept: int, settled: int) -> str:
+    if not settled:
+        return NO_FIGURE
+    return _("%(kept)s of %(measured)s (%(percent)s%%)") % {
+        "kept": kept,
+        "measured": settled,
+        "percent": round(kept / settled * 100),
+    }
+
+
+def promise_table(now: dt.datetime | None = None) -> dict[str, Any]:
+    """Share kept per promise per month, newest month first."""
+    now = now or timezone.now()
+    figures = promise_figures(now)
+    kinds = list(PROMISES)
+    return {
+        "columns": [PROMISE_LABELS.get(kind, kind) for kind in kinds],
+        "rows": [
+            {
+                "month": formats.date_format(month, "YEAR_MONTH_FORMAT"),
+                "cells": [
+                    {"kind": kind, "text": share_text(*figures.get((month, kind), (0, 0)))}
+                    for kind in kinds
+                ],
+            }
+            for month in reversed(month_starts(now))
+        ],
+    }
 
 
 # --- Presentation -------------------------------------------------------------------
@@ -279,5 +334,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "rows": [row(f) for f in reversed(months)],
         "total": row(total),
         "chart": chart(months),
+        "promises": promise_table(),
     }
     return render(request, "triage/metrics.html", context)

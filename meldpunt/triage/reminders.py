@@ -22,6 +22,7 @@ from django.utils import timezone
 from meldpunt.accounts.models import REPORT_CHANGERS, Role
 from meldpunt.reports import clock
 from meldpunt.reports.models import FIX_STATES, UPDATE_STATES, Reminder, Report
+from meldpunt.reports.reach import finder_reach, not_reached
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ SUBJECTS: dict[str, str] = {
     Reminder.Kind.RESPONSE_OVERDUE: "[{ref}] OVERDUE: first response was due {due}",
     Reminder.Kind.UPDATE_DUE: "[{ref}] progress update owed to the finder since {due}",
     Reminder.Kind.FIX_OVERDUE: "[{ref}] expected fix date {due} has passed",
+    Reminder.Kind.NOT_REACHED: "[{ref}] the finder was not reached: news of {due}",
 }
 
 
@@ -85,6 +87,22 @@ def send_due_reminders(now: datetime | None = None) -> int:
             sent += _send_once(report, Reminder.Kind.RESPONSE_OVERDUE, report.response_due_at, to)
     sent += _updates_due(now)
     sent += _fixes_overdue(now)
+    sent += _finders_not_reached(now)
+    return sent
+
+
+def _finders_not_reached(now: datetime) -> int:
+    """After a grace (a deferred mail may still go through), the assignee hears of it once
+    per piece of news that did not arrive."""
+    grace = timedelta(hours=settings.MELDPUNT_NOT_REACHED_HOURS)
+    sent = 0
+    for report in Report.objects.select_related("assignee").filter(
+        not_reached(), state__in=UPDATE_STATES
+    ):
+        reach = finder_reach(report)
+        if reach.reached or reach.since is None or reach.since + grace > now:
+            continue
+        sent += _send_once(report, Reminder.Kind.NOT_REACHED, reach.since, _team_for(report))
     return sent
 
 

@@ -12,7 +12,7 @@ from django.db import close_old_connections
 
 from meldpunt.advisories.publishing import publish_due
 from meldpunt.policy.securitytxt import renew_if_due
-from meldpunt.reports import orphans, outbox
+from meldpunt.reports import orphans, outbox, promises
 from meldpunt.reports.retention import purge_due
 from meldpunt.triage.reminders import send_due_reminders
 
@@ -27,6 +27,13 @@ def _reminders() -> None:
 def _outbox() -> None:
     if mailed := outbox.deliver_due():
         log.info("sent %d mails from the outbox", mailed)
+
+
+def _promises() -> None:
+    # Time and mail delivery change promises without an event; reports without a ledger
+    # get theirs here too (the backfill).
+    if refreshed := promises.refresh_due():
+        log.info("refreshed the promise ledger of %d reports", refreshed)
 
 
 def _security_txt() -> None:
@@ -62,7 +69,7 @@ def _orphan_files() -> None:
 ORPHAN_PASS_SECONDS = 3600
 _orphans_checked = -float(ORPHAN_PASS_SECONDS)
 
-JOBS = [_reminders, _advisories, _outbox, _security_txt, _retention, _orphan_files]
+JOBS = [_reminders, _advisories, _outbox, _promises, _security_txt, _retention, _orphan_files]
 
 
 def run_schedule() -> None:
