@@ -97,8 +97,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The outbox (meldpunt.reports.outbox) retries a mail that the server refused for a while,
 # with growing pauses, up to this many attempts; then the team sees it as failed.
 MELDPUNT_OUTBOX_MAX_ATTEMPTS = env_int("MELDPUNT_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
-# A worker that takes a mail holds it this long; only after a crash does another worker
-# send it again (same Message-ID). Keep it well above MELDPUNT_SMTP_TIMEOUT.
+# A worker that takes a mail holds it this long. After a crash another worker tries it again
+# if it was not yet handed to the server, or marks it "unknown" (never sent twice) if it
+# was. Keep it well above MELDPUNT_SMTP_TIMEOUT.
 MELDPUNT_OUTBOX_LEASE_SECONDS = env_int("MELDPUNT_OUTBOX_LEASE_SECONDS", 600, minimum=5)
 if MELDPUNT_OUTBOX_LEASE_SECONDS <= EMAIL_TIMEOUT:
     CONFIG_ERRORS.append("MELDPUNT_OUTBOX_LEASE_SECONDS must be longer than MELDPUNT_SMTP_TIMEOUT.")

@@ -11,7 +11,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from meldpunt.reports.models import Credit, Resolution, Severity, State
+from meldpunt.reports.models import Credit, OutboundMail, Resolution, Severity, State
 
 STATE_LABELS: dict[str, Any] = {
     # "Received" is also a date label ("received on"); the state needs its own word.
@@ -45,6 +45,16 @@ CREDIT_LABELS: dict[str, Any] = {
     Credit.PSEUDONYM: _("By pseudonym"),
     Credit.NONE: _("No credit"),
 }
+# A mail's delivery state, as staff read it next to the message and in the outbox.
+DELIVERY_LABELS: dict[str, Any] = {
+    OutboundMail.Status.QUEUED: pgettext_lazy("mail state", "Queued"),
+    OutboundMail.Status.DEFERRED: pgettext_lazy("mail state", "Deferred"),
+    OutboundMail.Status.SENT: pgettext_lazy("mail state", "Sent"),
+    OutboundMail.Status.FAILED: pgettext_lazy("mail state", "Failed"),
+    OutboundMail.Status.BOUNCED: pgettext_lazy("mail state", "Bounced"),
+    OutboundMail.Status.UNKNOWN: pgettext_lazy("mail state", "Unknown"),
+    OutboundMail.Status.CANCELLED: pgettext_lazy("mail state", "Cancelled"),
+}
 EVENT_LABELS: dict[str, Any] = {
     "received": _("Report received"),
     "message": _("Message"),
@@ -74,7 +84,15 @@ EVENT_LABELS: dict[str, Any] = {
     "advisory_published_early": _("Advisory published before the promised date"),
     "advisory_publication_refused": _("Advisory publication refused"),
     "advisory_reviewed": _("Finder answered the advisory draft"),
+    "mail_failed": _("Mail to the finder failed"),
+    "mail_unknown": _("Mail to the finder may not have arrived"),
+    "mail_resent": _("Mail to the finder queued again"),
+    "mail_cancelled": _("Mail to the finder cancelled"),
 }
+
+
+def delivery_label(value: str) -> str:
+    return str(DELIVERY_LABELS.get(value) or value)
 
 
 def label(value: str) -> str:
