@@ -82,6 +82,12 @@ MELDPUNT_NATIONAL_CSIRT = env("MELDPUNT_NATIONAL_CSIRT", "CCB")
 # --- Outgoing mail (notices to finders, reminders to the team) ----------------
 # A local mail server by default; tests swap in Django's in-memory backend.
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# Without a mail server (the quick start) every outbound mail is written as a file to the
+# mail sink instead of failing, unseen, against localhost:25; `meldpunt serve` and the staff
+# pages say so.
+EMAIL_FILE_PATH = str(DATA_DIR / "mail-sink")
+if not env("MELDPUNT_SMTP_HOST", ""):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 EMAIL_HOST = env("MELDPUNT_SMTP_HOST", "localhost")
 EMAIL_PORT = env_int("MELDPUNT_SMTP_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env("MELDPUNT_SMTP_USER", "")
@@ -402,6 +408,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "meldpunt.public.context.organisation",
+                "meldpunt.triage.context.mail_sink",
             ],
         },
     },

@@ -87,6 +87,14 @@ BATCH = 100
 MSG_ID_RE = re.compile(r"<[^<>\s]{1,245}>")
 
 
+FILE_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+
+
+def mail_sink() -> str | None:
+    """The directory mail is written to instead of being sent, if no mail server is set."""
+    return str(settings.EMAIL_FILE_PATH) if settings.EMAIL_BACKEND == FILE_BACKEND else None
+
+
 def status_url() -> str:
     return f"{settings.MELDPUNT_BASE_URL}{reverse('portal:status')}"
 
