@@ -55,6 +55,10 @@ DELIVERY_LABELS: dict[str, Any] = {
     OutboundMail.Status.UNKNOWN: pgettext_lazy("mail state", "Unknown"),
     OutboundMail.Status.CANCELLED: pgettext_lazy("mail state", "Cancelled"),
 }
+MAIL_KIND_LABELS: dict[str, Any] = {
+    "news": _("News for the finder"),
+    "receipt": _("Receipt for a mailed report"),
+}
 EVENT_LABELS: dict[str, Any] = {
     "received": _("Report received"),
     "message": _("Message"),
@@ -93,6 +97,10 @@ EVENT_LABELS: dict[str, Any] = {
 
 def delivery_label(value: str) -> str:
     return str(DELIVERY_LABELS.get(value) or value)
+
+
+def mail_kind_label(value: str) -> str:
+    return str(MAIL_KIND_LABELS.get(value) or value)
 
 
 def label(value: str) -> str:

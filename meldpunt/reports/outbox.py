@@ -48,12 +48,13 @@ from django.conf import settings
 from django.core.mail import EmailMessage as DjangoEmailMessage
 from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django_tasks import task
 
+from meldpunt.audit import log as audit
 from meldpunt.audit.actors import SYSTEM, Actor
 from meldpunt.lib import pgp, pgpmime, replyaddr
 from meldpunt.policy import keys
@@ -564,6 +565,8 @@ def _mark_failed(row: OutboundMail, now: datetime, exc: Exception) -> None:
 def _tell_report(row: OutboundMail, kind: str, actor: Actor | str = SYSTEM, **data: Any) -> None:
     """A mail's change that the team must know of goes into its report's history."""
     if row.report_id is None:
+        who = actor.audit if isinstance(actor, Actor) else actor
+        audit.append(kind, who, "", mail=str(row.uid), mail_kind=row.kind, **data)
         return
     report = Report.objects.get(pk=row.report_id)
     record_event(report, kind, actor, mail=str(row.uid), mail_kind=row.kind, **data)
@@ -717,3 +720,25 @@ def cancel(mail: OutboundMail, actor: Actor) -> OutboundMail:
         _tell_report(locked, "mail_cancelled", actor)
     log.info("mail %s (%s) cancelled by %s", locked.uid, _ref(locked), actor.audit)
     return locked
+
+
+def listing(state: str = "") -> QuerySet[OutboundMail]:
+    """The outbox as staff and the API list it: newest first, optionally one state."""
+    mails = OutboundMail.objects.select_related("report").defer("envelope_blob")
+    if state:
+        mails = mails.filter(status=state)
+    return mails.order_by("-created_at", "-pk")
+
+
+def delivery(mail: OutboundMail | None) -> dict[str, Any] | None:
+    """A mail's delivery facts, without address or content (the API and the thread show it)."""
+    if mail is None:
+        return None
+    return {
+        "state": mail.status,
+        "attempts": mail.attempts,
+        "next_attempt_at": mail.next_attempt_at if mail.status in OutboundMail.PENDING else None,
+        "last_error": mail.last_error,
+        "sent_at": mail.sent_at,
+        "bounced_at": mail.bounced_at,
+    }
