@@ -115,6 +115,7 @@ RULES: dict[str, Rule] = {
     "api:read_report": Rule("GET", frozenset()),
     "api:change_state": Rule("POST", frozenset()),
     "api:post_message": Rule("POST", frozenset()),
+    "api:list_outbox": Rule("GET", frozenset()),
     # Any other path under /api/v1/: a JSON 404 for everyone alike.
     "api:not_found": Rule("GET", frozenset(), same_for_all=True),
 }
