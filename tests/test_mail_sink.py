@@ -54,6 +54,7 @@ def test_it_writes_each_mail_as_a_file_and_marks_it_sent(db, sink) -> None:
     assert raw.replace(b"\r\n", b"\n") in written.read_bytes()
     mail.refresh_from_db()
     assert mail.status == "sent"
+    assert mail.status_changed_at == mail.sent_at and mail.handover_at is None
 
 
 def test_it_tells_staff_on_every_page(db, sink, alice) -> None:

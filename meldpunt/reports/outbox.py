@@ -614,22 +614,24 @@ def deliver_now(uid: str, now: datetime | None = None) -> bool:
     mail = QueuedMail(raw, to, replyaddr.bounce_address(row.uid.hex))
     connection = get_connection(fail_silently=False)
     try:
-        # Connect (and STARTTLS, AUTH) before the hand-over mark: a server that is down
-        # leaves a mail that is plainly not sent, to be tried again.
-        connection.open()
-        if not _start_handover(row):
-            return False  # cancelled, or another worker took it over meanwhile
-        if connection.send_messages([mail]) != 1:
-            raise RuntimeError("the mail backend did not send the mail")
-    # Whatever the server or network did; only its class name and code are kept, as the
-    # server's text can quote the recipient's address.
-    except Exception as exc:
-        _mark_failed(row, now, exc)
-        return False
+        try:
+            # Connect (and STARTTLS, AUTH) before the hand-over mark: a server that is down
+            # leaves a mail that is plainly not sent, to be tried again.
+            connection.open()
+            if not _start_handover(row):
+                return False  # cancelled, or another worker took it over meanwhile
+            if connection.send_messages([mail]) != 1:
+                raise RuntimeError("the mail backend did not send the mail")
+        # Whatever the server or network did; only its class name and code are kept, as
+        # the server's text can quote the recipient's address.
+        except Exception as exc:
+            _mark_failed(row, now, exc)
+            return False
+        # Recorded before QUIT: a worker that dies while saying goodbye leaves it sent.
+        _mark_sent(row)
+        return True
     finally:
         _close(connection)
-    _mark_sent(row)
-    return True
 
 
 def _close(connection: Any) -> None:
