@@ -90,6 +90,12 @@ MELDPUNT_NATIONAL_CSIRT = env("MELDPUNT_NATIONAL_CSIRT", "CCB")
 # --- Outgoing mail (notices to finders, reminders to the team) ----------------
 # A local mail server by default; tests swap in Django's in-memory backend.
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# Without a mail server (the quick start) every outbound mail is written as a file to the
+# mail sink instead of failing, unseen, against localhost:25; `meldpunt serve` and the staff
+# pages say so.
+EMAIL_FILE_PATH = str(DATA_DIR / "mail-sink")
+if not env("MELDPUNT_SMTP_HOST", ""):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 EMAIL_HOST = env("MELDPUNT_SMTP_HOST", "localhost")
 EMAIL_PORT = env_int("MELDPUNT_SMTP_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env("MELDPUNT_SMTP_USER", "")
@@ -105,8 +111,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The outbox (meldpunt.reports.outbox) retries a mail that the server refused for a while,
 # with growing pauses, up to this many attempts; then the team sees it as failed.
 MELDPUNT_OUTBOX_MAX_ATTEMPTS = env_int("MELDPUNT_OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
-# A worker that takes a mail holds it this long; only after a crash does another worker
-# send it again (same Message-ID). Keep it well above MELDPUNT_SMTP_TIMEOUT.
+# A worker that takes a mail holds it this long. After a crash another worker tries it again
+# if it was not yet handed to the server, or marks it "unknown" (never sent twice) if it
+# was. Keep it well above MELDPUNT_SMTP_TIMEOUT.
 MELDPUNT_OUTBOX_LEASE_SECONDS = env_int("MELDPUNT_OUTBOX_LEASE_SECONDS", 600, minimum=5)
 if MELDPUNT_OUTBOX_LEASE_SECONDS <= EMAIL_TIMEOUT:
     CONFIG_ERRORS.append("MELDPUNT_OUTBOX_LEASE_SECONDS must be longer than MELDPUNT_SMTP_TIMEOUT.")
@@ -416,6 +423,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "meldpunt.public.context.organisation",
+                "meldpunt.triage.context.mail_sink",
             ],
             # Every audience's pages print <time datetime>: one filter, no {% load %} each.
             "builtins": ["meldpunt.lib.templatetags.html_time"],

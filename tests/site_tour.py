@@ -93,6 +93,8 @@ def open_desk() -> Desk:
         ("metrics", "/triage/metrics/"),
         ("audit-log", "/triage/audit/"),
         ("disclosures", "/triage/audit/disclosures/"),
+        ("outbox", "/triage/outbox/"),
+        ("outbox-deferred", "/triage/outbox/?state=deferred"),
         ("mail-list", "/triage/mail/"),
         ("mail", f"/triage/mail/{mail.uid}/"),
         ("templates", "/triage/templates/"),

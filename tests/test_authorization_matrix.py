@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from meldpunt.intake.mail import process_message
 from meldpunt.intake.models import InboundMail
 from meldpunt.lib.uploads import IncomingFile
-from meldpunt.reports.models import Attachment
+from meldpunt.reports.models import Attachment, OutboundMail
 from meldpunt.reports.services import add_message
 from tests.advisory_cast import fixed, ready
 from tests.conftest import make_staff, sign_in, submit
@@ -84,6 +85,9 @@ RULES: dict[str, Rule] = {
     "triage:metrics": Rule("GET", STAFF),
     "triage:mail_list": Rule("GET", STAFF),
     "triage:mail_detail": Rule("GET", STAFF),
+    "triage:outbox": Rule("GET", STAFF),
+    "triage:outbox_resend": Rule("POST", CHANGERS),
+    "triage:outbox_cancel": Rule("POST", CHANGERS),
     "triage:add_note": Rule("POST", CHANGERS),
     "triage:transition": Rule("POST", CHANGERS),
     "triage:assess": Rule("POST", CHANGERS),
@@ -111,6 +115,7 @@ RULES: dict[str, Rule] = {
     "api:read_report": Rule("GET", frozenset()),
     "api:change_state": Rule("POST", frozenset()),
     "api:post_message": Rule("POST", frozenset()),
+    "api:list_outbox": Rule("GET", frozenset()),
     # Any other path under /api/v1/: a JSON 404 for everyone alike.
     "api:not_found": Rule("GET", frozenset(), same_for_all=True),
 }
@@ -166,6 +171,16 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
     }
     mail = InboundMail.objects.first()
     assert mail is not None
+    outbound = OutboundMail(
+        report=report,
+        created_at=timezone.now(),
+        kind="news",
+        message_id="<matrix@example.org>",
+        next_attempt_at=timezone.now(),
+        status=OutboundMail.Status.FAILED,
+    )
+    outbound.envelope = {"to": ["rita@example.net"], "raw": "cmF3"}
+    outbound.save()
     own = submit(Client())  # the finder's own report
     finder = Client()
     assert finder.post("/status/", {"code": own.code}).status_code == 303
@@ -176,7 +191,13 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
         "triager": sign_in(Client(), triager),
         "admin": sign_in(Client(), make_staff("ada@example.org", "admin")),
     }
-    return {"values": values, "clients": clients, "advisory": advisory, "mail": mail}
+    return {
+        "values": values,
+        "clients": clients,
+        "advisory": advisory,
+        "mail": mail,
+        "outbound": outbound,
+    }
 
 
 def url_for(route: str, name: str, world: dict[str, Any]) -> str:
@@ -185,6 +206,8 @@ def url_for(route: str, name: str, world: dict[str, Any]) -> str:
         values["uid"] = str(world["advisory"].uid)
     if name == "triage:mail_detail":
         values["uid"] = str(world["mail"].uid)
+    if name.startswith("triage:outbox_"):
+        values["uid"] = str(world["outbound"].uid)
     path = route
     for key, value in values.items():
         for converter in ("uuid", "str", "slug", ""):

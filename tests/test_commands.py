@@ -142,6 +142,9 @@ def test_it_serves_pages_and_static_files_with_gunicorn(tmp_path):
         server.terminate()
         output = server.communicate(timeout=30)[0]
     assert "Booting worker" in output
+    # No MELDPUNT_SMTP_HOST: the operator is told where the mail goes instead.
+    sink = (tmp_path / "data" / "mail-sink").resolve()
+    assert f"Outbound mail is not sent: mails are written to {sink}" in output
     assert "127.0.0.1 " not in output.split("Listening at")[-1]  # no client address logged
 
 

@@ -13,7 +13,8 @@ SOURCE = Path(__file__).resolve().parents[1] / "meldpunt"
 RECORDED = re.compile(
     r'record_event\(\s*\w+,\s*"([a-z_]+)"'
     r'|\(\w+, "(advisory_[a-z_]+)"'
-    r'|^\s+"(advisory_[a-z_]+)",$',
+    r'|^\s+"(advisory_[a-z_]+)",$'
+    r'|_tell_report\(\s*\w+,\s*"([a-z_]+)"',
     re.M,
 )
 

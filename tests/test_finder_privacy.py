@@ -72,7 +72,7 @@ def test_it_asks_for_confirmation_before_erasing() -> None:
     assert Report.objects.get(pk=sent.report.pk).finder["email"] == "rita@example.net"
 
 
-def test_it_removes_the_address_from_the_outbox_and_stops_queued_mail() -> None:
+def test_it_removes_the_address_from_the_outbox_and_cancels_queued_mail() -> None:
     sent, client = _finder(email="rita@example.net")
     mail = OutboundMail(
         report=sent.report,
@@ -86,7 +86,8 @@ def test_it_removes_the_address_from_the_outbox_and_stops_queued_mail() -> None:
     client.post("/status/erase/", {"confirm": "on"})
     stored = OutboundMail.objects.get(pk=mail.pk)
     assert stored.envelope == {"to": [], "raw": ""}
-    assert stored.status == OutboundMail.Status.FAILED
+    assert stored.status == OutboundMail.Status.CANCELLED
+    assert stored.last_error == "contact data erased"
 
 
 def test_it_offers_both_on_the_status_page() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from datetime import UTC, date, datetime
@@ -89,3 +90,17 @@ def test_it_serves_only_valid_html(tmp_path: Path) -> None:
     ]
     assert not errors, f"{len(errors)} HTML errors in {len(files)} pages:\n" + "\n".join(errors)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_no_template_prints_a_datetime_attribute_with_microseconds() -> None:
+    """`|date:'c'` prints microseconds, which HTML's datetime refuses: html_datetime instead.
+    Pages the tour does not reach are held to it too."""
+    import meldpunt
+
+    templates = Path(meldpunt.__file__).parent / "templates"
+    offenders = [
+        str(path.relative_to(templates))
+        for path in templates.rglob("*.html")
+        if re.search(r"""\|date:\s*['"]c['"]""", path.read_text())
+    ]
+    assert not offenders, f"use |html_datetime in: {offenders}"

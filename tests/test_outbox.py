@@ -148,7 +148,7 @@ def test_it_retries_a_refused_mail_later_with_the_same_message_id(finder, smtp):
     now = timezone.now()
     assert outbox.deliver_due(now) == 0
     mail.refresh_from_db()
-    assert (mail.status, mail.attempts, mail.last_error) == ("queued", 1, "SMTPDataError")
+    assert (mail.status, mail.attempts, mail.last_error) == ("deferred", 1, "SMTPDataError 451")
     assert mail.next_attempt_at == now + timedelta(minutes=1)
     assert outbox.deliver_due(now + timedelta(seconds=30)) == 0  # not due yet: not tried
     assert outbox.deliver_due(now + timedelta(minutes=1)) == 0
@@ -170,7 +170,7 @@ def test_it_gives_up_after_the_last_attempt(finder, smtp, settings, caplog):
     assert outbox.deliver_due() == 0
     assert outbox.deliver_due(later) == 0
     mail.refresh_from_db()
-    assert (mail.status, mail.attempts, mail.last_error) == ("failed", 2, "SMTPDataError")
+    assert (mail.status, mail.attempts, mail.last_error) == ("failed", 2, "SMTPDataError 451")
     assert outbox.deliver_due(later + timedelta(days=1)) == 0
     assert smtp.refuse == 8  # no third attempt
     assert f"{finder.report.reference}) failed for good after 2 attempts" in our_log(caplog)
@@ -185,7 +185,7 @@ def test_it_keeps_the_mail_when_the_server_is_down(finder, settings, caplog):
         mail = queued(finder.report)
         assert outbox.deliver_due() == 0
     mail.refresh_from_db()
-    assert (mail.status, mail.last_error) == ("queued", "ConnectionRefusedError")
+    assert (mail.status, mail.last_error) == ("deferred", "ConnectionRefusedError")
     assert "ConnectionRefusedError" in our_log(caplog)
     assert FINDER not in our_log(caplog)
 
@@ -194,7 +194,7 @@ class Crash(BaseException):
     """The worker process dies (SIGKILL, power loss): no handler runs."""
 
 
-def test_it_sends_again_after_a_crash_between_send_and_mark(finder, smtp, monkeypatch):
+def test_it_never_sends_again_after_a_crash_between_send_and_mark(finder, smtp, monkeypatch):
     mail = queued(finder.report)
 
     def crash(row: OutboundMail) -> None:
@@ -206,15 +206,34 @@ def test_it_sends_again_after_a_crash_between_send_and_mark(finder, smtp, monkey
         with pytest.raises(Crash):
             outbox.deliver_due(now)
     assert len(smtp.mails) == 1
+    mail.refresh_from_db()
+    assert mail.handover_at is not None  # the mark was committed before the bytes went
     # Another worker leaves it alone while the first one might still be sending ...
     assert outbox.deliver_due(now + outbox.lease() - timedelta(seconds=1)) == 0
-    # ... and sends it again once that lease is over: at least once, never lost.
-    assert outbox.deliver_due(now + outbox.lease()) == 1
-    first, second = smtp.mails
-    assert first.parsed["Message-ID"] == second.parsed["Message-ID"] == mail.message_id
-    assert first.raw == second.raw
+    # ... and, once that lease is over, does not send it again: staff decide.
+    assert outbox.deliver_due(now + outbox.lease()) == 0
+    assert len(smtp.mails) == 1
     mail.refresh_from_db()
-    assert (mail.status, mail.attempts) == ("sent", 2)
+    assert (mail.status, mail.attempts) == ("unknown", 1)
+    assert mail.last_error == "worker stopped during hand-over"
+    assert finder.report.events.filter(kind="mail_unknown").count() == 1
+
+
+def test_it_tries_again_after_a_crash_before_the_handover(finder, smtp, monkeypatch):
+    mail = queued(finder.report)
+
+    def crash(row: OutboundMail) -> bool:
+        raise Crash
+
+    now = timezone.now()
+    with monkeypatch.context() as patch:
+        patch.setattr(outbox, "_start_handover", crash)
+        with pytest.raises(Crash):
+            outbox.deliver_due(now)
+    assert smtp.mails == []
+    assert outbox.deliver_due(now + outbox.lease()) == 1
+    mail.refresh_from_db()
+    assert (mail.status, mail.attempts, mail.handover_at) == ("sent", 2, None)
 
 
 @pytest.mark.django_db(transaction=True)

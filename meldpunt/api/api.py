@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern, URLResolver, re_path
 from django.utils import timezone
@@ -20,14 +20,14 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
-from meldpunt.accounts.access import can_change, get_for_staff
+from meldpunt.accounts.access import can_change, get_for_staff, staff_profile
 from meldpunt.api.tokens import user_for_token
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
-from meldpunt.reports import lifecycle, messages
+from meldpunt.reports import lifecycle, messages, outbox
 from meldpunt.reports.assessment import primary_score
 from meldpunt.reports.filters import ReportFilter, filter_reports
-from meldpunt.reports.models import Report
+from meldpunt.reports.models import OutboundMail, Report
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
 
@@ -112,10 +112,24 @@ class ReportEvent(Schema):
     actor: str
 
 
+class Delivery(Schema):
+    """What became of a mail: its state, never its address or content."""
+
+    state: OutboundMail.Status
+    attempts: int
+    next_attempt_at: datetime | None  # only while queued or deferred
+    last_error: str  # the error's class and SMTP code, e.g. "SMTPRecipientsRefused 451"
+    sent_at: datetime | None
+    bounced_at: datetime | None
+
+
 class ReportMessage(Schema):
     created_at: datetime
     author: str
     text: str
+    # The mail that carried this message to the finder; null when none was sent (a
+    # finder's own message, or a finder without address).
+    delivery: Delivery | None
 
 
 class ReportPromise(Schema):
@@ -269,8 +283,15 @@ def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
             for e in report.events.all()
         ],
         "messages": [
-            {"created_at": m.created_at, "author": m.author, "text": m.body.get("text", "")}
-            for m in report.messages.all()
+            {
+                "created_at": m.created_at,
+                "author": m.author,
+                "text": m.body.get("text", ""),
+                "delivery": outbox.delivery(_newest(m.mails.all())),
+            }
+            for m in report.messages.prefetch_related(
+                Prefetch("mails", OutboundMail.objects.defer("envelope_blob"))
+            )
         ],
         "finder_reached": reach.reached,
         "finder_not_reached_reason": reach.reason or None,
@@ -286,6 +307,50 @@ def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
             for p in ledger(report)
         ],
     }
+
+
+def _newest(mails: Any) -> OutboundMail | None:
+    return max(mails, key=lambda m: m.created_at, default=None)
+
+
+class OutboxMail(Delivery):
+    uid: uuid.UUID
+    kind: str
+    created_at: datetime
+    status_changed_at: datetime | None
+    report: str | None  # the report's reference
+    report_uid: uuid.UUID | None
+    message_uid: uuid.UUID | None  # the staff message it carries news of
+
+
+class OutboxFilters(Schema):
+    state: OutboundMail.Status | None = None
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000_000)
+
+
+@api.get(
+    "/outbox",
+    response={200: list[OutboxMail], **COMMON},
+    summary="List outbound mails and their delivery state, newest first",
+)
+def list_outbox(request: HttpRequest, filters: Query[OutboxFilters]) -> list[dict[str, Any]]:
+    staff_profile(request)  # any staff member; the token made request.user one
+    state = filters.state.value if filters.state else ""
+    mails = outbox.listing(state).select_related("thread_message")
+    return [
+        {
+            **(outbox.delivery(m) or {}),
+            "uid": m.uid,
+            "kind": m.kind,
+            "created_at": m.created_at,
+            "status_changed_at": m.status_changed_at,
+            "report": m.report.reference if m.report else None,
+            "report_uid": m.report.uid if m.report else None,
+            "message_uid": m.thread_message.uid if m.thread_message else None,
+        }
+        for m in mails[filters.offset : filters.offset + filters.limit]
+    ]
 
 
 def require_change_role(request: HttpRequest) -> None:
@@ -349,6 +414,13 @@ def post_message(request: HttpRequest, uid: uuid.UUID, new: NewMessage) -> Any:
         message = send(report, _user(request), new.text)
     except lifecycle.WorkflowError as problem:
         return Status(400, {"detail": str(problem)})
+    mail = _newest(message.mails.defer("envelope_blob"))
     return Status(
-        201, {"created_at": message.created_at, "author": message.author, "text": new.text}
+        201,
+        {
+            "created_at": message.created_at,
+            "author": message.author,
+            "text": new.text,
+            "delivery": outbox.delivery(mail),
+        },
     )

@@ -45,6 +45,20 @@ CREDIT_LABELS: dict[str, Any] = {
     Credit.PSEUDONYM: _("By pseudonym"),
     Credit.NONE: _("No credit"),
 }
+# A mail's delivery state, as staff read it next to the message and in the outbox.
+DELIVERY_LABELS: dict[str, Any] = {
+    OutboundMail.Status.QUEUED: pgettext_lazy("mail state", "Queued"),
+    OutboundMail.Status.DEFERRED: pgettext_lazy("mail state", "Deferred"),
+    OutboundMail.Status.SENT: pgettext_lazy("mail state", "Sent"),
+    OutboundMail.Status.FAILED: pgettext_lazy("mail state", "Failed"),
+    OutboundMail.Status.BOUNCED: pgettext_lazy("mail state", "Bounced"),
+    OutboundMail.Status.UNKNOWN: pgettext_lazy("mail state", "Unknown"),
+    OutboundMail.Status.CANCELLED: pgettext_lazy("mail state", "Cancelled"),
+}
+MAIL_KIND_LABELS: dict[str, Any] = {
+    "news": _("News for the finder"),
+    "receipt": _("Receipt for a mailed report"),
+}
 EVENT_LABELS: dict[str, Any] = {
     "received": _("Report received"),
     "message": _("Message"),
@@ -77,6 +91,10 @@ EVENT_LABELS: dict[str, Any] = {
     "advisory_scheduled_early": _("Advisory scheduled before the date a finder approved"),
     "advisory_publication_refused": _("Advisory publication refused"),
     "advisory_reviewed": _("Finder answered the advisory draft"),
+    "mail_failed": _("Mail to the finder failed"),
+    "mail_unknown": _("Mail to the finder may not have arrived"),
+    "mail_resent": _("Mail to the finder queued again"),
+    "mail_cancelled": _("Mail to the finder cancelled"),
 }
 
 # The promise ledger (meldpunt.reports.promises), as the team reads it.
@@ -102,6 +120,14 @@ NOT_REACHED_LABELS: dict[str, Any] = {
     OutboundMail.Status.BOUNCED: _("mail bounced"),
     OutboundMail.Status.UNKNOWN: _("mail state unknown"),
 }
+
+
+def delivery_label(value: str) -> str:
+    return str(DELIVERY_LABELS.get(value) or value)
+
+
+def mail_kind_label(value: str) -> str:
+    return str(MAIL_KIND_LABELS.get(value) or value)
 
 
 def label(value: str) -> str:

@@ -323,8 +323,9 @@ class Reminder(models.Model):
 class OutboundMail(models.Model):
     """One mail in the outbox: built and sealed when queued, sent by the worker with retries.
 
-    The Message-ID is fixed when the mail is queued, so a retry after a crash sends the
-    same message again (at-least-once) and replies thread back to the report by it.
+    The Message-ID is fixed when the mail is queued, so every attempt and a resend by staff
+    send the same message and replies thread back to the report by it; a crash while it is
+    handed over makes it UNKNOWN, never a second send (see `meldpunt.reports.outbox`).
     """
 
     class Status(models.TextChoices):

@@ -4,9 +4,26 @@ Plain mail crosses servers we do not control, so it never carries report content
 who gave us a key gets PGP/MIME mail encrypted to it and signed by us, anyone else a notice
 that there is news on /status/. A mail is queued in the caller's transaction (it exists
 exactly when the news does) and sent after the commit by a task, or by the worker's periodic
-pass `deliver_due`. Sending is at-least-once: a worker that dies between the server's "OK"
-and marking the row sent leads to one more send of the same bytes, with the same Message-ID,
-never to a lost mail.
+pass `deliver_due`.
+
+Delivery states: QUEUED (not tried yet) and DEFERRED (an attempt failed for a reason that
+may pass: no connection, a time-out, an SMTP 4xx; tried again after BACKOFF) are pending;
+SENT (our mail server accepted it), FAILED (an SMTP 5xx to the sender, recipient or data,
+or out of attempts, or it could not be built), BOUNCED (a delivery failure came back),
+UNKNOWN and CANCELLED are final until staff resend.
+
+Never twice: an attempt first claims the mail (a lease of MELDPUNT_OUTBOX_LEASE_SECONDS),
+then connects to the mail server, then commits `handover_at` and only then gives the
+server the bytes; recording the outcome clears `handover_at`. A mail is sent only by a
+worker that committed that mark itself, and a mail found with the mark set once its lease
+ran out (its worker died or hung between the mark and the outcome) is never sent again:
+it becomes UNKNOWN ("the worker stopped while handing it over; it may have arrived") and
+staff decide whether to resend it. A worker that dies before the mark (e.g. while
+connecting) leaves a mail that was plainly not handed over, tried again after the lease.
+So a finder gets a mail at most once per time staff queued or resent it; the price is
+that a crash at the wrong moment asks a human instead of sending again. It holds as long
+as one attempt cannot outlast the lease: the settings refuse a lease not longer than
+MELDPUNT_SMTP_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -18,6 +35,7 @@ import email.errors
 import functools
 import logging
 import re
+import smtplib
 from datetime import datetime, timedelta
 from email import policy
 from email.headerregistry import Address
@@ -30,18 +48,20 @@ from django.conf import settings
 from django.core.mail import EmailMessage as DjangoEmailMessage
 from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django_tasks import task
 
+from meldpunt.audit import log as audit
+from meldpunt.audit.actors import SYSTEM, Actor
 from meldpunt.lib import pgp, pgpmime, replyaddr
 from meldpunt.policy import keys
 from meldpunt.policy.models import OrgKey
 from meldpunt.reports.labels import label
 from meldpunt.reports.models import Message, OutboundMail, Report
-from meldpunt.reports.services import read_attachment
+from meldpunt.reports.services import read_attachment, record_event
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +77,7 @@ BACKOFF = [
 
 
 # How long a claimed mail stays with the worker that claimed it: far longer than a send can
-# take (EMAIL_TIMEOUT), so only a worker that died leaves a mail to be sent again.
+# take (EMAIL_TIMEOUT), so only a worker that died leaves a mail for another pass to settle.
 def lease() -> timedelta:
     return timedelta(seconds=settings.MELDPUNT_OUTBOX_LEASE_SECONDS)
 
@@ -66,6 +86,14 @@ BATCH = 100
 # A Message-ID as we take it from a finder's mail into In-Reply-To/References: one token in
 # angle brackets, so no line break (header injection) or second header can come along.
 MSG_ID_RE = re.compile(r"<[^<>\s]{1,245}>")
+
+
+FILE_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+
+
+def mail_sink() -> str | None:
+    """The directory mail is written to instead of being sent, if no mail server is set."""
+    return str(settings.EMAIL_FILE_PATH) if settings.EMAIL_BACKEND == FILE_BACKEND else None
 
 
 def status_url() -> str:
@@ -169,6 +197,7 @@ def _build(
 
 
 def _unbuildable(row: OutboundMail, exc: Exception) -> OutboundMail:
+    row.status_changed_at = timezone.now()
     # Only the error's class: its text quotes the address, which is personal data.
     row.status = OutboundMail.Status.FAILED
     row.last_error = f"cannot be built: {type(exc).__name__}"
@@ -176,6 +205,7 @@ def _unbuildable(row: OutboundMail, exc: Exception) -> OutboundMail:
     row.envelope = {"to": [], "raw": ""}
     with transaction.atomic():
         row.save()
+        _tell_report(row, "mail_failed", error=row.last_error)
     log.error(
         "mail %s (%s) for %s cannot be built: %s",
         row.uid,
@@ -407,32 +437,104 @@ class QueuedMail(DjangoEmailMessage):
         return copy.copy(self)  # the locmem backend copies; bytes and lists need no more
 
 
+# SMTP commands whose 5xx answer refuses this mail for good (sender, recipient, data);
+# a 5xx elsewhere (e.g. AUTH) is our configuration and may be fixed: tried again.
+PERMANENT_REFUSALS = (
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPDataError,
+)
+
+
+class OutboxError(Exception):
+    """A staff action on a mail that its state does not allow; the text says why."""
+
+
+def smtp_code(exc: BaseException) -> int | None:
+    """The SMTP reply code of a refusal, if the server gave one."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [int(v[0]) for v in exc.recipients.values() if v]
+        # All refused: permanent only if every refusal is (a 4xx for one may pass).
+        return min(codes) if codes else None
+    code = getattr(exc, "smtp_code", None)
+    return int(code) if isinstance(code, int) and code > 0 else None
+
+
+def error_text(exc: BaseException) -> str:
+    """The exception's class and SMTP code only: the server's text can quote the address."""
+    code = smtp_code(exc)
+    return f"{type(exc).__name__} {code}" if code else type(exc).__name__
+
+
+def is_permanent(exc: BaseException) -> bool:
+    code = smtp_code(exc)
+    return isinstance(exc, PERMANENT_REFUSALS) and code is not None and 500 <= code < 600
+
+
 def _claim(uid: str, now: datetime) -> OutboundMail | None:
     """Take the mail for this worker, if it is still due: one conditional UPDATE.
 
     Works alike on PostgreSQL (a concurrent UPDATE waits, then finds the row no longer
     due) and SQLite (writes are serialised). The attempt counts now, so a mail that kills
-    its worker cannot be retried forever.
+    its worker cannot be retried forever. A mail whose hand-over was started is never
+    claimed again (see `_settle_interrupted`).
     """
     taken = OutboundMail.objects.filter(
-        uid=uid, status=OutboundMail.Status.QUEUED, next_attempt_at__lte=now
+        uid=uid,
+        status__in=OutboundMail.PENDING,
+        next_attempt_at__lte=now,
+        handover_at__isnull=True,
     ).update(next_attempt_at=now + lease(), attempts=F("attempts") + 1)
     return OutboundMail.objects.get(uid=uid) if taken else None
 
 
+def _start_handover(row: OutboundMail) -> bool:
+    """Record, committed, that the bytes are about to go to the server; False if not ours.
+
+    The claim must still be ours (same lease, not cancelled meanwhile): a conditional
+    UPDATE, committed before any byte of the mail leaves, so a crash from here on leaves
+    a mark that keeps every later pass from sending the mail again.
+    """
+    return bool(
+        OutboundMail.objects.filter(
+            pk=row.pk,
+            status__in=OutboundMail.PENDING,
+            next_attempt_at=row.next_attempt_at,
+            handover_at__isnull=True,
+        ).update(handover_at=timezone.now())
+    )
+
+
 def _mark_sent(row: OutboundMail) -> None:
-    OutboundMail.objects.filter(pk=row.pk).update(
-        status=OutboundMail.Status.SENT, sent_at=timezone.now(), last_error=""
+    now = timezone.now()
+    # Still our claim (a resend meanwhile starts a new one); an UNKNOWN set by another
+    # pass after our lease ran out is replaced: we know the outcome after all.
+    OutboundMail.objects.filter(pk=row.pk, next_attempt_at=row.next_attempt_at).update(
+        status=OutboundMail.Status.SENT,
+        sent_at=now,
+        last_error="",
+        handover_at=None,
+        status_changed_at=now,
     )
     log.info("mail %s sent (%s)", row.uid, _ref(row))
 
 
 def _mark_failed(row: OutboundMail, now: datetime, exc: Exception) -> None:
-    error = type(exc).__name__
-    if row.attempts >= settings.MELDPUNT_OUTBOX_MAX_ATTEMPTS:
-        OutboundMail.objects.filter(pk=row.pk).update(
-            status=OutboundMail.Status.FAILED, last_error=error
-        )
+    error = error_text(exc)
+    permanent = is_permanent(exc)
+    # Only while the claim is still ours: staff may have cancelled the mail meanwhile.
+    ours = OutboundMail.objects.filter(
+        pk=row.pk, next_attempt_at=row.next_attempt_at, status__in=OutboundMail.PENDING
+    )
+    if permanent or row.attempts >= settings.MELDPUNT_OUTBOX_MAX_ATTEMPTS:
+        with transaction.atomic():
+            if ours.update(
+                status=OutboundMail.Status.FAILED,
+                last_error=error,
+                handover_at=None,
+                status_changed_at=timezone.now(),
+            ):
+                _tell_report(row, "mail_failed", error=error)
         log.error(
             "mail %s (%s) failed for good after %d attempts: %s",
             row.uid,
@@ -442,7 +544,14 @@ def _mark_failed(row: OutboundMail, now: datetime, exc: Exception) -> None:
         )
         return
     pause = BACKOFF[min(row.attempts, len(BACKOFF)) - 1]
-    OutboundMail.objects.filter(pk=row.pk).update(next_attempt_at=now + pause, last_error=error)
+    changed = {} if row.status == OutboundMail.Status.DEFERRED else {"status_changed_at": now}
+    ours.update(
+        status=OutboundMail.Status.DEFERRED,
+        next_attempt_at=now + pause,
+        last_error=error,
+        handover_at=None,
+        **changed,
+    )
     log.warning(
         "mail %s (%s) not sent, attempt %d: %s; next try in %s",
         row.uid,
@@ -453,8 +562,45 @@ def _mark_failed(row: OutboundMail, now: datetime, exc: Exception) -> None:
     )
 
 
+def _tell_report(row: OutboundMail, kind: str, actor: Actor | str = SYSTEM, **data: Any) -> None:
+    """A mail's change that the team must know of goes into its report's history."""
+    if row.report_id is None:
+        who = actor.audit if isinstance(actor, Actor) else actor
+        audit.append(kind, who, "", mail=str(row.uid), mail_kind=row.kind, **data)
+        return
+    report = Report.objects.get(pk=row.report_id)
+    record_event(report, kind, actor, mail=str(row.uid), mail_kind=row.kind, **data)
+
+
 def _ref(row: OutboundMail) -> str:
     return row.report.reference if row.report_id is not None and row.report else "-"
+
+
+def _settle_interrupted(now: datetime) -> int:
+    """Mark UNKNOWN every mail whose worker stopped while handing it to the server.
+
+    Its lease ran out with the hand-over mark still set: the server may have accepted the
+    mail, so it is never sent again; the team decides (resend or leave it).
+    """
+    stuck = OutboundMail.objects.filter(
+        status__in=OutboundMail.PENDING, next_attempt_at__lte=now, handover_at__isnull=False
+    )
+    settled = 0
+    for row in stuck.select_related("report")[:BATCH]:
+        with transaction.atomic():
+            taken = OutboundMail.objects.filter(
+                pk=row.pk, status__in=OutboundMail.PENDING, handover_at=row.handover_at
+            ).update(
+                status=OutboundMail.Status.UNKNOWN,
+                last_error="worker stopped during hand-over",
+                status_changed_at=timezone.now(),
+            )
+            if taken:
+                _tell_report(row, "mail_unknown")
+        if taken:
+            settled += 1
+            log.error("mail %s (%s): worker stopped while handing it over", row.uid, _ref(row))
+    return settled
 
 
 def deliver_now(uid: str, now: datetime | None = None) -> bool:
@@ -466,16 +612,34 @@ def deliver_now(uid: str, now: datetime | None = None) -> bool:
     envelope = row.envelope
     raw, to = base64.b64decode(envelope["raw"]), list(envelope["to"])
     mail = QueuedMail(raw, to, replyaddr.bounce_address(row.uid.hex))
+    connection = get_connection(fail_silently=False)
     try:
-        if get_connection(fail_silently=False).send_messages([mail]) != 1:
-            raise RuntimeError("the mail backend did not send the mail")
-    # Whatever the server or network did; only its class name is kept, as the server's
-    # text can quote the recipient's address.
+        try:
+            # Connect (and STARTTLS, AUTH) before the hand-over mark: a server that is down
+            # leaves a mail that is plainly not sent, to be tried again.
+            connection.open()
+            if not _start_handover(row):
+                return False  # cancelled, or another worker took it over meanwhile
+            if connection.send_messages([mail]) != 1:
+                raise RuntimeError("the mail backend did not send the mail")
+        # Whatever the server or network did; only its class name and code are kept, as
+        # the server's text can quote the recipient's address.
+        except Exception as exc:
+            _mark_failed(row, now, exc)
+            return False
+        # Recorded before QUIT: a worker that dies while saying goodbye leaves it sent.
+        _mark_sent(row)
+        return True
+    finally:
+        _close(connection)
+
+
+def _close(connection: Any) -> None:
+    try:
+        connection.close()
+    # The outcome is known already; a server that hangs up rudely after it changes nothing.
     except Exception as exc:
-        _mark_failed(row, now, exc)
-        return False
-    _mark_sent(row)
-    return True
+        log.info("closing the mail connection: %s", type(exc).__name__)
 
 
 @task()
@@ -485,9 +649,98 @@ def deliver(uid: str) -> None:
 
 
 def deliver_due(now: datetime | None = None) -> int:
-    """The worker's periodic pass: every queued mail that is due; returns how many went out."""
+    """The worker's periodic pass: every pending mail that is due; returns how many went out."""
     now = now or timezone.now()
+    _settle_interrupted(now)
     due = OutboundMail.objects.filter(
-        status=OutboundMail.Status.QUEUED, next_attempt_at__lte=now
+        status__in=OutboundMail.PENDING, next_attempt_at__lte=now, handover_at__isnull=True
     ).order_by("next_attempt_at")
     return sum(deliver_now(str(uid), now) for uid in due.values_list("uid", flat=True)[:BATCH])
+
+
+# --- What staff may do with a mail ----------------------------------------------------------
+
+RESENDABLE = (
+    OutboundMail.Status.FAILED,
+    OutboundMail.Status.BOUNCED,
+    OutboundMail.Status.UNKNOWN,
+    OutboundMail.Status.CANCELLED,
+)
+
+
+def resend(mail: OutboundMail, actor: Actor) -> OutboundMail:
+    """Queue a mail that did not (or may not have) reach(ed) the finder again, same bytes."""
+    with transaction.atomic():
+        locked = OutboundMail.objects.select_for_update().get(pk=mail.pk)
+        if locked.status not in RESENDABLE:
+            raise OutboxError(
+                _("Only a failed, bounced, unknown or cancelled mail can be sent again.")
+            )
+        if not locked.envelope.get("to") or not locked.envelope.get("raw"):
+            raise OutboxError(
+                _("This mail cannot be sent again: it has no recipient or content any more.")
+            )
+        now = timezone.now()
+        before = locked.status
+        locked.status = OutboundMail.Status.QUEUED
+        locked.attempts = 0
+        locked.next_attempt_at = now
+        locked.status_changed_at = now
+        locked.handover_at = None
+        locked.last_error = ""
+        locked.save(
+            update_fields=[
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "status_changed_at",
+                "handover_at",
+                "last_error",
+            ]
+        )
+        _tell_report(locked, "mail_resent", actor, before=before)
+        transaction.on_commit(functools.partial(_enqueue, str(locked.uid)), robust=True)
+    log.info("mail %s (%s) queued again by %s", locked.uid, _ref(locked), actor.audit)
+    return locked
+
+
+def cancel(mail: OutboundMail, actor: Actor) -> OutboundMail:
+    """Stop a mail that has not gone out yet; refused while a worker is handing it over."""
+    with transaction.atomic():
+        locked = OutboundMail.objects.select_for_update().get(pk=mail.pk)
+        if locked.status not in OutboundMail.PENDING:
+            raise OutboxError(_("Only a queued or deferred mail can be cancelled."))
+        if locked.handover_at is not None:
+            raise OutboxError(
+                _("This mail is being handed to the mail server right now; it cannot be cancelled.")
+            )
+        now = timezone.now()
+        OutboundMail.objects.filter(pk=locked.pk).update(
+            status=OutboundMail.Status.CANCELLED, status_changed_at=now
+        )
+        locked.status, locked.status_changed_at = OutboundMail.Status.CANCELLED, now
+        _tell_report(locked, "mail_cancelled", actor)
+    log.info("mail %s (%s) cancelled by %s", locked.uid, _ref(locked), actor.audit)
+    return locked
+
+
+def listing(state: str = "") -> QuerySet[OutboundMail]:
+    """The outbox as staff and the API list it: newest first, optionally one state."""
+    mails = OutboundMail.objects.select_related("report").defer("envelope_blob")
+    if state:
+        mails = mails.filter(status=state)
+    return mails.order_by("-created_at", "-pk")
+
+
+def delivery(mail: OutboundMail | None) -> dict[str, Any] | None:
+    """A mail's delivery facts, without address or content (the API and the thread show it)."""
+    if mail is None:
+        return None
+    return {
+        "state": mail.status,
+        "attempts": mail.attempts,
+        "next_attempt_at": mail.next_attempt_at if mail.status in OutboundMail.PENDING else None,
+        "last_error": mail.last_error,
+        "sent_at": mail.sent_at,
+        "bounced_at": mail.bounced_at,
+    }

@@ -252,15 +252,16 @@ def forget_contact(locked: Report) -> list[str]:
     """Remove who the finder is from a report locked by the caller, and from its outbox.
 
     Returns the report fields it changed, for the caller's save(). Mail still queued to
-    the finder is stopped: its address is gone.
+    the finder is cancelled: its address is gone (a mail being handed over may still arrive).
     """
     locked.finder = {**locked.finder, "name": "", "email": "", "email_raw": "", "pgp_key": ""}
     locked.has_contact = locked.has_pgp_key = False
     for mail in OutboundMail.objects.select_for_update().filter(report=locked):
         mail.envelope = {"to": [], "raw": ""}
         fields = ["envelope_blob"]
-        if mail.status == OutboundMail.Status.QUEUED:
-            mail.status, mail.last_error = OutboundMail.Status.FAILED, "contact data erased"
-            fields += ["status", "last_error"]
+        if mail.status in OutboundMail.PENDING:
+            mail.status, mail.last_error = OutboundMail.Status.CANCELLED, "contact data erased"
+            mail.status_changed_at = timezone.now()
+            fields += ["status", "last_error", "status_changed_at"]
         mail.save(update_fields=fields)
     return ["finder_blob", "has_contact", "has_pgp_key"]

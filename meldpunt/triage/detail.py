@@ -17,6 +17,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -41,6 +42,7 @@ from meldpunt.reports.labels import (
     RESOLUTION_LABELS,
     SEVERITY_LABELS,
     STATE_LABELS,
+    delivery_label,
 )
 from meldpunt.reports.lifecycle import duplicates_earn_credit
 from meldpunt.reports.models import (
@@ -49,6 +51,7 @@ from meldpunt.reports.models import (
     Event,
     Message,
     Note,
+    OutboundMail,
     Promise,
     Report,
 )
@@ -101,10 +104,37 @@ class File:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """A mail's delivery state as the thread shows it next to its message."""
+
+    mail: OutboundMail
+    label: str
+    pending: bool
+
+
+def delivery(mail: OutboundMail | None) -> Delivery | None:
+    if mail is None:
+        return None
+    return Delivery(mail, delivery_label(mail.status), mail.status in OutboundMail.PENDING)
+
+
+@dataclass(frozen=True)
 class Post:
     message: Message
     files: list[File]
     signature: Any = ""
+    delivery: Delivery | None = None
+
+
+def _post(message: Message) -> Post:
+    # A message has at most one mail (a resend reuses it); the newest if ever more.
+    mails = sorted(message.mails.all(), key=lambda m: m.created_at)
+    return Post(
+        message,
+        [File(a, file_name(a)) for a in message.attachments.all()],
+        signature_label(message.body),
+        delivery(mails[-1] if mails else None),
+    )
 
 
 @dataclass(frozen=True)
@@ -179,9 +209,17 @@ def _detail_page(
         "overdue": report.is_overdue(timezone.now()),
         "attachments": [File(a, file_name(a)) for a in report.attachments.order_by("pk")],
         "thread": [
-            Post(m, [File(a, file_name(a)) for a in m.attachments.all()], signature_label(m.body))
-            for m in report.messages.select_related("staff_author").prefetch_related("attachments")
+            _post(m)
+            for m in report.messages.select_related("staff_author").prefetch_related(
+                "attachments", Prefetch("mails", OutboundMail.objects.defer("envelope_blob"))
+            )
         ],
+        "receipt_mail": delivery(
+            report.outbound_mails.filter(kind="receipt")
+            .defer("envelope_blob")
+            .order_by("-created_at")
+            .first()
+        ),
         "notes": report.notes.select_related("author"),
         "note_form": note_form,
         "events": [_event_row(e) for e in report.events.all()],

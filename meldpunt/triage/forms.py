@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _
 
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.reports import assessment, lifecycle, messages
-from meldpunt.reports.labels import RESOLUTION_LABELS, STATE_LABELS
-from meldpunt.reports.models import Message, Report, Resolution, State
+from meldpunt.reports.labels import DELIVERY_LABELS, RESOLUTION_LABELS, STATE_LABELS
+from meldpunt.reports.models import Message, OutboundMail, Report, Resolution, State
 from meldpunt.triage.models import MessageTemplate, TemplateKind
 
 if TYPE_CHECKING:
@@ -276,3 +276,13 @@ class TemplateForm(forms.ModelForm):  # type: ignore[type-arg]
                 }
             )
         return body
+
+
+class OutboxFilterForm(Form):
+    """The outbox page's filter: one delivery state, or all."""
+
+    state = forms.ChoiceField(
+        label=_("Delivery state"),
+        required=False,
+        choices=[("", _("All"))] + [(s, DELIVERY_LABELS[s]) for s in OutboundMail.Status],
+    )

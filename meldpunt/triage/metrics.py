@@ -24,8 +24,8 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_safe
 
 from meldpunt.accounts.gate import staff_required
-from meldpunt.reports.labels import PROMISE_LABELS
-from meldpunt.reports.models import Event, Promise, Report, State, overdue
+from meldpunt.reports.labels import PROMISE_LABELS, delivery_label
+from meldpunt.reports.models import Event, OutboundMail, Promise, Report, State, overdue
 from meldpunt.reports.promises import PROMISES
 
 MONTHS = 12
@@ -326,6 +326,34 @@ def _segments(points: list[dict[str, str] | None]) -> list[str]:
     return [" ".join(f"{p['x']},{p['y']}" for p in run) for run in runs if len(run) > 1]
 
 
+def mail_states(now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Outbound mails queued per month (last twelve, newest first), counted by their state now."""
+    now = now or timezone.now()
+    tz = timezone.get_default_timezone()
+    starts = month_starts(now)
+    since = dt.datetime.combine(min(starts), dt.time.min, tzinfo=tz)
+    months: dict[dt.date, dict[str, int]] = {
+        m: dict.fromkeys(OutboundMail.Status, 0) for m in starts
+    }
+    counts = (
+        OutboundMail.objects.filter(created_at__gte=since)
+        .annotate(month=TruncMonth("created_at", tzinfo=tz))
+        .values("month", "status")
+        .annotate(count=Count("id"))
+    )
+    for found in counts:
+        key = _month_key(found["month"])
+        if key in months and found["status"] in months[key]:
+            months[key][found["status"]] = found["count"]
+    return [
+        {
+            "month": formats.date_format(m, "YEAR_MONTH_FORMAT"),
+            "counts": [by_state[s] for s in OutboundMail.Status],
+        }
+        for m, by_state in reversed(months.items())
+    ]
+
+
 @require_safe
 @staff_required
 def metrics(request: HttpRequest) -> HttpResponse:
@@ -335,5 +363,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "total": row(total),
         "chart": chart(months),
         "promises": promise_table(),
+        "mail_states": [(s.value, delivery_label(s)) for s in OutboundMail.Status],
+        "mail_rows": mail_states(),
     }
     return render(request, "triage/metrics.html", context)

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("meldpunt.triage.urls_workflow")),
     path("", include("meldpunt.triage.urls_metrics")),
     path("", include("meldpunt.triage.urls_mail")),
+    path("", include("meldpunt.triage.urls_outbox")),
 ]

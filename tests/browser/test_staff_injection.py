@@ -82,6 +82,7 @@ def test_it_keeps_hostile_input_inert_across_the_desk(
         ("search", f"/triage/?q={SQL}"),
         ("mail-report", f"/triage/reports/{mailed.uid}/"),
         ("mail-list", "/triage/mail/"),
+        ("outbox", f"/triage/outbox/?state={SQL}"),
         ("audit", f"/triage/audit/?actor={SQL}"),
         ("advisories", "/triage/advisories/"),
         ("advisory", f"/triage/advisories/{advisory.uid}/"),
@@ -124,6 +125,11 @@ def test_it_keeps_hostile_input_inert_across_the_desk(
     ]
     traffic.console_errors = [e for e in traffic.console_errors if "q=" not in e]
     traffic.assert_clean()
+
+    # The outbox lists the receipt mail with its state, and no address.
+    page.goto(f"{base}/triage/outbox/")
+    expect(page.locator("#outbox tr[data-delivery-state]")).to_have_count(1)
+    expect(page.locator("main")).not_to_contain_text("eve@example.net")
 
     # The automatic answer went to the sender only, with no header the payload made up.
     sent = OutboundMail.objects.get(report=mailed)

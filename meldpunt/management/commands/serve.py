@@ -12,6 +12,7 @@ from gunicorn.app.base import BaseApplication
 from meldpunt.lib.bind import bind_mismatch
 from meldpunt.lib.gunicorn_log import PrivateLogger
 from meldpunt.policy.commitments import current_version
+from meldpunt.reports import outbox
 from meldpunt.reports.assessment import align_severities
 
 # The access log shows what was asked and how it went, never who asked: no client
@@ -66,6 +67,8 @@ class Command(BaseCommand):
             f"Meldpunt listening on {options['bind']}, links name {settings.MELDPUNT_BASE_URL}/ "
             f"({options['workers']} workers, {options['threads']} threads each)"
         )
+        if sink := outbox.mail_sink():
+            self.stdout.write(f"Outbound mail is not sent: mails are written to {sink}")
         self.stdout.flush()
         _Server(
             {
