@@ -3,7 +3,8 @@ on, under the site's own strict CSP), and calm guidance for everyone without Jav
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,7 +51,7 @@ def test_it_shows_the_note_only_for_an_out_of_scope_category(
 
 
 def test_it_reads_as_guidance_without_javascript(
-    finder: tuple[Page, Traffic], live_server: Any
+    finder: tuple[Page, Traffic], live_server: Any, shoot: Callable[[Page, str], Path]
 ) -> None:
     page, traffic = finder
     page.goto(live_server.url + "/report/")
@@ -67,4 +68,6 @@ def test_it_reads_as_guidance_without_javascript(
     )
     assert colours[1] is None, "no warning box on the form before anything was sent"
     assert warning_line not in colours[0]
+    note.scroll_into_view_if_needed()
+    shoot(page, "report-form-out-of-scope-guidance")
     traffic.assert_clean()
