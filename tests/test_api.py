@@ -163,15 +163,21 @@ def test_it_answers_json_to_a_server_error(alice_api, rita, caplog):
     response = alice_api.get(f"/api/v1/reports/{rita.report.uid}")
     assert response.status_code == 500
     assert response["Content-Type"] == "application/json; charset=utf-8"
-    assert response.json() == {"detail": "Internal server error"}
+    assert response.json() == {"code": "server_error", "detail": "Internal server error"}
     assert "api GET api/v1/reports/<uid> failed: DecryptionError" in caplog.text
 
 
 def test_it_answers_json_to_an_unknown_path_and_a_wrong_method(alice_api, rita):
     unknown = alice_api.get("/api/v1/nothing/here")
-    assert (unknown.status_code, unknown.json()) == (404, {"detail": "Not Found"})
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"code": "not_found", "detail": "Not Found"},
+    )
     wrong = alice_api.delete(f"/api/v1/reports/{rita.report.uid}")
-    assert (wrong.status_code, wrong.json()) == (405, {"detail": "Method not allowed"})
+    assert (wrong.status_code, wrong.json()) == (
+        405,
+        {"code": "method_not_allowed", "detail": "Method not allowed"},
+    )
     assert wrong["Allow"] == "GET"
 
 
@@ -195,3 +201,84 @@ def test_it_documents_the_answers_every_operation_can_give(db):
         assert {"401", "422", "500"} <= set(operation["responses"]), operation["operationId"]
     text = schema["components"]["schemas"]["NewMessage"]["properties"]["text"]
     assert (text["minLength"], text["maxLength"], text["pattern"]) == (1, 50_000, r"\S")
+
+
+def test_it_names_every_error_with_a_code(alice_api, bob, rita):
+    url = f"/api/v1/reports/{rita.report.uid}"
+    assert api(None).get("/api/v1/reports").json()["code"] == "unauthorized"
+    assert alice_api.get(f"/api/v1/reports/{uuid.uuid4()}").json() == {
+        "code": "not_found",
+        "detail": "Not Found",
+    }
+    viewer = api(issue_token(bob, "read"))
+    refused = viewer.post(f"{url}/state", {"to": "closed"}, content_type="application/json")
+    assert refused.json()["code"] == "forbidden"
+    bad = alice_api.post(f"{url}/state", {"to": "fixed"}, content_type="application/json")
+    assert bad.json()["code"] == "workflow_refused"
+    unknown = alice_api.post(
+        f"{url}/state",
+        {"to": "closed", "resolution": "duplicate", "duplicate_of": "MP-1999-0001"},
+        content_type="application/json",
+    )
+    assert unknown.json()["code"] == "unknown_reference"
+    invalid = alice_api.post(f"{url}/messages", {"text": ""}, content_type="application/json")
+    assert invalid.json()["code"] == "invalid"
+    assert invalid.json()["detail"][0]["loc"] == ["body", "new", "text"]
+
+
+def test_it_answers_in_english_unless_the_client_asks(alice_api, rita):
+    url = f"/api/v1/reports/{rita.report.uid}/state"
+    english = alice_api.post(url, {"to": "fixed"}, content_type="application/json")
+    assert english.json()["detail"].startswith("A report cannot go from")
+    assert english["Content-Language"] == "en"
+    dutch = alice_api.post(
+        url, {"to": "fixed"}, content_type="application/json", headers={"Accept-Language": "nl"}
+    )
+    assert dutch.json()["code"] == "workflow_refused"
+    assert dutch.json()["detail"].startswith("Een melding kan niet van")
+    assert dutch["Content-Language"] == "nl"
+
+
+def test_it_does_not_take_the_language_from_a_browser_cookie(alice_api, rita):
+    alice_api.cookies["django_language"] = "nl"
+    response = alice_api.post(
+        f"/api/v1/reports/{rita.report.uid}/state", {"to": "fixed"}, content_type="application/json"
+    )
+    assert response.json()["detail"].startswith("A report cannot go from")
+
+
+@pytest.mark.parametrize(("name", "value"), [("state", "bogus"), ("severity", "urgent")])
+def test_it_refuses_an_unknown_filter_value_naming_the_allowed(alice_api, rita, name, value):
+    response = alice_api.get("/api/v1/reports", {name: value})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "invalid"
+    problem = body["detail"][0]
+    assert (problem["loc"], problem["type"], problem["input"]) == (["query", name], "enum", value)
+    expected = ["received", "closed"] if name == "state" else ["low", "critical"]
+    assert set(expected) <= set(problem["ctx"]["allowed"])
+    assert all(word in problem["msg"] for word in expected)
+
+
+def test_it_keeps_the_inbox_and_the_api_on_one_rule(db):
+    from meldpunt.reports.filters import ReportFilter, UnknownFilterValue
+
+    with pytest.raises(UnknownFilterValue):
+        ReportFilter(states=("bogus",))
+    assert ReportFilter(states=("closed",), severity="").states == ("closed",)
+
+
+def test_it_lists_enums_and_error_codes_in_its_openapi_document(db):
+    schema = Client().get("/api/v1/openapi.json").json()
+    parameters = schema["paths"]["/api/v1/reports"]["get"]["parameters"]
+    by_name = {p["name"]: p["schema"] for p in parameters}
+    assert "bogus" not in by_name["state"]["enum"]
+    assert {"received", "closed"} <= set(by_name["state"]["enum"])
+    assert {"low", "critical"} <= set(by_name["severity"]["enum"])
+    components = schema["components"]["schemas"]
+    summary = components["ReportSummary"]["properties"]
+    for field in ("state", "resolution", "category", "severity"):
+        assert summary[field]["enum"], field
+    codes = components["Problem"]["properties"]["code"]["enum"]
+    assert {"not_found", "unauthorized", "forbidden", "workflow_refused"} <= set(codes)
+    assert "not_found" in schema["info"]["description"]

@@ -750,6 +750,11 @@ def early_publications(report: Report) -> list[dict[str, Any]]:
     ]
 
 
+def reviews_by(report: Report) -> list[FinderReview]:
+    """A finder's own answers on every advisory drafted from their report, published or not."""
+    return list(FinderReview.objects.filter(report=report).select_related("advisory"))
+
+
 def unpublished_for(report: Report) -> list[Advisory]:
     """The drafts and scheduled advisories a finder is asked to review."""
     unpublished = Advisory.objects.filter(reports=report).exclude(status=Advisory.Status.PUBLISHED)

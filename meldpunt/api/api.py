@@ -13,21 +13,29 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern, URLResolver, re_path
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation.trans_real import parse_accept_lang_header
 from ninja import Field, NinjaAPI, Query, Schema, Status
-from ninja.errors import HttpError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from meldpunt.accounts.access import can_change, get_for_staff, staff_profile
 from meldpunt.api.tokens import user_for_token
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
+from meldpunt.policy.commitments import CATEGORIES
 from meldpunt.reports import lifecycle, messages, outbox
 from meldpunt.reports.assessment import primary_score
-from meldpunt.reports.filters import ReportFilter, filter_reports
-from meldpunt.reports.models import OutboundMail, Report
+from meldpunt.reports.filters import (
+    SEVERITIES,
+    STATES,
+    ReportFilter,
+    UnknownFilterValue,
+    filter_reports,
+)
+from meldpunt.reports.models import Credit, Message, OutboundMail, Report, Resolution
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
 
@@ -52,29 +60,72 @@ class StaffApi(NinjaAPI):
     def urls(self) -> tuple[list[URLResolver | URLPattern], str, str]:
         patterns, app_name, namespace = super().urls
         wrapped: list[URLResolver | URLPattern] = [
-            URLPattern(p.pattern, _json_405(p.callback), p.default_args, p.name)
+            URLPattern(p.pattern, _api_view(p.callback), p.default_args, p.name)
             if isinstance(p, URLPattern)
             else p
             for p in patterns
         ]
-        return [*wrapped, re_path(r"", _not_found, name="not_found")], app_name, namespace
+        not_found = re_path(r"", _api_view(_not_found), name="not_found")
+        return [*wrapped, not_found], app_name, namespace
 
 
-def _json_405(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def problem(code: str, detail: Any) -> dict[str, Any]:
+    """Every error's body: a stable `code` for programs, `detail` for people (see ERRORS)."""
+    return {"code": code, "detail": detail}
+
+
+def api_language(request: HttpRequest) -> str:
+    """English unless the client's Accept-Language asks for one of ours: not the site's
+    default, nor a language cookie or session that a browser left behind."""
+    offered = {code for code, _name in settings.LANGUAGES}
+    header = request.headers.get("Accept-Language", "")
+    for code, _quality in parse_accept_lang_header(header):
+        base = code.split("-")[0].lower()
+        if base in offered or base == "en":
+            return base
+    return "en"
+
+
+def _api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     @functools.wraps(view)  # keeps ninja's csrf_exempt mark
     def json_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = view(request, *args, **kwargs)
+        language = api_language(request)
+        with translation.override(language):
+            response = view(request, *args, **kwargs)
         if isinstance(response, HttpResponseNotAllowed):
             allowed = response["Allow"]
-            response = JsonResponse({"detail": "Method not allowed"}, status=405)
+            response = JsonResponse(problem("method_not_allowed", "Method not allowed"), status=405)
             response["Allow"] = allowed
+        response["Content-Language"] = language
         return response
 
     return json_view
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
-    return JsonResponse({"detail": "Not Found"}, status=404)
+    return JsonResponse(problem("not_found", "Not Found"), status=404)
+
+
+# The stable error codes, by status. A client branches on `code`; `detail` is for people,
+# in English unless the request's Accept-Language asks for Dutch or French.
+ERRORS: dict[str, str] = {
+    "bad_request": "400: the request contradicts itself (e.g. a message without duplicate_of)",
+    "unknown_reference": "400: no report has the reference given (duplicate_of)",
+    "workflow_refused": "400: the report's life cycle does not allow this now",
+    "unauthorized": "401: no token, or one that is unknown or revoked",
+    "forbidden": "403: the token's staff member may read but not change reports",
+    "not_found": "404: no such report (or path)",
+    "method_not_allowed": "405: the path does not take this method (see the Allow header)",
+    "invalid": "422: input the schema or a filter refuses; `detail` lists each problem",
+    "server_error": "500: a fault on our side, logged without the request's data",
+}
+_CODES = list(ERRORS)
+_CODES_DOC = "Error codes: " + "; ".join(f"`{c}` ({why})" for c, why in ERRORS.items())
+
+
+def _enum(values: list[str] | tuple[str, ...]) -> Any:
+    """Documents a field's values in the OpenAPI document; the domain checks them."""
+    return Field(json_schema_extra={"enum": list(values)})
 
 
 # No docs page: it would load Swagger UI from a CDN. The schema is at /api/v1/openapi.json.
@@ -82,6 +133,7 @@ api = StaffApi(
     title="Meldpunt staff API",
     version="1",
     auth=TokenAuth(),
+    description=_CODES_DOC,
     docs_url=None,
     openapi_url="/openapi.json",
     urls_namespace="api",
@@ -91,11 +143,11 @@ api = StaffApi(
 class ReportSummary(Schema):
     uid: uuid.UUID
     reference: str
-    state: str
-    resolution: str
-    category: str
+    state: str = _enum(STATES)
+    resolution: str = _enum(["", *Resolution.values])  # "" while the report is open
+    category: str = _enum([code for code, _label, _oos in CATEGORIES])
     out_of_scope: bool
-    severity: str
+    severity: str = _enum(SEVERITIES)  # "" while not assessed
     # The score that gives the severity: the configured primary CVSS version's, else the other.
     cvss_score: float | None
     cvss_version: str | None
@@ -125,7 +177,7 @@ class Delivery(Schema):
 
 class ReportMessage(Schema):
     created_at: datetime
-    author: str
+    author: str = _enum(Message.Author.values)
     text: str
     # The mail that carried this message to the finder; null when none was sent (a
     # finder's own message, or a finder without address).
@@ -141,13 +193,13 @@ class ReportPromise(Schema):
 
 
 class ReportDetail(ReportSummary):
-    language: str
+    language: str = _enum(list(settings.SUPPORTED_LANGUAGES))
     affected_systems: list[str]
     description: str
     steps: str
     impact: str
     expected_fix_date: date | None
-    credit: str
+    credit: str = _enum(Credit.values)
     finder_name: str
     finder_email: str
     has_pgp_key: bool
@@ -162,18 +214,57 @@ class ReportDetail(ReportSummary):
 
 
 class Problem(Schema):
+    code: str = _enum(_CODES)
     detail: str
 
 
 class Invalid(Schema):
-    """What ninja answers to input the schema refuses: one entry per problem."""
+    """What the API answers to input the schema or a filter refuses: one entry per problem,
+    each with `loc`, `msg` and `type` (an unknown filter value: type `enum`, ctx.allowed)."""
 
+    code: str = _enum(["invalid"])
     detail: list[dict[str, Any]]
 
 
 # What every operation can answer besides its own: no or a bad token, input the schema
 # refuses, and a server error (as JSON too, see `_server_error`).
 COMMON: dict[int, Any] = {401: Problem, 422: Invalid, 500: Problem}
+
+_BY_STATUS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = _BY_STATUS.get(exc.status_code, "bad_request")
+    return api.create_response(request, problem(code, str(exc)), status=exc.status_code)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(request, problem("unauthorized", "Unauthorized"), status=401)
+
+
+@api.exception_handler(Http404)
+def _missing(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return api.create_response(request, problem("not_found", "Not Found"), status=404)
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return api.create_response(request, problem("invalid", exc.errors), status=422)
+
+
+@api.exception_handler(UnknownFilterValue)
+def _unknown_filter_value(request: HttpRequest, exc: UnknownFilterValue) -> HttpResponse:
+    allowed = ", ".join(repr(v) for v in exc.allowed if v)
+    entry = {
+        "loc": ["query", exc.field],
+        "msg": f"Input should be one of {allowed}",
+        "type": "enum",
+        "input": exc.value,
+        "ctx": {"allowed": [v for v in exc.allowed if v]},
+    }
+    return api.create_response(request, problem("invalid", [entry]), status=422)
 
 
 @api.exception_handler(Exception)
@@ -183,12 +274,15 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     frames = "".join(traceback.format_tb(exc.__traceback__))
     route = request.resolver_match.route if request.resolver_match else "-"
     log.error("api %s %s failed: %s\n%s", request.method, route, type(exc).__name__, frames)
-    return api.create_response(request, {"detail": "Internal server error"}, status=500)
+    return api.create_response(
+        request, problem("server_error", "Internal server error"), status=500
+    )
 
 
 class Filters(Schema):
-    state: str | None = None
-    severity: str | None = None
+    # Checked by the domain's ReportFilter (an unknown value is a 422 naming the allowed).
+    state: str | None = Field(None, json_schema_extra={"enum": list(STATES)})
+    severity: str | None = Field(None, json_schema_extra={"enum": [s for s in SEVERITIES if s]})
     assignee: str | None = None  # a user name, or "unassigned"
     overdue: bool | None = None
     not_reached: bool | None = None  # the finder was not reached
@@ -386,18 +480,20 @@ def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> A
     report = _report(request, uid)
     original = None
     if change.message is not None and not change.duplicate_of:
-        return Status(400, {"detail": "message: only with duplicate_of"})
+        return Status(400, problem("bad_request", "message: only with duplicate_of"))
     if change.duplicate_of:
         original = Report.objects.by_reference(change.duplicate_of)
         if original is None:
-            return Status(400, {"detail": "duplicate_of: no report with that reference"})
+            return Status(
+                400, problem("unknown_reference", "duplicate_of: no report with that reference")
+            )
     try:
         if original is not None:
             messages.mark_duplicate(report, original, _user(request), change.message or "")
         else:
             lifecycle.transition(report, change.to, _user(request), change.resolution)
-    except lifecycle.WorkflowError as problem:
-        return Status(400, {"detail": str(problem)})
+    except lifecycle.WorkflowError as refused:
+        return Status(400, problem("workflow_refused", str(refused)))
     return Status(200, _summary(_report(request, uid), timezone.now()))
 
 
@@ -412,8 +508,8 @@ def post_message(request: HttpRequest, uid: uuid.UUID, new: NewMessage) -> Any:
     send = messages.send_first_response if new.first_response else messages.send_message
     try:
         message = send(report, _user(request), new.text)
-    except lifecycle.WorkflowError as problem:
-        return Status(400, {"detail": str(problem)})
+    except lifecycle.WorkflowError as refused:
+        return Status(400, problem("workflow_refused", str(refused)))
     mail = _newest(message.mails.defer("envelope_blob"))
     return Status(
         201,

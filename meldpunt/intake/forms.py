@@ -83,7 +83,12 @@ class ReportForm(Form):
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
         max_length=20_000,
     )
-    category = forms.ChoiceField(label=_("Kind of vulnerability"), choices=_category_choices)
+    category = forms.ChoiceField(
+        label=_("Kind of vulnerability"),
+        choices=_category_choices,
+        # For report.js, which shows the out-of-scope note only for these.
+        widget=forms.Select(attrs={"data-out-of-scope": " ".join(OUT_OF_SCOPE)}),
+    )
     confirm_out_of_scope = forms.BooleanField(
         label=_("I understand this category is out of scope and want to report it anyway."),
         required=False,

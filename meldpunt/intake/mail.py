@@ -26,8 +26,11 @@ from django.utils import timezone
 
 from meldpunt import ratelimit
 from meldpunt.intake import mime
+from meldpunt.intake.forms import MAX_TARGETS
 from meldpunt.intake.models import InboundMail
 from meldpunt.lib import crypto, pgp, replyaddr
+from meldpunt.lib.language import detect
+from meldpunt.lib.targets import find_targets
 from meldpunt.policy.commitments import current_version
 from meldpunt.reports import bounces, outbox
 from meldpunt.reports.models import REFERENCE, Attachment, Channel, Message, OutboundMail, Report
@@ -351,19 +354,26 @@ def _new_report(
 ) -> Report:
     language = _language(env, content)
     key = _first_key(content, env)
+    subject = content.subject or env.subject
+    # What the web form asks for, read from the mail: its language when no header names one
+    # (the receipt below still goes out in every language then: a guess may be wrong), and
+    # the systems it names, parsed as the form parses its "affected systems" lines.
+    written = f"{subject}\n{content.text}"
+    offered = [code for code, _name in settings.LANGUAGES]
+    targets = find_targets(written, MAX_TARGETS)
     new = NewReport(
         channel=Channel.EMAIL,
-        language=language or settings.LANGUAGE_CODE,
+        language=language or detect(written, offered) or settings.LANGUAGE_CODE,
         policy_version=current_version(),
         category="other",
         out_of_scope=False,
-        targets=[],
+        targets=targets,
         content={
-            "subject": content.subject or env.subject,
+            "subject": subject,
             "description": content.text,
             "steps": "",
             "impact": "",
-            "affected_systems": [],
+            "affected_systems": [t.text for t in targets],
             "references": [],
             "signature": content.signature,
             "signers": list(content.signers),

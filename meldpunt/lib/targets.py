@@ -64,3 +64,59 @@ def parse_target(line: str) -> Target:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise TargetError(text)
     return Target(text=text, host=_host(host))
+
+
+# What may stand around a URL or host in running text: "(see https://x.example/a)." and
+# "<https://x.example/>" name the target without the brackets and the full stop.
+_TRIM = "\"'()<>[]{},;:!?.*`\u201c\u201d\u2018\u2019\u00ab\u00bb"
+# Running text names files as often as hosts ("index.php", "config.json"): a bare name
+# ending in one of these is a file, not a host (a bare host under .md, .py or .sh is lost: in
+# a finder's mail those are scripts far more often). URLs and addresses are never in doubt.
+_FILE_ENDINGS = frozenset(
+    (
+        *("asp", "aspx", "bak", "cfg", "cgi", "conf", "css", "csv", "doc", "docx", "env"),
+        *("exe", "gif", "htm", "html", "ini", "jar", "java", "jpeg", "jpg", "js", "json"),
+        *("jsp", "log", "md", "php", "pdf", "png", "py", "rb", "sh", "sql", "svg", "tar"),
+        *("tgz", "ts", "txt", "xml", "yaml", "yml", "zip"),
+    )
+)
+
+
+def find_targets(text: str, limit: int) -> list[Target]:
+    """The URLs, host names and IP addresses that a free text (a mail) names, each as the
+    report form's `parse_target` reads it, in order and once, at most `limit`."""
+    found: dict[str, Target] = {}
+    for word in text.split():
+        target = _target_in(word)
+        if target is not None:
+            found.setdefault(target.text, target)
+        if len(found) == limit:
+            break
+    return list(found.values())
+
+
+def _target_in(word: str) -> Target | None:
+    # Brackets are kept on a second try: "[2001:db8::1]:443" is an address with a port.
+    for candidate in (word.strip(_TRIM), word.strip(_TRIM.replace("[]", ""))):
+        if "://" not in candidate and "@" in candidate:
+            return None  # an e-mail address names a mailbox, not an affected system
+        try:
+            target = parse_target(candidate)
+        except TargetError:
+            continue
+        if "://" in candidate or _is_address(target.host):
+            return target
+        ending = target.host.rsplit(".", 1)[-1]
+        # "e.g." and "i.e." are not hosts: a real top-level domain has two letters or more.
+        if len(ending) < 2 or ending in _FILE_ENDINGS:
+            return None
+        return target
+    return None
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

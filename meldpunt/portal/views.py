@@ -15,12 +15,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from meldpunt.advisories.publishing import (
     credited_in,
     early_publications,
+    reviews_by,
     unpublished_for,
     withdraw_credits,
 )
 from meldpunt.audit.log import append as audit
 from meldpunt.audit.models import Disclosure
 from meldpunt.lib.pages import render_private
+from meldpunt.policy.commitments import category_label
 from meldpunt.portal.forms import CreditForm, ErasureForm, ReceiptForm, ReplyForm
 from meldpunt.ratelimit import client_key
 from meldpunt.reports import lifecycle
@@ -101,6 +103,10 @@ def status_page(
         "erased": bool(report.finder.get("erased_at")),
         "disclosures": Disclosure.objects.filter(report=report, finder_may_know=True),
         "advisories": unpublished_for(report),
+        # What the finder sent and answered, to re-read here (escaped: it can be a payload).
+        "content": report.content,
+        "category": category_label(report.category),
+        "my_reviews": [(r, r.get_decision_display()) for r in reviews_by(report)],
         # A closed duplicate names its original by reference only, never its finder or text.
         "duplicate_of": report.duplicate_of if report.resolution == Resolution.DUPLICATE else None,
         "earns_credit": lifecycle.earns_credit(report),

@@ -13,10 +13,24 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
-from meldpunt.reports.models import Report, overdue
+from meldpunt.reports.models import Report, Severity, State, overdue
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
 from meldpunt.reports.search import matching
+
+# The values each enumerated filter accepts: the one list that the inbox's form, the API's
+# check and its OpenAPI document share.
+STATES: tuple[str, ...] = tuple(State.values)
+# "" is "not assessed yet".
+SEVERITIES: tuple[str, ...] = ("", *Severity.values)
+
+
+class UnknownFilterValue(ValueError):
+    """A filter given a value outside its list: "nothing matches" would hide a typo."""
+
+    def __init__(self, field: str, value: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"{field}: unknown value {value!r}")
+        self.field, self.value, self.allowed = field, value, allowed
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,13 @@ class ReportFilter:
     overdue: bool | None = None
     not_reached: bool | None = None  # the finder was not reached (meldpunt.reports.reach)
     promises_at_risk: bool | None = None  # a promise at risk or broken (the ledger)
+
+    def __post_init__(self) -> None:
+        for state in self.states or ():
+            if state not in STATES:
+                raise UnknownFilterValue("state", state, STATES)
+        if self.severity is not None and self.severity not in SEVERITIES:
+            raise UnknownFilterValue("severity", self.severity, SEVERITIES)
 
 
 def out_of_scope() -> Q:
