@@ -106,6 +106,7 @@ RULES: dict[str, Rule] = {
     "advisories:add_report": Rule("POST", CHANGERS),
     "advisories:schedule": Rule("POST", CHANGERS),
     "advisories:unschedule": Rule("POST", CHANGERS),
+    "advisories:schedule_early": Rule("GET", CHANGERS),
     "advisories:publish": Rule("GET", CHANGERS),
     # The JSON API takes bearer tokens only: no session, whoever's, opens it
     # (tests/test_api.py covers the tokens and roles).
