@@ -210,7 +210,10 @@ def test_it_shows_the_ledger_on_the_report_page(rita, alice):
     )
     assert 'id="promises"' in html
     assert 'data-promise="first_response" data-promise-state="kept"' in html
-    assert "message_sent" in html  # the evidence
+    # The evidence in words: what kept it, when; no raw codes or ids.
+    evidence = html.split('data-promise="first_response"')[1].split("</tr>")[0]
+    assert "Message sent to the finder, " in evidence
+    assert "message_sent" not in evidence and "event:" not in evidence
 
 
 def test_it_lists_the_promises_in_the_api(rita, alice):

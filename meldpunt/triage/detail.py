@@ -10,6 +10,7 @@ import logging
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +28,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from meldpunt.accounts.access import can_change, staff_profile
 from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import Role
+from meldpunt.advisories.publishing import EARLY_REASONS
 from meldpunt.audit.actors import actor, staff
 from meldpunt.audit.log import append as audit
 from meldpunt.lib.forms import Form, TextField
@@ -142,19 +144,64 @@ class PromiseRow:
     promise: Promise
     label: Any
     state: Any
-    evidence: list[tuple[str, str]]
+    evidence: list[str]
 
 
 def promise_rows(report: Report) -> list[PromiseRow]:
+    promises = ledger(report)
+    uids = {str(p.evidence["message"]) for p in promises if p.evidence.get("message")}
+    mails: dict[str, OutboundMail] = {}
+    for mail in (
+        OutboundMail.objects.filter(thread_message__uid__in=uids)
+        .select_related("thread_message")
+        .defer("envelope_blob")
+        .order_by("created_at")
+    ):
+        if mail.thread_message is not None:
+            mails[str(mail.thread_message.uid)] = mail  # the newest one wins
     return [
         PromiseRow(
             p,
             PROMISE_LABELS.get(p.kind, p.kind),
             PROMISE_STATE_LABELS.get(p.state, p.state),
-            [(str(k), str(v)) for k, v in sorted(p.evidence.items()) if v is not None],
+            evidence_lines(p.evidence, mails),
         )
-        for p in ledger(report)
+        for p in promises
     ]
+
+
+def _moment(value: Any) -> str:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:  # a date
+        return formats.date_format(moment.date(), "DATE_FORMAT")
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+def evidence_lines(evidence: dict[str, Any], mails: dict[str, OutboundMail]) -> list[str]:
+    """The ledger's evidence in the team's words: what happened when, and the mail's state now
+    (the ledger keeps the facts; the API gives them as they are)."""
+    lines = []
+    if kind := evidence.get("kind"):
+        what = str(EVENT_LABELS.get(str(kind), kind))
+        lines.append(f"{what}, {_moment(evidence['at'])}" if evidence.get("at") else what)
+    elif evidence.get("at"):
+        lines.append(_("since %(when)s") % {"when": _moment(evidence["at"])})
+    if (uid := evidence.get("message")) and (mail := mails.get(str(uid))):
+        lines.append(_("e-mail: %(state)s") % {"state": delivery_label(mail.status)})
+    if moved := evidence.get("moved_to"):
+        lines.append(_("new date: %(date)s") % {"date": _moment(moved)})
+    if credit := evidence.get("credit"):
+        lines.append(_("credit: %(choice)s") % {"choice": CREDIT_LABELS.get(credit, credit)})
+    if published := evidence.get("published"):
+        lines.append(_("published %(when)s") % {"when": _moment(published)})
+    if reason := evidence.get("early_reason"):
+        lines.append(
+            _("early, because: %(reason)s") % {"reason": EARLY_REASONS.get(reason, reason)}
+        )
+    return lines
 
 
 def not_reached_reason(reach: Reach) -> str:
