@@ -250,7 +250,9 @@ def test_no_mail_is_lost_or_sent_twice_when_the_worker_is_killed_while_sending(
         assert status in ("sent", "unknown"), (message_id, status)
         if status == "sent":
             assert message_id in sink.message_ids
-    assert sum(status == "unknown" for status, _a, _h in states.values()) <= 1
+    # A worker sends from two threads (its task runner and its periodic pass), so at most
+    # two mails can have been in the server's hands when it died.
+    assert sum(status == "unknown" for status, _a, _h in states.values()) <= 2
 
 
 class HoldingSink:
