@@ -58,6 +58,8 @@ def open_desk() -> Desk:
     finder = Client()
     assert finder.post("/status/", {"code": rita.code}).status_code == 303
     reviewed = ready(alice, fixed(alice, rita), publish_at=MOMENT)
+    french = {"title": "XSS dans le portail", "summary": "Le paramètre q.", "remediation": "2.3.1"}
+    publishing.update_translation(reviewed, "fr", french, alice)
     finder.post("/status/reply/", {"text": "Thank you, 2.3.0 is affected too."})
     review = {"decision": "other_date", "text": "Later, please.", "proposed_date": "2030-06-10"}
     review |= {"proposed_time": "09:00", "proposed_tz": "Europe/Brussels"}

@@ -104,6 +104,7 @@ RULES: dict[str, Rule] = {
     "advisories:start": Rule("POST", CHANGERS),
     "advisories:edit": Rule("POST", CHANGERS),
     "advisories:add_report": Rule("POST", CHANGERS),
+    "advisories:translate": Rule("POST", CHANGERS),
     "advisories:schedule": Rule("POST", CHANGERS),
     "advisories:unschedule": Rule("POST", CHANGERS),
     "advisories:schedule_early": Rule("GET", CHANGERS),
@@ -205,6 +206,8 @@ def url_for(route: str, name: str, world: dict[str, Any]) -> str:
     values = dict(world["values"])
     if name.startswith(("advisories:", "advisory_portal:")):
         values["uid"] = str(world["advisory"].uid)
+    if name == "advisories:translate":
+        values["language"] = "fr"  # not the advisory's own language (en)
     if name == "triage:mail_detail":
         values["uid"] = str(world["mail"].uid)
     if name.startswith("triage:outbox_"):

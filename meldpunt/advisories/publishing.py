@@ -9,6 +9,11 @@ The draft is prefilled only with the team's own assessment (CVSS vectors, CWE, a
 asset) and the systems the finder named; never with the finder's description or other
 text, which reaches the public only if a team member writes it into the draft.
 
+An advisory is written in one language (`language`: the report's, else the UI language
+of the team member who starts it) and may carry translations of its texts into the site's
+other languages (`draft["translations"]`). The finders review the draft as a whole: a
+change in any language is a new draft version.
+
 Credits are computed when the advisory is previewed and again when it is published, from
 each report's *current* preference: a finder who withdraws consent before publication is
 not named. Every publication (the first and each revision) is validated as CSAF 2.0 before
@@ -52,6 +57,9 @@ DRAFT_FIELDS = (
     "cve",
     "references",
 )
+# The texts a translation gives in its own language; the facts (products, vectors, ...) are
+# shared by all languages.
+TRANSLATED_FIELDS = ("title", "summary", "remediation")
 # Besides the draft, what a team member may change with update_draft.
 SETTINGS_FIELDS = ("publish_at", "publish_tz", "language")
 IDENTIFIER_ATTEMPTS = 5
@@ -243,24 +251,81 @@ def update_draft(advisory: Advisory, data: dict[str, Any], user: User) -> bool:
         for name in SETTINGS_FIELDS:
             if name in data:
                 setattr(locked, name, data[name])
-        locked.draft = new_draft
-        locked.draft_version += 1
-        locked.updated_at = timezone.now()
-        unscheduled = locked.status == Advisory.Status.SCHEDULED
-        if unscheduled:
-            locked.status = Advisory.Status.DRAFT
-        locked.save()
-        _tell_finders(
-            locked,
-            "advisory_updated",
-            actor(user),
-            version=locked.draft_version,
-            fields=changed,
-            unscheduled=unscheduled,
-        )
+        _save_draft(locked, new_draft, changed, user)
     advisory.refresh_from_db()
     advisory.__dict__.pop("_opened", None)
     return True
+
+
+def _save_draft(
+    locked: Advisory, new_draft: dict[str, Any], changed: list[str], user: User
+) -> None:
+    """A new draft version: saved, taken off the schedule, and the finders told."""
+    locked.draft = new_draft
+    locked.draft_version += 1
+    locked.updated_at = timezone.now()
+    unscheduled = locked.status == Advisory.Status.SCHEDULED
+    if unscheduled:
+        locked.status = Advisory.Status.DRAFT
+    locked.save()
+    _tell_finders(
+        locked,
+        "advisory_updated",
+        actor(user),
+        version=locked.draft_version,
+        fields=changed,
+        unscheduled=unscheduled,
+    )
+
+
+def update_translation(advisory: Advisory, language: str, data: dict[str, str], user: User) -> bool:
+    """Set (or, with every text empty, remove) the translation into one of the site's languages.
+
+    Part of the draft like any other text: a change is a new draft version for the finders.
+    Returns False when nothing changed.
+    """
+    unknown = set(data) - set(TRANSLATED_FIELDS)
+    if unknown:
+        raise TypeError(f"not translated fields: {sorted(unknown)}")
+    with transaction.atomic():
+        locked = _lock(advisory)
+        if language not in site_languages() or language == locked.language:
+            raise AdvisoryError(_("Translate into another of the site's languages."))
+        draft = {**empty_draft(), **locked.draft}
+        translations = {k: dict(v) for k, v in (draft.get("translations") or {}).items()}
+        before = translations.get(language)
+        texts = {name: str(data.get(name) or "") for name in TRANSLATED_FIELDS}
+        if any(texts.values()):
+            translations[language] = texts
+        else:
+            translations.pop(language, None)
+        if translations.get(language) == before:
+            return False
+        draft["translations"] = translations
+        changed = [
+            f"{language}:{n}" for n in TRANSLATED_FIELDS if (before or {}).get(n, "") != texts[n]
+        ]
+        _save_draft(locked, draft, changed, user)
+    advisory.refresh_from_db()
+    advisory.__dict__.pop("_opened", None)
+    return True
+
+
+def translations_of(content: dict[str, Any], primary: str) -> dict[str, dict[str, str]]:
+    """The translated texts by language, in the site's order; never the primary language."""
+    found = content.get("translations") or {}
+    return {
+        code: {name: str(found[code].get(name) or "") for name in TRANSLATED_FIELDS}
+        for code in site_languages()
+        if code != primary and code in found
+    }
+
+
+def in_language(content: dict[str, Any], language: str, primary: str) -> dict[str, Any]:
+    """What is printed in one language: its texts over the facts all languages share."""
+    if language == primary:
+        return content
+    return {**content, **translations_of(content, primary)[language]}
 
 
 # --- What will be printed ------------------------------------------------------------------
@@ -296,9 +361,22 @@ def content_of(advisory: Advisory) -> dict[str, Any]:
     return {**empty_draft(), **advisory.draft, **scores(advisory.draft)}
 
 
-def missing(content: dict[str, Any]) -> list[str]:
+def missing(content: dict[str, Any], primary: str = "") -> list[str]:
     """What a publication needs that the draft lacks, in the team's words."""
     problems = []
+    for code, texts in translations_of(content, primary).items():
+        name = translation.get_language_info(code)["name_translated"]
+        if not (texts["title"].strip() and texts["summary"].strip()):
+            problems.append(
+                _("The translation into %(language)s needs a title and a summary.")
+                % {"language": name}
+            )
+        # Each document must say how to fix what it calls fixed (CSAF test 6.1.27).
+        if str(content.get("remediation") or "").strip() and not texts["remediation"].strip():
+            problems.append(
+                _("The translation into %(language)s needs the remediation too.")
+                % {"language": name}
+            )
     if not str(content.get("title", "")).strip():
         problems.append(_("The advisory needs a title."))
     if not str(content.get("summary", "")).strip():
@@ -319,7 +397,7 @@ def _document(
     advisory: Advisory, content: dict[str, Any], credits: list[str], summary: str, now: datetime
 ) -> tuple[int, dict[str, Any]]:
     """The CSAF document of the next revision; PublishRefused when it is not valid."""
-    if problems := missing(content):
+    if problems := missing(content, advisory.language):
         raise PublishRefused(problems)
     history = _revision_history(advisory)
     number = len(history) + 1
@@ -392,7 +470,7 @@ def review_started(advisory: Advisory) -> bool:
 
 def publish_now_offered(advisory: Advisory) -> bool:
     """A first publication by hand is offered once there is a draft worth showing the finders."""
-    return advisory.revisions.exists() or not missing(content_of(advisory))
+    return advisory.revisions.exists() or not missing(content_of(advisory), advisory.language)
 
 
 def _check_publish_now(
