@@ -69,6 +69,7 @@ def open_desk() -> Desk:
     report = rita.report
     assert staff.post(f"/triage/reports/{report.uid}/notes/", {"text": "Seen."}).status_code == 303
     published = ready(alice, fixed(alice))
+    publishing.update_translation(published, "fr", french, alice)
     publishing.publish(published, summary="", user=alice, skip_review=True)
     mail = failed_mail(None)
 
@@ -78,6 +79,7 @@ def open_desk() -> Desk:
         ("status-login", "/status/"),
         ("advisories", "/advisories/"),
         ("advisory", f"/advisories/{published.identifier}/"),
+        ("advisory-translation", f"/advisories/{published.identifier}/fr/"),
         ("hall-of-fame", "/hall-of-fame/"),
         ("staff-login", "/triage/login/"),
     ]

@@ -62,6 +62,14 @@ RULES: dict[str, Rule] = {
     "advisories_public:changes_csv": PUBLIC,
     "advisories_public:csaf_year": PUBLIC,
     "advisories_public:csaf_file": PUBLIC,
+    "advisories_public:translation": PUBLIC,
+    "advisories_public:translations_root": PUBLIC,
+    "advisories_public:translations_language": PUBLIC,
+    "advisories_public:translation_white": PUBLIC,
+    "advisories_public:translation_index_txt": PUBLIC,
+    "advisories_public:translation_changes_csv": PUBLIC,
+    "advisories_public:translation_year": PUBLIC,
+    "advisories_public:translation_file": PUBLIC,
     # The finder portal: the session names one report; nobody else reaches it.
     "portal:status": PUBLIC,  # the receipt-code form for everyone else
     "portal:reply": Rule("POST", OWN_SESSION),

@@ -12,7 +12,8 @@ text, which reaches the public only if a team member writes it into the draft.
 An advisory is written in one language (`language`: the report's, else the UI language
 of the team member who starts it) and may carry translations of its texts into the site's
 other languages (`draft["translations"]`). The finders review the draft as a whole: a
-change in any language is a new draft version.
+change in any language is a new draft version. One publication publishes every language
+as one revision, each with its own CSAF document (the translations with `source_lang`).
 
 Credits are computed when the advisory is previewed and again when it is published, from
 each report's *current* preference: a finder who withdraws consent before publication is
@@ -395,8 +396,9 @@ def _revision_history(advisory: Advisory) -> list[dict[str, Any]]:
 
 def _document(
     advisory: Advisory, content: dict[str, Any], credits: list[str], summary: str, now: datetime
-) -> tuple[int, dict[str, Any]]:
-    """The CSAF document of the next revision; PublishRefused when it is not valid."""
+) -> tuple[int, dict[str, Any], dict[str, dict[str, Any]]]:
+    """The CSAF documents of the next revision (the primary, then the translations by
+    language); PublishRefused when one is not valid."""
     if problems := missing(content, advisory.language):
         raise PublishRefused(problems)
     history = _revision_history(advisory)
@@ -405,7 +407,13 @@ def _document(
     document = csaf.build_document(advisory, content, credits, history, now)
     if messages := csaf.validate(document):
         raise PublishRefused([str(m) for m in messages])
-    return number, document
+    translated = {}
+    for code in translations_of(content, advisory.language):
+        text = in_language(content, code, advisory.language)
+        translated[code] = csaf.build_document(advisory, text, credits, history, now, lang=code)
+        if messages := csaf.validate(translated[code]):
+            raise PublishRefused([f"{code}: {m}" for m in messages])
+    return number, document, translated
 
 
 def check_publishable(advisory: Advisory, now: datetime | None = None) -> None:
@@ -582,7 +590,7 @@ def publish(
             if last.content == content and last.credits == credits:
                 raise PublishRefused([_("Nothing has changed since the last publication.")])
         summary = summary.strip() or _first_summary(locked)
-        number, document = _document(locked, content, credits, summary, now)
+        number, document, translated = _document(locked, content, credits, summary, now)
         revision = AdvisoryRevision.objects.create(
             advisory=locked,
             number=number,
@@ -591,6 +599,7 @@ def publish(
             content=content,
             credits=credits,
             csaf=document,
+            translations=translated,
         )
         locked.status = Advisory.Status.PUBLISHED
         locked.published_at = locked.published_at or now
@@ -665,7 +674,7 @@ def revise_credits(advisory: Advisory, by: Actor | str, now: datetime | None = N
         if credits == last.credits:
             return False
         summary = _credits_summary(locked)
-        number, document = _document(locked, dict(last.content), credits, summary, now)
+        number, document, translated = _document(locked, dict(last.content), credits, summary, now)
         AdvisoryRevision.objects.create(
             advisory=locked,
             number=number,
@@ -674,6 +683,7 @@ def revise_credits(advisory: Advisory, by: Actor | str, now: datetime | None = N
             content=last.content,
             credits=credits,
             csaf=document,
+            translations=translated,
         )
         locked.updated_at = now
         locked.save(update_fields=["updated_at"])
