@@ -58,6 +58,8 @@ def open_desk() -> Desk:
     finder = Client()
     assert finder.post("/status/", {"code": rita.code}).status_code == 303
     reviewed = ready(alice, fixed(alice, rita), publish_at=MOMENT)
+    french = {"title": "XSS dans le portail", "summary": "Le paramètre q.", "remediation": "2.3.1"}
+    publishing.update_translation(reviewed, "fr", french, alice)
     finder.post("/status/reply/", {"text": "Thank you, 2.3.0 is affected too."})
     review = {"decision": "other_date", "text": "Later, please.", "proposed_date": "2030-06-10"}
     review |= {"proposed_time": "09:00", "proposed_tz": "Europe/Brussels"}
@@ -67,6 +69,7 @@ def open_desk() -> Desk:
     report = rita.report
     assert staff.post(f"/triage/reports/{report.uid}/notes/", {"text": "Seen."}).status_code == 303
     published = ready(alice, fixed(alice))
+    publishing.update_translation(published, "fr", french, alice)
     publishing.publish(published, summary="", user=alice, skip_review=True)
     mail = failed_mail(None)
 
@@ -76,6 +79,7 @@ def open_desk() -> Desk:
         ("status-login", "/status/"),
         ("advisories", "/advisories/"),
         ("advisory", f"/advisories/{published.identifier}/"),
+        ("advisory-translation", f"/advisories/{published.identifier}/fr/"),
         ("hall-of-fame", "/hall-of-fame/"),
         ("staff-login", "/triage/login/"),
     ]

@@ -62,6 +62,14 @@ RULES: dict[str, Rule] = {
     "advisories_public:changes_csv": PUBLIC,
     "advisories_public:csaf_year": PUBLIC,
     "advisories_public:csaf_file": PUBLIC,
+    "advisories_public:translation": PUBLIC,
+    "advisories_public:translations_root": PUBLIC,
+    "advisories_public:translations_language": PUBLIC,
+    "advisories_public:translation_white": PUBLIC,
+    "advisories_public:translation_index_txt": PUBLIC,
+    "advisories_public:translation_changes_csv": PUBLIC,
+    "advisories_public:translation_year": PUBLIC,
+    "advisories_public:translation_file": PUBLIC,
     # The finder portal: the session names one report; nobody else reaches it.
     "portal:status": PUBLIC,  # the receipt-code form for everyone else
     "portal:reply": Rule("POST", OWN_SESSION),
@@ -104,6 +112,7 @@ RULES: dict[str, Rule] = {
     "advisories:start": Rule("POST", CHANGERS),
     "advisories:edit": Rule("POST", CHANGERS),
     "advisories:add_report": Rule("POST", CHANGERS),
+    "advisories:translate": Rule("POST", CHANGERS),
     "advisories:schedule": Rule("POST", CHANGERS),
     "advisories:unschedule": Rule("POST", CHANGERS),
     "advisories:schedule_early": Rule("GET", CHANGERS),
@@ -205,6 +214,8 @@ def url_for(route: str, name: str, world: dict[str, Any]) -> str:
     values = dict(world["values"])
     if name.startswith(("advisories:", "advisory_portal:")):
         values["uid"] = str(world["advisory"].uid)
+    if name == "advisories:translate":
+        values["language"] = "fr"  # not the advisory's own language (en)
     if name == "triage:mail_detail":
         values["uid"] = str(world["mail"].uid)
     if name.startswith("triage:outbox_"):

@@ -43,18 +43,36 @@ def _utc(value: datetime | str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def distribution(language: str = "") -> str:
+    """The distribution directory, relative to /.well-known/csaf/.
+
+    A translation keeps the advisory's tracking id (CSAF 2.0 3.2.1.13: `source_lang` names
+    the language it was translated from), so its file name is the primary document's
+    (section 5.1). Two documents cannot share one name in one directory: each language's
+    translations form a distribution of their own, translations/<lang>/white/, laid out
+    like white/ (year folders, index.txt, changes.csv) and listed in provider-metadata.json.
+    The primary documents stay where they always were.
+    """
+    return f"translations/{language}/{WHITE_DIR}" if language else WHITE_DIR
+
+
 def relative_path(identifier: str, initial_release: datetime | str) -> str:
     """<year of initial release>/<file name>, relative to the TLP directory (7.1.11)."""
     return f"{_utc(initial_release)[:4]}/{file_name(identifier)}"
 
 
-def csaf_url(identifier: str, initial_release: datetime | str) -> str:
-    base = f"{settings.MELDPUNT_BASE_URL}/.well-known/csaf/{WHITE_DIR}"
+def csaf_url(identifier: str, initial_release: datetime | str, language: str = "") -> str:
+    """The document's URL; `language` only for a translation."""
+    base = f"{settings.MELDPUNT_BASE_URL}/.well-known/csaf/{distribution(language)}"
     return f"{base}/{relative_path(identifier, initial_release)}"
 
 
-def page_url(identifier: str) -> str:
-    path = reverse("advisories_public:detail", args=[identifier])
+def page_url(identifier: str, language: str = "") -> str:
+    """The public page; `language` only for a translation."""
+    if language:
+        path = reverse("advisories_public:translation", args=[identifier, language])
+    else:
+        path = reverse("advisories_public:detail", args=[identifier])
     return f"{settings.MELDPUNT_BASE_URL}{path}"
 
 
@@ -198,17 +216,27 @@ def build_document(
     credits: list[str],
     revisions: list[dict[str, Any]],
     now: datetime,
+    lang: str = "",
 ) -> dict[str, Any]:
-    """The CSAF 2.0 security advisory for one publication (revisions include this one)."""
+    """The CSAF 2.0 security advisory for one publication (revisions include this one).
+
+    With `lang` other than the advisory's language: the translation into it, whose
+    `content` carries the translated texts.
+    """
     history = sorted(revisions, key=lambda r: int(r["number"]))
     initial, latest = history[0], history[-1]
     identifier = advisory.identifier
+    translated = lang if lang and lang != advisory.language else ""
     references: list[dict[str, Any]] = [
-        {"category": "self", "summary": f"{identifier} (HTML)", "url": page_url(identifier)},
+        {
+            "category": "self",
+            "summary": f"{identifier} (HTML)",
+            "url": page_url(identifier, translated),
+        },
         {
             "category": "self",
             "summary": f"{identifier} (CSAF)",
-            "url": csaf_url(identifier, initial["date"]),
+            "url": csaf_url(identifier, initial["date"], translated),
         },
     ]
     references += [
@@ -220,7 +248,7 @@ def build_document(
         "category": "csaf_security_advisory",
         "csaf_version": "2.0",
         "title": content["title"],
-        "lang": advisory.language,
+        "lang": translated or advisory.language,
         "publisher": {
             "category": "vendor",
             "name": settings.MELDPUNT_ORG_NAME,
@@ -243,6 +271,8 @@ def build_document(
             "generator": {"engine": {"name": "Meldpunt"}, "date": _utc(now)},
         },
     }
+    if translated:
+        document["source_lang"] = advisory.language
     if credits:
         document["acknowledgments"] = [{"names": list(credits)}]
     if severity := aggregate_severity(content):

@@ -229,6 +229,14 @@ class AdvisoryForm(MomentMixin, Form):
             raise ValidationError(_("At most %(max)d references."), params={"max": MAX_REFERENCES})
         return urls
 
+    def clean_language(self) -> str:
+        language = str(self.cleaned_data["language"])
+        if language in (self.advisory.draft.get("translations") or {}):
+            raise ValidationError(
+                _("There is a translation into this language: remove it first (empty its texts).")
+            )
+        return language
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         at = self.moment(cleaned, "publish_", required=False)
@@ -245,6 +253,41 @@ class AdvisoryForm(MomentMixin, Form):
             "cwe", "cve", "references", "publish_at", "publish_tz", "language",
         )  # fmt: skip
         return {name: data[name] for name in names}
+
+
+class TranslationForm(Form):
+    """The advisory's texts in another of the site's languages; all empty removes it."""
+
+    title = forms.CharField(label=_("Title"), max_length=200, required=False)
+    summary = TextField(
+        label=_("Summary"), max_length=settings.MELDPUNT_MAX_TEXT_CHARS, required=False
+    )
+    remediation = TextField(
+        label=_("Fixed version or remediation"),
+        required=False,
+        max_length=settings.MELDPUNT_MAX_TEXT_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args: Any, advisory: Advisory, language: str, **kwargs: Any) -> None:
+        self.language = language
+        kwargs.setdefault("prefix", f"translation-{language}")
+        if not args and "data" not in kwargs:
+            found = (advisory.draft.get("translations") or {}).get(language, {})
+            kwargs.setdefault("initial", {name: found.get(name, "") for name in self.base_fields})
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        texts = [str(cleaned.get(name) or "").strip() for name in self.fields]
+        if any(texts):
+            for name in ("title", "summary"):
+                if not str(cleaned.get(name) or "").strip() and name not in self.errors:
+                    self.add_error(name, _("A translation needs a title and a summary."))
+        return cleaned
+
+    def changes(self) -> dict[str, str]:
+        return {name: str(self.cleaned_data.get(name) or "") for name in self.fields}
 
 
 class AddReportForm(Form):

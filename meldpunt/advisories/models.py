@@ -71,6 +71,9 @@ class AdvisoryRevision(models.Model):
     content = models.JSONField()
     credits = models.JSONField(default=list)
     csaf = models.JSONField()
+    # The translations' CSAF documents by language ({"fr": {...}}), published with `csaf`
+    # as one revision; their texts are in content["translations"].
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["advisory", "number"]

@@ -9,6 +9,12 @@ The draft is prefilled only with the team's own assessment (CVSS vectors, CWE, a
 asset) and the systems the finder named; never with the finder's description or other
 text, which reaches the public only if a team member writes it into the draft.
 
+An advisory is written in one language (`language`: the report's, else the UI language
+of the team member who starts it) and may carry translations of its texts into the site's
+other languages (`draft["translations"]`). The finders review the draft as a whole: a
+change in any language is a new draft version. One publication publishes every language
+as one revision, each with its own CSAF document (the translations with `source_lang`).
+
 Credits are computed when the advisory is previewed and again when it is published, from
 each report's *current* preference: a finder who withdraws consent before publication is
 not named. Every publication (the first and each revision) is validated as CSAF 2.0 before
@@ -52,6 +58,9 @@ DRAFT_FIELDS = (
     "cve",
     "references",
 )
+# The texts a translation gives in its own language; the facts (products, vectors, ...) are
+# shared by all languages.
+TRANSLATED_FIELDS = ("title", "summary", "remediation")
 # Besides the draft, what a team member may change with update_draft.
 SETTINGS_FIELDS = ("publish_at", "publish_tz", "language")
 IDENTIFIER_ATTEMPTS = 5
@@ -96,7 +105,7 @@ def new_identifier(now: datetime) -> str:
     return f"{prefix}{max(serials, default=0) + 1:04d}"
 
 
-def _create(user: User, now: datetime, draft: dict[str, Any]) -> Advisory:
+def _create(user: User, now: datetime, draft: dict[str, Any], language: str) -> Advisory:
     """Insert with a fresh identifier; two team members creating at once both succeed."""
     for _attempt in range(IDENTIFIER_ATTEMPTS):
         advisory = Advisory(
@@ -104,7 +113,7 @@ def _create(user: User, now: datetime, draft: dict[str, Any]) -> Advisory:
             created_at=now,
             updated_at=now,
             created_by=user,
-            language=settings.LANGUAGE_CODE,  # the language the title was prefilled in
+            language=language,  # the language the title was prefilled in
         )
         advisory.draft = draft
         try:
@@ -130,10 +139,23 @@ def _products_from(report: Report) -> list[dict[str, str]]:
     return [{"name": name, "affected": "", "fixed": ""} for name in seen]
 
 
-def _prefill(report: Report) -> dict[str, Any]:
+def site_languages() -> list[str]:
+    return [code for code, _name in settings.LANGUAGES]
+
+
+def draft_language(report: Report) -> str:
+    """The report's language; else the UI language of whoever starts the draft; else the site's."""
+    ui = (translation.get_language() or "").split("-")[0]
+    for code in (report.language, ui):
+        if code in site_languages():
+            return code
+    return str(settings.LANGUAGE_CODE)
+
+
+def _prefill(report: Report, language: str) -> dict[str, Any]:
     """The team's assessment and the named systems; the finder's own text stays out."""
     draft = empty_draft()
-    with translation.override(settings.LANGUAGE_CODE):
+    with translation.override(language):
         draft["title"] = str(category_label(report.category))
     draft.update(
         products=_products_from(report),
@@ -183,7 +205,8 @@ def start_draft(report: Report, user: User) -> Advisory:
     with transaction.atomic():
         locked = _lock_report(report)
         _check_source(locked)
-        advisory = _create(user, timezone.now(), _prefill(locked))
+        language = draft_language(locked)
+        advisory = _create(user, timezone.now(), _prefill(locked, language), language)
         advisory.reports.add(locked)
         record_event(locked, "advisory_drafted", actor(user), advisory=advisory.identifier)
     log.info("advisory %s drafted from %s", advisory.identifier, report.reference)
@@ -229,24 +252,81 @@ def update_draft(advisory: Advisory, data: dict[str, Any], user: User) -> bool:
         for name in SETTINGS_FIELDS:
             if name in data:
                 setattr(locked, name, data[name])
-        locked.draft = new_draft
-        locked.draft_version += 1
-        locked.updated_at = timezone.now()
-        unscheduled = locked.status == Advisory.Status.SCHEDULED
-        if unscheduled:
-            locked.status = Advisory.Status.DRAFT
-        locked.save()
-        _tell_finders(
-            locked,
-            "advisory_updated",
-            actor(user),
-            version=locked.draft_version,
-            fields=changed,
-            unscheduled=unscheduled,
-        )
+        _save_draft(locked, new_draft, changed, user)
     advisory.refresh_from_db()
     advisory.__dict__.pop("_opened", None)
     return True
+
+
+def _save_draft(
+    locked: Advisory, new_draft: dict[str, Any], changed: list[str], user: User
+) -> None:
+    """A new draft version: saved, taken off the schedule, and the finders told."""
+    locked.draft = new_draft
+    locked.draft_version += 1
+    locked.updated_at = timezone.now()
+    unscheduled = locked.status == Advisory.Status.SCHEDULED
+    if unscheduled:
+        locked.status = Advisory.Status.DRAFT
+    locked.save()
+    _tell_finders(
+        locked,
+        "advisory_updated",
+        actor(user),
+        version=locked.draft_version,
+        fields=changed,
+        unscheduled=unscheduled,
+    )
+
+
+def update_translation(advisory: Advisory, language: str, data: dict[str, str], user: User) -> bool:
+    """Set (or, with every text empty, remove) the translation into one of the site's languages.
+
+    Part of the draft like any other text: a change is a new draft version for the finders.
+    Returns False when nothing changed.
+    """
+    unknown = set(data) - set(TRANSLATED_FIELDS)
+    if unknown:
+        raise TypeError(f"not translated fields: {sorted(unknown)}")
+    with transaction.atomic():
+        locked = _lock(advisory)
+        if language not in site_languages() or language == locked.language:
+            raise AdvisoryError(_("Translate into another of the site's languages."))
+        draft = {**empty_draft(), **locked.draft}
+        translations = {k: dict(v) for k, v in (draft.get("translations") or {}).items()}
+        before = translations.get(language)
+        texts = {name: str(data.get(name) or "") for name in TRANSLATED_FIELDS}
+        if any(texts.values()):
+            translations[language] = texts
+        else:
+            translations.pop(language, None)
+        if translations.get(language) == before:
+            return False
+        draft["translations"] = translations
+        changed = [
+            f"{language}:{n}" for n in TRANSLATED_FIELDS if (before or {}).get(n, "") != texts[n]
+        ]
+        _save_draft(locked, draft, changed, user)
+    advisory.refresh_from_db()
+    advisory.__dict__.pop("_opened", None)
+    return True
+
+
+def translations_of(content: dict[str, Any], primary: str) -> dict[str, dict[str, str]]:
+    """The translated texts by language, in the site's order; never the primary language."""
+    found = content.get("translations") or {}
+    return {
+        code: {name: str(found[code].get(name) or "") for name in TRANSLATED_FIELDS}
+        for code in site_languages()
+        if code != primary and code in found
+    }
+
+
+def in_language(content: dict[str, Any], language: str, primary: str) -> dict[str, Any]:
+    """What is printed in one language: its texts over the facts all languages share."""
+    if language == primary:
+        return content
+    return {**content, **translations_of(content, primary)[language]}
 
 
 # --- What will be printed ------------------------------------------------------------------
@@ -282,9 +362,22 @@ def content_of(advisory: Advisory) -> dict[str, Any]:
     return {**empty_draft(), **advisory.draft, **scores(advisory.draft)}
 
 
-def missing(content: dict[str, Any]) -> list[str]:
+def missing(content: dict[str, Any], primary: str = "") -> list[str]:
     """What a publication needs that the draft lacks, in the team's words."""
     problems = []
+    for code, texts in translations_of(content, primary).items():
+        name = translation.get_language_info(code)["name_translated"]
+        if not (texts["title"].strip() and texts["summary"].strip()):
+            problems.append(
+                _("The translation into %(language)s needs a title and a summary.")
+                % {"language": name}
+            )
+        # Each document must say how to fix what it calls fixed (CSAF test 6.1.27).
+        if str(content.get("remediation") or "").strip() and not texts["remediation"].strip():
+            problems.append(
+                _("The translation into %(language)s needs the remediation too.")
+                % {"language": name}
+            )
     if not str(content.get("title", "")).strip():
         problems.append(_("The advisory needs a title."))
     if not str(content.get("summary", "")).strip():
@@ -303,9 +396,10 @@ def _revision_history(advisory: Advisory) -> list[dict[str, Any]]:
 
 def _document(
     advisory: Advisory, content: dict[str, Any], credits: list[str], summary: str, now: datetime
-) -> tuple[int, dict[str, Any]]:
-    """The CSAF document of the next revision; PublishRefused when it is not valid."""
-    if problems := missing(content):
+) -> tuple[int, dict[str, Any], dict[str, dict[str, Any]]]:
+    """The CSAF documents of the next revision (the primary, then the translations by
+    language); PublishRefused when one is not valid."""
+    if problems := missing(content, advisory.language):
         raise PublishRefused(problems)
     history = _revision_history(advisory)
     number = len(history) + 1
@@ -313,7 +407,13 @@ def _document(
     document = csaf.build_document(advisory, content, credits, history, now)
     if messages := csaf.validate(document):
         raise PublishRefused([str(m) for m in messages])
-    return number, document
+    translated = {}
+    for code in translations_of(content, advisory.language):
+        text = in_language(content, code, advisory.language)
+        translated[code] = csaf.build_document(advisory, text, credits, history, now, lang=code)
+        if messages := csaf.validate(translated[code]):
+            raise PublishRefused([f"{code}: {m}" for m in messages])
+    return number, document, translated
 
 
 def check_publishable(advisory: Advisory, now: datetime | None = None) -> None:
@@ -378,7 +478,7 @@ def review_started(advisory: Advisory) -> bool:
 
 def publish_now_offered(advisory: Advisory) -> bool:
     """A first publication by hand is offered once there is a draft worth showing the finders."""
-    return advisory.revisions.exists() or not missing(content_of(advisory))
+    return advisory.revisions.exists() or not missing(content_of(advisory), advisory.language)
 
 
 def _check_publish_now(
@@ -490,7 +590,7 @@ def publish(
             if last.content == content and last.credits == credits:
                 raise PublishRefused([_("Nothing has changed since the last publication.")])
         summary = summary.strip() or _first_summary(locked)
-        number, document = _document(locked, content, credits, summary, now)
+        number, document, translated = _document(locked, content, credits, summary, now)
         revision = AdvisoryRevision.objects.create(
             advisory=locked,
             number=number,
@@ -499,6 +599,7 @@ def publish(
             content=content,
             credits=credits,
             csaf=document,
+            translations=translated,
         )
         locked.status = Advisory.Status.PUBLISHED
         locked.published_at = locked.published_at or now
@@ -573,7 +674,7 @@ def revise_credits(advisory: Advisory, by: Actor | str, now: datetime | None = N
         if credits == last.credits:
             return False
         summary = _credits_summary(locked)
-        number, document = _document(locked, dict(last.content), credits, summary, now)
+        number, document, translated = _document(locked, dict(last.content), credits, summary, now)
         AdvisoryRevision.objects.create(
             advisory=locked,
             number=number,
@@ -582,6 +683,7 @@ def revise_credits(advisory: Advisory, by: Actor | str, now: datetime | None = N
             content=last.content,
             credits=credits,
             csaf=document,
+            translations=translated,
         )
         locked.updated_at = now
         locked.save(update_fields=["updated_at"])

@@ -19,7 +19,13 @@ from typing import Any
 import pysequoia
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,13 +33,14 @@ from django.utils.cache import patch_cache_control
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_safe
 
-from meldpunt.advisories import csaf
+from meldpunt.advisories import csaf, publishing
 from meldpunt.advisories.models import Advisory, AdvisoryRevision
 from meldpunt.policy import keys
 from meldpunt.reports import assessment, lifecycle
 from meldpunt.reports.assessment import Score
 from meldpunt.reports.models import Credit, Event, Report, Resolution, State
 
+TRANSLATION_DIR = "advisories_public:translation_white"
 # Short, so that a new revision reaches readers and aggregators within minutes.
 MAX_AGE = 300
 
@@ -74,6 +81,36 @@ class Published:
     def csaf_href(self) -> str:
         year, name = self.path.split("/")
         return reverse("advisories_public:csaf_file", args=[year, name])
+
+    @property
+    def translations(self) -> list[str]:
+        """The languages the latest revision is translated into, in the site's order."""
+        published = self.latest.translations or {}
+        return [code for code in publishing.site_languages() if code in published]
+
+    def languages(self) -> list[str]:
+        """The primary language first, then the translations."""
+        return [self.advisory.language, *self.translations]
+
+    def content_in(self, language: str) -> dict[str, Any]:
+        return publishing.in_language(self.content, language, self.advisory.language)
+
+    def data_in(self, language: str) -> bytes:
+        """The served bytes of the document in this language (a translation's, if not primary)."""
+        if language in ("", self.advisory.language):
+            return self.data
+        return csaf.serialize(self.latest.translations[language])
+
+    def csaf_href_in(self, language: str) -> str:
+        if language in ("", self.advisory.language):
+            return self.csaf_href
+        year, name = self.path.split("/")
+        return reverse("advisories_public:translation_file", args=[language, year, name])
+
+    def page_href(self, language: str) -> str:
+        if language in ("", self.advisory.language):
+            return reverse("advisories_public:detail", args=[self.advisory.identifier])
+        return reverse("advisories_public:translation", args=[self.advisory.identifier, language])
 
     @cached_property
     def scores(self) -> list[Score]:
@@ -141,12 +178,35 @@ def advisory_list(request: HttpRequest) -> HttpResponse:
 @require_safe
 def advisory_detail(request: HttpRequest, identifier: str) -> HttpResponse:
     item = get_published(identifier)
-    content = item.content
+    return _detail(request, item, item.advisory.language)
+
+
+@require_safe
+def advisory_translation(request: HttpRequest, identifier: str, language: str) -> HttpResponse:
+    item = get_published(identifier)
+    if language == item.advisory.language:
+        return HttpResponsePermanentRedirect(item.page_href(language))
+    if language not in item.translations:
+        raise Http404
+    return _detail(request, item, language)
+
+
+def _detail(request: HttpRequest, item: Published, language: str) -> HttpResponse:
+    """The advisory's page in one of the languages it was published in."""
+    content = item.content_in(language)
     cwe = str(content.get("cwe") or "")
+    base = settings.MELDPUNT_BASE_URL
     context = {
         "item": item,
         "advisory": item.advisory,
+        "lang": language,
         "content": content,
+        "csaf_href": item.csaf_href_in(language),
+        # Every language, this one included (hreflang wants the whole set on each page).
+        "alternates": [
+            {"lang": code, "href": item.page_href(code), "url": f"{base}{item.page_href(code)}"}
+            for code in item.languages()
+        ],
         "credits": item.latest.credits,
         "revisions": item.revisions,
         "cwe_name": csaf.cwe_name(cwe) if cwe else "",
@@ -174,7 +234,14 @@ def provider_metadata(request: HttpRequest) -> HttpResponse:
     items = published_advisories()
     metadata: dict[str, Any] = {
         "canonical_url": f"{base}{reverse('advisories_public:provider_metadata')}",
-        "distributions": [{"directory_url": f"{base}{reverse('advisories_public:csaf_white')}"}],
+        "distributions": [
+            {"directory_url": f"{base}{reverse('advisories_public:csaf_white')}"},
+            # Each language with a published translation: a distribution of its own.
+            *(
+                {"directory_url": f"{base}{reverse(TRANSLATION_DIR, args=[code])}"}
+                for code in _translated_languages(items)
+            ),
+        ],
         "last_updated": _last_updated(items).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "list_on_CSAF_aggregators": True,
         "metadata_version": "2.0",
@@ -219,39 +286,52 @@ def detached_signature(data: bytes) -> bytes:
     return signature
 
 
-def _find_by_path(year: str, name: str) -> Published:
+def _find_by_path(year: str, name: str, language: str = "") -> Published:
     identifier = name.removesuffix(".json")
     advisory = _published().filter(identifier__iexact=identifier).first()
     if advisory is None:
         raise Http404
     item = get_published(advisory.identifier)
-    if item.path != f"{year}/{name}":
+    if item.path != f"{year}/{name}" or (language and language not in item.translations):
         raise Http404
     return item
+
+
+def _in_distribution(language: str) -> list[Published]:
+    """The published advisories in the primary distribution, or translated into `language`."""
+    if language and language not in publishing.site_languages():
+        raise Http404
+    items = published_advisories()
+    return [p for p in items if language in p.translations] if language else items
+
+
+def _directory(language: str) -> str:
+    return f"/.well-known/csaf/{csaf.distribution(language)}/"
 
 
 FILE_RE = re.compile(r"(?P<name>[^/]+\.json)(?P<suffix>\.sha256|\.sha512|\.asc)?")
 
 
 @require_safe
-def csaf_file(request: HttpRequest, year: str, name: str) -> HttpResponse:
+def csaf_file(request: HttpRequest, year: str, name: str, language: str = "") -> HttpResponse:
     """<file>.json, and beside it .json.sha256, .json.sha512 and .json.asc (7.1.18-19)."""
     match = FILE_RE.fullmatch(name)
-    if match is None:
+    if match is None or (language and language not in publishing.site_languages()):
         raise Http404
-    item = _find_by_path(year, match["name"])
+    item = _find_by_path(year, match["name"], language)
+    data = item.data_in(language)
     suffix = match["suffix"]
     if suffix is None:
-        response = HttpResponse(item.data, content_type="application/json")
+        response = HttpResponse(data, content_type="application/json")
     elif suffix == ".asc":
         try:
-            signature = detached_signature(item.data)
+            signature = detached_signature(data)
         except keys.NoOrgKey as exc:
             raise Http404 from exc
         response = HttpResponse(signature, content_type="application/pgp-signature")
     else:
         # The format of sha256sum and sha512sum, so that `sha256sum -c` checks a download.
-        digest = hashlib.new(suffix[1:], item.data).hexdigest()
+        digest = hashlib.new(suffix[1:], data).hexdigest()
         response = HttpResponse(
             f"{digest}  {match['name']}\n", content_type="text/plain; charset=utf-8"
         )
@@ -263,15 +343,16 @@ def _text(body: str, content_type: str = "text/plain; charset=utf-8") -> HttpRes
 
 
 @require_safe
-def index_txt(request: HttpRequest) -> HttpResponse:
-    return _text("".join(f"{p.path}\n" for p in published_advisories()))
+def index_txt(request: HttpRequest, language: str = "") -> HttpResponse:
+    return _text("".join(f"{p.path}\n" for p in _in_distribution(language)))
 
 
 @require_safe
-def changes_csv(request: HttpRequest) -> HttpResponse:
+def changes_csv(request: HttpRequest, language: str = "") -> HttpResponse:
     # CSAF 2.0 7.1.13: "path","current_release_date", the most recent change first.
+    # A translation is published with its primary document: the same dates.
     items = sorted(
-        published_advisories(), key=lambda p: p.tracking["current_release_date"], reverse=True
+        _in_distribution(language), key=lambda p: p.tracking["current_release_date"], reverse=True
     )
     rows = "".join(f'"{p.path}","{p.tracking["current_release_date"]}"\n' for p in items)
     return _text(rows, "text/csv; charset=utf-8")
@@ -290,27 +371,49 @@ def _listing(title: str, entries: list[str]) -> HttpResponse:
     return _text(body, "text/html; charset=utf-8")
 
 
+def _translated_languages(items: list[Published] | None = None) -> list[str]:
+    """The languages with at least one published translation, in the site's order."""
+    items = published_advisories() if items is None else items
+    return [c for c in publishing.site_languages() if any(c in p.translations for p in items)]
+
+
 @require_safe
 def csaf_root(request: HttpRequest) -> HttpResponse:
-    return _listing("/.well-known/csaf/", ["provider-metadata.json", f"{csaf.WHITE_DIR}/"])
+    entries = ["provider-metadata.json", f"{csaf.WHITE_DIR}/"]
+    if _translated_languages():
+        entries.append("translations/")
+    return _listing("/.well-known/csaf/", entries)
 
 
 @require_safe
-def csaf_white(request: HttpRequest) -> HttpResponse:
-    years = sorted({p.path.split("/")[0] for p in published_advisories()}, reverse=True)
-    return _listing(
-        f"/.well-known/csaf/{csaf.WHITE_DIR}/",
-        ["index.txt", "changes.csv", *(f"{y}/" for y in years)],
-    )
+def translations_root(request: HttpRequest) -> HttpResponse:
+    languages = _translated_languages()
+    if not languages:
+        raise Http404
+    return _listing("/.well-known/csaf/translations/", [f"{code}/" for code in languages])
 
 
 @require_safe
-def csaf_year(request: HttpRequest, year: str) -> HttpResponse:
-    names = sorted(p.path.split("/")[1] for p in published_advisories() if p.path[:4] == year)
+def translations_language(request: HttpRequest, language: str) -> HttpResponse:
+    if language not in _translated_languages():
+        raise Http404
+    return _listing(f"/.well-known/csaf/translations/{language}/", [f"{csaf.WHITE_DIR}/"])
+
+
+@require_safe
+def csaf_white(request: HttpRequest, language: str = "") -> HttpResponse:
+    years = sorted({p.path.split("/")[0] for p in _in_distribution(language)}, reverse=True)
+    return _listing(_directory(language), ["index.txt", "changes.csv", *(f"{y}/" for y in years)])
+
+
+@require_safe
+def csaf_year(request: HttpRequest, year: str, language: str = "") -> HttpResponse:
+    items = _in_distribution(language)
+    names = sorted(p.path.split("/")[1] for p in items if p.path[:4] == year)
     if not names:
         raise Http404
     files = [f"{n}{s}" for n in names for s in ("", ".asc", ".sha256", ".sha512")]
-    return _listing(f"/.well-known/csaf/{csaf.WHITE_DIR}/{year}/", files)
+    return _listing(f"{_directory(language)}{year}/", files)
 
 
 # --- Hall of fame --------------------------------------------------------------------

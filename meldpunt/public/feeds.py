@@ -1,4 +1,8 @@
-"""/advisories/feed.atom: one entry per published advisory, updated with its latest revision."""
+"""/advisories/feed.atom: one entry per published advisory, updated with its latest revision.
+
+The entry is in the advisory's own language; its translations are links of the entry
+(alternate, with hreflang), not entries of their own: one advisory, one entry.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,10 @@ class AtomWithCsaf(Atom1Feed):
         handler.addQuickElement(
             "link", "", {"rel": "alternate", "type": "application/json", "href": item["csaf"]}
         )
+        for language, page, document in item["translations"]:
+            for kind, href in (("text/html", page), ("application/json", document)):
+                attrs = {"rel": "alternate", "type": kind, "hreflang": language, "href": href}
+                handler.addQuickElement("link", "", attrs)
 
 
 class AdvisoryFeed(Feed[Published, None]):
@@ -70,4 +78,11 @@ class AdvisoryFeed(Feed[Published, None]):
         return item.latest.published_at
 
     def item_extra_kwargs(self, item: Published) -> dict[str, Any]:
-        return {"csaf": f"{settings.MELDPUNT_BASE_URL}{item.csaf_href}"}
+        base = settings.MELDPUNT_BASE_URL
+        return {
+            "csaf": f"{base}{item.csaf_href}",
+            "translations": [
+                (code, f"{base}{item.page_href(code)}", f"{base}{item.csaf_href_in(code)}")
+                for code in item.translations
+            ],
+        }

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.models import User
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -31,6 +31,7 @@ from meldpunt.advisories.forms import (
     AdvisoryForm,
     EarlyScheduleForm,
     RevisionForm,
+    TranslationForm,
 )
 from meldpunt.advisories.models import Advisory
 from meldpunt.lib.pages import render_private
@@ -66,6 +67,19 @@ def _reviews(advisory: Advisory) -> list[dict[str, Any]]:
     ]
 
 
+def _translation_forms(
+    advisory: Advisory, bound: TranslationForm | None = None
+) -> list[TranslationForm]:
+    """A form per site language other than the advisory's own (the posted one as posted)."""
+    return [
+        bound
+        if bound is not None and bound.language == code
+        else TranslationForm(advisory=advisory, language=code)
+        for code in publishing.site_languages()
+        if code != advisory.language
+    ]
+
+
 def detail_page(
     request: HttpRequest,
     advisory: Advisory,
@@ -73,6 +87,7 @@ def detail_page(
     add_form: AddReportForm | None = None,
     problems: list[str] | None = None,
     status: int = 200,
+    translation_form: TranslationForm | None = None,
 ) -> HttpResponse:
     changer = can_change(request)
     context = {
@@ -80,12 +95,16 @@ def detail_page(
         "reports": advisory.reports.order_by("created_at", "pk"),
         "reviews": _reviews(advisory),
         "revisions": advisory.revisions.order_by("number"),
-        "missing": publishing.missing(publishing.content_of(advisory)),
+        "missing": publishing.missing(publishing.content_of(advisory), advisory.language),
         "publish_now_offered": publishing.publish_now_offered(advisory),
         "problems": problems or [],
         "can_change": changer,
         "form": (form or AdvisoryForm(advisory=advisory)) if changer else None,
         "add_form": (add_form or AddReportForm()) if changer else None,
+        "translation_forms": _translation_forms(advisory, translation_form) if changer else [],
+        "translations": publishing.translations_of(
+            publishing.content_of(advisory), advisory.language
+        ),
     }
     return render_private(request, "advisories/staff_detail.html", context, status=status)
 
@@ -131,6 +150,24 @@ def edit(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
             % {"version": advisory.draft_version},
         )
     return _back(advisory)
+
+
+@require_POST
+@changer_required
+def translate(request: HttpRequest, uid: uuid.UUID, language: str) -> HttpResponse:
+    advisory = get_advisory_for_staff(request, uid)
+    if language == advisory.language or language not in publishing.site_languages():
+        raise Http404
+    form = TranslationForm(request.POST, advisory=advisory, language=language)
+    if not form.is_valid():
+        return detail_page(request, advisory, translation_form=form, status=400)
+    if publishing.update_translation(advisory, language, form.changes(), _user(request)):
+        messages.success(
+            request,
+            _("Draft version %(version)d saved; the finders have been told.")
+            % {"version": advisory.draft_version},
+        )
+    return _back(advisory, f"#translation-{language}")
 
 
 @require_POST

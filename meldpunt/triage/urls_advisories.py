@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern] = [
     path("new/<uuid:report_uid>/", staff.start, name="start"),
     path("<uuid:uid>/", staff.detail, name="detail"),
     path("<uuid:uid>/edit/", staff.edit, name="edit"),
+    path("<uuid:uid>/translations/<str:language>/", staff.translate, name="translate"),
     path("<uuid:uid>/reports/", staff.add_report, name="add_report"),
     path("<uuid:uid>/schedule/", staff.schedule, name="schedule"),
     path("<uuid:uid>/schedule/early/", staff.schedule_early, name="schedule_early"),
