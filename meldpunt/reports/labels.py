@@ -13,6 +13,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from meldpunt.audit.labels import ACTION_LABELS
 from meldpunt.reports.models import Channel, Credit, Resolution, Severity, State
 
 STATE_LABELS: dict[str, Any] = {
@@ -169,6 +170,11 @@ def _when(text: str) -> str:
     if timezone.is_aware(moment):
         moment = timezone.localtime(moment)
     return str(formats.date_format(moment, "DATETIME_FORMAT"))
+
+
+def audit_action_label(code: str) -> Any:
+    """The name of an audit log action: a report event's kind or one of the log's own."""
+    return EVENT_LABELS.get(code) or ACTION_LABELS.get(code) or code
 
 
 def label(value: str) -> str:
