@@ -96,7 +96,7 @@ def new_identifier(now: datetime) -> str:
     return f"{prefix}{max(serials, default=0) + 1:04d}"
 
 
-def _create(user: User, now: datetime, draft: dict[str, Any]) -> Advisory:
+def _create(user: User, now: datetime, draft: dict[str, Any], language: str) -> Advisory:
     """Insert with a fresh identifier; two team members creating at once both succeed."""
     for _attempt in range(IDENTIFIER_ATTEMPTS):
         advisory = Advisory(
@@ -104,7 +104,7 @@ def _create(user: User, now: datetime, draft: dict[str, Any]) -> Advisory:
             created_at=now,
             updated_at=now,
             created_by=user,
-            language=settings.LANGUAGE_CODE,  # the language the title was prefilled in
+            language=language,  # the language the title was prefilled in
         )
         advisory.draft = draft
         try:
@@ -130,10 +130,19 @@ def _products_from(report: Report) -> list[dict[str, str]]:
     return [{"name": name, "affected": "", "fixed": ""} for name in seen]
 
 
-def _prefill(report: Report) -> dict[str, Any]:
+def draft_language(report: Report) -> str:
+    """A new advisory's language: the report's, else the reader's, else the site's default."""
+    offered = {code for code, _name in settings.LANGUAGES}
+    for candidate in (report.language, translation.get_language()):
+        if candidate and candidate.split("-")[0] in offered:
+            return candidate.split("-")[0]
+    return str(settings.LANGUAGE_CODE)
+
+
+def _prefill(report: Report, language: str) -> dict[str, Any]:
     """The team's assessment and the named systems; the finder's own text stays out."""
     draft = empty_draft()
-    with translation.override(settings.LANGUAGE_CODE):
+    with translation.override(language):
         draft["title"] = str(category_label(report.category))
     draft.update(
         products=_products_from(report),
@@ -183,7 +192,8 @@ def start_draft(report: Report, user: User) -> Advisory:
     with transaction.atomic():
         locked = _lock_report(report)
         _check_source(locked)
-        advisory = _create(user, timezone.now(), _prefill(locked))
+        language = draft_language(locked)
+        advisory = _create(user, timezone.now(), _prefill(locked, language), language)
         advisory.reports.add(locked)
         record_event(locked, "advisory_drafted", actor(user), advisory=advisory.identifier)
     log.info("advisory %s drafted from %s", advisory.identifier, report.reference)
