@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from meldpunt.lib.targets import TargetError, parse_target
+from urllib.parse import urlsplit
 
 TITLE_CHARS = 90
 
@@ -35,12 +34,16 @@ def title(content: dict[str, Any]) -> str:
 
 
 def first_host(content: dict[str, Any]) -> str:
-    """The host of the first affected system, or that line as written if it names none."""
+    """The host of the first affected system if it is a URL, else that line as written.
+
+    Not `parse_target`: its IDNA normalisation costs a list page more than the decryption,
+    and a reader wants the name as written, not its punycode."""
     systems = content.get("affected_systems") or []
     if not systems:
         return ""
-    first = str(systems[0])
+    first = str(systems[0]).strip()
     try:
-        return parse_target(first).host
-    except TargetError:
-        return first[:TITLE_CHARS]
+        host = urlsplit(first).hostname if "://" in first else None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = None
+    return (host or first)[:TITLE_CHARS]
