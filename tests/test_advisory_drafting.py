@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from meldpunt.advisories import publishing
 from meldpunt.advisories.models import Advisory
+from meldpunt.policy.commitments import category_label
 from meldpunt.reports.models import Event, OutboundMail, Report
 from tests.advisory_cast import V31, V40, fixed, ready
 from tests.conftest import make_staff, sign_in, submit
@@ -299,3 +300,18 @@ def test_it_requires_the_csrf_token(report: Report, alice: User) -> None:
     advisory = ready(alice, report)
     client = sign_in(Client(enforce_csrf_checks=True), alice)
     assert client.post(url(advisory, "edit"), form_data()).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("report_language", "ui", "language"),
+    [("en", "en", "en"), ("fr", "en", "fr"), ("de", "en", "en"), ("de", "fr", "fr")],
+)
+def test_it_drafts_in_the_reports_language_else_the_readers(
+    report: Report, alice_client: Client, report_language: str, ui: str, language: str
+) -> None:
+    Report.objects.filter(pk=report.pk).update(language=report_language, category="access_control")
+    alice_client.post(start_url(report), HTTP_ACCEPT_LANGUAGE=ui)
+    advisory = Advisory.objects.get()
+    assert advisory.language == language
+    with translation.override(language):
+        assert advisory.draft["title"] == str(category_label("access_control"))

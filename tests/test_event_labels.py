@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from meldpunt.audit.labels import ACTION_LABELS
 from meldpunt.reports.labels import EVENT_LABELS
 
 SOURCE = Path(__file__).resolve().parents[1] / "meldpunt"
@@ -26,3 +27,16 @@ def test_it_labels_every_recorded_event_kind() -> None:
             kinds.add(next(k for k in found if k))
     assert len(kinds) > 20  # the pattern still finds them
     assert sorted(kinds - set(EVENT_LABELS)) == []
+
+
+# append("action", ...) / audit("action", ...): the audit log's own entries.
+APPENDED = re.compile(r'\b(?:audit|append)\(\s*"([a-z_]+)"', re.S)
+
+
+def test_it_labels_every_audit_log_action() -> None:
+    actions = set()
+    for path in SOURCE.rglob("*.py"):
+        actions.update(APPENDED.findall(path.read_text()))
+    assert {"login", "report_viewed", "personal_data_disclosed"} <= actions
+    actions.discard("severity")  # changed.append("severity"): a list, not the log
+    assert sorted(actions - set(ACTION_LABELS) - set(EVENT_LABELS)) == []

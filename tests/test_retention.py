@@ -12,6 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from meldpunt.accounts.gate import SECOND_FACTOR_AT
+from meldpunt.audit.models import AuditEntry
 from meldpunt.lib.uploads import IncomingFile
 from meldpunt.reports.lifecycle import transition
 from meldpunt.reports.models import Attachment, Event, Report
@@ -113,3 +114,23 @@ def test_the_report_page_shows_who_read_it(closed: Report, alice: Any, bob: Any)
     page = sign_in(Client(), alice).get(f"/triage/reports/{closed.uid}/").content.decode()
     section = page[page.index('id="accesses"') :]
     assert "bob@example.org" in section and "alice@example.org" in section
+
+
+def test_the_report_page_counts_repeated_reads_per_reader_and_day(
+    closed: Report, alice: Any, bob: Any
+) -> None:
+    alice_client = sign_in(Client(), alice)
+    for _ in range(3):
+        alice_client.get(f"/triage/reports/{closed.uid}/")
+    sign_in(Client(), bob).get(f"/triage/reports/{closed.uid}/")
+    entries = AuditEntry.objects.filter(report_ref=closed.reference, action="report_viewed")
+    hashes = list(entries.values_list("hash", flat=True))
+    page = alice_client.get(f"/triage/reports/{closed.uid}/").content.decode()
+    section = page[page.index('id="accesses"') :].split("</ol>")[0]
+    lines = section.split("<li>")[1:]
+    assert len(lines) == 2
+    (alices,) = [line for line in lines if "alice@example.org" in line]
+    (bobs,) = [line for line in lines if "bob@example.org" in line]
+    assert "4 times that day" in alices and "time" not in bobs.split("</time>")[1]
+    assert list(entries.values_list("hash", flat=True))[: len(hashes)] == hashes
+    assert entries.count() == 5  # every read stays in the audit log

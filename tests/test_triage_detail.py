@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils.formats import date_format
 
 from meldpunt.lib.uploads import IncomingFile
+from meldpunt.reports.assessment import assess
+from meldpunt.reports.lifecycle import transition
 from meldpunt.reports.models import Event, Note, Report
 from meldpunt.reports.services import add_message
 from tests.conftest import PASSWORD, Submitted, sign_in, submit
@@ -226,3 +230,38 @@ def test_it_answers_404_for_an_attachment_of_another_report(alice_client, with_f
     assert response.status_code == 404
     assert alice_client.get(url(rita.report, f"attachments/{uuid.uuid4()}/")).status_code == 404
     assert not Event.objects.filter(kind="attachment_downloaded").exists()
+
+
+def history_of(client: Client, report: Report, language: str = "en") -> str:
+    page = client.get(url(report), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    return page.split('id="history"')[1].split("</ol>")[0]
+
+
+def test_it_names_the_assessed_fields_by_their_labels_and_formats_values(alice_client, rita):
+    fix = date.today() + timedelta(days=30)
+    assess(
+        rita.report,
+        User.objects.get(username="alice@example.org"),
+        valid=True,
+        in_scope=False,
+        cvss31_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
+        expected_fix_date=fix,
+    )
+    history = history_of(alice_client, rita.report)
+    assert "· fields:" not in history and "in_scope" not in history and "True" not in history
+    assert "Changed fields: Validity, Scope, CVSS 3.1 vector, Expected fix date, Severity" in (
+        history
+    )
+    assert "Validity: Yes" in history and "Scope: No" in history
+    assert "Severity: High" in history
+    assert f"Expected fix date: {date_format(fix, 'DATE_FORMAT')}" in history
+
+
+def test_it_shows_the_history_in_the_readers_language(alice_client, alice, rita):
+    assess(rita.report, alice, in_scope=True)
+    transition(rita.report, "closed", alice, resolution="spam")
+    history = history_of(alice_client, rita.report, "nl")
+    assert "Gewijzigde velden: Toepassingsgebied" in history
+    assert "Toepassingsgebied: Ja" in history
+    assert "Nieuwe status: Afgesloten" in history and "Afhandeling: Spam" in history
+    assert "closed" not in history and "spam" not in history

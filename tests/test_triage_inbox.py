@@ -18,6 +18,8 @@ from meldpunt.lib.targets import parse_target
 from meldpunt.policy.commitments import current_version
 from meldpunt.reports.models import Report
 from meldpunt.reports.services import NewReport, submit_report
+from meldpunt.reports.summary import TITLE_CHARS, Summary, summary
+from meldpunt.triage.inbox import PER_PAGE
 from tests.conftest import PASSWORD, sign_in
 
 LINK = re.compile(r'href="/triage/reports/([0-9a-f-]{36})/"')
@@ -194,16 +196,30 @@ def test_it_pages_fifty_reports_at_a_time_and_keeps_the_filters(alice_client):
     assert listed(alice_client, "?page=99") == [reports[50]]
 
 
-def test_it_lists_without_decrypting_anything(alice_client, monkeypatch):
-    new_report(severity="high")
+def test_it_shows_the_title_kind_and_first_host_of_each_report(alice_client):
+    new_report("https://shop.example.org/cart?id=1", "api.example.org")
+    page = alice_client.get("/triage/").content.decode()
+    assert '<td class="title">Secret text.</td>' in page
+    assert "<td>Cross-site scripting (XSS)</td>" in page
+    assert "<code>shop.example.org</code>" in page
+    assert "api.example.org" not in page
 
-    def refuse(*args: Any) -> Any:
-        raise AssertionError("the inbox opened a sealed field")
 
-    monkeypatch.setattr(crypto, "open_json", refuse)
+def test_it_decrypts_only_the_reports_on_the_page(alice_client, monkeypatch):
+    for _ in range(PER_PAGE + 3):
+        new_report(severity="high")
+    opened: list[str] = []
+    open_json = crypto.open_json
+
+    def counting(blob: bytes, aad: str) -> Any:
+        opened.append(aad)
+        return open_json(blob, aad)
+
+    monkeypatch.setattr(crypto, "open_json", counting)
     response = alice_client.get("/triage/?q=portal.example.org")
     assert response.status_code == 200
-    assert "Secret text." not in response.content.decode()
+    assert len(opened) == PER_PAGE
+    assert all(aad.endswith(":content") for aad in opened)
 
 
 def test_it_sends_anonymous_visitors_to_the_login_page(db):
@@ -239,3 +255,11 @@ def test_it_shows_the_inbox_to_a_viewer(bob):
 def test_it_refuses_other_methods(alice_client):
     assert alice_client.post("/triage/").status_code == 405
     assert alice_client.delete("/triage/").status_code == 405
+
+
+def test_it_titles_a_mail_report_by_its_subject_and_cuts_long_titles():
+    mail = {"subject": "XSS  in\nsearch", "description": "Body", "affected_systems": []}
+    assert summary(mail) == Summary(title="XSS in search", host="")
+    long = summary({"description": "word " * 40 + "\nsecond line", "affected_systems": ["x y"]})
+    assert len(long.title) == TITLE_CHARS and long.title.endswith("…")
+    assert long.host == "x y"  # not a host: shown as written

@@ -10,7 +10,7 @@ import re
 import zoneinfo
 from datetime import UTC, date, datetime, time
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -33,9 +33,43 @@ PRODUCT_HELP = _(
 )
 
 
+# The IANA regions. Everything else in the database is a legacy alias ("US/Eastern", "Zulu",
+# "Etc/GMT+5" with its inverted sign) or not a zone at all ("Factory", "localtime", "posix/…").
+REGIONS = (
+    "Europe", "America", "Africa", "Asia", "Atlantic", "Australia", "Indian", "Pacific",
+    "Antarctica", "Arctic",
+)  # fmt: skip
+COMMON_ZONES = (
+    "UTC", "Europe/Amsterdam", "Europe/Brussels", "Europe/Luxembourg", "Europe/Paris",
+    "Europe/Berlin", "Europe/London", "America/New_York", "America/Los_Angeles", "Asia/Tokyo",
+)  # fmt: skip
+
+
+def _choice(name: str) -> tuple[str, str]:
+    return name, name.replace("_", " ")
+
+
 @cache
-def time_zone_choices() -> list[tuple[str, str]]:
-    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+def _zones_by_region() -> list[tuple[str, list[tuple[str, str]]]]:
+    names = zoneinfo.available_timezones()
+    return [
+        (region, [_choice(n) for n in sorted(names) if n.startswith(f"{region}/")])
+        for region in REGIONS
+    ]
+
+
+def time_zone_choices() -> list[tuple[Any, Any]]:
+    """The organisation's zone, then common ones, then every real zone grouped by region."""
+    common = list(dict.fromkeys((str(settings.TIME_ZONE), *COMMON_ZONES)))
+    return [(_("Common time zones"), [_choice(n) for n in common]), *_zones_by_region()]
+
+
+def with_zone(choices: list[tuple[Any, Any]], zone: str) -> list[tuple[Any, Any]]:
+    """The choices plus a zone set before this list existed, so saving again keeps it."""
+    if not zone or any(zone == name for _g, group in choices for name, _l in group):
+        return choices
+    (label, common), *rest = choices
+    return [(label, [*common, _choice(zone)]), *rest]
 
 
 def local_parts(moment: datetime | None, zone: str) -> tuple[date | None, time | None]:
@@ -142,6 +176,8 @@ class AdvisoryForm(MomentMixin, Form):
         if not args and "data" not in kwargs:
             kwargs.setdefault("initial", self.initial_from(advisory))
         super().__init__(*args, **kwargs)
+        zone = cast(forms.ChoiceField, self.fields["publish_tz"])
+        zone.choices = with_zone(time_zone_choices(), advisory.publish_tz)
 
     @staticmethod
     def initial_from(advisory: Advisory) -> dict[str, Any]:

@@ -7,8 +7,14 @@ names them by account number, never by name, so the log itself holds no personal
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
+
+from meldpunt.audit.labels import ACTOR_LABELS
 
 
 @dataclass(frozen=True)
@@ -32,3 +38,28 @@ def actor(user: Any | None) -> Actor:
         return SYSTEM
     # Event.actor holds 80 characters; a user name may be longer.
     return Actor(event=f"staff:{user.get_username()}"[:80], audit=staff(user))
+
+
+def staff_id(audit_actor: str) -> int | None:
+    """The account number in `staff:<n>`, or None for any other actor."""
+    kind, _sep, rest = audit_actor.partition(":")
+    return int(rest) if kind == "staff" and rest.isdigit() else None
+
+
+def actor_names(audit_actors: Iterable[str]) -> dict[str, str]:
+    """How to show each audit actor to the team: staff by name, in one query; the log itself
+    keeps account numbers. A deleted account stays "staff #n"."""
+    actors = set(audit_actors)
+    ids = {n for a in actors if (n := staff_id(a)) is not None}
+    users = {u.pk: u for u in get_user_model().objects.filter(pk__in=ids)}
+    names = {}
+    for a in actors:
+        n = staff_id(a)
+        if n is None:
+            names[a] = str(ACTOR_LABELS.get(a, a))
+        elif n in users:
+            full, username = users[n].get_full_name(), users[n].get_username()
+            names[a] = f"{full} ({username})" if full else username
+        else:
+            names[a] = _("staff #%(id)d") % {"id": n}
+    return names

@@ -1,4 +1,4 @@
-"""Translated names of states, severities, resolutions, credit choices and events.
+"""Translated names of states, severities, resolutions, credit choices, events and their details.
 
 The one place these names live: the staff desk, the finder's pages, the public pages and
 the mails all read them from here, so adding a state or an event is one line here.
@@ -6,12 +6,23 @@ the mails all read them from here, so adding a state or an event is one line her
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from meldpunt.reports.models import Credit, OutboundMail, Promise, Resolution, Severity, State
+from meldpunt.audit.labels import ACTION_LABELS
+from meldpunt.reports.models import (
+    Channel,
+    Credit,
+    OutboundMail,
+    Promise,
+    Resolution,
+    Severity,
+    State,
+)
 
 STATE_LABELS: dict[str, Any] = {
     # "Received" is also a date label ("received on"); the state needs its own word.
@@ -128,6 +139,102 @@ def delivery_label(value: str) -> str:
 
 def mail_kind_label(value: str) -> str:
     return str(MAIL_KIND_LABELS.get(value) or value)
+
+
+# The team's assessment fields, named as the assessment form labels them (the form uses these).
+ASSESSMENT_LABELS: dict[str, Any] = {
+    "valid": _("Validity"),
+    "in_scope": _("Scope"),
+    "severity": _("Severity"),
+    "cvss31_vector": _("CVSS 3.1 vector"),
+    "cvss40_vector": _("CVSS 4.0 vector"),
+    "cwe": _("Weakness (CWE)"),
+    "affected_asset": _("Affected asset"),
+    "assignee": _("Assigned to"),
+    "expected_fix_date": _("Expected fix date"),
+}
+CHANNEL_LABELS: dict[str, Any] = {Channel.WEB: _("Web form"), Channel.EMAIL: _("E-mail")}
+# What an event's `data` holds, by key. Keys naming a row's uid (note, message, attachment)
+# mean nothing to a reader and are left out of the history; the audit log keeps them.
+EVENT_DETAIL_LABELS: dict[str, Any] = {
+    **ASSESSMENT_LABELS,
+    "fields": _("Changed fields"),
+    "from": _("Previous state"),
+    "to": _("New state"),
+    "resolution": _("Resolution"),
+    "previous_resolution": _("Previous resolution"),
+    "duplicate_of": _("Duplicate of report"),
+    "previous_duplicate_of": _("Previously a duplicate of"),
+    "duplicate": _("Duplicate"),
+    "channel": _("Channel"),
+    "attachments": _("Attachments"),
+    "count": _("Files"),
+    "credit": _("Credit"),
+    "advisory": _("Advisory"),
+    "publish_at": _("Publication date"),
+    "promised_at": _("Promised date"),
+    "reason": _("Reason"),
+    "revision": _("Revision"),
+    "review_skipped": _("Review skipped"),
+    "credits_withdrawn": _("Credits withdrawn"),
+    "messages": _("Validator messages"),
+    "decision": _("Decision"),
+    "version": _("Draft version"),
+    "template": _("Template"),
+}
+HIDDEN_DETAILS = frozenset({"note", "message", "attachment"})
+_CODED: dict[str, dict[str, Any]] = {
+    "from": STATE_LABELS,
+    "to": STATE_LABELS,
+    "resolution": RESOLUTION_LABELS,
+    "previous_resolution": RESOLUTION_LABELS,
+    "severity": SEVERITY_LABELS,
+    "credit": CREDIT_LABELS,
+    "channel": CHANNEL_LABELS,
+}
+_DATES = frozenset({"expected_fix_date", "publish_at", "promised_at"})
+
+
+def event_details(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """An event's facts as (label, value) pairs in the reader's language; empty ones left out."""
+    pairs = []
+    for key, value in data.items():
+        if key in HIDDEN_DETAILS or value in ("", None, []):
+            continue
+        pairs.append((str(EVENT_DETAIL_LABELS.get(key, key)), detail_value(key, value)))
+    return pairs
+
+
+def detail_value(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    if key == "fields" and isinstance(value, list):
+        return ", ".join(str(ASSESSMENT_LABELS.get(str(v), v)) for v in value)
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    if key in _CODED:
+        return str(_CODED[key].get(value, value))
+    if key in _DATES and isinstance(value, str):
+        return _when(value)
+    return str(value)
+
+
+def _when(text: str) -> str:
+    """An ISO date or date-time, in the reader's format (and the site's time zone)."""
+    try:
+        if len(text) == 10:
+            return str(formats.date_format(date.fromisoformat(text), "DATE_FORMAT"))
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return str(formats.date_format(moment, "DATETIME_FORMAT"))
+
+
+def audit_action_label(code: str) -> Any:
+    """The name of an audit log action: a report event's kind or one of the log's own."""
+    return EVENT_LABELS.get(code) or ACTION_LABELS.get(code) or code
 
 
 def label(value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -14,9 +15,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
 from meldpunt.accounts.access import admin_required
+from meldpunt.audit.actors import actor_names
 from meldpunt.audit.models import AuditEntry
 from meldpunt.lib.forms import Form
 from meldpunt.lib.pages import render_private
+from meldpunt.reports.labels import audit_action_label
 
 PER_PAGE = 100
 
@@ -56,6 +59,28 @@ def filtered(entries: QuerySet[AuditEntry], f: dict[str, Any]) -> QuerySet[Audit
     return entries
 
 
+@dataclass(frozen=True)
+class Line:
+    """An entry as the team reads it: actor by name, action in words; the entry is unchanged."""
+
+    seq: int
+    created_at: datetime
+    actor: str
+    action: Any
+    report_ref: str
+    data: dict[str, Any]
+
+
+def lines(entries: list[AuditEntry]) -> list[Line]:
+    names = actor_names(e.actor for e in entries)
+    return [
+        Line(
+            e.seq, e.created_at, names[e.actor], audit_action_label(e.action), e.report_ref, e.data
+        )
+        for e in entries
+    ]
+
+
 @require_safe
 @admin_required
 def audit_log(request: HttpRequest) -> HttpResponse:
@@ -65,5 +90,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if valid and form.is_bound:
         entries = filtered(entries, form.cleaned_data)
     page = Paginator(entries, PER_PAGE).get_page(request.GET.get("page"))
+    # The template iterates the page: it gets the readable lines of the same entries.
+    page.object_list = lines(list(page.object_list))  # type: ignore[assignment]
     context = {"form": form, "page": page}
     return render_private(request, "audit/log.html", context, status=200 if valid else 400)

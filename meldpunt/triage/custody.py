@@ -8,14 +8,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
+from django.db.models import Count, Max
+from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from meldpunt.accounts.access import admin_required, staff_profile, sudo_required
-from meldpunt.audit.actors import actor
+from meldpunt.audit.actors import actor, actor_names
 from meldpunt.audit.models import AuditEntry
 from meldpunt.reports.models import Report
 from meldpunt.reports.retention import set_legal_hold
@@ -27,29 +29,24 @@ SHOWN_ACCESSES = 50
 
 @dataclass(frozen=True)
 class Access:
-    when: datetime
+    when: datetime  # the last time that day
     who: str
     action: str
+    count: int
 
 
 def accesses(report: Report) -> list[Access]:
-    """The latest reads of this report's decrypted content and files, newest first."""
-    entries = list(
+    """Who read this report's content and files: one line per reader, kind and day, newest
+    first. Grouped when read, so the audit log keeps every entry as it was written."""
+    groups = list(
         AuditEntry.objects.filter(report_ref=report.reference, action__in=ACCESS_ACTIONS)
-        .order_by("-seq")
-        .values_list("created_at", "actor", "action")[:SHOWN_ACCESSES]
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "actor", "action")
+        .annotate(last=Max("created_at"), count=Count("id"))
+        .order_by("-last")[:SHOWN_ACCESSES]
     )
-    ids = {int(a.split(":", 1)[1]) for _w, a, _x in entries if a.startswith("staff:")}
-    names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
-    return [
-        Access(when, names.get(_staff_id(actor) or 0, actor), action)
-        for when, actor, action in entries
-    ]
-
-
-def _staff_id(actor: str) -> int | None:
-    kind, _sep, rest = actor.partition(":")
-    return int(rest) if kind == "staff" and rest.isdigit() else None
+    names = actor_names(g["actor"] for g in groups)
+    return [Access(g["last"], names[g["actor"]], g["action"], g["count"]) for g in groups]
 
 
 @dataclass(frozen=True)

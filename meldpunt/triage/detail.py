@@ -45,6 +45,7 @@ from meldpunt.reports.labels import (
     SEVERITY_LABELS,
     STATE_LABELS,
     delivery_label,
+    event_details,
 )
 from meldpunt.reports.lifecycle import duplicates_earn_credit
 from meldpunt.reports.models import (
@@ -289,10 +290,8 @@ def signature_label(body: dict[str, Any]) -> Any:
 
 
 def _event_row(event: Event) -> EventRow:
-    # Facts only (ids, counts, choices), but a template would read a key named "items" as
-    # the dict's method: hand it pairs instead.
-    details = [(str(k), str(v)) for k, v in sorted(event.data.items())]
-    return EventRow(event, EVENT_LABELS.get(event.kind, event.kind), details)
+    # Pairs, not the dict: a template would read a key named "items" as the dict's method.
+    return EventRow(event, EVENT_LABELS.get(event.kind, event.kind), event_details(event.data))
 
 
 @require_POST

@@ -17,7 +17,12 @@ from django.utils.translation import gettext_lazy as _
 
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.reports import assessment, lifecycle, messages
-from meldpunt.reports.labels import DELIVERY_LABELS, RESOLUTION_LABELS, STATE_LABELS
+from meldpunt.reports.labels import (
+    ASSESSMENT_LABELS,
+    DELIVERY_LABELS,
+    RESOLUTION_LABELS,
+    STATE_LABELS,
+)
 from meldpunt.reports.models import Message, OutboundMail, Report, Resolution, State
 from meldpunt.triage.models import MessageTemplate, TemplateKind
 
@@ -91,33 +96,37 @@ class StaffChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
 
 
 class AssessmentForm(Form):
-    valid = _verdict(_("Validity"), _("Valid"), _("Not valid"))
-    in_scope = _verdict(_("Scope"), _("In scope"), _("Out of scope"))
+    valid = _verdict(ASSESSMENT_LABELS["valid"], _("Valid"), _("Not valid"))
+    in_scope = _verdict(ASSESSMENT_LABELS["in_scope"], _("In scope"), _("Out of scope"))
     cvss31_vector = forms.CharField(
-        label=_("CVSS 3.1 vector"),
+        label=ASSESSMENT_LABELS["cvss31_vector"],
         max_length=200,
         required=False,
         widget=forms.TextInput(
             attrs={"placeholder": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}
         ),
     )
-    cvss40_vector = forms.CharField(label=_("CVSS 4.0 vector"), max_length=300, required=False)
+    cvss40_vector = forms.CharField(
+        label=ASSESSMENT_LABELS["cvss40_vector"], max_length=300, required=False
+    )
     cwe = forms.CharField(
-        label=_("Weakness (CWE)"),
+        label=ASSESSMENT_LABELS["cwe"],
         max_length=20,
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "CWE-79"}),
     )
-    affected_asset = forms.CharField(label=_("Affected asset"), max_length=200, required=False)
+    affected_asset = forms.CharField(
+        label=ASSESSMENT_LABELS["affected_asset"], max_length=200, required=False
+    )
     assignee = StaffChoiceField(
-        label=_("Assigned to"),
+        label=ASSESSMENT_LABELS["assignee"],
         queryset=assessment.assignable_staff(),
         to_field_name="username",
         required=False,
         empty_label=_("Nobody"),
     )
     expected_fix_date = forms.DateField(
-        label=_("Expected fix date"),
+        label=ASSESSMENT_LABELS["expected_fix_date"],
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )

@@ -1,0 +1,34 @@
+"""Translated names of the audit log's own actions and of actors that are not staff.
+
+Report events reach the log under their event kind: their names are in reports.labels,
+which joins both (`audit_action_label`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+ACTION_LABELS: dict[str, Any] = {
+    "login": _("Signed in"),
+    "logout": _("Signed out"),
+    "login_failed": _("Sign-in failed"),
+    "second_factor_passed": _("Second factor passed"),
+    "second_factor_failed": _("Second factor failed"),
+    "second_factor_enrolled": _("Second factor set up"),
+    "sudo_passed": _("Password confirmed for a sensitive action"),
+    "sudo_failed": _("Password confirmation failed"),
+    "report_viewed": _("Report read"),
+    "template_changed": _("Message template changed"),
+    "personal_data_disclosed": _("Finder's personal data disclosed"),
+    "master_key_rotated": _("Master key rotated"),
+    "master_keys_retired": _("Old master keys retired"),
+    "org_key_added": _("Organisation's OpenPGP key added"),
+}
+ACTOR_LABELS: dict[str, Any] = {
+    "finder": _("the finder"),
+    "system": _("the system"),
+    "operator": _("an operator (command line)"),
+    "anonymous": _("anonymous"),
+}
