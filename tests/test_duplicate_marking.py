@@ -187,10 +187,10 @@ def test_it_shows_unmarking_in_the_history_and_on_the_finders_page(
     assert reopened.data["previous_resolution"] == Resolution.DUPLICATE
     assert reopened.data["previous_duplicate_of"] == first.reference
     staff_page = html.unescape(alice_client.get(f"/triage/reports/{late.report.uid}/").text)
-    assert f"previous_duplicate_of: {first.reference}" in staff_page
+    assert f"Previously a duplicate of: {first.reference}" in staff_page
     original_page = html.unescape(alice_client.get(f"/triage/reports/{first.uid}/").text)
     assert "Duplicate link removed" in original_page
-    assert f"duplicate: {late.report.reference}" in original_page
+    assert f"Duplicate: {late.report.reference}" in original_page
     page = finder_page(late)
     assert "duplicate of an earlier report" not in page
     assert "Received: we will respond by the date below" in page

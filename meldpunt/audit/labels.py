@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 
 ACTION_LABELS: dict[str, Any] = {
     "login": _("Signed in"),
+    "staff_password_set": _("Staff password set from the command line"),
+    "staff_second_factor_reset": _("Staff second factor reset from the command line"),
     "logout": _("Signed out"),
     "login_failed": _("Sign-in failed"),
     "second_factor_passed": _("Second factor passed"),
