@@ -117,6 +117,14 @@ MELDPUNT_OUTBOX_MAX_ATTEMPTS = env_int("MELDPUNT_OUTBOX_MAX_ATTEMPTS", 8, minimu
 MELDPUNT_OUTBOX_LEASE_SECONDS = env_int("MELDPUNT_OUTBOX_LEASE_SECONDS", 600, minimum=5)
 if MELDPUNT_OUTBOX_LEASE_SECONDS <= EMAIL_TIMEOUT:
     CONFIG_ERRORS.append("MELDPUNT_OUTBOX_LEASE_SECONDS must be longer than MELDPUNT_SMTP_TIMEOUT.")
+
+# Webhooks (docs/webhooks.md). Private, loopback and link-local targets are refused (SSRF)
+# unless an administrator allows them here, e.g. for a chat server inside the network.
+MELDPUNT_WEBHOOK_ALLOW_PRIVATE = env_bool("MELDPUNT_WEBHOOK_ALLOW_PRIVATE", False)
+MELDPUNT_WEBHOOK_TIMEOUT = env_int("MELDPUNT_WEBHOOK_TIMEOUT", 10, minimum=1)
+MELDPUNT_WEBHOOK_MAX_ATTEMPTS = env_int("MELDPUNT_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+# Failed attempts in a row after which an endpoint is disabled and the administrators told.
+MELDPUNT_WEBHOOK_DISABLE_AFTER = env_int("MELDPUNT_WEBHOOK_DISABLE_AFTER", 15, minimum=1)
 # Per-report reply addresses: <local><separator><reference>.<tag>@<domain> (sub-addressing,
 # which most mail servers deliver to <local>@<domain>). Empty turns them off.
 MELDPUNT_REPLY_SEPARATOR = env("MELDPUNT_REPLY_SEPARATOR", "+")
@@ -388,6 +396,7 @@ INSTALLED_APPS = [
     "meldpunt.api",
     "meldpunt.audit",
     "meldpunt.advisories",
+    "meldpunt.webhooks",
     # Django's tasks API (as in Django 6) with its queue in the database.
     "django_tasks",
     "django_tasks_db",

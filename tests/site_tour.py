@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -15,6 +16,24 @@ from meldpunt.policy import keys
 from tests.advisory_cast import fixed, ready
 from tests.conftest import make_staff, sign_in, submit, valid_report
 from tests.test_mail_failed_view import failed_mail
+
+
+def webhook_with_log(admin: Any) -> Any:
+    """An endpoint with one logged attempt (refused: loopback is private by default)."""
+    from meldpunt.webhooks import delivery, endpoints
+
+    hook, _secret = endpoints.create(
+        admin,
+        name="Chat",
+        url="http://127.0.0.1:9/hook",
+        kinds=["report.received"],
+        format="slack",
+        trusted=False,
+    )
+    endpoints.send_test(hook, admin)
+    delivery.deliver_due()
+    return hook
+
 
 LANGUAGES = ["nl", "en", "fr"]
 TOOLS = Path(__file__).resolve().parents[1] / ".cache" / "test-tools" / "node_modules"
@@ -72,6 +91,7 @@ def open_desk() -> Desk:
     publishing.update_translation(published, "fr", french, alice)
     publishing.publish(published, summary="", user=alice, skip_review=True)
     mail = failed_mail(None)
+    hook = webhook_with_log(ada)
 
     public = [
         ("policy", "/"),
@@ -101,6 +121,8 @@ def open_desk() -> Desk:
         ("outbox-deferred", "/triage/outbox/?state=deferred"),
         ("mail-list", "/triage/mail/"),
         ("mail", f"/triage/mail/{mail.uid}/"),
+        ("webhooks", "/triage/webhooks/"),
+        ("webhook", f"/triage/webhooks/{hook.uid}/"),
         ("templates", "/triage/templates/"),
         ("template", "/triage/templates/fixed/en/"),
         ("admin", "/admin/"),

@@ -22,6 +22,7 @@ from meldpunt.intake.models import InboundMail
 from meldpunt.lib.uploads import IncomingFile
 from meldpunt.reports.models import Attachment, OutboundMail
 from meldpunt.reports.services import add_message
+from meldpunt.webhooks.models import Endpoint
 from tests.advisory_cast import fixed, ready
 from tests.conftest import make_staff, sign_in, submit
 
@@ -96,6 +97,12 @@ RULES: dict[str, Rule] = {
     "triage:outbox": Rule("GET", STAFF),
     "triage:outbox_resend": Rule("POST", CHANGERS),
     "triage:outbox_cancel": Rule("POST", CHANGERS),
+    "triage:webhooks": Rule("GET", ADMIN),
+    "triage:webhook_add": Rule("POST", ADMIN),
+    "triage:webhook": Rule("GET", ADMIN),
+    "triage:webhook_test": Rule("POST", ADMIN),
+    "triage:webhook_enable": Rule("POST", ADMIN),
+    "triage:webhook_remove": Rule("POST", ADMIN),
     "triage:add_note": Rule("POST", CHANGERS),
     "triage:transition": Rule("POST", CHANGERS),
     "triage:assess": Rule("POST", CHANGERS),
@@ -210,6 +217,13 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
     }
 
 
+def webhook_endpoint() -> Endpoint:
+    endpoint = Endpoint(name="Chat", url="https://chat.example.org/", created_at=timezone.now())
+    endpoint.secret = {"secret": "whsec_" + "A" * 44}
+    endpoint.save()
+    return endpoint
+
+
 def url_for(route: str, name: str, world: dict[str, Any]) -> str:
     values = dict(world["values"])
     if name.startswith(("advisories:", "advisory_portal:")):
@@ -220,6 +234,8 @@ def url_for(route: str, name: str, world: dict[str, Any]) -> str:
         values["uid"] = str(world["mail"].uid)
     if name.startswith("triage:outbox_"):
         values["uid"] = str(world["outbound"].uid)
+    if name.startswith("triage:webhook") and "<uuid:uid>" in route:
+        values["uid"] = str(webhook_endpoint().uid)  # its own: the admin may remove it
     path = route
     for key, value in values.items():
         for converter in ("uuid", "str", "slug", ""):

@@ -27,6 +27,11 @@ ACTION_LABELS: dict[str, Any] = {
     "master_key_rotated": _("Master key rotated"),
     "master_keys_retired": _("Old master keys retired"),
     "org_key_added": _("Organisation's OpenPGP key added"),
+    "webhook_added": _("Webhook endpoint added"),
+    "webhook_tested": _("Webhook test event sent"),
+    "webhook_enabled": _("Webhook endpoint enabled again"),
+    "webhook_removed": _("Webhook endpoint removed"),
+    "webhook_disabled": _("Webhook endpoint disabled after repeated failures"),
 }
 ACTOR_LABELS: dict[str, Any] = {
     "finder": _("the finder"),

@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from meldpunt.lib.deadlines import end_of_day
-from meldpunt.reports import clock
+from meldpunt.reports import clock, signals
 from meldpunt.reports.models import (
     UPDATE_STATES,
     Event,
@@ -379,9 +379,13 @@ def refresh(report: Report, now: datetime | None = None) -> list[Promise]:
         Promise.objects.bulk_create(missing, ignore_conflicts=True)
         stored = {p.kind: p for p in Promise.objects.filter(report=current)}
     changed = []
+    newly_late: list[Promise] = []
     for kind, row in wanted.items():
         old = stored[kind]
         if any(getattr(old, name) != getattr(row, name) for name in FIELDS):
+            if row.state != old.state and row.state in (AT_RISK, BROKEN):
+                # Listeners queue their work in the caller's transaction (after the update below).
+                newly_late.append(old)
             for name in FIELDS:
                 setattr(old, name, getattr(row, name))
             changed.append(old)
@@ -389,6 +393,8 @@ def refresh(report: Report, now: datetime | None = None) -> list[Promise]:
     if changed:
         Promise.objects.bulk_update(changed, FIELDS)
     Promise.objects.filter(report=current).update(evaluated_at=now)
+    for promise in newly_late:
+        signals.promise_changed.send(sender=Report, report=current, promise=promise)
     return [stored[kind] for kind in wanted]
 
 

@@ -28,7 +28,7 @@ from meldpunt.lib.storage import save_durably
 from meldpunt.lib.targets import Target
 from meldpunt.lib.uploads import IncomingFile
 from meldpunt.policy.models import PolicyVersion
-from meldpunt.reports import promises
+from meldpunt.reports import promises, signals
 from meldpunt.reports.models import (
     AffectedHost,
     Attachment,
@@ -198,6 +198,8 @@ def record_event(report: Report, kind: str, actor: Actor | str, **data: Any) -> 
     audit.append(kind, who.audit, report.reference, **data)
     # The ledger follows every change in the same transaction: what changes a report is an event.
     promises.refresh(report, event.created_at)
+    # Listeners (webhooks) queue their work in this same transaction: it exists iff the event does.
+    signals.event_recorded.send(sender=Report, report=report, event=event)
     return event
 
 

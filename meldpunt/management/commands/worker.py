@@ -15,6 +15,7 @@ from meldpunt.policy.securitytxt import renew_if_due
 from meldpunt.reports import orphans, outbox, promises
 from meldpunt.reports.retention import purge_due
 from meldpunt.triage.reminders import send_due_reminders
+from meldpunt.webhooks import delivery as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,12 @@ def _reminders() -> None:
 def _outbox() -> None:
     if mailed := outbox.deliver_due():
         log.info("sent %d mails from the outbox", mailed)
+
+
+def _webhooks() -> None:
+    # Deliveries whose enqueue after commit was lost, and retries whose backoff ran out.
+    if sent := webhooks.deliver_due():
+        log.info("delivered %d webhooks", sent)
 
 
 def _promises() -> None:
@@ -69,7 +76,16 @@ def _orphan_files() -> None:
 ORPHAN_PASS_SECONDS = 3600
 _orphans_checked = -float(ORPHAN_PASS_SECONDS)
 
-JOBS = [_reminders, _advisories, _outbox, _promises, _security_txt, _retention, _orphan_files]
+JOBS = [
+    _reminders,
+    _advisories,
+    _outbox,
+    _promises,
+    _webhooks,
+    _security_txt,
+    _retention,
+    _orphan_files,
+]
 
 
 def run_schedule() -> None:

@@ -1,0 +1,1 @@
+"""Signed webhooks: endpoints admins configure, deliveries queued with events, sent later."""
