@@ -133,3 +133,14 @@ def test_it_labels_each_metric_in_the_language_of_the_page(report, alice_client)
     assert '<label for="workflow-cvss40_AT">Aanvalsvereisten (AT)' in page
     assert "CVSS 4.0-calculator" in page
     assert 'src="/static/meldpunt/cvss.js"' in page
+
+
+def test_it_lets_only_the_assessment_pages_script_fetch_from_its_own_origin(
+    report, alice_client, bob
+):
+    policy = alice_client.get(f"/triage/reports/{report.uid}/")["Content-Security-Policy"]
+    assert policy.endswith("; connect-src 'self'") and "script-src 'self';" in policy
+    assert "unsafe" not in policy
+    viewer = sign_in(Client(), bob).get(f"/triage/reports/{report.uid}/")
+    assert "connect-src" not in viewer["Content-Security-Policy"]
+    assert "cvss.js" not in viewer.content.decode()

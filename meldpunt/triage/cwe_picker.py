@@ -25,7 +25,7 @@ LIMIT = 25
 
 
 class CweSearchForm(Form):
-    q = forms.CharField(label=_("Find a weakness (CWE) by number or words"), max_length=100)
+    q = forms.CharField(label=_("Search the CWE list by number or words"), max_length=100)
     report = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
 

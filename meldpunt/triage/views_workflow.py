@@ -22,6 +22,7 @@ from meldpunt.accounts.access import admin_required, staff_profile
 from meldpunt.accounts.gate import staff_required
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
+from meldpunt.lib.middleware import allow_same_origin_fetch
 from meldpunt.lib.pages import render_private
 from meldpunt.reports import cwe, duplicates, lifecycle
 from meldpunt.reports.messages import PLACEHOLDERS, first_response_due
@@ -72,7 +73,8 @@ def _act(
     if isinstance(form, forms.MessageForm):
         return _compose_page(request, report, form, status=400)
     context = {"report": report, "form": form, "title": title}
-    return render_private(request, "triage/workflow/action.html", context, status=400)
+    page = render_private(request, "triage/workflow/action.html", context, status=400)
+    return allow_same_origin_fetch(page)  # cvss.js on the assessment form fetches CWEs
 
 
 @require_POST
