@@ -117,12 +117,9 @@ def _from_csv(path: Path) -> dict[int, str]:
         rows = csv.DictReader(handle)
         if not rows.fieldnames or not {"CWE-ID", "Name"} <= set(rows.fieldnames):
             raise CatalogueError(f"{path.name}: a CWE CSV has the columns CWE-ID and Name")
-        # MITRE's CSV leaves the "CWE-" prefix off the ID.
-        return {
-            int(row["CWE-ID"]): row["Name"].strip()
-            for row in rows
-            if (row["CWE-ID"] or "").strip().isdigit() and (row["Name"] or "").strip()
-        }
+        # MITRE's CSV leaves the "CWE-" prefix off the ID; take it either way.
+        found = ((number(row["CWE-ID"] or ""), (row["Name"] or "").strip()) for row in rows)
+        return {n: text for n, text in found if n is not None and text}
 
 
 def read_download(path: Path, cwe_version: str = "") -> Catalogue:
