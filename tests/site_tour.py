@@ -111,6 +111,7 @@ def open_desk() -> Desk:
         ("inbox", "/triage/"),
         ("report", f"/triage/reports/{report.uid}/"),
         ("compose", f"/triage/reports/{report.uid}/compose/"),
+        ("cwe-search", f"/triage/cwe/?q=injection&report={report.uid}"),
         ("advisory-list", "/triage/advisories/"),
         ("advisory-draft", f"/triage/advisories/{reviewed.uid}/"),
         ("advisory-published", f"/triage/advisories/{published.uid}/"),

@@ -110,6 +110,8 @@ RULES: dict[str, Rule] = {
     "triage:send_message": Rule("POST", CHANGERS),
     "triage:mark_duplicate": Rule("POST", CHANGERS),
     "triage:legal_hold": Rule("POST", ADMIN),
+    "triage:cwe_search": Rule("GET", STAFF),
+    "triage:cwe_suggest": Rule("GET", STAFF),
     "triage:templates": Rule("GET", ADMIN),
     "triage:edit_template": Rule("GET", ADMIN),
     "audit:log": Rule("GET", ADMIN),

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from meldpunt.accounts.models import REPORT_CHANGERS
 from meldpunt.audit.actors import actor
+from meldpunt.reports import cwe as cwe_catalogue
 from meldpunt.reports.labels import SEVERITY_LABELS
 from meldpunt.reports.lifecycle import WorkflowError, lock
 from meldpunt.reports.models import Report
@@ -140,6 +141,12 @@ def clean_cwe(value: str) -> str:
     cwe = value.strip().upper()
     if cwe and not CWE_RE.fullmatch(cwe):
         raise AssessmentError("cwe", _("Write the weakness as CWE-<number>, e.g. CWE-79."))
+    if cwe and not cwe_catalogue.name(cwe):
+        raise AssessmentError(
+            "cwe",
+            _("%(cwe)s is not a weakness in the CWE catalogue (version %(version)s).")
+            % {"cwe": cwe, "version": cwe_catalogue.version()},
+        )
     return cwe
 
 

@@ -32,6 +32,7 @@ from meldpunt.advisories.publishing import EARLY_REASONS
 from meldpunt.audit.actors import actor, staff
 from meldpunt.audit.log import append as audit
 from meldpunt.lib.forms import Form, TextField
+from meldpunt.lib.middleware import allow_same_origin_fetch
 from meldpunt.lib.pages import render_private
 from meldpunt.policy.commitments import category_label
 from meldpunt.reports.assessment import primary_score, scores
@@ -280,7 +281,9 @@ def _detail_page(
         "not_reached_reason": not_reached_reason(reach),
         "promises": promise_rows(report),
     }
-    return render_private(request, "triage/detail.html", context, status)
+    page = render_private(request, "triage/detail.html", context, status)
+    # cvss.js asks the CWE endpoint for suggestions; only staff pages may fetch.
+    return allow_same_origin_fetch(page) if context["can_change"] else page
 
 
 def signature_label(body: dict[str, Any]) -> Any:

@@ -13,10 +13,12 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from meldpunt.lib.forms import Form, TextField
-from meldpunt.reports import assessment, lifecycle, messages
+from meldpunt.reports import assessment, cvss_metrics, lifecycle, messages
 from meldpunt.reports.labels import (
     ASSESSMENT_LABELS,
     DELIVERY_LABELS,
@@ -95,6 +97,10 @@ class StaffChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
         return obj.get_username()
 
 
+# The CVSS versions the assessment form offers a calculator for, by field prefix.
+CVSS_FIELDS = {"3.1": "cvss31", "4.0": "cvss40"}
+
+
 class AssessmentForm(Form):
     valid = _verdict(ASSESSMENT_LABELS["valid"], _("Valid"), _("Not valid"))
     in_scope = _verdict(ASSESSMENT_LABELS["in_scope"], _("In scope"), _("Out of scope"))
@@ -131,11 +137,40 @@ class AssessmentForm(Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
-    def __init__(self, *args: Any, report: Report, **kwargs: Any) -> None:
-        initial = {name: getattr(report, name) for name in assessment.ASSESSMENT_FIELDS}
-        initial.update(valid=_yes_no(report.valid), in_scope=_yes_no(report.in_scope))
-        super().__init__(*args, initial=initial, **kwargs)
+    def __init__(
+        self, *args: Any, report: Report, initial: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        values = {name: getattr(report, name) for name in assessment.ASSESSMENT_FIELDS}
+        values.update(valid=_yes_no(report.valid), in_scope=_yes_no(report.in_scope))
+        for version, prefix in CVSS_FIELDS.items():
+            chosen = cvss_metrics.base_choices(version, values[f"{prefix}_vector"])
+            values.update({f"{prefix}_{key}": value for key, value in chosen.items()})
+        super().__init__(*args, initial={**values, **(initial or {})}, **kwargs)
         self.report = report
+        # The suggestions cvss.js fills from the catalogue as one types.
+        self.fields["cwe"].widget.attrs.update(
+            {"list": "cwe-suggestions", "data-cwe-suggest": reverse("triage:cwe_suggest")}
+        )
+        for version, prefix in CVSS_FIELDS.items():
+            for metric in cvss_metrics.BASE[version]:
+                self.fields[f"{prefix}_{metric.key}"] = _metric_field(metric)
+
+    def metric_groups(self) -> list[tuple[str, forms.BoundField, list[forms.BoundField]]]:
+        """Per CVSS version: the vector field and its base metric choices, to lay out."""
+        return [
+            (version, self[f"{prefix}_vector"], [self[n] for n in self._metric_names(version)])
+            for version, prefix in CVSS_FIELDS.items()
+        ]
+
+    def plain_fields(self) -> list[forms.BoundField]:
+        """The fields outside the CVSS calculators."""
+        grouped = {f"{p}_vector" for p in CVSS_FIELDS.values()}
+        grouped.update(n for v in CVSS_FIELDS for n in self._metric_names(v))
+        return [self[name] for name in self.fields if name not in grouped]
+
+    @staticmethod
+    def _metric_names(version: str) -> list[str]:
+        return [f"{CVSS_FIELDS[version]}_{m.key}" for m in cvss_metrics.BASE[version]]
 
     def _checked(self, name: str, check: Callable[[str], str]) -> str:
         value: str = self.cleaned_data[name]
@@ -153,8 +188,77 @@ class AssessmentForm(Form):
     def clean_cwe(self) -> str:
         return self._checked("cwe", assessment.clean_cwe)
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for version in CVSS_FIELDS:
+            self._vector_from_choices(version, cleaned)
+        return cleaned
+
+    def _vector_from_choices(self, version: str, cleaned: dict[str, Any]) -> None:
+        """Build the vector from the choices when they, not the typed vector, changed.
+
+        A vector pasted without JavaScript leaves the choices as they were: the vector wins.
+        With JavaScript both change and agree. Choices left out of the request (a script,
+        an older page) are no choice at all.
+        """
+        name, names = f"{CVSS_FIELDS[version]}_vector", self._metric_names(version)
+        posted = [n for n in names if self.add_prefix(n) in self.data]
+        if name not in cleaned or not posted or not set(posted) & set(self.changed_data):
+            return
+        chosen = {n.rpartition("_")[2]: cleaned.get(n, "") for n in names}
+        chosen = {key: value for key, value in chosen.items() if value}
+        typed = cleaned[name]
+        if name in self.changed_data:
+            if cvss_metrics.base_choices(version, typed) != chosen:
+                self.add_error(name, _vector_conflict(version))
+            return
+        if not chosen:
+            cleaned[name] = ""
+            return
+        if lacking := cvss_metrics.missing(version, chosen):
+            self.add_error(name, _missing_metrics(version, lacking))
+            return
+        keep = typed or getattr(self.report, name)
+        cleaned[name] = self._checked_vector(name, cvss_metrics.build(version, chosen, keep))
+
+    def _checked_vector(self, name: str, vector: str) -> str:
+        scorer = assessment.score_cvss31 if name == "cvss31_vector" else assessment.score_cvss40
+        try:
+            return scorer(vector).vector
+        except assessment.AssessmentError as exc:
+            self.add_error(name, str(exc))
+            return ""
+
     def save(self, user: User) -> bool:
-        return _save(self, assessment.assess, self.report, user, **self.cleaned_data)
+        fields = {k: v for k, v in self.cleaned_data.items() if k in assessment.ASSESSMENT_FIELDS}
+        return _save(self, assessment.assess, self.report, user, **fields)
+
+
+def _metric_field(metric: cvss_metrics.Metric) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=format_lazy("{} ({})", metric.label, metric.key),
+        choices=[("", _("Not chosen")), *metric.values],
+        required=False,
+        widget=forms.Select(attrs={"data-metric": metric.key}),
+    )
+
+
+def _vector_conflict(version: str) -> str:
+    return str(
+        _(
+            "The CVSS %(version)s vector and the metrics chosen below it differ. "
+            "Paste a vector or choose the metrics, not both."
+        )
+        % {"version": version}
+    )
+
+
+def _missing_metrics(version: str, lacking: list[cvss_metrics.Metric]) -> str:
+    names = ", ".join(f"{m.label} ({m.key})" for m in lacking)
+    return str(
+        _("Choose every CVSS %(version)s base metric, or none. Not chosen: %(metrics)s.")
+        % {"version": version, "metrics": names}
+    )
 
 
 class TemplateChoiceForm(Form):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
+from meldpunt.triage import cwe_picker
 from meldpunt.triage import views_workflow as views
 
 # State changes, assessments and messages to the finder.
@@ -12,6 +13,8 @@ urlpatterns: list[URLPattern] = [
     path("reports/<uuid:uid>/first-response/", views.first_response, name="first_response"),
     path("reports/<uuid:uid>/message/", views.send_message, name="send_message"),
     path("reports/<uuid:uid>/duplicate/", views.mark_duplicate, name="mark_duplicate"),
+    path("cwe/", cwe_picker.cwe_search, name="cwe_search"),
+    path("cwe/suggest.json", cwe_picker.cwe_suggest, name="cwe_suggest"),
     path("templates/", views.templates, name="templates"),
     path("templates/<slug:kind>/<slug:language>/", views.edit_template, name="edit_template"),
 ]

@@ -22,8 +22,9 @@ from meldpunt.accounts.access import admin_required, staff_profile
 from meldpunt.accounts.gate import staff_required
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
+from meldpunt.lib.middleware import allow_same_origin_fetch
 from meldpunt.lib.pages import render_private
-from meldpunt.reports import duplicates, lifecycle
+from meldpunt.reports import cwe, duplicates, lifecycle
 from meldpunt.reports.messages import PLACEHOLDERS, first_response_due
 from meldpunt.reports.models import Report, Resolution
 from meldpunt.triage import forms, message_templates
@@ -41,13 +42,17 @@ def _back(report: Report) -> HttpResponse:
     return HttpResponseRedirect(reverse("triage:report", args=[report.uid]), status=303)
 
 
-def panel_context(report: Report) -> dict[str, Any]:
-    """What the workflow panel on the report page shows a triager."""
+def panel_context(report: Report, cwe_pick: str = "") -> dict[str, Any]:
+    """What the workflow panel on the report page shows a triager.
+
+    `cwe_pick` is a weakness picked on the CWE search page, put in the form, not yet saved.
+    """
     ids = "workflow-%s"  # unique among the other forms of the report page
     can_mark_duplicate = lifecycle.can_close_as(report, Resolution.DUPLICATE)
+    picked = {"cwe": cwe_pick} if cwe.name(cwe_pick) else {}
     return {
         "move_form": forms.MoveForm(report=report, auto_id=ids),
-        "assessment_form": forms.AssessmentForm(report=report, auto_id=ids),
+        "assessment_form": forms.AssessmentForm(report=report, auto_id=ids, initial=picked),
         "template_form": forms.TemplateChoiceForm(auto_id=ids),
         "duplicate_form": forms.DuplicateChoiceForm(report=report, auto_id=ids),
         "suggestions": duplicates.suggest_duplicates(report) if can_mark_duplicate else [],
@@ -68,7 +73,8 @@ def _act(
     if isinstance(form, forms.MessageForm):
         return _compose_page(request, report, form, status=400)
     context = {"report": report, "form": form, "title": title}
-    return render_private(request, "triage/workflow/action.html", context, status=400)
+    page = render_private(request, "triage/workflow/action.html", context, status=400)
+    return allow_same_origin_fetch(page)  # cvss.js on the assessment form fetches CWEs
 
 
 @require_POST

@@ -37,7 +37,7 @@ def test_it_takes_a_report_from_received_to_answered(browser: Browser, live_serv
 
     fix_date = (timezone.localdate() + timedelta(days=14)).isoformat()
     page.get_by_label("Validity").select_option("yes")
-    page.get_by_label("Scope").select_option("yes")
+    page.get_by_label("Scope", exact=True).select_option("yes")  # not CVSS "Scope (S)"
     page.get_by_label("CVSS 3.1 vector").fill("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N")
     page.get_by_label("Weakness (CWE)").fill("CWE-79")
     page.get_by_label("Expected fix date").fill(fix_date)
