@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import json
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from defusedxml import ElementTree as SafeET
 
 CATALOGUE = Path(__file__).resolve().parent / "data" / "cwe.json"
 NUMBER_RE = re.compile(r"(?:CWE)?[-\s]*([1-9]\d{0,5})", re.IGNORECASE)
@@ -98,8 +99,8 @@ def _from_xml(path: Path) -> tuple[str, dict[int, str]]:
     # An admin's own download from MITRE, not finder input; ElementTree fetches no external
     # entities, and expat >= 2.4.1 (Python 3.11's) stops entity-expansion bombs.
     try:
-        root = ET.parse(path).getroot()  # noqa: S314
-    except ET.ParseError as exc:
+        root = SafeET.parse(path).getroot()
+    except SafeET.ParseError as exc:
         raise CatalogueError(f"{path.name}: not XML ({exc})") from None
     namespace = root.tag.partition("}")[0] + "}" if root.tag.startswith("{") else ""
     if root.tag != f"{namespace}Weakness_Catalog":
