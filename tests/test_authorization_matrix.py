@@ -20,7 +20,7 @@ from django.utils import timezone
 from meldpunt.intake.mail import process_message
 from meldpunt.intake.models import InboundMail
 from meldpunt.lib.uploads import IncomingFile
-from meldpunt.reports.models import Attachment, OutboundMail
+from meldpunt.reports.models import Attachment, OutboundMail, Tag
 from meldpunt.reports.services import add_message
 from tests.advisory_cast import fixed, ready
 from tests.conftest import make_staff, sign_in, submit
@@ -104,6 +104,11 @@ RULES: dict[str, Rule] = {
     "triage:mark_duplicate": Rule("POST", CHANGERS),
     "triage:legal_hold": Rule("POST", ADMIN),
     "triage:templates": Rule("GET", ADMIN),
+    "triage:tags": Rule("GET", ADMIN),
+    "triage:tag_edit": Rule("GET", ADMIN),
+    "triage:tag_delete": Rule("POST", ADMIN),
+    "triage:report_tags": Rule("POST", CHANGERS),
+    "triage:bulk": Rule("POST", CHANGERS),
     "triage:edit_template": Rule("GET", ADMIN),
     "audit:log": Rule("GET", ADMIN),
     "audit:disclosures": Rule("GET", ADMIN),
@@ -126,6 +131,8 @@ RULES: dict[str, Rule] = {
     "api:change_state": Rule("POST", frozenset()),
     "api:post_message": Rule("POST", frozenset()),
     "api:list_outbox": Rule("GET", frozenset()),
+    "api:list_tags": Rule("GET", frozenset()),
+    "api:put_tags": Rule("POST", frozenset()),  # PUT only: refused to every session alike
     # Any other path under /api/v1/: a JSON 404 for everyone alike.
     "api:not_found": Rule("GET", frozenset(), same_for_all=True),
 }
@@ -207,6 +214,8 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
         "advisory": advisory,
         "mail": mail,
         "outbound": outbound,
+        # Two tags: the admin's delete must not take away the one the edit page shows.
+        "tags": {n: Tag.objects.create(name=n) for n in ("triage:tag_edit", "triage:tag_delete")},
     }
 
 
@@ -218,6 +227,8 @@ def url_for(route: str, name: str, world: dict[str, Any]) -> str:
         values["language"] = "fr"  # not the advisory's own language (en)
     if name == "triage:mail_detail":
         values["uid"] = str(world["mail"].uid)
+    if name in world["tags"]:
+        values["uid"] = str(world["tags"][name].uid)
     if name.startswith("triage:outbox_"):
         values["uid"] = str(world["outbound"].uid)
     path = route

@@ -35,9 +35,18 @@ from meldpunt.reports.filters import (
     UnknownFilterValue,
     filter_reports,
 )
-from meldpunt.reports.models import Credit, Message, OutboundMail, Report, Resolution
+from meldpunt.reports.models import (
+    Credit,
+    Message,
+    OutboundMail,
+    Report,
+    Resolution,
+    Tag,
+    TagColour,
+)
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
+from meldpunt.reports.tags import set_tags, tag_names
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +165,7 @@ class ReportSummary(Schema):
     response_due_at: datetime
     first_response_at: datetime | None
     overdue: bool
+    tags: list[str]  # the tags' names (GET /tags lists them)
 
 
 class ReportEvent(Schema):
@@ -256,15 +266,20 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 
 @api.exception_handler(UnknownFilterValue)
 def _unknown_filter_value(request: HttpRequest, exc: UnknownFilterValue) -> HttpResponse:
-    allowed = ", ".join(repr(v) for v in exc.allowed if v)
-    entry = {
-        "loc": ["query", exc.field],
-        "msg": f"Input should be one of {allowed}",
-        "type": "enum",
-        "input": exc.value,
-        "ctx": {"allowed": [v for v in exc.allowed if v]},
-    }
+    entry = _unknown_value(["query", exc.field], exc.value, exc.allowed)
     return api.create_response(request, problem("invalid", [entry]), status=422)
+
+
+def _unknown_value(loc: list[str | int], value: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """A 422 entry for a value outside its list, naming the values there are."""
+    shown = ", ".join(repr(v) for v in allowed if v)
+    return {
+        "loc": loc,
+        "msg": f"Input should be one of {shown}",
+        "type": "enum",
+        "input": value,
+        "ctx": {"allowed": [v for v in allowed if v]},
+    }
 
 
 @api.exception_handler(Exception)
@@ -288,6 +303,8 @@ class Filters(Schema):
     not_reached: bool | None = None  # the finder was not reached
     promises_at_risk: bool | None = None  # a promise at risk or broken
     q: str | None = None  # a reference (MP-YYYY-NNNN) or an affected host or URL
+    # A tag's name (GET /tags); an unknown one is a 422 naming the tags there are.
+    tag: str | None = None
     limit: int = Field(50, ge=1, le=200)
     # Bounded: an offset beyond what a database integer holds would be a 500, not a page.
     offset: int = Field(0, ge=0, le=1_000_000_000)
@@ -316,13 +333,16 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
         "response_due_at": report.response_due_at,
         "first_response_at": report.first_response_at,
         "overdue": report.is_overdue(now),
+        "tags": [t.name for t in report.tags.all()],
     }
 
 
 def _filtered(filters: Filters) -> QuerySet[Report]:
     """The API's filters as the domain's: no state given means every state."""
-    reports: QuerySet[Report] = Report.objects.select_related("assignee").order_by(
-        "response_due_at", "pk"
+    reports: QuerySet[Report] = (
+        Report.objects.select_related("assignee")
+        .prefetch_related("tags")
+        .order_by("response_due_at", "pk")
     )
     unassigned = filters.assignee == "unassigned"
     named = filters.assignee and not unassigned
@@ -335,6 +355,7 @@ def _filtered(filters: Filters) -> QuerySet[Report]:
         overdue=filters.overdue,
         not_reached=filters.not_reached,
         promises_at_risk=filters.promises_at_risk,
+        tag=filters.tag,
     )
     return filter_reports(reports, wanted, timezone.now())
 
@@ -347,7 +368,9 @@ def list_reports(request: HttpRequest, filters: Query[Filters]) -> list[dict[str
 
 
 def _report(request: HttpRequest, uid: uuid.UUID) -> Report:
-    return get_for_staff(request, Report.objects.select_related("assignee"), uid=uid)
+    return get_for_staff(
+        request, Report.objects.select_related("assignee").prefetch_related("tags"), uid=uid
+    )
 
 
 @api.get(
@@ -520,3 +543,43 @@ def post_message(request: HttpRequest, uid: uuid.UUID, new: NewMessage) -> Any:
             "delivery": outbox.delivery(mail),
         },
     )
+
+
+class TagOut(Schema):
+    name: str
+    colour: str = _enum(TagColour.values)
+    description: str
+
+
+class TagNames(Schema):
+    # The report's tags after the change: each name must be a tag's (GET /tags).
+    tags: list[str] = Field(max_length=100)
+
+
+@api.get("/tags", response={200: list[TagOut], **COMMON}, summary="List the tags")
+def list_tags(request: HttpRequest) -> list[dict[str, Any]]:
+    staff_profile(request)
+    return [
+        {"name": t.name, "colour": t.colour, "description": t.description}
+        for t in Tag.objects.all()
+    ]
+
+
+@api.put(
+    "/reports/{uid}/tags",
+    response={200: ReportSummary, 403: Problem, 404: Problem, **COMMON},
+    summary="Set a report's tags (each tag put on or taken off is an event)",
+)
+def put_tags(request: HttpRequest, uid: uuid.UUID, change: TagNames) -> Any:
+    require_change_role(request)
+    report = _report(request, uid)
+    found = {t.name: t for t in Tag.objects.filter(name__in=change.tags)}
+    unknown = [
+        _unknown_value(["body", "change", "tags", i], name, tag_names())
+        for i, name in enumerate(change.tags)
+        if name not in found
+    ]
+    if unknown:
+        return Status(422, problem("invalid", unknown))
+    set_tags(report, _user(request), found.values())
+    return Status(200, _summary(_report(request, uid), timezone.now()))

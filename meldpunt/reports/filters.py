@@ -13,10 +13,11 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
-from meldpunt.reports.models import Report, Severity, State, overdue
+from meldpunt.reports.models import Report, Severity, State, Tag, overdue
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
 from meldpunt.reports.search import matching
+from meldpunt.reports.tags import tag_names
 
 # The values each enumerated filter accepts: the one list that the inbox's form, the API's
 # check and its OpenAPI document share.
@@ -46,6 +47,7 @@ class ReportFilter:
     overdue: bool | None = None
     not_reached: bool | None = None  # the finder was not reached (meldpunt.reports.reach)
     promises_at_risk: bool | None = None  # a promise at risk or broken (the ledger)
+    tag: str | None = None  # a tag's name (meldpunt.reports.tags)
 
     def __post_init__(self) -> None:
         for state in self.states or ():
@@ -53,6 +55,8 @@ class ReportFilter:
                 raise UnknownFilterValue("state", state, STATES)
         if self.severity is not None and self.severity not in SEVERITIES:
             raise UnknownFilterValue("severity", self.severity, SEVERITIES)
+        if self.tag is not None and not Tag.objects.filter(name=self.tag).exists():
+            raise UnknownFilterValue("tag", self.tag, tag_names())
 
 
 def out_of_scope() -> Q:
@@ -87,4 +91,6 @@ def filter_reports(reports: QuerySet[Report], f: ReportFilter, now: datetime) ->
     if f.promises_at_risk is not None:
         risky = at_risk(now)
         reports = reports.filter(risky) if f.promises_at_risk else reports.exclude(risky)
+    if f.tag is not None:
+        reports = reports.filter(tags__name=f.tag)
     return reports

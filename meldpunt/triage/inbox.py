@@ -23,7 +23,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
-from meldpunt.accounts.access import staff_profile
+from meldpunt.accounts.access import can_change, staff_profile
 from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import StaffProfile
 from meldpunt.lib.forms import Form
@@ -36,6 +36,8 @@ from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
 from meldpunt.reports.search import is_searchable
 from meldpunt.reports.summary import Summary, summary
+from meldpunt.reports.tags import tag_names
+from meldpunt.triage.bulk import BulkForm
 
 PER_PAGE = 50
 _ANY_UID = uuid.UUID(int=0)
@@ -73,6 +75,7 @@ class InboxFilter(Form):
     overdue = forms.BooleanField(label=_("Overdue only"), required=False)
     not_reached = forms.BooleanField(label=_("Finder not reached"), required=False)
     at_risk = forms.BooleanField(label=_("Promises at risk or broken"), required=False)
+    tag = forms.ChoiceField(label=_("Tag"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -82,6 +85,10 @@ class InboxFilter(Form):
             (ME, _("Me")),
             (UNASSIGNED, _("Unassigned")),
             *((str(p.uid), p.user.get_username()) for p in staff),
+        ]
+        self.fields["tag"].choices = [  # type: ignore[attr-defined]
+            ("", _("Any")),
+            *((name, name) for name in tag_names()),
         ]
 
     def clean_q(self) -> str:
@@ -120,6 +127,7 @@ def report_filter(f: dict[str, Any], user: AbstractBaseUser | AnonymousUser) -> 
         overdue=True if f.get("overdue") else None,
         not_reached=True if f.get("not_reached") else None,
         promises_at_risk=True if f.get("at_risk") else None,
+        tag=f.get("tag") or None,
     )
 
 
@@ -169,14 +177,24 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": rows(list(page), now),
         "now": now,
+        "bulk": bulk_form_context(request),
     }
     return render_private(request, "triage/inbox.html", context, 400 if form.errors else 200)
+
+
+def bulk_form_context(request: HttpRequest) -> BulkForm | None:
+    """The bulk actions' form for those who may change reports; it returns to these filters."""
+    if not can_change(request):
+        return None
+    query = request.GET.urlencode()
+    return BulkForm(initial={"back": f"?{query}" if query else ""}, auto_id="bulk-%s")
 
 
 def listing(now: datetime) -> QuerySet[Report]:
     """Clear columns only: the sealed blobs are not even fetched."""
     return (
         Report.objects.select_related("assignee")
+        .prefetch_related("tags")
         .defer("content_blob", "finder_blob", "receipt_digest", "submission_digest")
         .annotate(
             overdue=Case(When(overdue(now), then=Value(True)), default=Value(False)),

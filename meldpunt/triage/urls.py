@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("meldpunt.triage.urls_metrics")),
     path("", include("meldpunt.triage.urls_mail")),
     path("", include("meldpunt.triage.urls_outbox")),
+    path("", include("meldpunt.triage.urls_tools")),
 ]
