@@ -12,7 +12,7 @@ from django.test import Client
 
 from meldpunt.advisories import publishing
 from meldpunt.policy import keys
-from meldpunt.reports.models import Tag
+from meldpunt.reports.models import SavedView, Tag
 from tests.advisory_cast import fixed, ready
 from tests.conftest import make_staff, sign_in, submit, valid_report
 from tests.test_mail_failed_view import failed_mail
@@ -72,6 +72,7 @@ def open_desk() -> Desk:
     assert staff.post(f"/triage/reports/{report.uid}/notes/", {"text": "Seen."}).status_code == 303
     tag = Tag.objects.create(name="auth", colour="red", description="Log-in flows")
     report.tags.add(tag)
+    view = SavedView.objects.create(name="Auth", owner=ada, shared=True, query="tag=auth")
     published = ready(alice, fixed(alice))
     publishing.update_translation(published, "fr", french, alice)
     publishing.publish(published, summary="", user=alice, skip_review=True)
@@ -110,6 +111,8 @@ def open_desk() -> Desk:
         ("tags", "/triage/tags/"),
         ("tag", f"/triage/tags/{tag.uid}/"),
         ("inbox-by-tag", "/triage/?tag=auth"),
+        ("views", "/triage/views/"),
+        ("view", f"/triage/views/{view.uid}/"),
         ("admin", "/admin/"),
         ("admin-reports", "/admin/reports/report/"),
         ("admin-report", f"/admin/reports/report/{report.pk}/change/"),

@@ -41,11 +41,13 @@ from meldpunt.reports.models import (
     OutboundMail,
     Report,
     Resolution,
+    SavedView,
     Tag,
     TagColour,
 )
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
+from meldpunt.reports.saved_views import view_filter, visible_views
 from meldpunt.reports.tags import set_tags, tag_names
 
 log = logging.getLogger(__name__)
@@ -305,6 +307,9 @@ class Filters(Schema):
     q: str | None = None  # a reference (MP-YYYY-NNNN) or an affected host or URL
     # A tag's name (GET /tags); an unknown one is a 422 naming the tags there are.
     tag: str | None = None
+    # A saved view's uid (GET /saved-views): its filters, as the inbox applies them, replace
+    # the other filters given here.
+    view: uuid.UUID | None = None
     limit: int = Field(50, ge=1, le=200)
     # Bounded: an offset beyond what a database integer holds would be a 500, not a page.
     offset: int = Field(0, ge=0, le=1_000_000_000)
@@ -337,7 +342,7 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
     }
 
 
-def _filtered(filters: Filters) -> QuerySet[Report]:
+def _filtered(filters: Filters, user: User) -> QuerySet[Report]:
     """The API's filters as the domain's: no state given means every state."""
     reports: QuerySet[Report] = (
         Report.objects.select_related("assignee")
@@ -357,13 +362,35 @@ def _filtered(filters: Filters) -> QuerySet[Report]:
         promises_at_risk=filters.promises_at_risk,
         tag=filters.tag,
     )
+    if filters.view is not None:
+        wanted = view_filter(_saved_view(user, filters.view), user)
     return filter_reports(reports, wanted, timezone.now())
+
+
+class UnknownView(Exception):
+    def __init__(self, value: str, allowed: tuple[str, ...]) -> None:
+        super().__init__("view: unknown")
+        self.value, self.allowed = value, allowed
+
+
+def _saved_view(user: User, uid: uuid.UUID) -> SavedView:
+    visible = visible_views(user)
+    view = visible.filter(uid=uid).first()
+    if view is None:
+        raise UnknownView(str(uid), tuple(str(u) for u in visible.values_list("uid", flat=True)))
+    return view
+
+
+@api.exception_handler(UnknownView)
+def _unknown_view(request: HttpRequest, exc: UnknownView) -> HttpResponse:
+    entry = _unknown_value(["query", "view"], exc.value, exc.allowed)
+    return api.create_response(request, problem("invalid", [entry]), status=422)
 
 
 @api.get("/reports", response={200: list[ReportSummary], **COMMON}, summary="List reports")
 def list_reports(request: HttpRequest, filters: Query[Filters]) -> list[dict[str, Any]]:
     now = timezone.now()
-    page = _filtered(filters)[filters.offset : filters.offset + filters.limit]
+    page = _filtered(filters, _user(request))[filters.offset : filters.offset + filters.limit]
     return [_summary(r, now) for r in page]
 
 
@@ -583,3 +610,30 @@ def put_tags(request: HttpRequest, uid: uuid.UUID, change: TagNames) -> Any:
         return Status(422, problem("invalid", unknown))
     set_tags(report, _user(request), found.values())
     return Status(200, _summary(_report(request, uid), timezone.now()))
+
+
+class SavedViewOut(Schema):
+    uid: uuid.UUID
+    name: str
+    owner: str
+    shared: bool
+    query: str  # the inbox's query string; GET /reports?view=<uid> applies it
+
+
+@api.get(
+    "/saved-views",
+    response={200: list[SavedViewOut], **COMMON},
+    summary="List the saved views this token's staff member can apply",
+)
+def list_saved_views(request: HttpRequest) -> list[dict[str, Any]]:
+    staff_profile(request)
+    return [
+        {
+            "uid": v.uid,
+            "name": v.name,
+            "owner": v.owner.get_username(),
+            "shared": v.shared,
+            "query": v.query,
+        }
+        for v in visible_views(_user(request))
+    ]

@@ -6,14 +6,15 @@ by host goes through the blind index (`meldpunt.reports.search`).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Q, QuerySet
 
-from meldpunt.reports.models import Report, Severity, State, Tag, overdue
+from meldpunt.reports.models import Report, Severity, State, Tag, open_states, overdue
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
 from meldpunt.reports.search import matching
@@ -24,6 +25,12 @@ from meldpunt.reports.tags import tag_names
 STATES: tuple[str, ...] = tuple(State.values)
 # "" is "not assessed yet".
 SEVERITIES: tuple[str, ...] = ("", *Severity.values)
+
+
+# The inbox's words for "any state", "assigned to me", "unassigned" and "not assessed".
+ALL_STATES, ME, UNASSIGNED, NOT_ASSESSED = "all", "me", "none", "unset"
+# Listed as an IN list, not as "not closed": that can use the (state, response_due_at) index.
+OPEN_STATES = tuple(open_states())
 
 
 class UnknownFilterValue(ValueError):
@@ -94,3 +101,34 @@ def filter_reports(reports: QuerySet[Report], f: ReportFilter, now: datetime) ->
     if f.tag is not None:
         reports = reports.filter(tags__name=f.tag)
     return reports
+
+
+def inbox_filter(f: Mapping[str, Any], user: AbstractBaseUser | AnonymousUser) -> ReportFilter:
+    """The inbox's filters as the domain's; a search without a chosen state looks everywhere."""
+    search: str = f.get("q", "")
+    state = f.get("state", "")
+    states: tuple[str, ...] | None = None
+    if state == "" and not search:
+        states = tuple(OPEN_STATES)
+    elif state not in ("", ALL_STATES):
+        states = (state,)
+    assignee = f.get("assignee", "")
+    assignees = None
+    if assignee == ME:
+        assignees = User.objects.filter(pk=user.pk or 0)
+    elif assignee and assignee != UNASSIGNED:
+        assignees = User.objects.filter(staff__uid=assignee)
+    severity = f.get("severity", "")
+    scope = f.get("scope", "")
+    return ReportFilter(
+        states=states,
+        search=search,
+        assignees=assignees,
+        unassigned=assignee == UNASSIGNED,
+        severity=("" if severity == NOT_ASSESSED else severity) if severity else None,
+        in_scope=(scope == "in") if scope else None,
+        overdue=True if f.get("overdue") else None,
+        not_reached=True if f.get("not_reached") else None,
+        promises_at_risk=True if f.get("at_risk") else None,
+        tag=f.get("tag") or None,
+    )

@@ -231,6 +231,28 @@ class Tag(models.Model):
         return self.name
 
 
+class SavedView(models.Model):
+    """A named set of the inbox's filters (its query string), for its owner or the team.
+
+    Filters only name states, tags, staff and search terms the team typed: no report content.
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    shared = models.BooleanField(default=False)
+    query = models.CharField(max_length=2000, blank=True)  # without the leading "?"
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class AffectedHost(models.Model):
     """Blind index of a report's affected hosts: finds reports by host without storing it."""
 

@@ -25,7 +25,7 @@ from meldpunt.reports import bulk
 from meldpunt.reports.assessment import assignable_staff
 from meldpunt.reports.labels import RESOLUTION_LABELS, STATE_LABELS
 from meldpunt.reports.lifecycle import TRANSITIONS
-from meldpunt.reports.models import Report, Resolution, State, Tag
+from meldpunt.reports.models import Report, Resolution, Tag
 from meldpunt.triage import message_templates
 from meldpunt.triage.forms import StaffChoiceField
 from meldpunt.triage.models import TemplateKind
@@ -164,6 +164,5 @@ def _page(
         "form": form,
         "refusals": refusals,
         "back": reverse("triage:inbox") + back,
-        "state_closed": State.CLOSED,
     }
     return render_private(request, "triage/bulk.html", context, status)

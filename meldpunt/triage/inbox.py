@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.paginator import Paginator
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
@@ -29,11 +28,20 @@ from meldpunt.accounts.models import StaffProfile
 from meldpunt.lib.forms import Form
 from meldpunt.lib.pages import render_private
 from meldpunt.policy.commitments import category_label
-from meldpunt.reports.filters import ReportFilter, filter_reports
+from meldpunt.reports.filters import (
+    ALL_STATES,
+    ME,
+    NOT_ASSESSED,
+    OPEN_STATES,
+    UNASSIGNED,
+    filter_reports,
+    inbox_filter,
+)
 from meldpunt.reports.labels import SEVERITY_LABELS, STATE_LABELS
-from meldpunt.reports.models import Report, State, open_states, overdue
+from meldpunt.reports.models import Report, State, overdue
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
+from meldpunt.reports.saved_views import MAX_SHOWN, clean_query, counts, visible_views
 from meldpunt.reports.search import is_searchable
 from meldpunt.reports.summary import Summary, summary
 from meldpunt.reports.tags import tag_names
@@ -41,9 +49,6 @@ from meldpunt.triage.bulk import BulkForm
 
 PER_PAGE = 50
 _ANY_UID = uuid.UUID(int=0)
-# Listed as an IN list, not as "not closed": that can use the (state, response_due_at) index.
-OPEN_STATES = open_states()
-ALL_STATES, ME, UNASSIGNED, NOT_ASSESSED = "all", "me", "none", "unset"
 
 # The models' choices carry no translated labels; the team reads these.
 
@@ -100,37 +105,6 @@ class InboxFilter(Form):
         return text
 
 
-def report_filter(f: dict[str, Any], user: AbstractBaseUser | AnonymousUser) -> ReportFilter:
-    """The inbox's filters as the domain's; a search without a chosen state looks everywhere."""
-    search: str = f.get("q", "")
-    state = f.get("state", "")
-    states: tuple[str, ...] | None = None
-    if state == "" and not search:
-        states = tuple(OPEN_STATES)
-    elif state not in ("", ALL_STATES):
-        states = (state,)
-    assignee = f.get("assignee", "")
-    assignees = None
-    if assignee == ME:
-        assignees = User.objects.filter(pk=user.pk or 0)
-    elif assignee and assignee != UNASSIGNED:
-        assignees = User.objects.filter(staff__uid=assignee)
-    severity = f.get("severity", "")
-    scope = f.get("scope", "")
-    return ReportFilter(
-        states=states,
-        search=search,
-        assignees=assignees,
-        unassigned=assignee == UNASSIGNED,
-        severity=("" if severity == NOT_ASSESSED else severity) if severity else None,
-        in_scope=(scope == "in") if scope else None,
-        overdue=True if f.get("overdue") else None,
-        not_reached=True if f.get("not_reached") else None,
-        promises_at_risk=True if f.get("at_risk") else None,
-        tag=f.get("tag") or None,
-    )
-
-
 def ordered(reports: QuerySet[Report], state: str) -> QuerySet[Report]:
     """Waiting for a first response: nearest response date first; then by expected fix date."""
     if state == State.CLOSED:
@@ -168,7 +142,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     form.is_valid()  # invalid filters are left out of cleaned_data, named on the page, ignored
     now = timezone.now()
     filters = form.cleaned_data
-    reports = filter_reports(listing(now), report_filter(filters, request.user), now)
+    reports = filter_reports(listing(now), inbox_filter(filters, request.user), now)
     reports = ordered(reports, filters.get("state", ""))
     page = Paginator(reports, PER_PAGE).get_page(request.GET.get("page"))
     context = {
@@ -178,8 +152,20 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "rows": rows(list(page), now),
         "now": now,
         "bulk": bulk_form_context(request),
+        **views_context(request, now),
     }
     return render_private(request, "triage/inbox.html", context, 400 if form.errors else 200)
+
+
+def views_context(request: HttpRequest, now: datetime) -> dict[str, Any]:
+    """The saved views in the inbox's menu, each with its count (a few: one COUNT each)."""
+    user = staff_profile(request).user
+    views = list(visible_views(user)[: MAX_SHOWN + 1])
+    return {
+        "views": counts(views[:MAX_SHOWN], user, now),
+        "more_views": len(views) > MAX_SHOWN,
+        "current_query": clean_query(request.GET.urlencode()),
+    }
 
 
 def bulk_form_context(request: HttpRequest) -> BulkForm | None:
