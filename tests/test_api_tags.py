@@ -80,3 +80,11 @@ def test_it_refuses_setting_tags_with_a_viewers_token(bob, tags, rita):
     assert response.status_code == 403
     assert response.json()["code"] == "forbidden"
     assert list(rita.report.tags.all()) == []
+
+
+def test_the_openapi_document_lists_the_tags_there_are(alice_api, tags):
+    schema = Client().get("/api/v1/openapi.json").json()
+    (param,) = [
+        p for p in schema["paths"]["/api/v1/reports"]["get"]["parameters"] if p["name"] == "tag"
+    ]
+    assert param["schema"]["enum"] == ["auth", "quick-win"]

@@ -125,7 +125,7 @@ ERRORS: dict[str, str] = {
     "workflow_refused": "400: the report's life cycle does not allow this now",
     "unauthorized": "401: no token, or one that is unknown or revoked",
     "forbidden": "403: the token's staff member may read but not change reports",
-    "not_found": "404: no such report (or path)",
+    "not_found": "404: no such report, saved view (or path)",
     "method_not_allowed": "405: the path does not take this method (see the Allow header)",
     "invalid": "422: input the schema or a filter refuses; `detail` lists each problem",
     "server_error": "500: a fault on our side, logged without the request's data",
@@ -296,6 +296,12 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     )
 
 
+def _tag_enum(schema: dict[str, Any]) -> None:
+    names = list(tag_names())
+    if names:  # an empty enum would allow nothing, not anything
+        schema["enum"] = names
+
+
 class Filters(Schema):
     # Checked by the domain's ReportFilter (an unknown value is a 422 naming the allowed).
     state: str | None = Field(None, json_schema_extra={"enum": list(STATES)})
@@ -305,10 +311,11 @@ class Filters(Schema):
     not_reached: bool | None = None  # the finder was not reached
     promises_at_risk: bool | None = None  # a promise at risk or broken
     q: str | None = None  # a reference (MP-YYYY-NNNN) or an affected host or URL
-    # A tag's name (GET /tags); an unknown one is a 422 naming the tags there are.
-    tag: str | None = None
+    # A tag's name (GET /tags); an unknown one is a 422 naming the tags there are. The
+    # OpenAPI document lists the tags there are when it is fetched.
+    tag: str | None = Field(None, json_schema_extra=_tag_enum)
     # A saved view's uid (GET /saved-views): its filters, as the inbox applies them, replace
-    # the other filters given here.
+    # the other filters given here; a view the token's staff member cannot see is a 404.
     view: uuid.UUID | None = None
     limit: int = Field(50, ge=1, le=200)
     # Bounded: an offset beyond what a database integer holds would be a 500, not a page.
@@ -367,27 +374,18 @@ def _filtered(filters: Filters, user: User) -> QuerySet[Report]:
     return filter_reports(reports, wanted, timezone.now())
 
 
-class UnknownView(Exception):
-    def __init__(self, value: str, allowed: tuple[str, ...]) -> None:
-        super().__init__("view: unknown")
-        self.value, self.allowed = value, allowed
-
-
 def _saved_view(user: User, uid: uuid.UUID) -> SavedView:
     visible = visible_views(user)
     view = visible.filter(uid=uid).first()
     if view is None:
-        raise UnknownView(str(uid), tuple(str(u) for u in visible.values_list("uid", flat=True)))
+        # As for reports: missing and someone else's personal view answer alike.
+        raise HttpError(404, "view: no saved view with that uid (GET /saved-views)")
     return view
 
 
-@api.exception_handler(UnknownView)
-def _unknown_view(request: HttpRequest, exc: UnknownView) -> HttpResponse:
-    entry = _unknown_value(["query", "view"], exc.value, exc.allowed)
-    return api.create_response(request, problem("invalid", [entry]), status=422)
-
-
-@api.get("/reports", response={200: list[ReportSummary], **COMMON}, summary="List reports")
+@api.get(
+    "/reports", response={200: list[ReportSummary], 404: Problem, **COMMON}, summary="List reports"
+)
 def list_reports(request: HttpRequest, filters: Query[Filters]) -> list[dict[str, Any]]:
     now = timezone.now()
     page = _filtered(filters, _user(request))[filters.offset : filters.offset + filters.limit]
