@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from django.test import Client
 
 from meldpunt.advisories import publishing
 from meldpunt.policy import keys
+from meldpunt.reports.models import SavedView, Tag
 from tests.advisory_cast import fixed, ready
 from tests.conftest import make_staff, sign_in, submit, valid_report
 from tests.test_mail_failed_view import failed_mail
@@ -59,6 +60,7 @@ class Desk:
     public: list[tuple[str, str]]
     finder_pages: list[tuple[str, str]]
     staff_pages: list[tuple[str, str]]
+    refused_reports: list[str] = field(default_factory=list)  # a bulk action refuses these
 
 
 def in_language(client: Client, language: str) -> Client:
@@ -87,6 +89,9 @@ def open_desk() -> Desk:
     staff = sign_in(Client(), ada)
     report = rita.report
     assert staff.post(f"/triage/reports/{report.uid}/notes/", {"text": "Seen."}).status_code == 303
+    tag = Tag.objects.create(name="auth", colour="red", description="Log-in flows")
+    report.tags.add(tag)
+    view = SavedView.objects.create(name="Auth", owner=ada, shared=True, query="tag=auth")
     published = ready(alice, fixed(alice))
     publishing.update_translation(published, "fr", french, alice)
     publishing.publish(published, summary="", user=alice, skip_review=True)
@@ -126,11 +131,26 @@ def open_desk() -> Desk:
         ("webhook", f"/triage/webhooks/{hook.uid}/"),
         ("templates", "/triage/templates/"),
         ("template", "/triage/templates/fixed/en/"),
+        ("tags", "/triage/tags/"),
+        ("tag", f"/triage/tags/{tag.uid}/"),
+        ("inbox-by-tag", "/triage/?tag=auth"),
+        ("views", "/triage/views/"),
+        ("view", f"/triage/views/{view.uid}/"),
         ("admin", "/admin/"),
         ("admin-reports", "/admin/reports/report/"),
         ("admin-report", f"/admin/reports/report/{report.pk}/change/"),
     ]
-    return Desk(Client(), finder, staff, thanks, public, finder_pages, staff_pages)
+    desk = Desk(Client(), finder, staff, thanks, public, finder_pages, staff_pages)
+    desk.refused_reports = [str(report.uid)]
+    return desk
+
+
+def bulk_refused(client: Client, reports: list[str]) -> str:
+    """The page a bulk action shows when a report refuses it (a fixed report: needs_info)."""
+    data = {"reports": reports, "action": "move", "move": "needs_info:"}
+    response = client.post("/triage/bulk/", data)
+    assert response.status_code == 409
+    return str(response.content.decode())
 
 
 def form_with_errors(client: Client) -> str:

@@ -11,6 +11,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 
 from meldpunt.api.tokens import issue_token
+from meldpunt.reports.models import Tag
 from tests.conftest import make_staff, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,6 +28,8 @@ def operations(live_server: Any) -> list[Any]:
 
 def test_the_api_holds_against_generated_requests(live_server: Any) -> None:
     submit(Client())  # something to list and read
+    # A tag, so the document lists the tag filter's values and the fuzzer picks from them.
+    Tag.objects.create(name="fuzzed")
     token = issue_token(make_staff("alice@example.org", "triager"), "fuzz")
     auth = {"Authorization": f"Bearer {token}"}
     ops = operations(live_server)

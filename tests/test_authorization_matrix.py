@@ -20,7 +20,7 @@ from django.utils import timezone
 from meldpunt.intake.mail import process_message
 from meldpunt.intake.models import InboundMail
 from meldpunt.lib.uploads import IncomingFile
-from meldpunt.reports.models import Attachment, OutboundMail
+from meldpunt.reports.models import Attachment, OutboundMail, SavedView, Tag
 from meldpunt.reports.services import add_message
 from meldpunt.webhooks.models import Endpoint
 from tests.advisory_cast import fixed, ready
@@ -113,6 +113,15 @@ RULES: dict[str, Rule] = {
     "triage:cwe_search": Rule("GET", STAFF),
     "triage:cwe_suggest": Rule("GET", STAFF),
     "triage:templates": Rule("GET", ADMIN),
+    "triage:tags": Rule("GET", ADMIN),
+    "triage:tag_edit": Rule("GET", ADMIN),
+    "triage:tag_delete": Rule("POST", ADMIN),
+    "triage:report_tags": Rule("POST", CHANGERS),
+    "triage:bulk": Rule("POST", CHANGERS),
+    "triage:views": Rule("GET", STAFF),
+    # The admin's shared views: only their owner or an admin changes them.
+    "triage:view_edit": Rule("GET", ADMIN),
+    "triage:view_delete": Rule("POST", ADMIN),
     "triage:edit_template": Rule("GET", ADMIN),
     "audit:log": Rule("GET", ADMIN),
     "audit:disclosures": Rule("GET", ADMIN),
@@ -135,6 +144,9 @@ RULES: dict[str, Rule] = {
     "api:change_state": Rule("POST", frozenset()),
     "api:post_message": Rule("POST", frozenset()),
     "api:list_outbox": Rule("GET", frozenset()),
+    "api:list_tags": Rule("GET", frozenset()),
+    "api:list_saved_views": Rule("GET", frozenset()),
+    "api:put_tags": Rule("POST", frozenset()),  # PUT only: refused to every session alike
     # Any other path under /api/v1/: a JSON 404 for everyone alike.
     "api:not_found": Rule("GET", frozenset(), same_for_all=True),
 }
@@ -200,6 +212,7 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
     )
     outbound.envelope = {"to": ["rita@example.net"], "raw": "cmF3"}
     outbound.save()
+    clients_admin = make_staff("ada@example.org", "admin")
     own = submit(Client())  # the finder's own report
     finder = Client()
     assert finder.post("/status/", {"code": own.code}).status_code == 303
@@ -208,7 +221,7 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
         "finder": finder,
         "viewer": sign_in(Client(), make_staff("bob@example.org", "viewer")),
         "triager": sign_in(Client(), triager),
-        "admin": sign_in(Client(), make_staff("ada@example.org", "admin")),
+        "admin": sign_in(Client(), clients_admin),
     }
     return {
         "values": values,
@@ -216,6 +229,12 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
         "advisory": advisory,
         "mail": mail,
         "outbound": outbound,
+        # Two tags: the admin's delete must not take away the one the edit page shows.
+        "tags": {n: Tag.objects.create(name=n) for n in ("triage:tag_edit", "triage:tag_delete")},
+        "views": {
+            n: SavedView.objects.create(name=n, owner=clients_admin, shared=True)
+            for n in ("triage:view_edit", "triage:view_delete")
+        },
     }
 
 
@@ -234,6 +253,10 @@ def url_for(route: str, name: str, world: dict[str, Any]) -> str:
         values["language"] = "fr"  # not the advisory's own language (en)
     if name == "triage:mail_detail":
         values["uid"] = str(world["mail"].uid)
+    if name in world["tags"]:
+        values["uid"] = str(world["tags"][name].uid)
+    if name in world["views"]:
+        values["uid"] = str(world["views"][name].uid)
     if name.startswith("triage:outbox_"):
         values["uid"] = str(world["outbound"].uid)
     if name.startswith("triage:webhook") and "<uuid:uid>" in route:

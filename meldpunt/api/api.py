@@ -35,9 +35,20 @@ from meldpunt.reports.filters import (
     UnknownFilterValue,
     filter_reports,
 )
-from meldpunt.reports.models import Credit, Message, OutboundMail, Report, Resolution
+from meldpunt.reports.models import (
+    Credit,
+    Message,
+    OutboundMail,
+    Report,
+    Resolution,
+    SavedView,
+    Tag,
+    TagColour,
+)
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
+from meldpunt.reports.saved_views import view_filter, visible_views
+from meldpunt.reports.tags import set_tags, tag_names
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +125,7 @@ ERRORS: dict[str, str] = {
     "workflow_refused": "400: the report's life cycle does not allow this now",
     "unauthorized": "401: no token, or one that is unknown or revoked",
     "forbidden": "403: the token's staff member may read but not change reports",
-    "not_found": "404: no such report (or path)",
+    "not_found": "404: no such report, saved view (or path)",
     "method_not_allowed": "405: the path does not take this method (see the Allow header)",
     "invalid": "422: input the schema or a filter refuses; `detail` lists each problem",
     "server_error": "500: a fault on our side, logged without the request's data",
@@ -156,6 +167,7 @@ class ReportSummary(Schema):
     response_due_at: datetime
     first_response_at: datetime | None
     overdue: bool
+    tags: list[str]  # the tags' names (GET /tags lists them)
 
 
 class ReportEvent(Schema):
@@ -256,15 +268,20 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 
 @api.exception_handler(UnknownFilterValue)
 def _unknown_filter_value(request: HttpRequest, exc: UnknownFilterValue) -> HttpResponse:
-    allowed = ", ".join(repr(v) for v in exc.allowed if v)
-    entry = {
-        "loc": ["query", exc.field],
-        "msg": f"Input should be one of {allowed}",
-        "type": "enum",
-        "input": exc.value,
-        "ctx": {"allowed": [v for v in exc.allowed if v]},
-    }
+    entry = _unknown_value(["query", exc.field], exc.value, exc.allowed)
     return api.create_response(request, problem("invalid", [entry]), status=422)
+
+
+def _unknown_value(loc: list[str | int], value: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """A 422 entry for a value outside its list, naming the values there are."""
+    shown = ", ".join(repr(v) for v in allowed if v)
+    return {
+        "loc": loc,
+        "msg": f"Input should be one of {shown}",
+        "type": "enum",
+        "input": value,
+        "ctx": {"allowed": [v for v in allowed if v]},
+    }
 
 
 @api.exception_handler(Exception)
@@ -279,6 +296,12 @@ def _server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     )
 
 
+def _tag_enum(schema: dict[str, Any]) -> None:
+    names = list(tag_names())
+    if names:  # an empty enum would allow nothing, not anything
+        schema["enum"] = names
+
+
 class Filters(Schema):
     # Checked by the domain's ReportFilter (an unknown value is a 422 naming the allowed).
     state: str | None = Field(None, json_schema_extra={"enum": list(STATES)})
@@ -288,6 +311,12 @@ class Filters(Schema):
     not_reached: bool | None = None  # the finder was not reached
     promises_at_risk: bool | None = None  # a promise at risk or broken
     q: str | None = None  # a reference (MP-YYYY-NNNN) or an affected host or URL
+    # A tag's name (GET /tags); an unknown one is a 422 naming the tags there are. The
+    # OpenAPI document lists the tags there are when it is fetched.
+    tag: str | None = Field(None, json_schema_extra=_tag_enum)
+    # A saved view's uid (GET /saved-views): its filters, as the inbox applies them, replace
+    # the other filters given here; a view the token's staff member cannot see is a 404.
+    view: uuid.UUID | None = None
     limit: int = Field(50, ge=1, le=200)
     # Bounded: an offset beyond what a database integer holds would be a 500, not a page.
     offset: int = Field(0, ge=0, le=1_000_000_000)
@@ -316,13 +345,16 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
         "response_due_at": report.response_due_at,
         "first_response_at": report.first_response_at,
         "overdue": report.is_overdue(now),
+        "tags": [t.name for t in report.tags.all()],
     }
 
 
-def _filtered(filters: Filters) -> QuerySet[Report]:
+def _filtered(filters: Filters, user: User) -> QuerySet[Report]:
     """The API's filters as the domain's: no state given means every state."""
-    reports: QuerySet[Report] = Report.objects.select_related("assignee").order_by(
-        "response_due_at", "pk"
+    reports: QuerySet[Report] = (
+        Report.objects.select_related("assignee")
+        .prefetch_related("tags")
+        .order_by("response_due_at", "pk")
     )
     unassigned = filters.assignee == "unassigned"
     named = filters.assignee and not unassigned
@@ -335,19 +367,35 @@ def _filtered(filters: Filters) -> QuerySet[Report]:
         overdue=filters.overdue,
         not_reached=filters.not_reached,
         promises_at_risk=filters.promises_at_risk,
+        tag=filters.tag,
     )
+    if filters.view is not None:
+        wanted = view_filter(_saved_view(user, filters.view), user)
     return filter_reports(reports, wanted, timezone.now())
 
 
-@api.get("/reports", response={200: list[ReportSummary], **COMMON}, summary="List reports")
+def _saved_view(user: User, uid: uuid.UUID) -> SavedView:
+    visible = visible_views(user)
+    view = visible.filter(uid=uid).first()
+    if view is None:
+        # As for reports: missing and someone else's personal view answer alike.
+        raise HttpError(404, "view: no saved view with that uid (GET /saved-views)")
+    return view
+
+
+@api.get(
+    "/reports", response={200: list[ReportSummary], 404: Problem, **COMMON}, summary="List reports"
+)
 def list_reports(request: HttpRequest, filters: Query[Filters]) -> list[dict[str, Any]]:
     now = timezone.now()
-    page = _filtered(filters)[filters.offset : filters.offset + filters.limit]
+    page = _filtered(filters, _user(request))[filters.offset : filters.offset + filters.limit]
     return [_summary(r, now) for r in page]
 
 
 def _report(request: HttpRequest, uid: uuid.UUID) -> Report:
-    return get_for_staff(request, Report.objects.select_related("assignee"), uid=uid)
+    return get_for_staff(
+        request, Report.objects.select_related("assignee").prefetch_related("tags"), uid=uid
+    )
 
 
 @api.get(
@@ -520,3 +568,70 @@ def post_message(request: HttpRequest, uid: uuid.UUID, new: NewMessage) -> Any:
             "delivery": outbox.delivery(mail),
         },
     )
+
+
+class TagOut(Schema):
+    name: str
+    colour: str = _enum(TagColour.values)
+    description: str
+
+
+class TagNames(Schema):
+    # The report's tags after the change: each name must be a tag's (GET /tags).
+    tags: list[str] = Field(max_length=100)
+
+
+@api.get("/tags", response={200: list[TagOut], **COMMON}, summary="List the tags")
+def list_tags(request: HttpRequest) -> list[dict[str, Any]]:
+    staff_profile(request)
+    return [
+        {"name": t.name, "colour": t.colour, "description": t.description}
+        for t in Tag.objects.all()
+    ]
+
+
+@api.put(
+    "/reports/{uid}/tags",
+    response={200: ReportSummary, 403: Problem, 404: Problem, **COMMON},
+    summary="Set a report's tags (each tag put on or taken off is an event)",
+)
+def put_tags(request: HttpRequest, uid: uuid.UUID, change: TagNames) -> Any:
+    require_change_role(request)
+    report = _report(request, uid)
+    found = {t.name: t for t in Tag.objects.filter(name__in=change.tags)}
+    unknown = [
+        _unknown_value(["body", "change", "tags", i], name, tag_names())
+        for i, name in enumerate(change.tags)
+        if name not in found
+    ]
+    if unknown:
+        return Status(422, problem("invalid", unknown))
+    set_tags(report, _user(request), found.values())
+    return Status(200, _summary(_report(request, uid), timezone.now()))
+
+
+class SavedViewOut(Schema):
+    uid: uuid.UUID
+    name: str
+    owner: str
+    shared: bool
+    query: str  # the inbox's query string; GET /reports?view=<uid> applies it
+
+
+@api.get(
+    "/saved-views",
+    response={200: list[SavedViewOut], **COMMON},
+    summary="List the saved views this token's staff member can apply",
+)
+def list_saved_views(request: HttpRequest) -> list[dict[str, Any]]:
+    staff_profile(request)
+    return [
+        {
+            "uid": v.uid,
+            "name": v.name,
+            "owner": v.owner.get_username(),
+            "shared": v.shared,
+            "query": v.query,
+        }
+        for v in visible_views(_user(request))
+    ]

@@ -6,23 +6,31 @@ by host goes through the blind index (`meldpunt.reports.search`).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Q, QuerySet
 
-from meldpunt.reports.models import Report, Severity, State, overdue
+from meldpunt.reports.models import Report, Severity, State, Tag, open_states, overdue
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
 from meldpunt.reports.search import matching
+from meldpunt.reports.tags import tag_names
 
 # The values each enumerated filter accepts: the one list that the inbox's form, the API's
 # check and its OpenAPI document share.
 STATES: tuple[str, ...] = tuple(State.values)
 # "" is "not assessed yet".
 SEVERITIES: tuple[str, ...] = ("", *Severity.values)
+
+
+# The inbox's words for "any state", "assigned to me", "unassigned" and "not assessed".
+ALL_STATES, ME, UNASSIGNED, NOT_ASSESSED = "all", "me", "none", "unset"
+# Listed as an IN list, not as "not closed": that can use the (state, response_due_at) index.
+OPEN_STATES = tuple(open_states())
 
 
 class UnknownFilterValue(ValueError):
@@ -46,6 +54,7 @@ class ReportFilter:
     overdue: bool | None = None
     not_reached: bool | None = None  # the finder was not reached (meldpunt.reports.reach)
     promises_at_risk: bool | None = None  # a promise at risk or broken (the ledger)
+    tag: str | None = None  # a tag's name (meldpunt.reports.tags)
 
     def __post_init__(self) -> None:
         for state in self.states or ():
@@ -53,6 +62,8 @@ class ReportFilter:
                 raise UnknownFilterValue("state", state, STATES)
         if self.severity is not None and self.severity not in SEVERITIES:
             raise UnknownFilterValue("severity", self.severity, SEVERITIES)
+        if self.tag is not None and not Tag.objects.filter(name=self.tag).exists():
+            raise UnknownFilterValue("tag", self.tag, tag_names())
 
 
 def out_of_scope() -> Q:
@@ -87,4 +98,37 @@ def filter_reports(reports: QuerySet[Report], f: ReportFilter, now: datetime) ->
     if f.promises_at_risk is not None:
         risky = at_risk(now)
         reports = reports.filter(risky) if f.promises_at_risk else reports.exclude(risky)
+    if f.tag is not None:
+        reports = reports.filter(tags__name=f.tag)
     return reports
+
+
+def inbox_filter(f: Mapping[str, Any], user: AbstractBaseUser | AnonymousUser) -> ReportFilter:
+    """The inbox's filters as the domain's; a search without a chosen state looks everywhere."""
+    search: str = f.get("q", "")
+    state = f.get("state", "")
+    states: tuple[str, ...] | None = None
+    if state == "" and not search:
+        states = tuple(OPEN_STATES)
+    elif state not in ("", ALL_STATES):
+        states = (state,)
+    assignee = f.get("assignee", "")
+    assignees = None
+    if assignee == ME:
+        assignees = User.objects.filter(pk=user.pk or 0)
+    elif assignee and assignee != UNASSIGNED:
+        assignees = User.objects.filter(staff__uid=assignee)
+    severity = f.get("severity", "")
+    scope = f.get("scope", "")
+    return ReportFilter(
+        states=states,
+        search=search,
+        assignees=assignees,
+        unassigned=assignee == UNASSIGNED,
+        severity=("" if severity == NOT_ASSESSED else severity) if severity else None,
+        in_scope=(scope == "in") if scope else None,
+        overdue=True if f.get("overdue") else None,
+        not_reached=True if f.get("not_reached") else None,
+        promises_at_risk=True if f.get("at_risk") else None,
+        tag=f.get("tag") or None,
+    )

@@ -22,6 +22,7 @@ from meldpunt.reports.models import (
     Resolution,
     Severity,
     State,
+    TagColour,
 )
 
 STATE_LABELS: dict[str, Any] = {
@@ -106,6 +107,8 @@ EVENT_LABELS: dict[str, Any] = {
     "mail_unknown": _("Mail to the finder may not have arrived"),
     "mail_resent": _("Mail to the finder queued again"),
     "mail_cancelled": _("Mail to the finder cancelled"),
+    "tag_added": _("Tag added"),
+    "tag_removed": _("Tag removed"),
 }
 
 # The promise ledger (meldpunt.reports.promises), as the team reads it.
@@ -153,6 +156,16 @@ ASSESSMENT_LABELS: dict[str, Any] = {
     "assignee": _("Assigned to"),
     "expected_fix_date": _("Expected fix date"),
 }
+TAG_COLOUR_LABELS: dict[str, Any] = {
+    TagColour.BLUE: _("Blue"),
+    TagColour.GREEN: _("Green"),
+    TagColour.RED: _("Red"),
+    TagColour.PURPLE: _("Purple"),
+    TagColour.ORANGE: _("Orange"),
+    TagColour.TEAL: _("Teal"),
+    TagColour.PINK: _("Pink"),
+    TagColour.GREY: _("Grey"),
+}
 CHANNEL_LABELS: dict[str, Any] = {Channel.WEB: _("Web form"), Channel.EMAIL: _("E-mail")}
 # What an event's `data` holds, by key. Keys naming a row's uid (note, message, attachment)
 # mean nothing to a reader and are left out of the history; the audit log keeps them.
@@ -181,6 +194,8 @@ EVENT_DETAIL_LABELS: dict[str, Any] = {
     "decision": _("Decision"),
     "version": _("Draft version"),
     "template": _("Template"),
+    "tag": _("Tag"),
+    "bulk": _("Bulk action"),
 }
 HIDDEN_DETAILS = frozenset({"note", "message", "attachment"})
 _CODED: dict[str, dict[str, Any]] = {

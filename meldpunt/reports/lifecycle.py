@@ -81,6 +81,13 @@ def check_transition(from_state: str, to_state: str, resolution: str = "") -> No
         )
 
 
+def check_move(report: Report, to_state: str, resolution: str = "") -> None:
+    """May a triager move this report so (a duplicate also needs its original)?"""
+    if to_state == State.TRIAGED and report.first_response_at is None:
+        raise WorkflowError(_("A report is triaged by sending the first response."))
+    check_transition(report.state, to_state, resolution)
+
+
 def can_close_as(report: Report, resolution: str) -> bool:
     return resolution in TRANSITIONS.get(report.state, {}).get(State.CLOSED, ())
 
@@ -160,8 +167,7 @@ def transition(
     """Move a report along the life cycle; WorkflowError says why a move is not allowed."""
     with transaction.atomic():
         locked = lock(report)
-        if to_state == State.TRIAGED and locked.first_response_at is None:
-            raise WorkflowError(_("A report is triaged by sending the first response."))
+        check_move(locked, to_state, resolution or "")
         move_locked(locked, to_state, actor_user, resolution or "", duplicate_of)
     report.refresh_from_db()
     return report

@@ -189,3 +189,12 @@ def mark_duplicate(report: Report, original: Report, actor_user: User, text: str
             _team_message(locked, actor_user, text, DUPLICATE_TEMPLATE)
     report.refresh_from_db()
     return report
+
+
+def close_with_message(
+    locked: Report, actor_user: User, resolution: str, text: str, template: str = ""
+) -> Message:
+    """Close a report the caller has locked and tell its finder why, in one transaction."""
+    check_text(text)
+    move_locked(locked, State.CLOSED, actor_user, resolution)
+    return _team_message(locked, actor_user, text, template)

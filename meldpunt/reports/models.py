@@ -163,6 +163,9 @@ class Report(models.Model):
     content = Sealed("content_blob")
     finder = Sealed("finder_blob")
     assessment = Sealed("assessment_blob")
+    tags: models.ManyToManyField[Tag, Tag] = models.ManyToManyField(
+        "Tag", blank=True, related_name="reports"
+    )
 
     objects = ReportQuerySet.as_manager()
 
@@ -197,6 +200,57 @@ class Report(models.Model):
     def reference(self) -> str:
         """MP-<year received>-<serial>: the serial is the row id, so taking one needs no lock."""
         return f"MP-{timezone.localtime(self.created_at).year}-{self.pk:04d}"
+
+
+class TagColour(models.TextChoices):
+    """A fixed palette: each colour carries white text at a contrast of at least 4.5:1
+    (WCAG AA), and the chip names the tag too, so colour is never the only sign."""
+
+    BLUE = "blue"
+    GREEN = "green"
+    RED = "red"
+    PURPLE = "purple"
+    ORANGE = "orange"
+    TEAL = "teal"
+    PINK = "pink"
+    GREY = "grey"
+
+
+class Tag(models.Model):
+    """A label the admins define and the team puts on reports. The team's words: in clear."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=40, unique=True)
+    colour = models.CharField(max_length=10, choices=TagColour.choices, default=TagColour.BLUE)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SavedView(models.Model):
+    """A named set of the inbox's filters (its query string), for its owner or the team.
+
+    Filters only name states, tags, staff and search terms the team typed: no report content.
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=80)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    shared = models.BooleanField(default=False)
+    query = models.CharField(max_length=2000, blank=True)  # without the leading "?"
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class AffectedHost(models.Model):

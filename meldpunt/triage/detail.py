@@ -64,6 +64,7 @@ from meldpunt.reports.reach import UNREAD, Reach, finder_reach
 from meldpunt.reports.services import read_attachment, record_event
 from meldpunt.triage import custody
 from meldpunt.triage.access import get_report_for_staff, get_report_for_triager
+from meldpunt.triage.tags import report_tags_form
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +281,8 @@ def _detail_page(
         "reach": (reach := finder_reach(report)),
         "not_reached_reason": not_reached_reason(reach),
         "promises": promise_rows(report),
+        "tags": report.tags.all(),
+        "tags_form": report_tags_form(report) if can_change(request) else None,
     }
     page = render_private(request, "triage/detail.html", context, status)
     # cvss.js asks the CWE endpoint for suggestions; only staff pages may fetch.

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.paginator import Paginator
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
@@ -23,25 +22,33 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
-from meldpunt.accounts.access import staff_profile
+from meldpunt.accounts.access import can_change, staff_profile
 from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import StaffProfile
 from meldpunt.lib.forms import Form
 from meldpunt.lib.pages import render_private
 from meldpunt.policy.commitments import category_label
-from meldpunt.reports.filters import ReportFilter, filter_reports
+from meldpunt.reports.filters import (
+    ALL_STATES,
+    ME,
+    NOT_ASSESSED,
+    OPEN_STATES,
+    UNASSIGNED,
+    filter_reports,
+    inbox_filter,
+)
 from meldpunt.reports.labels import SEVERITY_LABELS, STATE_LABELS
-from meldpunt.reports.models import Report, State, open_states, overdue
+from meldpunt.reports.models import Report, State, overdue
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
+from meldpunt.reports.saved_views import MAX_SHOWN, clean_query, counts, visible_views
 from meldpunt.reports.search import is_searchable
 from meldpunt.reports.summary import Summary, summary
+from meldpunt.reports.tags import tag_names
+from meldpunt.triage.bulk import BulkForm
 
 PER_PAGE = 50
 _ANY_UID = uuid.UUID(int=0)
-# Listed as an IN list, not as "not closed": that can use the (state, response_due_at) index.
-OPEN_STATES = open_states()
-ALL_STATES, ME, UNASSIGNED, NOT_ASSESSED = "all", "me", "none", "unset"
 
 # The models' choices carry no translated labels; the team reads these.
 
@@ -73,6 +80,7 @@ class InboxFilter(Form):
     overdue = forms.BooleanField(label=_("Overdue only"), required=False)
     not_reached = forms.BooleanField(label=_("Finder not reached"), required=False)
     at_risk = forms.BooleanField(label=_("Promises at risk or broken"), required=False)
+    tag = forms.ChoiceField(label=_("Tag"), required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,6 +91,10 @@ class InboxFilter(Form):
             (UNASSIGNED, _("Unassigned")),
             *((str(p.uid), p.user.get_username()) for p in staff),
         ]
+        self.fields["tag"].choices = [  # type: ignore[attr-defined]
+            ("", _("Any")),
+            *((name, name) for name in tag_names()),
+        ]
 
     def clean_q(self) -> str:
         text: str = self.cleaned_data["q"].strip()
@@ -91,36 +103,6 @@ class InboxFilter(Form):
                 _("Search for a reference such as MP-2026-0042, a host name or a URL.")
             )
         return text
-
-
-def report_filter(f: dict[str, Any], user: AbstractBaseUser | AnonymousUser) -> ReportFilter:
-    """The inbox's filters as the domain's; a search without a chosen state looks everywhere."""
-    search: str = f.get("q", "")
-    state = f.get("state", "")
-    states: tuple[str, ...] | None = None
-    if state == "" and not search:
-        states = tuple(OPEN_STATES)
-    elif state not in ("", ALL_STATES):
-        states = (state,)
-    assignee = f.get("assignee", "")
-    assignees = None
-    if assignee == ME:
-        assignees = User.objects.filter(pk=user.pk or 0)
-    elif assignee and assignee != UNASSIGNED:
-        assignees = User.objects.filter(staff__uid=assignee)
-    severity = f.get("severity", "")
-    scope = f.get("scope", "")
-    return ReportFilter(
-        states=states,
-        search=search,
-        assignees=assignees,
-        unassigned=assignee == UNASSIGNED,
-        severity=("" if severity == NOT_ASSESSED else severity) if severity else None,
-        in_scope=(scope == "in") if scope else None,
-        overdue=True if f.get("overdue") else None,
-        not_reached=True if f.get("not_reached") else None,
-        promises_at_risk=True if f.get("at_risk") else None,
-    )
 
 
 def ordered(reports: QuerySet[Report], state: str) -> QuerySet[Report]:
@@ -160,7 +142,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     form.is_valid()  # invalid filters are left out of cleaned_data, named on the page, ignored
     now = timezone.now()
     filters = form.cleaned_data
-    reports = filter_reports(listing(now), report_filter(filters, request.user), now)
+    reports = filter_reports(listing(now), inbox_filter(filters, request.user), now)
     reports = ordered(reports, filters.get("state", ""))
     page = Paginator(reports, PER_PAGE).get_page(request.GET.get("page"))
     context = {
@@ -169,14 +151,36 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": rows(list(page), now),
         "now": now,
+        "bulk": bulk_form_context(request),
+        **views_context(request, now),
     }
     return render_private(request, "triage/inbox.html", context, 400 if form.errors else 200)
+
+
+def views_context(request: HttpRequest, now: datetime) -> dict[str, Any]:
+    """The saved views in the inbox's menu, each with its count (a few: one COUNT each)."""
+    user = staff_profile(request).user
+    views = list(visible_views(user)[: MAX_SHOWN + 1])
+    return {
+        "views": counts(views[:MAX_SHOWN], user, now),
+        "more_views": len(views) > MAX_SHOWN,
+        "current_query": clean_query(request.GET.urlencode()),
+    }
+
+
+def bulk_form_context(request: HttpRequest) -> BulkForm | None:
+    """The bulk actions' form for those who may change reports; it returns to these filters."""
+    if not can_change(request):
+        return None
+    query = request.GET.urlencode()
+    return BulkForm(initial={"back": f"?{query}" if query else ""}, auto_id="bulk-%s")
 
 
 def listing(now: datetime) -> QuerySet[Report]:
     """Clear columns only: the sealed blobs are not even fetched."""
     return (
         Report.objects.select_related("assignee")
+        .prefetch_related("tags")
         .defer("content_blob", "finder_blob", "receipt_digest", "submission_digest")
         .annotate(
             overdue=Case(When(overdue(now), then=Value(True)), default=Value(False)),

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("meldpunt.triage.urls_mail")),
     path("", include("meldpunt.triage.urls_outbox")),
     path("", include("meldpunt.triage.urls_webhooks")),
+    path("", include("meldpunt.triage.urls_tools")),
 ]

@@ -1,0 +1,54 @@
+"""Tags on reports: the admins define them, the team puts them on and takes them off.
+
+Every tag put on or taken off is an event on the report (and so an audit entry), whoever
+does it: the report page, a bulk action in the inbox or the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from meldpunt.audit.actors import actor
+from meldpunt.reports.lifecycle import lock
+from meldpunt.reports.models import Report, Tag
+from meldpunt.reports.services import record_event
+
+
+def tag_names() -> tuple[str, ...]:
+    """Every tag's name, the values a tag filter accepts."""
+    return tuple(Tag.objects.order_by("name").values_list("name", flat=True))
+
+
+def change_tags_locked(
+    locked: Report, user: User, add: Iterable[Tag] = (), remove: Iterable[Tag] = ()
+) -> tuple[list[str], list[str]]:
+    """Put tags on and take tags off a report the caller has locked; one event per change."""
+    present = set(locked.tags.values_list("pk", flat=True))
+    added = [t for t in add if t.pk not in present]
+    removed = [t for t in remove if t.pk in present]
+    if added:
+        locked.tags.add(*added)
+    if removed:
+        locked.tags.remove(*removed)
+    for tag in added:
+        record_event(locked, "tag_added", actor(user), tag=tag.name)
+    for tag in removed:
+        record_event(locked, "tag_removed", actor(user), tag=tag.name)
+    return [t.name for t in added], [t.name for t in removed]
+
+
+def set_tags(report: Report, user: User, tags: Iterable[Tag]) -> tuple[list[str], list[str]]:
+    """Make these the report's tags; returns the names added and removed."""
+    wanted = {t.pk: t for t in tags}
+    with transaction.atomic():
+        locked = lock(report)
+        current = list(locked.tags.all())
+        return change_tags_locked(
+            locked,
+            user,
+            add=[t for pk, t in sorted(wanted.items())],
+            remove=[t for t in current if t.pk not in wanted],
+        )

@@ -1,0 +1,139 @@
+"""Saved views: the inbox's filters under a name, personal or shared, in the inbox and the API."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from meldpunt.api.tokens import issue_token
+from meldpunt.reports.models import Report, SavedView, State, Tag
+from meldpunt.reports.saved_views import MAX_SHOWN
+from tests.conftest import make_staff, sign_in, submit
+
+LINK = re.compile(r'href="/triage/reports/([0-9a-f-]{36})/"')
+MENU = re.compile(r'<nav class="saved-views".*?</nav>', re.S)
+
+
+@pytest.fixture
+def carol(db) -> User:
+    user: User = make_staff("carol@example.org", "triager")
+    return user
+
+
+@pytest.fixture
+def auth_reports(db) -> list[Report]:
+    tag = Tag.objects.create(name="auth", colour="red")
+    reports = [submit(Client()).report for _ in range(3)]
+    for report in reports[:2]:
+        report.tags.add(tag)
+    return reports
+
+
+def menu(client: Client) -> str:
+    found = MENU.search(client.get("/triage/").content.decode())
+    assert found
+    return found[0]
+
+
+def test_it_saves_the_inbox_filters_without_page_or_search(alice):
+    client = sign_in(Client(), alice)
+    query = "state=all&severity=high&page=3&q=portal.example.org"
+    response = client.post("/triage/views/", {"name": "Hot", "query": query, "shared": "on"})
+    assert response.status_code == 303
+    view = SavedView.objects.get()
+    assert (view.name, view.owner, view.shared, view.query) == (
+        "Hot",
+        alice,
+        True,
+        "state=all&severity=high",
+    )
+    assert response["Location"] == "/triage/?state=all&severity=high"
+
+
+def test_it_refuses_filters_the_inbox_cannot_apply(alice):
+    client = sign_in(Client(), alice)
+    response = client.post("/triage/views/", {"name": "Bad", "query": "state=bogus"})
+    assert response.status_code == 400
+    assert not SavedView.objects.exists()
+
+
+def test_it_shows_own_and_shared_views_with_their_counts(alice, carol, auth_reports):
+    SavedView.objects.create(name="Auth", owner=carol, shared=True, query="tag=auth")
+    SavedView.objects.create(name="Carol's own", owner=carol, query="state=closed")
+    SavedView.objects.create(name="Mine", owner=alice, query="state=all")
+    shown = menu(sign_in(Client(), alice))
+    assert re.search(r'\?tag=auth">Auth</a>\s*<span class="meta">\(2\) · shared', shown)
+    assert re.search(r'\?state=all">Mine</a>\s*<span class="meta">\(3\)', shown)
+    assert "Carol" not in shown
+
+
+def test_applying_a_view_sets_the_inbox_query(alice, auth_reports):
+    view = SavedView.objects.create(name="Auth", owner=alice, query="tag=auth")
+    page = sign_in(Client(), alice).get(f"/triage/?{view.query}").content.decode()
+    assert set(LINK.findall(page)) == {str(r.uid) for r in auth_reports[:2]}
+    assert 'aria-current="page">Auth</a>' in page
+
+
+def test_it_counts_a_capped_number_of_views_one_count_each(alice, auth_reports):
+    for i in range(MAX_SHOWN + 2):
+        SavedView.objects.create(name=f"View {i:02d}", owner=alice, query="tag=auth")
+    client = sign_in(Client(), alice)
+    with CaptureQueriesContext(connection) as queries:
+        shown = menu(client)
+    assert shown.count("(2)") == MAX_SHOWN
+    assert "All saved views" in shown
+    counting = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert len(counting) == MAX_SHOWN + 1  # the views', and the inbox's own
+
+
+def test_only_the_owner_or_an_admin_edits_a_shared_view(alice, carol):
+    view = SavedView.objects.create(name="Team", owner=carol, shared=True, query="state=all")
+    url = f"/triage/views/{view.uid}/"
+    client = sign_in(Client(), alice)
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"name": "Mine now", "query": ""}).status_code == 403
+    assert client.post(f"{url}delete/").status_code == 403
+    assert SavedView.objects.get().name == "Team"
+    admin = sign_in(Client(), make_staff("ada@example.org", "admin"))
+    assert (
+        admin.post(url, {"name": "Team (all)", "shared": "on", "query": "state=all"}).status_code
+        == 303
+    )
+    assert SavedView.objects.get().name == "Team (all)"
+    owner = sign_in(Client(), carol)
+    assert owner.post(f"{url}delete/").status_code == 303
+    assert not SavedView.objects.exists()
+
+
+def test_a_personal_view_is_invisible_to_others(alice, carol):
+    view = SavedView.objects.create(name="Own", owner=carol, query="state=all")
+    admin = sign_in(Client(), make_staff("ada@example.org", "admin"))
+    assert admin.get(f"/triage/views/{view.uid}/").status_code == 404
+    assert sign_in(Client(), alice).post(f"/triage/views/{view.uid}/delete/").status_code == 404
+    assert SavedView.objects.exists()
+
+
+def test_the_api_lists_views_and_applies_one_as_the_inbox_does(alice, carol, auth_reports):
+    shared = SavedView.objects.create(name="Auth", owner=carol, shared=True, query="tag=auth")
+    SavedView.objects.create(name="Hidden", owner=carol, query="state=all")
+    client = Client(headers={"Authorization": f"Bearer {issue_token(alice, 't')}"})
+    listed = client.get("/api/v1/saved-views").json()
+    assert [(v["name"], v["owner"], v["query"]) for v in listed] == [
+        ("Auth", "carol@example.org", "tag=auth")
+    ]
+    Report.objects.filter(pk=auth_reports[0].pk).update(state=State.CLOSED)
+    # As in the inbox: a view without a state lists open reports only.
+    found = client.get("/api/v1/reports", {"view": str(shared.uid)}).json()
+    assert [r["reference"] for r in found] == [auth_reports[1].reference]
+
+
+def test_the_api_refuses_a_view_it_cannot_see(alice, carol):
+    hidden = SavedView.objects.create(name="Hidden", owner=carol, query="state=all")
+    client = Client(headers={"Authorization": f"Bearer {issue_token(alice, 't')}"})
+    response = client.get("/api/v1/reports", {"view": str(hidden.uid)})
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
