@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import traceback
@@ -22,9 +23,10 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from meldpunt.accounts.access import can_change, get_for_staff, staff_profile
-from meldpunt.api.tokens import user_for_token
+from meldpunt.api.tokens import token_for
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
+from meldpunt.audit.log import bind as audit_bind
 from meldpunt.policy.commitments import CATEGORIES
 from meldpunt.reports import lifecycle, messages, outbox
 from meldpunt.reports.assessment import primary_score
@@ -42,13 +44,35 @@ from meldpunt.reports.reach import finder_reach
 log = logging.getLogger(__name__)
 
 
+class ScopeMissing(Exception):
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
 class TokenAuth(HttpBearer):
+    """A live token that holds `scope`: no token (or a dead one) is 401, a token without
+    the scope 403 `insufficient_scope`. The token's staff member's role still applies."""
+
+    def __init__(self, scope: str = "read") -> None:
+        super().__init__()
+        self.scope = scope
+
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        user = user_for_token(token)
-        if user is not None:
-            # The token's staff member, for the one access layer that the pages use too.
-            request.user = user
-        return user
+        found = token_for(token)
+        if found is None:
+            return None
+        # The token's staff member, for the one access layer that the pages use too.
+        request.user = found.user
+        # Every audit entry this request writes names the token (the view runs in a context
+        # of its own, see _api_view, so this ends with the request).
+        audit_bind(via="api", token=found.name, token_id=found.pk)
+        if self.scope not in found.scopes:
+            raise ScopeMissing(self.scope)
+        return found.user
+
+
+READ, TRIAGE, PUBLISH, ADMIN = (TokenAuth(s) for s in ("read", "triage", "publish", "admin"))
 
 
 class StaffApi(NinjaAPI):
@@ -91,7 +115,8 @@ def _api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     def json_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         language = api_language(request)
         with translation.override(language):
-            response = view(request, *args, **kwargs)
+            # A context of its own: what the token binds for the audit log ends here.
+            response = contextvars.copy_context().run(view, request, *args, **kwargs)
         if isinstance(response, HttpResponseNotAllowed):
             allowed = response["Allow"]
             response = JsonResponse(problem("method_not_allowed", "Method not allowed"), status=405)
@@ -114,8 +139,10 @@ ERRORS: dict[str, str] = {
     "workflow_refused": "400: the report's life cycle does not allow this now",
     "unauthorized": "401: no token, or one that is unknown or revoked",
     "forbidden": "403: the token's staff member may read but not change reports",
+    "insufficient_scope": "403: the token lacks the scope the operation needs (see its doc)",
     "not_found": "404: no such report (or path)",
     "method_not_allowed": "405: the path does not take this method (see the Allow header)",
+    "precondition_failed": "412: If-Match names a version that is no longer current",
     "invalid": "422: input the schema or a filter refuses; `detail` lists each problem",
     "server_error": "500: a fault on our side, logged without the request's data",
 }
@@ -132,7 +159,7 @@ def _enum(values: list[str] | tuple[str, ...]) -> Any:
 api = StaffApi(
     title="Meldpunt staff API",
     version="1",
-    auth=TokenAuth(),
+    auth=READ,
     description=_CODES_DOC,
     docs_url=None,
     openapi_url="/openapi.json",
@@ -226,9 +253,9 @@ class Invalid(Schema):
     detail: list[dict[str, Any]]
 
 
-# What every operation can answer besides its own: no or a bad token, input the schema
-# refuses, and a server error (as JSON too, see `_server_error`).
-COMMON: dict[int, Any] = {401: Problem, 422: Invalid, 500: Problem}
+# What every operation can answer besides its own: no or a bad token, a token without the
+# scope, input the schema refuses, and a server error (as JSON too, see `_server_error`).
+COMMON: dict[int, Any] = {401: Problem, 403: Problem, 422: Invalid, 500: Problem}
 
 _BY_STATUS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
 
@@ -242,6 +269,12 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(request, problem("unauthorized", "Unauthorized"), status=401)
+
+
+@api.exception_handler(ScopeMissing)
+def _insufficient_scope(request: HttpRequest, exc: ScopeMissing) -> HttpResponse:
+    detail = f"this operation needs a token with the {exc.scope} scope"
+    return api.create_response(request, problem("insufficient_scope", detail), status=403)
 
 
 @api.exception_handler(Http404)
@@ -472,6 +505,7 @@ class NewMessage(Schema):
 
 @api.post(
     "/reports/{uid}/state",
+    auth=TRIAGE,
     response={200: ReportSummary, 400: Problem, 403: Problem, 404: Problem, **COMMON},
     summary="Change a report's state",
 )
@@ -499,6 +533,7 @@ def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> A
 
 @api.post(
     "/reports/{uid}/messages",
+    auth=TRIAGE,
     response={201: ReportMessage, 400: Problem, 403: Problem, 404: Problem, **COMMON},
     summary="Send a message to the finder (optionally the first response)",
 )

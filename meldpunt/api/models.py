@@ -3,6 +3,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+# What a token may do; a token never does more than its staff member's role allows.
+SCOPES = ("read", "triage", "publish", "admin")
+
+
+def default_scopes() -> list[str]:
+    return ["read"]
+
 
 class ApiToken(models.Model):
     """A staff member's API token; only its keyed hash is stored."""
@@ -15,6 +22,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=default_scopes)
+    expires_at = models.DateTimeField(null=True, blank=True)  # null: until revoked
 
     def __str__(self) -> str:
         return f"{self.name} of {self.user_id}"
