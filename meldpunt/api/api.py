@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import hashlib
 import logging
 import traceback
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern, URLResolver, re_path
@@ -23,12 +25,14 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from meldpunt.accounts.access import can_change, get_for_staff, staff_profile
+from meldpunt.advisories import publishing
+from meldpunt.advisories.models import Advisory
 from meldpunt.api.tokens import token_for
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
 from meldpunt.audit.log import bind as audit_bind
 from meldpunt.policy.commitments import CATEGORIES
-from meldpunt.reports import lifecycle, messages, outbox
+from meldpunt.reports import assessment, lifecycle, messages, notes, outbox
 from meldpunt.reports.assessment import primary_score
 from meldpunt.reports.filters import (
     SEVERITIES,
@@ -37,7 +41,7 @@ from meldpunt.reports.filters import (
     UnknownFilterValue,
     filter_reports,
 )
-from meldpunt.reports.models import Credit, Message, OutboundMail, Report, Resolution
+from meldpunt.reports.models import Credit, Message, Note, OutboundMail, Report, Resolution
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
 
@@ -67,9 +71,14 @@ class TokenAuth(HttpBearer):
         # Every audit entry this request writes names the token (the view runs in a context
         # of its own, see _api_view, so this ends with the request).
         audit_bind(via="api", token=found.name, token_id=found.pk)
-        if self.scope not in found.scopes:
-            raise ScopeMissing(self.scope)
+        request.api_scopes = list(found.scopes)  # type: ignore[attr-defined]
+        _require_scope(request, self.scope)
         return found.user
+
+
+def _require_scope(request: HttpRequest, scope: str) -> None:
+    if scope not in getattr(request, "api_scopes", ()):
+        raise ScopeMissing(scope)
 
 
 READ, TRIAGE, PUBLISH, ADMIN = (TokenAuth(s) for s in ("read", "triage", "publish", "admin"))
@@ -226,6 +235,11 @@ class ReportDetail(ReportSummary):
     steps: str
     impact: str
     expected_fix_date: date | None
+    valid: bool | None  # null while not assessed
+    in_scope: bool | None
+    cvss31_vector: str
+    cvss40_vector: str
+    cwe: str  # CWE-<number>, or ""
     credit: str = _enum(Credit.values)
     finder_name: str
     finder_email: str
@@ -388,8 +402,9 @@ def _report(request: HttpRequest, uid: uuid.UUID) -> Report:
     response={200: ReportDetail, 404: Problem, **COMMON},
     summary="Read one report, decrypted",
 )
-def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
+def read_report(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) -> dict[str, Any]:
     report = _report(request, uid)
+    response["ETag"] = report_etag(report)
     audit("report_viewed", staff(_user(request)), report.reference, via="api")
     content, finder = report.content, report.finder
     reach = finder_reach(report)
@@ -401,6 +416,11 @@ def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
         "steps": content.get("steps", ""),
         "impact": content.get("impact", ""),
         "expected_fix_date": report.expected_fix_date,
+        "valid": report.valid,
+        "in_scope": report.in_scope,
+        "cvss31_vector": report.cvss31_vector,
+        "cvss40_vector": report.cvss40_vector,
+        "cwe": report.cwe,
         "credit": report.credit,
         "finder_name": finder.get("name", ""),
         "finder_email": finder.get("email", ""),
@@ -480,6 +500,55 @@ def list_outbox(request: HttpRequest, filters: Query[OutboxFilters]) -> list[dic
     ]
 
 
+# --- Versions: ETag and If-Match ------------------------------------------------------------
+# A report's version is its newest history event (every change to a report records one, in
+# the change's transaction); an advisory's is its status, draft version and update time.
+# A write that sends If-Match with another version gets 412; without If-Match it goes
+# ahead (the header is optional, so scripts written before it keep working).
+
+
+def _etag(*parts: Any) -> str:
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
+def report_etag(report: Report) -> str:
+    newest = report.events.order_by("-pk").values_list("pk", flat=True).first()
+    return _etag("report", report.uid, newest)
+
+
+def advisory_etag(advisory: Advisory) -> str:
+    return _etag(
+        "advisory", advisory.uid, advisory.status, advisory.draft_version, advisory.updated_at
+    )
+
+
+class PreconditionFailed(Exception):
+    pass
+
+
+@api.exception_handler(PreconditionFailed)
+def _precondition_failed(request: HttpRequest, exc: PreconditionFailed) -> HttpResponse:
+    detail = "If-Match: this was changed since you read it; read it again"
+    return api.create_response(request, problem("precondition_failed", detail), status=412)
+
+
+def check_if_match(request: HttpRequest, current: str) -> None:
+    wanted = request.headers.get("If-Match")
+    if wanted is None or wanted.strip() == "*":
+        return
+    tags = [t.strip().removeprefix("W/") for t in wanted.split(",")]
+    if current not in tags:
+        raise PreconditionFailed
+
+
+IF_MATCH_DOC = (
+    "Send the ETag of your last read as If-Match: if the object changed since, the answer is "
+    "412 `precondition_failed` and nothing changes. Without If-Match the change is made."
+)
+WRITES: dict[int, Any] = {400: Problem, 404: Problem, 412: Problem, **COMMON}
+
+
 def require_change_role(request: HttpRequest) -> None:
     if not can_change(request):
         raise HttpError(403, "viewers cannot change reports")
@@ -506,10 +575,13 @@ class NewMessage(Schema):
 @api.post(
     "/reports/{uid}/state",
     auth=TRIAGE,
-    response={200: ReportSummary, 400: Problem, 403: Problem, 404: Problem, **COMMON},
+    response={200: ReportSummary, **WRITES},
     summary="Change a report's state",
+    description=IF_MATCH_DOC,
 )
-def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> Any:
+def change_state(
+    request: HttpRequest, uid: uuid.UUID, change: StateChange, response: HttpResponse
+) -> Any:
     require_change_role(request)
     report = _report(request, uid)
     original = None
@@ -522,29 +594,38 @@ def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> A
                 400, problem("unknown_reference", "duplicate_of: no report with that reference")
             )
     try:
-        if original is not None:
-            messages.mark_duplicate(report, original, _user(request), change.message or "")
-        else:
-            lifecycle.transition(report, change.to, _user(request), change.resolution)
+        with transaction.atomic():
+            check_if_match(request, report_etag(lifecycle.lock(report)))
+            if original is not None:
+                messages.mark_duplicate(report, original, _user(request), change.message or "")
+            else:
+                lifecycle.transition(report, change.to, _user(request), change.resolution)
     except lifecycle.WorkflowError as refused:
         return Status(400, problem("workflow_refused", str(refused)))
+    response["ETag"] = report_etag(report)
     return Status(200, _summary(_report(request, uid), timezone.now()))
 
 
 @api.post(
     "/reports/{uid}/messages",
     auth=TRIAGE,
-    response={201: ReportMessage, 400: Problem, 403: Problem, 404: Problem, **COMMON},
+    response={201: ReportMessage, **WRITES},
     summary="Send a message to the finder (optionally the first response)",
+    description=IF_MATCH_DOC,
 )
-def post_message(request: HttpRequest, uid: uuid.UUID, new: NewMessage) -> Any:
+def post_message(
+    request: HttpRequest, uid: uuid.UUID, new: NewMessage, response: HttpResponse
+) -> Any:
     require_change_role(request)
     report = _report(request, uid)
     send = messages.send_first_response if new.first_response else messages.send_message
     try:
-        message = send(report, _user(request), new.text)
+        with transaction.atomic():
+            check_if_match(request, report_etag(lifecycle.lock(report)))
+            message = send(report, _user(request), new.text)
     except lifecycle.WorkflowError as refused:
         return Status(400, problem("workflow_refused", str(refused)))
+    response["ETag"] = report_etag(report)
     mail = _newest(message.mails.defer("envelope_blob"))
     return Status(
         201,
@@ -555,3 +636,269 @@ def post_message(request: HttpRequest, uid: uuid.UUID, new: NewMessage) -> Any:
             "delivery": outbox.delivery(mail),
         },
     )
+
+
+# --- Assessment -----------------------------------------------------------------------------
+
+
+class AssessmentChange(Schema):
+    """Only the fields sent change; an empty vector, CWE or assignee clears it."""
+
+    valid: bool | None = None
+    in_scope: bool | None = None
+    cvss31_vector: str | None = Field(None, max_length=200)
+    cvss40_vector: str | None = Field(None, max_length=300)
+    cwe: str | None = Field(None, max_length=20)
+    assignee: str | None = Field(None, max_length=150)  # a user name; "" unassigns
+    expected_fix_date: date | None = None
+
+
+def _assessment_values(change: AssessmentChange) -> dict[str, Any]:
+    values = change.model_dump(exclude_unset=True)
+    if "assignee" in values:
+        name = values["assignee"] or ""
+        values["assignee"] = User.objects.filter(username=name).first() if name else None
+        if name and values["assignee"] is None:
+            raise assessment.AssessmentError("assignee", "no staff member with that user name")
+    for flag in ("valid", "in_scope"):
+        if flag in values and values[flag] is None:
+            del values[flag]  # "not yet known" is where a report starts, not a change
+    return values
+
+
+@api.patch(
+    "/reports/{uid}/assessment",
+    auth=TRIAGE,
+    response={200: ReportSummary, **WRITES},
+    summary="Assess a report: validity, scope, CVSS vectors, CWE, assignee, fix date",
+    description=IF_MATCH_DOC,
+)
+def assess_report(
+    request: HttpRequest, uid: uuid.UUID, change: AssessmentChange, response: HttpResponse
+) -> Any:
+    require_change_role(request)
+    report = _report(request, uid)
+    try:
+        with transaction.atomic():
+            check_if_match(request, report_etag(lifecycle.lock(report)))
+            assessment.assess(report, _user(request), **_assessment_values(change))
+    except assessment.AssessmentError as refused:
+        entry = {"loc": ["body", "change", refused.field], "msg": str(refused), "type": "value"}
+        return Status(422, problem("invalid", [entry]))
+    response["ETag"] = report_etag(report)
+    return Status(200, _summary(_report(request, uid), timezone.now()))
+
+
+# --- Notes ----------------------------------------------------------------------------------
+
+
+class ReportNote(Schema):
+    uid: uuid.UUID
+    created_at: datetime
+    author: str | None
+    text: str
+
+
+class NewNote(Schema):
+    text: str = Field(min_length=1, max_length=settings.MELDPUNT_MAX_TEXT_CHARS, pattern=r"\S")
+
+
+def _note(note: Note) -> dict[str, Any]:
+    author = note.author.get_username() if note.author else None
+    return {
+        "uid": note.uid,
+        "created_at": note.created_at,
+        "author": author,
+        "text": note.body.get("text", ""),
+    }
+
+
+@api.get(
+    "/reports/{uid}/notes",
+    response={200: list[ReportNote], 404: Problem, **COMMON},
+    summary="The team's internal notes on a report, oldest first",
+)
+def list_notes(request: HttpRequest, uid: uuid.UUID) -> list[dict[str, Any]]:
+    report = _report(request, uid)
+    return [_note(n) for n in report.notes.select_related("author")]
+
+
+@api.post(
+    "/reports/{uid}/notes",
+    auth=TRIAGE,
+    response={201: ReportNote, **WRITES},
+    summary="Add an internal note (never shown to the finder)",
+)
+def post_note(request: HttpRequest, uid: uuid.UUID, new: NewNote) -> Any:
+    require_change_role(request)
+    report = _report(request, uid)
+    return Status(201, _note(notes.add_note(report, _user(request), new.text)))
+
+
+# --- Advisories -----------------------------------------------------------------------------
+
+
+class AdvisoryOut(Schema):
+    uid: uuid.UUID
+    identifier: str
+    status: str = _enum(Advisory.Status.values)
+    language: str
+    draft_version: int
+    publish_at: datetime | None
+    published_at: datetime | None
+    reports: list[str]  # the references of the reports it is published for
+    draft: dict[str, Any]
+    missing: list[str]  # what the draft still needs before it can be published
+
+
+class AdvisoryChange(Schema):
+    """Only the fields sent change (publishing.DRAFT_FIELDS and the schedule's settings)."""
+
+    title: str | None = Field(None, max_length=300)
+    summary: str | None = Field(None, max_length=settings.MELDPUNT_MAX_TEXT_CHARS)
+    remediation: str | None = Field(None, max_length=settings.MELDPUNT_MAX_TEXT_CHARS)
+    cvss31_vector: str | None = Field(None, max_length=200)
+    cvss40_vector: str | None = Field(None, max_length=300)
+    cwe: str | None = Field(None, max_length=20)
+    cve: str | None = Field(None, max_length=30)
+    publish_at: datetime | None = None
+
+
+class ScheduleRequest(Schema):
+    # Needed (one of these) when the moment is before the one a finder approved.
+    early_reason: str = Field("", json_schema_extra={"enum": ["", *publishing.EARLY_REASONS]})
+
+
+class PublishRequest(Schema):
+    summary: str = Field("", max_length=500)  # what changed; required for a later revision
+    early_reason: str = Field("", json_schema_extra={"enum": ["", *publishing.EARLY_REASONS]})
+    skip_review: bool = False  # publish although no finder answered the draft
+
+
+def _advisory(request: HttpRequest, uid: uuid.UUID) -> Advisory:
+    return get_for_staff(request, Advisory.objects.all(), uid=uid)
+
+
+def _advisory_out(advisory: Advisory, response: HttpResponse) -> dict[str, Any]:
+    response["ETag"] = advisory_etag(advisory)
+    return {
+        "uid": advisory.uid,
+        "identifier": advisory.identifier,
+        "status": advisory.status,
+        "language": advisory.language,
+        "draft_version": advisory.draft_version,
+        "publish_at": advisory.publish_at,
+        "published_at": advisory.published_at,
+        "reports": [r.reference for r in advisory.reports.order_by("pk")],
+        "draft": advisory.draft,
+        "missing": [str(m) for m in publishing.missing(publishing.content_of(advisory))],
+    }
+
+
+def _refused(refused: Exception) -> Status[Any]:
+    return Status(400, problem("workflow_refused", str(refused)))
+
+
+@api.post(
+    "/reports/{uid}/advisories",
+    auth=TRIAGE,
+    response={201: AdvisoryOut, **WRITES},
+    summary="Start an advisory draft from a fixed report",
+)
+def start_advisory(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) -> Any:
+    require_change_role(request)
+    report = _report(request, uid)
+    try:
+        advisory = publishing.start_draft(report, _user(request))
+    except (publishing.AdvisoryError, lifecycle.WorkflowError) as refused:
+        return _refused(refused)
+    return Status(201, _advisory_out(advisory, response))
+
+
+@api.get(
+    "/advisories/{uid}",
+    response={200: AdvisoryOut, 404: Problem, **COMMON},
+    summary="Read an advisory and its draft",
+)
+def read_advisory(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) -> Any:
+    return _advisory_out(_advisory(request, uid), response)
+
+
+@api.patch(
+    "/advisories/{uid}",
+    auth=TRIAGE,
+    response={200: AdvisoryOut, **WRITES},
+    summary="Change an advisory's draft or its publication moment",
+    description=IF_MATCH_DOC,
+)
+def update_advisory(
+    request: HttpRequest, uid: uuid.UUID, change: AdvisoryChange, response: HttpResponse
+) -> Any:
+    require_change_role(request)
+    advisory = _advisory(request, uid)
+    data = change.model_dump(exclude_unset=True)
+    try:
+        with transaction.atomic():
+            check_if_match(
+                request, advisory_etag(Advisory.objects.select_for_update().get(pk=advisory.pk))
+            )
+            publishing.update_draft(advisory, data, _user(request))
+    except publishing.AdvisoryError as refused:
+        return _refused(refused)
+    return _advisory_out(advisory, response)
+
+
+@api.post(
+    "/advisories/{uid}/schedule",
+    auth=TRIAGE,
+    response={200: AdvisoryOut, **WRITES},
+    summary="Schedule a draft for its publication moment",
+    description="A moment before the one a finder approved needs `early_reason` and a token "
+    "with the publish scope (the pages ask for a fresh second factor). " + IF_MATCH_DOC,
+)
+def schedule_advisory(
+    request: HttpRequest, uid: uuid.UUID, body: ScheduleRequest, response: HttpResponse
+) -> Any:
+    require_change_role(request)
+    advisory = _advisory(request, uid)
+    if publishing.schedules_early(advisory) is not None:
+        _require_scope(request, "publish")
+    try:
+        with transaction.atomic():
+            check_if_match(
+                request, advisory_etag(Advisory.objects.select_for_update().get(pk=advisory.pk))
+            )
+            publishing.schedule(advisory, _user(request), body.early_reason)
+    except publishing.AdvisoryError as refused:
+        return _refused(refused)
+    return _advisory_out(advisory, response)
+
+
+@api.post(
+    "/advisories/{uid}/publish",
+    auth=PUBLISH,
+    response={200: AdvisoryOut, **WRITES},
+    summary="Publish now (or a new revision); needs a token with the publish scope",
+    description="The token-world form of the pages' fresh second factor: only a token with "
+    "the publish scope publishes. Earlier than promised needs `early_reason`. " + IF_MATCH_DOC,
+)
+def publish_advisory(
+    request: HttpRequest, uid: uuid.UUID, body: PublishRequest, response: HttpResponse
+) -> Any:
+    require_change_role(request)
+    advisory = _advisory(request, uid)
+    try:
+        with transaction.atomic():
+            check_if_match(
+                request, advisory_etag(Advisory.objects.select_for_update().get(pk=advisory.pk))
+            )
+            publishing.publish(
+                advisory,
+                summary=body.summary,
+                user=_user(request),
+                early_reason=body.early_reason,
+                skip_review=body.skip_review,
+            )
+    except publishing.AdvisoryError as refused:
+        return _refused(refused)
+    return _advisory_out(advisory, response)

@@ -17,7 +17,6 @@ from urllib.parse import quote
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -53,11 +52,11 @@ from meldpunt.reports.models import (
     Channel,
     Event,
     Message,
-    Note,
     OutboundMail,
     Promise,
     Report,
 )
+from meldpunt.reports.notes import add_note as add_note_to
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import UNREAD, Reach, finder_reach
 from meldpunt.reports.services import read_attachment, record_event
@@ -301,12 +300,7 @@ def add_note(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     form = NoteForm(request.POST)
     if not form.is_valid():
         return _detail_page(request, report, form, status=400)
-    with transaction.atomic():
-        author = staff_profile(request).user
-        note = Note(report=report, author=author, created_at=timezone.now())
-        note.body = {"text": form.cleaned_data["text"]}
-        note.save()
-        record_event(report, "note_added", actor(request.user), note=str(note.uid))
+    add_note_to(report, staff_profile(request).user, form.cleaned_data["text"])
     messages.success(request, _("Your note has been added."))
     url = reverse("triage:report", args=[report.uid])
     return HttpResponseRedirect(f"{url}#notes", status=303)
