@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import functools
 import hashlib
+import json
 import logging
 import traceback
 import uuid
@@ -15,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern, URLResolver, re_path
 from django.utils import timezone, translation
@@ -338,6 +340,8 @@ class Filters(Schema):
     limit: int = Field(50, ge=1, le=200)
     # Bounded: an offset beyond what a database integer holds would be a 500, not a page.
     offset: int = Field(0, ge=0, le=1_000_000_000)
+    # Where the page before ended (its Link: rel="next"); stable while reports come and go.
+    cursor: str | None = Field(None, max_length=200)
 
 
 def _user(request: HttpRequest) -> User:
@@ -386,10 +390,56 @@ def _filtered(filters: Filters) -> QuerySet[Report]:
     return filter_reports(reports, wanted, timezone.now())
 
 
-@api.get("/reports", response={200: list[ReportSummary], **COMMON}, summary="List reports")
-def list_reports(request: HttpRequest, filters: Query[Filters]) -> list[dict[str, Any]]:
+class BadCursor(Exception):
+    pass
+
+
+@api.exception_handler(BadCursor)
+def _bad_cursor(request: HttpRequest, exc: BadCursor) -> HttpResponse:
+    entry = {"loc": ["query", "cursor"], "msg": "Not a cursor this API gave", "type": "value"}
+    return api.create_response(request, problem("invalid", [entry]), status=422)
+
+
+def _cursor(report: Report) -> str:
+    """Opaque to clients: the row's place in the order, by its uid (never a database id)."""
+    place = json.dumps([report.response_due_at.isoformat(), str(report.uid)])
+    return base64.urlsafe_b64encode(place.encode()).decode().rstrip("=")
+
+
+def _after(reports: QuerySet[Report], cursor: str) -> QuerySet[Report]:
+    try:
+        due_text, uid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        due = datetime.fromisoformat(due_text)
+        if due.tzinfo is None:
+            raise ValueError(due_text)
+        pk = Report.objects.filter(uid=uuid.UUID(uid)).values_list("pk", flat=True).first()
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise BadCursor from None
+    later = Q(response_due_at__gt=due)
+    # The cursor's report may be gone (retention); then the rows at its exact moment go too.
+    return reports.filter(later | Q(response_due_at=due, pk__gt=pk) if pk else later)
+
+
+@api.get(
+    "/reports",
+    response={200: list[ReportSummary], **COMMON},
+    summary="List reports",
+    description='By response deadline. Pages: follow the Link header\'s rel="next" (a '
+    "cursor, stable while reports come and go); limit/offset still work.",
+)
+def list_reports(
+    request: HttpRequest, filters: Query[Filters], response: HttpResponse
+) -> list[dict[str, Any]]:
     now = timezone.now()
-    page = _filtered(filters)[filters.offset : filters.offset + filters.limit]
+    reports = _filtered(filters)
+    if filters.cursor:
+        reports = _after(reports, filters.cursor)
+    page = list(reports[filters.offset : filters.offset + filters.limit])
+    if len(page) == filters.limit:
+        query = request.GET.copy()
+        query.pop("offset", None)
+        query["cursor"] = _cursor(page[-1])
+        response["Link"] = f'<{request.path}?{query.urlencode()}>; rel="next"'
     return [_summary(r, now) for r in page]
 
 
