@@ -102,6 +102,7 @@ def open_desk() -> Desk:
         ("mail-list", "/triage/mail/"),
         ("mail", f"/triage/mail/{mail.uid}/"),
         ("templates", "/triage/templates/"),
+        ("api-tokens", "/triage/tokens/"),
         ("template", "/triage/templates/fixed/en/"),
         ("admin", "/admin/"),
         ("admin-reports", "/admin/reports/report/"),

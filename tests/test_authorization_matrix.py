@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from meldpunt.api.models import ApiToken
+from meldpunt.api.tokens import issue_token
 from meldpunt.intake.mail import process_message
 from meldpunt.intake.models import InboundMail
 from meldpunt.lib.uploads import IncomingFile
@@ -126,6 +129,18 @@ RULES: dict[str, Rule] = {
     "api:change_state": Rule("POST", frozenset()),
     "api:post_message": Rule("POST", frozenset()),
     "api:list_outbox": Rule("GET", frozenset()),
+    "api:assess_report": Rule("POST", frozenset()),
+    "api:list_notes": Rule("GET", frozenset()),
+    "api:post_note": Rule("POST", frozenset()),
+    "api:update_advisory": Rule("POST", frozenset()),
+    "api:start_advisory": Rule("POST", frozenset()),
+    "api:read_advisory": Rule("GET", frozenset()),
+    "api:schedule_advisory": Rule("POST", frozenset()),
+    "api:publish_advisory": Rule("POST", frozenset()),
+    # API tokens: each staff member their own; the world's token is the admin's.
+    "tokens:list": Rule("GET", STAFF),
+    "tokens:create": Rule("POST", STAFF),
+    "tokens:revoke": Rule("POST", ADMIN),
     # Any other path under /api/v1/: a JSON 404 for everyone alike.
     "api:not_found": Rule("GET", frozenset(), same_for_all=True),
 }
@@ -201,6 +216,8 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
         "triager": sign_in(Client(), triager),
         "admin": sign_in(Client(), make_staff("ada@example.org", "admin")),
     }
+    issue_token(User.objects.get(username="ada@example.org"), "ada's")
+    values["uid_token"] = str(ApiToken.objects.get().uid)
     return {
         "values": values,
         "clients": clients,
@@ -218,6 +235,8 @@ def url_for(route: str, name: str, world: dict[str, Any]) -> str:
         values["language"] = "fr"  # not the advisory's own language (en)
     if name == "triage:mail_detail":
         values["uid"] = str(world["mail"].uid)
+    if name == "tokens:revoke":
+        values["uid"] = values["uid_token"]
     if name.startswith("triage:outbox_"):
         values["uid"] = str(world["outbound"].uid)
     path = route

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from meldpunt.accounts.models import REPORT_CHANGERS, Role
 from meldpunt.api.models import SCOPES, ApiToken
+from meldpunt.audit.actors import staff
+from meldpunt.audit.log import append as audit
 from meldpunt.lib.crypto import load_keyring
 
 PREFIX = "mp_"
@@ -52,9 +56,11 @@ def issue_token(
     if not wanted or not set(wanted) <= set(allowed_scopes(user)):
         raise ScopeRefused(f"scopes {sorted(set(scopes))} not allowed for this account")
     token = PREFIX + secrets.token_urlsafe(32)
-    ApiToken.objects.create(
-        user=user, name=name, digest=_digest(token), scopes=wanted, expires_at=expires_at
-    )
+    with transaction.atomic():
+        made = ApiToken.objects.create(
+            user=user, name=name, digest=_digest(token), scopes=wanted, expires_at=expires_at
+        )
+        audit("api_token_created", staff(user), token=name, token_id=made.pk, scopes=wanted)
     return token
 
 
@@ -92,10 +98,12 @@ def visible_tokens(user: User) -> QuerySet[ApiToken]:
     return tokens.filter(user=user)
 
 
-def revoke(user: User, pk: int) -> ApiToken | None:
+def revoke(user: User, uid: uuid.UUID) -> ApiToken | None:
     """Revoke one of the tokens this staff member sees; None if it is not one of them."""
-    found = visible_tokens(user).filter(pk=pk, revoked_at=None).first()
-    if found is not None:
-        found.revoked_at = timezone.now()
-        found.save(update_fields=["revoked_at"])
+    with transaction.atomic():
+        found = visible_tokens(user).select_for_update().filter(uid=uid, revoked_at=None).first()
+        if found is not None:
+            found.revoked_at = timezone.now()
+            found.save(update_fields=["revoked_at"])
+            audit("api_token_revoked", staff(user), token=found.name, token_id=found.pk)
     return found

@@ -27,6 +27,8 @@ ACTION_LABELS: dict[str, Any] = {
     "master_key_rotated": _("Master key rotated"),
     "master_keys_retired": _("Old master keys retired"),
     "org_key_added": _("Organisation's OpenPGP key added"),
+    "api_token_created": _("API token created"),
+    "api_token_revoked": _("API token revoked"),
 }
 ACTOR_LABELS: dict[str, Any] = {
     "finder": _("the finder"),

@@ -1,3 +1,4 @@
+import uuid
 from typing import Any
 
 from django.db import migrations, models
@@ -7,7 +8,11 @@ import meldpunt.api.models
 
 def read_and_triage(apps: Any, schema_editor: Any) -> None:
     # Tokens from before scopes could read and change reports: they keep exactly that.
-    apps.get_model("api", "ApiToken").objects.update(scopes=["read", "triage"])
+    tokens = apps.get_model("api", "ApiToken")
+    tokens.objects.update(scopes=["read", "triage"])
+    for token in tokens.objects.filter(uid=None):
+        token.uid = uuid.uuid4()
+        token.save(update_fields=["uid"])
 
 
 class Migration(migrations.Migration):
@@ -27,5 +32,15 @@ class Migration(migrations.Migration):
             name="expires_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name="apitoken",
+            name="uid",
+            field=models.UUIDField(editable=False, null=True),
+        ),
         migrations.RunPython(read_and_triage, migrations.RunPython.noop),
+        migrations.AlterField(
+            model_name="apitoken",
+            name="uid",
+            field=models.UUIDField(default=uuid.uuid4, editable=False, unique=True),
+        ),
     ]
