@@ -133,3 +133,27 @@ def test_it_refuses_a_viewer_a_publication_whatever_the_token(bob, alice, rita):
         content_type=JSON,
     )
     assert (answer.status_code, answer.json()["code"]) == (403, "forbidden")
+
+
+def test_it_lists_and_downloads_the_finders_files(alice, bob, rita):
+    from meldpunt.lib.uploads import IncomingFile
+    from meldpunt.reports.services import add_message
+
+    payload = IncomingFile("poc\u202egpj.html", "text/html", b"<script>alert(1)</script>")
+    add_message(rita.report, "finder", "proof", [payload])
+    reader = api(issue_token(bob, "read"))
+    detail = reader.get(f"/api/v1/reports/{rita.report.uid}").json()
+    (listed,) = detail["attachments"]
+    assert listed["name"] == "pocgpj.html"  # no bidi override that disguises the type
+    assert listed["size"] == 25 and listed["message_uid"]
+    url = f"/api/v1/reports/{rita.report.uid}/attachments/{listed['uid']}"
+    download = reader.get(url)
+    assert download.status_code == 200
+    assert download.content == b"<script>alert(1)</script>"
+    assert download["Content-Type"] == "application/octet-stream"
+    assert download["Content-Disposition"].startswith('attachment; filename="pocgpj.html"')
+    assert download["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    event = Report.objects.get(pk=rita.report.pk).events.last()
+    assert event is not None and event.kind == "attachment_downloaded"
+    missing = reader.get(f"/api/v1/reports/{rita.report.uid}/attachments/{rita.report.uid}")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")

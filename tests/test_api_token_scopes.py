@@ -96,3 +96,17 @@ def test_its_migration_lets_existing_tokens_read_and_triage(alice, rita):
     import_module("meldpunt.api.migrations.0002_token_scopes").read_and_triage(apps, None)
     assert ApiToken.objects.get().scopes == ["read", "triage"]
     assert close(api(token), rita.report).status_code == 200
+
+
+def test_its_command_gives_scopes_and_an_expiry(alice):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("createtoken", alice.username, name="ci", scope=["read"], days=7, stdout=out)
+    token = ApiToken.objects.get()
+    assert token.scopes == ["read"] and token.expires_at is not None
+    assert "mp_" in out.getvalue()
+    with pytest.raises(CommandError):
+        call_command("createtoken", alice.username, name="x", scope=["admin"], stdout=out)

@@ -131,6 +131,7 @@ RULES: dict[str, Rule] = {
     "api:list_outbox": Rule("GET", frozenset()),
     "api:assess_report": Rule("POST", frozenset()),
     "api:list_notes": Rule("GET", frozenset()),
+    "api:download_attachment": Rule("GET", frozenset()),
     "api:post_note": Rule("POST", frozenset()),
     "api:update_advisory": Rule("POST", frozenset()),
     "api:start_advisory": Rule("POST", frozenset()),
@@ -186,6 +187,7 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
     values = {
         "uid": str(report.uid),
         "att_uid": str(Attachment.objects.get(report=report).uid),
+        "attachment_uid": str(Attachment.objects.get(report=report).uid),
         "report_uid": str(report.uid),
         "local_hash": "x" * 32,
         "identifier": "MPSA-2026-9999",

@@ -30,9 +30,10 @@ from meldpunt.accounts.access import can_change, get_for_staff, staff_profile
 from meldpunt.advisories import publishing
 from meldpunt.advisories.models import Advisory
 from meldpunt.api.tokens import token_for
-from meldpunt.audit.actors import staff
+from meldpunt.audit.actors import actor, staff
 from meldpunt.audit.log import append as audit
 from meldpunt.audit.log import bind as audit_bind
+from meldpunt.lib.uploads import DOWNLOAD_HEADERS, content_disposition, shown_file_name
 from meldpunt.policy.commitments import CATEGORIES
 from meldpunt.reports import assessment, lifecycle, messages, notes, outbox
 from meldpunt.reports.assessment import primary_score
@@ -46,6 +47,7 @@ from meldpunt.reports.filters import (
 from meldpunt.reports.models import Credit, Message, Note, OutboundMail, Report, Resolution
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
+from meldpunt.reports.services import read_attachment, record_event
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +232,14 @@ class ReportPromise(Schema):
     evidence: dict[str, Any]  # event id/kind/time, message uid, mail state: facts, no text
 
 
+class ReportAttachment(Schema):
+    uid: uuid.UUID
+    name: str  # as sent, minus control characters; download for the content
+    size: int
+    created_at: datetime
+    message_uid: uuid.UUID | None  # the message it came with; null: with the report
+
+
 class ReportDetail(ReportSummary):
     language: str = _enum(list(settings.SUPPORTED_LANGUAGES))
     affected_systems: list[str]
@@ -254,6 +264,7 @@ class ReportDetail(ReportSummary):
     finder_not_reached_reason: str | None
     not_reached_since: datetime | None
     promises: list[ReportPromise]
+    attachments: list[ReportAttachment]
 
 
 class Problem(Schema):
@@ -503,7 +514,52 @@ def read_report(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) ->
             }
             for p in ledger(report)
         ],
+        "attachments": [
+            {
+                "uid": a.uid,
+                "name": shown_file_name(str(a.meta.get("name", ""))),
+                "size": a.size,
+                "created_at": a.created_at,
+                "message_uid": a.message.uid if a.message else None,
+            }
+            for a in report.attachments.select_related("message").order_by("pk")
+        ],
     }
+
+
+@api.get(
+    "/reports/{uid}/attachments/{attachment_uid}",
+    response={404: Problem, **COMMON},
+    summary="Download a file the finder sent (as on the pages: always as an attachment)",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The file, decrypted",
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        }
+    },
+)
+def download_attachment(request: HttpRequest, uid: uuid.UUID, attachment_uid: uuid.UUID) -> Any:
+    report = _report(request, uid)
+    attachment = report.attachments.filter(uid=attachment_uid).first()
+    if attachment is None:
+        raise Http404
+    try:
+        data = read_attachment(attachment)
+    except FileNotFoundError:
+        raise Http404 from None  # purged by the retention schedule
+    record_event(
+        report, "attachment_downloaded", actor(_user(request)), attachment=str(attachment.uid)
+    )
+    response = HttpResponse(data, content_type="application/octet-stream")
+    name = shown_file_name(str(attachment.meta.get("name", "")))
+    response["Content-Disposition"] = content_disposition(name)
+    for header, value in DOWNLOAD_HEADERS.items():
+        response[header] = value
+    return response
 
 
 def _newest(mails: Any) -> OutboundMail | None:

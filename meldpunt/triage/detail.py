@@ -7,12 +7,10 @@ finder sent is rendered as text (templates escape; nothing is marked safe).
 from __future__ import annotations
 
 import logging
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from django import forms
 from django.conf import settings
@@ -32,6 +30,7 @@ from meldpunt.audit.actors import actor, staff
 from meldpunt.audit.log import append as audit
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.pages import render_private
+from meldpunt.lib.uploads import DOWNLOAD_HEADERS, content_disposition, shown_file_name
 from meldpunt.policy.commitments import category_label
 from meldpunt.reports.assessment import primary_score, scores
 from meldpunt.reports.labels import (
@@ -80,13 +79,6 @@ SIGNATURE_LABELS: dict[str, Any] = {
     "unknown_key": _("signed by a key we do not know for this finder"),
     "bad": _("BAD signature: the mail was changed or the signature is forged"),
     "unverifiable": _("signed, but the signature could not be checked"),
-}
-# A downloaded file must never run in our origin: no sniffing, no inline display, and a
-# sandbox in case a browser renders it anyway.
-DOWNLOAD_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
 }
 
 
@@ -326,16 +318,4 @@ def download(request: HttpRequest, uid: uuid.UUID, att_uid: uuid.UUID) -> HttpRe
 
 
 def file_name(attachment: Attachment) -> str:
-    """The name as sent, minus control and bidi-override characters that disguise a file type."""
-    name = str(attachment.meta.get("name", ""))
-    kept = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    return " ".join(kept.split()).strip(" .")[:200] or "attachment"
-
-
-def content_disposition(name: str) -> str:
-    """RFC 6266: always an attachment, an ASCII fallback name and the exact name in UTF-8."""
-    kept = name.translate({ord(ch): None for ch in "\"'\\/"}).strip(" .") or "attachment"
-    fallback = "".join(
-        ch if ch.isascii() and (ch.isalnum() or ch in "._-+() ") else "_" for ch in kept
-    )
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(kept, safe='')}"
+    return shown_file_name(str(attachment.meta.get("name", "")))
