@@ -110,3 +110,20 @@ def test_its_command_gives_scopes_and_an_expiry(alice):
     assert "mp_" in out.getvalue()
     with pytest.raises(CommandError):
         call_command("createtoken", alice.username, name="x", scope=["admin"], stdout=out)
+
+
+def test_an_admin_token_lists_and_revokes_tokens(alice, db):
+    ada = make_staff("ada@example.org", "admin")
+    admin = api(issue_token(ada, "ops", scopes=["read", "admin"]))
+    leaked = issue_token(alice, "leaked")
+    listed = admin.get("/api/v1/tokens").json()
+    assert {t["name"] for t in listed} == {"ops", "leaked"}
+    assert all("digest" not in t and "mp_" not in str(t) for t in listed)
+    uid = next(t["uid"] for t in listed if t["name"] == "leaked")
+    assert admin.delete(f"/api/v1/tokens/{uid}").status_code == 200
+    assert api(leaked).get("/api/v1/reports").status_code == 401
+    assert admin.delete(f"/api/v1/tokens/{uid}").status_code == 404  # already revoked
+    # Without the admin scope: 403, whatever the role.
+    plain = api(issue_token(ada, "plain", scopes=["read"]))
+    answer = plain.get("/api/v1/tokens")
+    assert (answer.status_code, answer.json()["code"]) == (403, "insufficient_scope")

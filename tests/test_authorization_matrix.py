@@ -132,6 +132,8 @@ RULES: dict[str, Rule] = {
     "api:assess_report": Rule("POST", frozenset()),
     "api:list_notes": Rule("GET", frozenset()),
     "api:download_attachment": Rule("GET", frozenset()),
+    "api:list_tokens": Rule("GET", frozenset()),
+    "api:revoke_token": Rule("GET", frozenset()),
     "api:post_note": Rule("POST", frozenset()),
     "api:update_advisory": Rule("POST", frozenset()),
     "api:start_advisory": Rule("POST", frozenset()),
@@ -237,6 +239,7 @@ def url_for(route: str, name: str, world: dict[str, Any]) -> str:
         values["language"] = "fr"  # not the advisory's own language (en)
     if name == "triage:mail_detail":
         values["uid"] = str(world["mail"].uid)
+    values["token_uid"] = values["uid_token"]
     if name == "tokens:revoke":
         values["uid"] = values["uid_token"]
     if name.startswith("triage:outbox_"):

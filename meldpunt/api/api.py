@@ -29,6 +29,8 @@ from ninja.security import HttpBearer
 from meldpunt.accounts.access import can_change, get_for_staff, staff_profile
 from meldpunt.advisories import publishing
 from meldpunt.advisories.models import Advisory
+from meldpunt.api import tokens
+from meldpunt.api.models import ApiToken
 from meldpunt.api.tokens import token_for
 from meldpunt.audit.actors import actor, staff
 from meldpunt.audit.log import append as audit
@@ -161,6 +163,16 @@ ERRORS: dict[str, str] = {
 }
 _CODES = list(ERRORS)
 _CODES_DOC = "Error codes: " + "; ".join(f"`{c}` ({why})" for c, why in ERRORS.items())
+# What each scope opens; a token never does more than its staff member's role allows.
+SCOPES_DOC = (
+    "Token scopes: `read` every GET; `triage` changes to reports (state, assessment, messages, "
+    "notes) and advisory drafts, scheduling on time; `publish` publishing, and scheduling "
+    "earlier than a finder approved (the pages ask a fresh second factor for both); `admin` "
+    "listing and revoking everyone's tokens (admins only). "
+    "Tokens made before scopes hold read and triage. "
+    "Reports and advisories carry an ETag; send it back as If-Match on a change to get "
+    "412 instead of overwriting someone else's change (If-Match is optional)."
+)
 
 
 def _enum(values: list[str] | tuple[str, ...]) -> Any:
@@ -173,7 +185,7 @@ api = StaffApi(
     title="Meldpunt staff API",
     version="1",
     auth=READ,
-    description=_CODES_DOC,
+    description=f"{SCOPES_DOC}\n\n{_CODES_DOC}",
     docs_url=None,
     openapi_url="/openapi.json",
     urls_namespace="api",
@@ -1008,3 +1020,53 @@ def publish_advisory(
     except publishing.AdvisoryError as refused:
         return _refused(refused)
     return _advisory_out(advisory, response)
+
+
+# --- Tokens (the admin scope) ---------------------------------------------------------------
+
+
+class TokenOut(Schema):
+    uid: uuid.UUID
+    name: str
+    owner: str  # the staff member's user name
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _token_out(token: ApiToken) -> dict[str, Any]:
+    return {
+        "uid": token.uid,
+        "name": token.name,
+        "owner": token.user.get_username(),
+        "scopes": token.scopes,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "last_used_at": token.last_used_at,
+        "revoked_at": token.revoked_at,
+    }
+
+
+@api.get(
+    "/tokens",
+    auth=ADMIN,
+    response={200: list[TokenOut], **COMMON},
+    summary="Every API token (an admin's), newest first; never a secret",
+)
+def list_tokens(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_token_out(t) for t in tokens.visible_tokens(_user(request))[:1000]]
+
+
+@api.delete(
+    "/tokens/{token_uid}",
+    auth=ADMIN,
+    response={200: TokenOut, 404: Problem, **COMMON},
+    summary="Revoke a token (e.g. one that leaked)",
+)
+def revoke_token(request: HttpRequest, token_uid: uuid.UUID) -> Any:
+    revoked = tokens.revoke(_user(request), token_uid)
+    if revoked is None:
+        raise Http404
+    return _token_out(revoked)
