@@ -157,3 +157,32 @@ def test_it_lists_and_downloads_the_finders_files(alice, bob, rita):
     assert event is not None and event.kind == "attachment_downloaded"
     missing = reader.get(f"/api/v1/reports/{rita.report.uid}/attachments/{rita.report.uid}")
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+
+
+def test_it_suggests_marks_and_unmarks_a_duplicate_with_the_message(alice, rita, rita_client):
+    from tests.conftest import submit
+
+    later = submit(Client())  # the same host and words as rita's
+    client = api(issue_token(alice, "dupes"))
+    url = f"/api/v1/reports/{rita.report.uid}"
+    suggested = client.get(f"{url}/duplicate-suggestions").json()
+    assert suggested[0]["reference"] == later.report.reference
+    assert suggested[0]["similarity"] == 100
+    marked = client.post(
+        f"{url}/state",
+        {
+            "to": "closed",
+            "resolution": "duplicate",
+            "duplicate_of": later.report.reference,
+            "message": "Someone told us first.",
+        },
+        content_type=JSON,
+    )
+    assert marked.status_code == 200, marked.content
+    assert "Someone told us first." in rita_client.get("/status/").content.decode()
+    reopened = client.post(f"{url}/state", {"to": "received"}, content_type=JSON)
+    assert reopened.status_code == 200
+    report = Report.objects.get(pk=rita.report.pk)
+    assert (report.state, report.duplicate_of_id) == ("received", None)
+    kinds = [e.kind for e in later.report.events.all()]
+    assert kinds[-2:] == ["duplicate_linked", "duplicate_unlinked"]

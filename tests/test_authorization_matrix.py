@@ -133,6 +133,7 @@ RULES: dict[str, Rule] = {
     "api:list_notes": Rule("GET", frozenset()),
     "api:download_attachment": Rule("GET", frozenset()),
     "api:list_tokens": Rule("GET", frozenset()),
+    "api:duplicate_suggestions": Rule("GET", frozenset()),
     "api:revoke_token": Rule("GET", frozenset()),
     "api:post_note": Rule("POST", frozenset()),
     "api:update_advisory": Rule("POST", frozenset()),

@@ -39,6 +39,7 @@ from meldpunt.lib.uploads import DOWNLOAD_HEADERS, content_disposition, shown_fi
 from meldpunt.policy.commitments import CATEGORIES
 from meldpunt.reports import assessment, lifecycle, messages, notes, outbox
 from meldpunt.reports.assessment import primary_score
+from meldpunt.reports.duplicates import suggest_duplicates
 from meldpunt.reports.filters import (
     SEVERITIES,
     STATES,
@@ -851,6 +852,36 @@ def post_note(request: HttpRequest, uid: uuid.UUID, new: NewNote) -> Any:
     require_change_role(request)
     report = _report(request, uid)
     return Status(201, _note(notes.add_note(report, _user(request), new.text)))
+
+
+# --- Duplicates -----------------------------------------------------------------------------
+# Marking is a state change (POST /state with duplicate_of and the message to the finder);
+# unmarking is reopening it (POST /state with to "received"), as on the desk.
+
+
+class DuplicateSuggestion(Schema):
+    reference: str
+    uid: uuid.UUID
+    state: str = _enum(STATES)
+    similarity: int  # percent of words in common in the descriptions
+
+
+@api.get(
+    "/reports/{uid}/duplicate-suggestions",
+    response={200: list[DuplicateSuggestion], 404: Problem, **COMMON},
+    summary="Reports about a same host, most similar first (what the desk suggests)",
+)
+def duplicate_suggestions(request: HttpRequest, uid: uuid.UUID) -> list[dict[str, Any]]:
+    report = _report(request, uid)
+    return [
+        {
+            "reference": s.report.reference,
+            "uid": s.report.uid,
+            "state": s.report.state,
+            "similarity": s.percent,
+        }
+        for s in suggest_duplicates(report)
+    ]
 
 
 # --- Advisories -----------------------------------------------------------------------------
