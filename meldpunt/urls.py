@@ -50,6 +50,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("triage/", include("meldpunt.triage.urls")),
     path("triage/audit/", include("meldpunt.triage.urls_audit")),
     path("triage/advisories/", include("meldpunt.triage.urls_advisories")),
+    path("triage/tokens/", include("meldpunt.api.urls")),
     path("api/v1/", staff_api.urls),
     # Django's admin, for what the desk has no page for (meldpunt/triage/admin.py).
     path("admin/", admin.site.urls),

@@ -130,6 +130,7 @@ def open_desk() -> Desk:
         ("webhooks", "/triage/webhooks/"),
         ("webhook", f"/triage/webhooks/{hook.uid}/"),
         ("templates", "/triage/templates/"),
+        ("api-tokens", "/triage/tokens/"),
         ("template", "/triage/templates/fixed/en/"),
         ("tags", "/triage/tags/"),
         ("tag", f"/triage/tags/{tag.uid}/"),

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from meldpunt.api.models import ApiToken
+from meldpunt.api.tokens import issue_token
 from meldpunt.intake.mail import process_message
 from meldpunt.intake.models import InboundMail
 from meldpunt.lib.uploads import IncomingFile
@@ -147,6 +150,22 @@ RULES: dict[str, Rule] = {
     "api:list_tags": Rule("GET", frozenset()),
     "api:list_saved_views": Rule("GET", frozenset()),
     "api:put_tags": Rule("POST", frozenset()),  # PUT only: refused to every session alike
+    "api:assess_report": Rule("POST", frozenset()),
+    "api:list_notes": Rule("GET", frozenset()),
+    "api:download_attachment": Rule("GET", frozenset()),
+    "api:list_tokens": Rule("GET", frozenset()),
+    "api:duplicate_suggestions": Rule("GET", frozenset()),
+    "api:revoke_token": Rule("GET", frozenset()),
+    "api:post_note": Rule("POST", frozenset()),
+    "api:update_advisory": Rule("POST", frozenset()),
+    "api:start_advisory": Rule("POST", frozenset()),
+    "api:read_advisory": Rule("GET", frozenset()),
+    "api:schedule_advisory": Rule("POST", frozenset()),
+    "api:publish_advisory": Rule("POST", frozenset()),
+    # API tokens: each staff member their own; the world's token is the admin's.
+    "tokens:list": Rule("GET", STAFF),
+    "tokens:create": Rule("POST", STAFF),
+    "tokens:revoke": Rule("POST", ADMIN),
     # Any other path under /api/v1/: a JSON 404 for everyone alike.
     "api:not_found": Rule("GET", frozenset(), same_for_all=True),
 }
@@ -192,6 +211,7 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
     values = {
         "uid": str(report.uid),
         "att_uid": str(Attachment.objects.get(report=report).uid),
+        "attachment_uid": str(Attachment.objects.get(report=report).uid),
         "report_uid": str(report.uid),
         "local_hash": "x" * 32,
         "identifier": "MPSA-2026-9999",
@@ -223,6 +243,8 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
         "triager": sign_in(Client(), triager),
         "admin": sign_in(Client(), clients_admin),
     }
+    issue_token(User.objects.get(username="ada@example.org"), "ada's")
+    values["uid_token"] = str(ApiToken.objects.get().uid)
     return {
         "values": values,
         "clients": clients,
@@ -257,6 +279,9 @@ def url_for(route: str, name: str, world: dict[str, Any]) -> str:
         values["uid"] = str(world["tags"][name].uid)
     if name in world["views"]:
         values["uid"] = str(world["views"][name].uid)
+    values["token_uid"] = values["uid_token"]
+    if name == "tokens:revoke":
+        values["uid"] = values["uid_token"]
     if name.startswith("triage:outbox_"):
         values["uid"] = str(world["outbound"].uid)
     if name.startswith("triage:webhook") and "<uuid:uid>" in route:

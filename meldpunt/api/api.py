@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import contextvars
 import functools
+import hashlib
+import json
 import logging
 import traceback
 import uuid
@@ -12,7 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Prefetch, QuerySet
+from django.db import transaction
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.urls import URLPattern, URLResolver, re_path
 from django.utils import timezone, translation
@@ -22,12 +27,19 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from meldpunt.accounts.access import can_change, get_for_staff, staff_profile
-from meldpunt.api.tokens import user_for_token
-from meldpunt.audit.actors import staff
+from meldpunt.advisories import publishing
+from meldpunt.advisories.models import Advisory
+from meldpunt.api import tokens
+from meldpunt.api.models import ApiToken
+from meldpunt.api.tokens import token_for
+from meldpunt.audit.actors import actor, staff
 from meldpunt.audit.log import append as audit
+from meldpunt.audit.log import bind as audit_bind
+from meldpunt.lib.uploads import DOWNLOAD_HEADERS, content_disposition, shown_file_name
 from meldpunt.policy.commitments import CATEGORIES
-from meldpunt.reports import lifecycle, messages, outbox
+from meldpunt.reports import assessment, lifecycle, messages, notes, outbox
 from meldpunt.reports.assessment import primary_score
+from meldpunt.reports.duplicates import suggest_duplicates
 from meldpunt.reports.filters import (
     SEVERITIES,
     STATES,
@@ -38,6 +50,7 @@ from meldpunt.reports.filters import (
 from meldpunt.reports.models import (
     Credit,
     Message,
+    Note,
     OutboundMail,
     Report,
     Resolution,
@@ -48,18 +61,46 @@ from meldpunt.reports.models import (
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
 from meldpunt.reports.saved_views import view_filter, visible_views
+from meldpunt.reports.services import read_attachment, record_event
 from meldpunt.reports.tags import set_tags, tag_names
 
 log = logging.getLogger(__name__)
 
 
+class ScopeMissing(Exception):
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
 class TokenAuth(HttpBearer):
+    """A live token that holds `scope`: no token (or a dead one) is 401, a token without
+    the scope 403 `insufficient_scope`. The token's staff member's role still applies."""
+
+    def __init__(self, scope: str = "read") -> None:
+        super().__init__()
+        self.scope = scope
+
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        user = user_for_token(token)
-        if user is not None:
-            # The token's staff member, for the one access layer that the pages use too.
-            request.user = user
-        return user
+        found = token_for(token)
+        if found is None:
+            return None
+        # The token's staff member, for the one access layer that the pages use too.
+        request.user = found.user
+        # Every audit entry this request writes names the token (the view runs in a context
+        # of its own, see _api_view, so this ends with the request).
+        audit_bind(via="api", token=found.name, token_id=found.pk)
+        request.api_scopes = list(found.scopes)  # type: ignore[attr-defined]
+        _require_scope(request, self.scope)
+        return found.user
+
+
+def _require_scope(request: HttpRequest, scope: str) -> None:
+    if scope not in getattr(request, "api_scopes", ()):
+        raise ScopeMissing(scope)
+
+
+READ, TRIAGE, PUBLISH, ADMIN = (TokenAuth(s) for s in ("read", "triage", "publish", "admin"))
 
 
 class StaffApi(NinjaAPI):
@@ -102,7 +143,8 @@ def _api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     def json_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         language = api_language(request)
         with translation.override(language):
-            response = view(request, *args, **kwargs)
+            # A context of its own: what the token binds for the audit log ends here.
+            response = contextvars.copy_context().run(view, request, *args, **kwargs)
         if isinstance(response, HttpResponseNotAllowed):
             allowed = response["Allow"]
             response = JsonResponse(problem("method_not_allowed", "Method not allowed"), status=405)
@@ -125,13 +167,25 @@ ERRORS: dict[str, str] = {
     "workflow_refused": "400: the report's life cycle does not allow this now",
     "unauthorized": "401: no token, or one that is unknown or revoked",
     "forbidden": "403: the token's staff member may read but not change reports",
+    "insufficient_scope": "403: the token lacks the scope the operation needs (see its doc)",
     "not_found": "404: no such report, saved view (or path)",
     "method_not_allowed": "405: the path does not take this method (see the Allow header)",
+    "precondition_failed": "412: If-Match names a version that is no longer current",
     "invalid": "422: input the schema or a filter refuses; `detail` lists each problem",
     "server_error": "500: a fault on our side, logged without the request's data",
 }
 _CODES = list(ERRORS)
 _CODES_DOC = "Error codes: " + "; ".join(f"`{c}` ({why})" for c, why in ERRORS.items())
+# What each scope opens; a token never does more than its staff member's role allows.
+SCOPES_DOC = (
+    "Token scopes: `read` every GET; `triage` changes to reports (state, assessment, messages, "
+    "notes) and advisory drafts, scheduling on time; `publish` publishing, and scheduling "
+    "earlier than a finder approved (the pages ask a fresh second factor for both); `admin` "
+    "listing and revoking everyone's tokens (admins only). "
+    "Tokens made before scopes hold read and triage. "
+    "Reports and advisories carry an ETag; send it back as If-Match on a change to get "
+    "412 instead of overwriting someone else's change (If-Match is optional)."
+)
 
 
 def _enum(values: list[str] | tuple[str, ...]) -> Any:
@@ -143,8 +197,8 @@ def _enum(values: list[str] | tuple[str, ...]) -> Any:
 api = StaffApi(
     title="Meldpunt staff API",
     version="1",
-    auth=TokenAuth(),
-    description=_CODES_DOC,
+    auth=READ,
+    description=f"{SCOPES_DOC}\n\n{_CODES_DOC}",
     docs_url=None,
     openapi_url="/openapi.json",
     urls_namespace="api",
@@ -204,6 +258,14 @@ class ReportPromise(Schema):
     evidence: dict[str, Any]  # event id/kind/time, message uid, mail state: facts, no text
 
 
+class ReportAttachment(Schema):
+    uid: uuid.UUID
+    name: str  # as sent, minus control characters; download for the content
+    size: int
+    created_at: datetime
+    message_uid: uuid.UUID | None  # the message it came with; null: with the report
+
+
 class ReportDetail(ReportSummary):
     language: str = _enum(list(settings.SUPPORTED_LANGUAGES))
     affected_systems: list[str]
@@ -211,6 +273,11 @@ class ReportDetail(ReportSummary):
     steps: str
     impact: str
     expected_fix_date: date | None
+    valid: bool | None  # null while not assessed
+    in_scope: bool | None
+    cvss31_vector: str
+    cvss40_vector: str
+    cwe: str  # CWE-<number>, or ""
     credit: str = _enum(Credit.values)
     finder_name: str
     finder_email: str
@@ -223,6 +290,7 @@ class ReportDetail(ReportSummary):
     finder_not_reached_reason: str | None
     not_reached_since: datetime | None
     promises: list[ReportPromise]
+    attachments: list[ReportAttachment]
 
 
 class Problem(Schema):
@@ -238,9 +306,9 @@ class Invalid(Schema):
     detail: list[dict[str, Any]]
 
 
-# What every operation can answer besides its own: no or a bad token, input the schema
-# refuses, and a server error (as JSON too, see `_server_error`).
-COMMON: dict[int, Any] = {401: Problem, 422: Invalid, 500: Problem}
+# What every operation can answer besides its own: no or a bad token, a token without the
+# scope, input the schema refuses, and a server error (as JSON too, see `_server_error`).
+COMMON: dict[int, Any] = {401: Problem, 403: Problem, 422: Invalid, 500: Problem}
 
 _BY_STATUS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
 
@@ -254,6 +322,12 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def _unauthorized(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(request, problem("unauthorized", "Unauthorized"), status=401)
+
+
+@api.exception_handler(ScopeMissing)
+def _insufficient_scope(request: HttpRequest, exc: ScopeMissing) -> HttpResponse:
+    detail = f"this operation needs a token with the {exc.scope} scope"
+    return api.create_response(request, problem("insufficient_scope", detail), status=403)
 
 
 @api.exception_handler(Http404)
@@ -320,6 +394,8 @@ class Filters(Schema):
     limit: int = Field(50, ge=1, le=200)
     # Bounded: an offset beyond what a database integer holds would be a 500, not a page.
     offset: int = Field(0, ge=0, le=1_000_000_000)
+    # Where the page before ended (its Link: rel="next"); stable while reports come and go.
+    cursor: str | None = Field(None, max_length=200)
 
 
 def _user(request: HttpRequest) -> User:
@@ -383,12 +459,56 @@ def _saved_view(user: User, uid: uuid.UUID) -> SavedView:
     return view
 
 
+class BadCursor(Exception):
+    pass
+
+
+@api.exception_handler(BadCursor)
+def _bad_cursor(request: HttpRequest, exc: BadCursor) -> HttpResponse:
+    entry = {"loc": ["query", "cursor"], "msg": "Not a cursor this API gave", "type": "value"}
+    return api.create_response(request, problem("invalid", [entry]), status=422)
+
+
+def _cursor(report: Report) -> str:
+    """Opaque to clients: the row's place in the order, by its uid (never a database id)."""
+    place = json.dumps([report.response_due_at.isoformat(), str(report.uid)])
+    return base64.urlsafe_b64encode(place.encode()).decode().rstrip("=")
+
+
+def _after(reports: QuerySet[Report], cursor: str) -> QuerySet[Report]:
+    try:
+        due_text, uid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        due = datetime.fromisoformat(due_text)
+        if due.tzinfo is None:
+            raise ValueError(due_text)
+        pk = Report.objects.filter(uid=uuid.UUID(uid)).values_list("pk", flat=True).first()
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise BadCursor from None
+    later = Q(response_due_at__gt=due)
+    # The cursor's report may be gone (retention); then the rows at its exact moment go too.
+    return reports.filter(later | Q(response_due_at=due, pk__gt=pk) if pk else later)
+
+
 @api.get(
-    "/reports", response={200: list[ReportSummary], 404: Problem, **COMMON}, summary="List reports"
+    "/reports",
+    response={200: list[ReportSummary], 404: Problem, **COMMON},
+    summary="List reports",
+    description='By response deadline. Pages: follow the Link header\'s rel="next" (a '
+    "cursor, stable while reports come and go); limit/offset still work.",
 )
-def list_reports(request: HttpRequest, filters: Query[Filters]) -> list[dict[str, Any]]:
+def list_reports(
+    request: HttpRequest, filters: Query[Filters], response: HttpResponse
+) -> list[dict[str, Any]]:
     now = timezone.now()
-    page = _filtered(filters, _user(request))[filters.offset : filters.offset + filters.limit]
+    reports = _filtered(filters, _user(request))
+    if filters.cursor:
+        reports = _after(reports, filters.cursor)
+    page = list(reports[filters.offset : filters.offset + filters.limit])
+    if len(page) == filters.limit:
+        query = request.GET.copy()
+        query.pop("offset", None)
+        query["cursor"] = _cursor(page[-1])
+        response["Link"] = f'<{request.path}?{query.urlencode()}>; rel="next"'
     return [_summary(r, now) for r in page]
 
 
@@ -403,8 +523,9 @@ def _report(request: HttpRequest, uid: uuid.UUID) -> Report:
     response={200: ReportDetail, 404: Problem, **COMMON},
     summary="Read one report, decrypted",
 )
-def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
+def read_report(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) -> dict[str, Any]:
     report = _report(request, uid)
+    response["ETag"] = report_etag(report)
     audit("report_viewed", staff(_user(request)), report.reference, via="api")
     content, finder = report.content, report.finder
     reach = finder_reach(report)
@@ -416,6 +537,11 @@ def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
         "steps": content.get("steps", ""),
         "impact": content.get("impact", ""),
         "expected_fix_date": report.expected_fix_date,
+        "valid": report.valid,
+        "in_scope": report.in_scope,
+        "cvss31_vector": report.cvss31_vector,
+        "cvss40_vector": report.cvss40_vector,
+        "cwe": report.cwe,
         "credit": report.credit,
         "finder_name": finder.get("name", ""),
         "finder_email": finder.get("email", ""),
@@ -448,7 +574,52 @@ def read_report(request: HttpRequest, uid: uuid.UUID) -> dict[str, Any]:
             }
             for p in ledger(report)
         ],
+        "attachments": [
+            {
+                "uid": a.uid,
+                "name": shown_file_name(str(a.meta.get("name", ""))),
+                "size": a.size,
+                "created_at": a.created_at,
+                "message_uid": a.message.uid if a.message else None,
+            }
+            for a in report.attachments.select_related("message").order_by("pk")
+        ],
     }
+
+
+@api.get(
+    "/reports/{uid}/attachments/{attachment_uid}",
+    response={404: Problem, **COMMON},
+    summary="Download a file the finder sent (as on the pages: always as an attachment)",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The file, decrypted",
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        }
+    },
+)
+def download_attachment(request: HttpRequest, uid: uuid.UUID, attachment_uid: uuid.UUID) -> Any:
+    report = _report(request, uid)
+    attachment = report.attachments.filter(uid=attachment_uid).first()
+    if attachment is None:
+        raise Http404
+    try:
+        data = read_attachment(attachment)
+    except FileNotFoundError:
+        raise Http404 from None  # purged by the retention schedule
+    record_event(
+        report, "attachment_downloaded", actor(_user(request)), attachment=str(attachment.uid)
+    )
+    response = HttpResponse(data, content_type="application/octet-stream")
+    name = shown_file_name(str(attachment.meta.get("name", "")))
+    response["Content-Disposition"] = content_disposition(name)
+    for header, value in DOWNLOAD_HEADERS.items():
+        response[header] = value
+    return response
 
 
 def _newest(mails: Any) -> OutboundMail | None:
@@ -495,6 +666,55 @@ def list_outbox(request: HttpRequest, filters: Query[OutboxFilters]) -> list[dic
     ]
 
 
+# --- Versions: ETag and If-Match ------------------------------------------------------------
+# A report's version is its newest history event (every change to a report records one, in
+# the change's transaction); an advisory's is its status, draft version and update time.
+# A write that sends If-Match with another version gets 412; without If-Match it goes
+# ahead (the header is optional, so scripts written before it keep working).
+
+
+def _etag(*parts: Any) -> str:
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
+def report_etag(report: Report) -> str:
+    newest = report.events.order_by("-pk").values_list("pk", flat=True).first()
+    return _etag("report", report.uid, newest)
+
+
+def advisory_etag(advisory: Advisory) -> str:
+    return _etag(
+        "advisory", advisory.uid, advisory.status, advisory.draft_version, advisory.updated_at
+    )
+
+
+class PreconditionFailed(Exception):
+    pass
+
+
+@api.exception_handler(PreconditionFailed)
+def _precondition_failed(request: HttpRequest, exc: PreconditionFailed) -> HttpResponse:
+    detail = "If-Match: this was changed since you read it; read it again"
+    return api.create_response(request, problem("precondition_failed", detail), status=412)
+
+
+def check_if_match(request: HttpRequest, current: str) -> None:
+    wanted = request.headers.get("If-Match")
+    if wanted is None or wanted.strip() == "*":
+        return
+    tags = [t.strip().removeprefix("W/") for t in wanted.split(",")]
+    if current not in tags:
+        raise PreconditionFailed
+
+
+IF_MATCH_DOC = (
+    "Send the ETag of your last read as If-Match: if the object changed since, the answer is "
+    "412 `precondition_failed` and nothing changes. Without If-Match the change is made."
+)
+WRITES: dict[int, Any] = {400: Problem, 404: Problem, 412: Problem, **COMMON}
+
+
 def require_change_role(request: HttpRequest) -> None:
     if not can_change(request):
         raise HttpError(403, "viewers cannot change reports")
@@ -520,10 +740,14 @@ class NewMessage(Schema):
 
 @api.post(
     "/reports/{uid}/state",
-    response={200: ReportSummary, 400: Problem, 403: Problem, 404: Problem, **COMMON},
+    auth=TRIAGE,
+    response={200: ReportSummary, **WRITES},
     summary="Change a report's state",
+    description=IF_MATCH_DOC,
 )
-def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> Any:
+def change_state(
+    request: HttpRequest, uid: uuid.UUID, change: StateChange, response: HttpResponse
+) -> Any:
     require_change_role(request)
     report = _report(request, uid)
     original = None
@@ -536,28 +760,38 @@ def change_state(request: HttpRequest, uid: uuid.UUID, change: StateChange) -> A
                 400, problem("unknown_reference", "duplicate_of: no report with that reference")
             )
     try:
-        if original is not None:
-            messages.mark_duplicate(report, original, _user(request), change.message or "")
-        else:
-            lifecycle.transition(report, change.to, _user(request), change.resolution)
+        with transaction.atomic():
+            check_if_match(request, report_etag(lifecycle.lock(report)))
+            if original is not None:
+                messages.mark_duplicate(report, original, _user(request), change.message or "")
+            else:
+                lifecycle.transition(report, change.to, _user(request), change.resolution)
     except lifecycle.WorkflowError as refused:
         return Status(400, problem("workflow_refused", str(refused)))
+    response["ETag"] = report_etag(report)
     return Status(200, _summary(_report(request, uid), timezone.now()))
 
 
 @api.post(
     "/reports/{uid}/messages",
-    response={201: ReportMessage, 400: Problem, 403: Problem, 404: Problem, **COMMON},
+    auth=TRIAGE,
+    response={201: ReportMessage, **WRITES},
     summary="Send a message to the finder (optionally the first response)",
+    description=IF_MATCH_DOC,
 )
-def post_message(request: HttpRequest, uid: uuid.UUID, new: NewMessage) -> Any:
+def post_message(
+    request: HttpRequest, uid: uuid.UUID, new: NewMessage, response: HttpResponse
+) -> Any:
     require_change_role(request)
     report = _report(request, uid)
     send = messages.send_first_response if new.first_response else messages.send_message
     try:
-        message = send(report, _user(request), new.text)
+        with transaction.atomic():
+            check_if_match(request, report_etag(lifecycle.lock(report)))
+            message = send(report, _user(request), new.text)
     except lifecycle.WorkflowError as refused:
         return Status(400, problem("workflow_refused", str(refused)))
+    response["ETag"] = report_etag(report)
     mail = _newest(message.mails.defer("envelope_blob"))
     return Status(
         201,
@@ -592,6 +826,7 @@ def list_tags(request: HttpRequest) -> list[dict[str, Any]]:
 
 @api.put(
     "/reports/{uid}/tags",
+    auth=TRIAGE,
     response={200: ReportSummary, 403: Problem, 404: Problem, **COMMON},
     summary="Set a report's tags (each tag put on or taken off is an event)",
 )
@@ -635,3 +870,349 @@ def list_saved_views(request: HttpRequest) -> list[dict[str, Any]]:
         }
         for v in visible_views(_user(request))
     ]
+
+
+# --- Assessment -----------------------------------------------------------------------------
+
+
+class AssessmentChange(Schema):
+    """Only the fields sent change; an empty vector, CWE or assignee clears it."""
+
+    valid: bool | None = None
+    in_scope: bool | None = None
+    cvss31_vector: str | None = Field(None, max_length=200)
+    cvss40_vector: str | None = Field(None, max_length=300)
+    cwe: str | None = Field(None, max_length=20)
+    assignee: str | None = Field(None, max_length=150)  # a user name; "" unassigns
+    expected_fix_date: date | None = None
+
+
+def _assessment_values(change: AssessmentChange) -> dict[str, Any]:
+    values = change.model_dump(exclude_unset=True)
+    if "assignee" in values:
+        name = values["assignee"] or ""
+        values["assignee"] = User.objects.filter(username=name).first() if name else None
+        if name and values["assignee"] is None:
+            raise assessment.AssessmentError("assignee", "no staff member with that user name")
+    for flag in ("valid", "in_scope"):
+        if flag in values and values[flag] is None:
+            del values[flag]  # "not yet known" is where a report starts, not a change
+    return values
+
+
+@api.patch(
+    "/reports/{uid}/assessment",
+    auth=TRIAGE,
+    response={200: ReportSummary, **WRITES},
+    summary="Assess a report: validity, scope, CVSS vectors, CWE, assignee, fix date",
+    description=IF_MATCH_DOC,
+)
+def assess_report(
+    request: HttpRequest, uid: uuid.UUID, change: AssessmentChange, response: HttpResponse
+) -> Any:
+    require_change_role(request)
+    report = _report(request, uid)
+    try:
+        with transaction.atomic():
+            check_if_match(request, report_etag(lifecycle.lock(report)))
+            assessment.assess(report, _user(request), **_assessment_values(change))
+    except assessment.AssessmentError as refused:
+        entry = {"loc": ["body", "change", refused.field], "msg": str(refused), "type": "value"}
+        return Status(422, problem("invalid", [entry]))
+    response["ETag"] = report_etag(report)
+    return Status(200, _summary(_report(request, uid), timezone.now()))
+
+
+# --- Notes ----------------------------------------------------------------------------------
+
+
+class ReportNote(Schema):
+    uid: uuid.UUID
+    created_at: datetime
+    author: str | None
+    text: str
+
+
+class NewNote(Schema):
+    text: str = Field(min_length=1, max_length=settings.MELDPUNT_MAX_TEXT_CHARS, pattern=r"\S")
+
+
+def _note(note: Note) -> dict[str, Any]:
+    author = note.author.get_username() if note.author else None
+    return {
+        "uid": note.uid,
+        "created_at": note.created_at,
+        "author": author,
+        "text": note.body.get("text", ""),
+    }
+
+
+@api.get(
+    "/reports/{uid}/notes",
+    response={200: list[ReportNote], 404: Problem, **COMMON},
+    summary="The team's internal notes on a report, oldest first",
+)
+def list_notes(request: HttpRequest, uid: uuid.UUID) -> list[dict[str, Any]]:
+    report = _report(request, uid)
+    return [_note(n) for n in report.notes.select_related("author")]
+
+
+@api.post(
+    "/reports/{uid}/notes",
+    auth=TRIAGE,
+    response={201: ReportNote, **WRITES},
+    summary="Add an internal note (never shown to the finder)",
+)
+def post_note(request: HttpRequest, uid: uuid.UUID, new: NewNote) -> Any:
+    require_change_role(request)
+    report = _report(request, uid)
+    return Status(201, _note(notes.add_note(report, _user(request), new.text)))
+
+
+# --- Duplicates -----------------------------------------------------------------------------
+# Marking is a state change (POST /state with duplicate_of and the message to the finder);
+# unmarking is reopening it (POST /state with to "received"), as on the desk.
+
+
+class DuplicateSuggestion(Schema):
+    reference: str
+    uid: uuid.UUID
+    state: str = _enum(STATES)
+    similarity: int  # percent of words in common in the descriptions
+
+
+@api.get(
+    "/reports/{uid}/duplicate-suggestions",
+    response={200: list[DuplicateSuggestion], 404: Problem, **COMMON},
+    summary="Reports about a same host, most similar first (what the desk suggests)",
+)
+def duplicate_suggestions(request: HttpRequest, uid: uuid.UUID) -> list[dict[str, Any]]:
+    report = _report(request, uid)
+    return [
+        {
+            "reference": s.report.reference,
+            "uid": s.report.uid,
+            "state": s.report.state,
+            "similarity": s.percent,
+        }
+        for s in suggest_duplicates(report)
+    ]
+
+
+# --- Advisories -----------------------------------------------------------------------------
+
+
+class AdvisoryOut(Schema):
+    uid: uuid.UUID
+    identifier: str
+    status: str = _enum(Advisory.Status.values)
+    language: str
+    draft_version: int
+    publish_at: datetime | None
+    published_at: datetime | None
+    reports: list[str]  # the references of the reports it is published for
+    draft: dict[str, Any]
+    missing: list[str]  # what the draft still needs before it can be published
+
+
+class AdvisoryChange(Schema):
+    """Only the fields sent change (publishing.DRAFT_FIELDS and the schedule's settings)."""
+
+    title: str | None = Field(None, max_length=300)
+    summary: str | None = Field(None, max_length=settings.MELDPUNT_MAX_TEXT_CHARS)
+    remediation: str | None = Field(None, max_length=settings.MELDPUNT_MAX_TEXT_CHARS)
+    cvss31_vector: str | None = Field(None, max_length=200)
+    cvss40_vector: str | None = Field(None, max_length=300)
+    cwe: str | None = Field(None, max_length=20)
+    cve: str | None = Field(None, max_length=30)
+    publish_at: datetime | None = None
+
+
+class ScheduleRequest(Schema):
+    # Needed (one of these) when the moment is before the one a finder approved.
+    early_reason: str = Field("", json_schema_extra={"enum": ["", *publishing.EARLY_REASONS]})
+
+
+class PublishRequest(Schema):
+    summary: str = Field("", max_length=500)  # what changed; required for a later revision
+    early_reason: str = Field("", json_schema_extra={"enum": ["", *publishing.EARLY_REASONS]})
+    skip_review: bool = False  # publish although no finder answered the draft
+
+
+def _advisory(request: HttpRequest, uid: uuid.UUID) -> Advisory:
+    return get_for_staff(request, Advisory.objects.all(), uid=uid)
+
+
+def _advisory_out(advisory: Advisory, response: HttpResponse) -> dict[str, Any]:
+    response["ETag"] = advisory_etag(advisory)
+    return {
+        "uid": advisory.uid,
+        "identifier": advisory.identifier,
+        "status": advisory.status,
+        "language": advisory.language,
+        "draft_version": advisory.draft_version,
+        "publish_at": advisory.publish_at,
+        "published_at": advisory.published_at,
+        "reports": [r.reference for r in advisory.reports.order_by("pk")],
+        "draft": advisory.draft,
+        "missing": [str(m) for m in publishing.missing(publishing.content_of(advisory))],
+    }
+
+
+def _refused(refused: Exception) -> Status[Any]:
+    return Status(400, problem("workflow_refused", str(refused)))
+
+
+@api.post(
+    "/reports/{uid}/advisories",
+    auth=TRIAGE,
+    response={201: AdvisoryOut, **WRITES},
+    summary="Start an advisory draft from a fixed report",
+)
+def start_advisory(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) -> Any:
+    require_change_role(request)
+    report = _report(request, uid)
+    try:
+        advisory = publishing.start_draft(report, _user(request))
+    except (publishing.AdvisoryError, lifecycle.WorkflowError) as refused:
+        return _refused(refused)
+    return Status(201, _advisory_out(advisory, response))
+
+
+@api.get(
+    "/advisories/{uid}",
+    response={200: AdvisoryOut, 404: Problem, **COMMON},
+    summary="Read an advisory and its draft",
+)
+def read_advisory(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) -> Any:
+    return _advisory_out(_advisory(request, uid), response)
+
+
+@api.patch(
+    "/advisories/{uid}",
+    auth=TRIAGE,
+    response={200: AdvisoryOut, **WRITES},
+    summary="Change an advisory's draft or its publication moment",
+    description=IF_MATCH_DOC,
+)
+def update_advisory(
+    request: HttpRequest, uid: uuid.UUID, change: AdvisoryChange, response: HttpResponse
+) -> Any:
+    require_change_role(request)
+    advisory = _advisory(request, uid)
+    data = change.model_dump(exclude_unset=True)
+    try:
+        with transaction.atomic():
+            check_if_match(
+                request, advisory_etag(Advisory.objects.select_for_update().get(pk=advisory.pk))
+            )
+            publishing.update_draft(advisory, data, _user(request))
+    except publishing.AdvisoryError as refused:
+        return _refused(refused)
+    return _advisory_out(advisory, response)
+
+
+@api.post(
+    "/advisories/{uid}/schedule",
+    auth=TRIAGE,
+    response={200: AdvisoryOut, **WRITES},
+    summary="Schedule a draft for its publication moment",
+    description="A moment before the one a finder approved needs `early_reason` and a token "
+    "with the publish scope (the pages ask for a fresh second factor). " + IF_MATCH_DOC,
+)
+def schedule_advisory(
+    request: HttpRequest, uid: uuid.UUID, body: ScheduleRequest, response: HttpResponse
+) -> Any:
+    require_change_role(request)
+    advisory = _advisory(request, uid)
+    if publishing.schedules_early(advisory) is not None:
+        _require_scope(request, "publish")
+    try:
+        with transaction.atomic():
+            check_if_match(
+                request, advisory_etag(Advisory.objects.select_for_update().get(pk=advisory.pk))
+            )
+            publishing.schedule(advisory, _user(request), body.early_reason)
+    except publishing.AdvisoryError as refused:
+        return _refused(refused)
+    return _advisory_out(advisory, response)
+
+
+@api.post(
+    "/advisories/{uid}/publish",
+    auth=PUBLISH,
+    response={200: AdvisoryOut, **WRITES},
+    summary="Publish now (or a new revision); needs a token with the publish scope",
+    description="The token-world form of the pages' fresh second factor: only a token with "
+    "the publish scope publishes. Earlier than promised needs `early_reason`. " + IF_MATCH_DOC,
+)
+def publish_advisory(
+    request: HttpRequest, uid: uuid.UUID, body: PublishRequest, response: HttpResponse
+) -> Any:
+    require_change_role(request)
+    advisory = _advisory(request, uid)
+    try:
+        with transaction.atomic():
+            check_if_match(
+                request, advisory_etag(Advisory.objects.select_for_update().get(pk=advisory.pk))
+            )
+            publishing.publish(
+                advisory,
+                summary=body.summary,
+                user=_user(request),
+                early_reason=body.early_reason,
+                skip_review=body.skip_review,
+            )
+    except publishing.AdvisoryError as refused:
+        return _refused(refused)
+    return _advisory_out(advisory, response)
+
+
+# --- Tokens (the admin scope) ---------------------------------------------------------------
+
+
+class TokenOut(Schema):
+    uid: uuid.UUID
+    name: str
+    owner: str  # the staff member's user name
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _token_out(token: ApiToken) -> dict[str, Any]:
+    return {
+        "uid": token.uid,
+        "name": token.name,
+        "owner": token.user.get_username(),
+        "scopes": token.scopes,
+        "created_at": token.created_at,
+        "expires_at": token.expires_at,
+        "last_used_at": token.last_used_at,
+        "revoked_at": token.revoked_at,
+    }
+
+
+@api.get(
+    "/tokens",
+    auth=ADMIN,
+    response={200: list[TokenOut], **COMMON},
+    summary="Every API token (an admin's), newest first; never a secret",
+)
+def list_tokens(request: HttpRequest) -> list[dict[str, Any]]:
+    return [_token_out(t) for t in tokens.visible_tokens(_user(request))[:1000]]
+
+
+@api.delete(
+    "/tokens/{token_uid}",
+    auth=ADMIN,
+    response={200: TokenOut, 404: Problem, **COMMON},
+    summary="Revoke a token (e.g. one that leaked)",
+)
+def revoke_token(request: HttpRequest, token_uid: uuid.UUID) -> Any:
+    revoked = tokens.revoke(_user(request), token_uid)
+    if revoked is None:
+        raise Http404
+    return _token_out(revoked)

@@ -4,31 +4,72 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
 
 from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from meldpunt.api.models import ApiToken
+from meldpunt.accounts.models import REPORT_CHANGERS, Role
+from meldpunt.api.models import SCOPES, ApiToken
+from meldpunt.audit.actors import staff
+from meldpunt.audit.log import append as audit
 from meldpunt.lib.crypto import load_keyring
 
 PREFIX = "mp_"
+
+
+class ScopeRefused(ValueError):
+    """A scope the staff member's role could never use."""
 
 
 def _digest(token: str) -> bytes:
     return load_keyring().index("api-token", token)
 
 
-def issue_token(user: User, name: str) -> str:
-    """Create a token; the returned secret is shown once and never stored."""
+def allowed_scopes(user: User) -> tuple[str, ...]:
+    """The scopes a staff member may give a token: no more than their role allows."""
+    role = getattr(getattr(user, "staff", None), "role", None)
+    if role == Role.ADMIN:
+        return SCOPES
+    if role in REPORT_CHANGERS:
+        return ("read", "triage", "publish")
+    return ("read",)
+
+
+def issue_token(
+    user: User,
+    name: str,
+    scopes: Iterable[str] | None = None,
+    expires_at: datetime | None = None,
+) -> str:
+    """Create a token; the returned secret is shown once and never stored.
+
+    Without scopes: read, and triage where the role may change reports (as before scopes).
+    """
+    if scopes is None:
+        scopes = [s for s in ("read", "triage") if s in allowed_scopes(user)]
+    wanted = sorted(set(scopes), key=SCOPES.index) if set(scopes) <= set(SCOPES) else None
+    if not wanted or not set(wanted) <= set(allowed_scopes(user)):
+        raise ScopeRefused(f"scopes {sorted(set(scopes))} not allowed for this account")
     token = PREFIX + secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, name=name, digest=_digest(token))
+    with transaction.atomic():
+        made = ApiToken.objects.create(
+            user=user, name=name, digest=_digest(token), scopes=wanted, expires_at=expires_at
+        )
+        audit("api_token_created", staff(user), token=name, token_id=made.pk, scopes=wanted)
     return token
 
 
-def user_for_token(token: str) -> User | None:
+def token_for(token: str) -> ApiToken | None:
+    """The live token (not revoked, not expired, its staff member active), or None."""
     if not token.startswith(PREFIX) or len(token) > 100:
         return None
     wanted = _digest(token)
+    now = timezone.now()
     found = (
         ApiToken.objects.select_related("user__staff")
         .filter(digest=wanted, revoked_at=None, user__is_active=True)
@@ -36,7 +77,33 @@ def user_for_token(token: str) -> User | None:
     )
     if found is None or not hmac.compare_digest(bytes(found.digest), wanted):
         return None
+    if found.expires_at is not None and found.expires_at <= now:
+        return None
     if getattr(found.user, "staff", None) is None:
         return None
-    ApiToken.objects.filter(pk=found.pk).update(last_used_at=timezone.now())
-    return found.user
+    ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
+    return found
+
+
+def user_for_token(token: str) -> User | None:
+    found = token_for(token)
+    return found.user if found else None
+
+
+def visible_tokens(user: User) -> QuerySet[ApiToken]:
+    """A staff member's own tokens; an admin's view holds everyone's."""
+    tokens = ApiToken.objects.select_related("user").order_by("-created_at", "-pk")
+    if getattr(getattr(user, "staff", None), "role", None) == Role.ADMIN:
+        return tokens
+    return tokens.filter(user=user)
+
+
+def revoke(user: User, uid: uuid.UUID) -> ApiToken | None:
+    """Revoke one of the tokens this staff member sees; None if it is not one of them."""
+    with transaction.atomic():
+        found = visible_tokens(user).select_for_update().filter(uid=uid, revoked_at=None).first()
+        if found is not None:
+            found.revoked_at = timezone.now()
+            found.save(update_fields=["revoked_at"])
+            audit("api_token_revoked", staff(user), token=found.name, token_id=found.pk)
+    return found

@@ -35,6 +35,8 @@ ACTION_LABELS: dict[str, Any] = {
     "webhook_enabled": _("Webhook endpoint enabled again"),
     "webhook_removed": _("Webhook endpoint removed"),
     "webhook_disabled": _("Webhook endpoint disabled after repeated failures"),
+    "api_token_created": _("API token created"),
+    "api_token_revoked": _("API token revoked"),
 }
 ACTOR_LABELS: dict[str, Any] = {
     "finder": _("the finder"),

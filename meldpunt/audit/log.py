@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,14 @@ from meldpunt.audit.models import AuditEntry, AuditHead
 from meldpunt.lib import crypto
 
 GENESIS = "0" * 64
+# Facts about the channel a change came through (the API adds its token's name), added to
+# every entry written while they are bound; the caller runs in a context of its own.
+_bound: ContextVar[dict[str, Any] | None] = ContextVar("audit_bound", default=None)
+
+
+def bind(**data: Any) -> None:
+    """Add these facts to every entry appended later in the current context."""
+    _bound.set({**(_bound.get() or {}), **data})
 
 
 def _key() -> bytes:
@@ -51,7 +60,7 @@ def entry_hash(
 def append(action: str, actor: str, report_ref: str = "", **data: Any) -> AuditEntry:
     """Add one entry, in the caller's transaction (it is rolled back with the caller's work)."""
     # Round-trip through JSON so the hash is computed over exactly what the database returns.
-    clean: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    clean: dict[str, Any] = json.loads(json.dumps({**(_bound.get() or {}), **data}, default=str))
     # No savepoint inside the caller's transaction: if the entry cannot be written, the
     # caller's work must not be kept without it either.
     with transaction.atomic(savepoint=False):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from django import forms
 from django.conf import settings
@@ -109,3 +110,27 @@ class LimitedUploadHandler(MemoryFileUploadHandler):
         if uploaded is not None:
             uploaded.size = self.size  # the size that was sent, not what was kept
         return uploaded
+
+
+# A downloaded file must never run in our origin: no sniffing, no inline display, and a
+# sandbox in case a browser renders it anyway.
+DOWNLOAD_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+
+def shown_file_name(name: str) -> str:
+    """The name as sent, minus control and bidi-override characters that disguise a file type."""
+    kept = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    return " ".join(kept.split()).strip(" .")[:200] or "attachment"
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266: always an attachment, an ASCII fallback name and the exact name in UTF-8."""
+    kept = name.translate({ord(ch): None for ch in "\"'\\/"}).strip(" .") or "attachment"
+    fallback = "".join(
+        ch if ch.isascii() and (ch.isalnum() or ch in "._-+() ") else "_" for ch in kept
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(kept, safe='')}"

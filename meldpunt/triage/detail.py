@@ -7,17 +7,14 @@ finder sent is rendered as text (templates escape; nothing is marked safe).
 from __future__ import annotations
 
 import logging
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -34,6 +31,7 @@ from meldpunt.audit.log import append as audit
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.middleware import allow_same_origin_fetch
 from meldpunt.lib.pages import render_private
+from meldpunt.lib.uploads import DOWNLOAD_HEADERS, content_disposition, shown_file_name
 from meldpunt.policy.commitments import category_label
 from meldpunt.reports.assessment import primary_score, scores
 from meldpunt.reports.labels import (
@@ -54,11 +52,11 @@ from meldpunt.reports.models import (
     Channel,
     Event,
     Message,
-    Note,
     OutboundMail,
     Promise,
     Report,
 )
+from meldpunt.reports.notes import add_note as add_note_to
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import UNREAD, Reach, finder_reach
 from meldpunt.reports.services import read_attachment, record_event
@@ -83,13 +81,6 @@ SIGNATURE_LABELS: dict[str, Any] = {
     "unknown_key": _("signed by a key we do not know for this finder"),
     "bad": _("BAD signature: the mail was changed or the signature is forged"),
     "unverifiable": _("signed, but the signature could not be checked"),
-}
-# A downloaded file must never run in our origin: no sniffing, no inline display, and a
-# sandbox in case a browser renders it anyway.
-DOWNLOAD_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; sandbox",
 }
 
 
@@ -307,12 +298,7 @@ def add_note(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     form = NoteForm(request.POST)
     if not form.is_valid():
         return _detail_page(request, report, form, status=400)
-    with transaction.atomic():
-        author = staff_profile(request).user
-        note = Note(report=report, author=author, created_at=timezone.now())
-        note.body = {"text": form.cleaned_data["text"]}
-        note.save()
-        record_event(report, "note_added", actor(request.user), note=str(note.uid))
+    add_note_to(report, staff_profile(request).user, form.cleaned_data["text"])
     messages.success(request, _("Your note has been added."))
     url = reverse("triage:report", args=[report.uid])
     return HttpResponseRedirect(f"{url}#notes", status=303)
@@ -338,16 +324,4 @@ def download(request: HttpRequest, uid: uuid.UUID, att_uid: uuid.UUID) -> HttpRe
 
 
 def file_name(attachment: Attachment) -> str:
-    """The name as sent, minus control and bidi-override characters that disguise a file type."""
-    name = str(attachment.meta.get("name", ""))
-    kept = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    return " ".join(kept.split()).strip(" .")[:200] or "attachment"
-
-
-def content_disposition(name: str) -> str:
-    """RFC 6266: always an attachment, an ASCII fallback name and the exact name in UTF-8."""
-    kept = name.translate({ord(ch): None for ch in "\"'\\/"}).strip(" .") or "attachment"
-    fallback = "".join(
-        ch if ch.isascii() and (ch.isalnum() or ch in "._-+() ") else "_" for ch in kept
-    )
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(kept, safe='')}"
+    return shown_file_name(str(attachment.meta.get("name", "")))
