@@ -53,20 +53,21 @@ class TokenForm(Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["scopes"]
-        assert isinstance(field, forms.MultipleChoiceField)  # noqa: S101 (narrows the type)
+        if not isinstance(field, forms.MultipleChoiceField):
+            raise TypeError("scopes must be a multiple choice field")
         field.choices = [(s, SCOPE_LABELS[s]) for s in tokens.allowed_scopes(user)]
         field.initial = ["read"]
 
 
 def _page(
-    request: HttpRequest, form: TokenForm, new_token: str = "", status: int = 200
+    request: HttpRequest, form: TokenForm, shown_once: str | None = None, status: int = 200
 ) -> HttpResponse:
     user: User = staff_profile(request).user
     context = {
         "form": form,
         "tokens": tokens.visible_tokens(user),
         "everyone": staff_profile(request).role == Role.ADMIN,
-        "new_token": new_token,
+        "new_token": shown_once or "",
         "now": timezone.now(),
     }
     return render_private(request, "api/tokens.html", context, status=status)
@@ -101,7 +102,7 @@ def create(request: HttpRequest) -> HttpResponse:
         user, form.cleaned_data["name"], form.cleaned_data["scopes"], expires_at
     )
     # Shown in this answer only: it is not stored, and no redirect carries it in a session.
-    return _page(request, TokenForm(user=user), new_token=secret, status=201)
+    return _page(request, TokenForm(user=user), shown_once=secret, status=201)
 
 
 @require_POST
