@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from meldpunt.accounts.gate import SECOND_FACTOR_AT
@@ -196,6 +198,17 @@ def test_it_pages_fifty_reports_at_a_time_and_keeps_the_filters(alice_client):
     assert listed(alice_client, "?page=99") == [reports[50]]
 
 
+def test_it_counts_the_matches_in_the_list_statement_itself(alice_client):
+    for _ in range(3):
+        new_report()
+    with CaptureQueriesContext(connection) as queries:
+        page = alice_client.get("/triage/").content.decode()
+    assert '<p class="meta" id="count">3 reports</p>' in page
+    assert len(LINK.findall(page)) == 3
+    assert not [q for q in queries if "COUNT(*) AS" in q["sql"]]  # no separate count
+    assert len(listed(alice_client, "?page=0")) == 3  # odd page numbers: as the paginator says
+
+
 def test_it_shows_the_title_kind_and_first_host_of_each_report(alice_client):
     new_report("https://shop.example.org/cart?id=1", "api.example.org")
     page = alice_client.get("/triage/").content.decode()
@@ -203,6 +216,29 @@ def test_it_shows_the_title_kind_and_first_host_of_each_report(alice_client):
     assert "<td>Cross-site scripting (XSS)</td>" in page
     assert "<code>shop.example.org</code>" in page
     assert "api.example.org" not in page
+
+
+def test_it_escapes_what_the_finder_wrote_in_every_column(alice_client):
+    title = "<script>alert('x')</script>\"&"
+    host = "<img src=x onerror=alert(1)>"
+    receipt = submit_report(
+        NewReport(
+            channel="web",
+            language="en",
+            policy_version=current_version(),
+            category="xss",
+            out_of_scope=False,
+            targets=[parse_target("https://shop.example.org/")],
+            content={"affected_systems": [host], "description": title},
+            finder={"name": "", "email": "", "pgp_key": ""},
+        )
+    )
+    page = alice_client.get("/triage/").content.decode()
+    assert receipt.report.reference in page
+    assert "<script>" not in page and "<img" not in page
+    escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&quot;&amp;"
+    assert f'<td class="title">{escaped}</td>' in page
+    assert "<code>&lt;img src=x onerror=alert(1)&gt;</code>" in page
 
 
 def test_it_decrypts_only_the_reports_on_the_page(alice_client, monkeypatch):
