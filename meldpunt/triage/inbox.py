@@ -13,8 +13,8 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
-from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, F, Q, QuerySet, Value, When, Window
+from django.core.paginator import Paginator
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -166,7 +166,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     filters = form.cleaned_data
     reports = filter_reports(listing(now), report_filter(filters, request.user), now)
     reports = ordered(reports, filters.get("state", ""))
-    page = counted_page(reports, request.GET.get("page"))
+    page = Paginator(reports, PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "form": form,
         "ignored": [form.fields[name].label for name in form.errors],
@@ -175,21 +175,6 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "now": now,
     }
     return render_private(request, "triage/inbox.html", context, 400 if form.errors else 200)
-
-
-def counted_page(reports: QuerySet[Report], number: str | None) -> Page[Report]:
-    """The page's reports with the total counted in the same statement (`COUNT(*) OVER ()`:
-    the ordering reads every match anyway), instead of the paginator's own `COUNT(*)`."""
-    paginator = Paginator(reports, PER_PAGE)
-    if number and not (number.isdigit() and 0 < int(number) < 10**6):
-        return paginator.get_page(number)  # e.g. page=0 or page=x: the paginator's answer
-    wanted = int(number) if number else 1
-    bottom = (wanted - 1) * PER_PAGE
-    found = list(reports.annotate(total=Window(Count("*")))[bottom : bottom + PER_PAGE])
-    if not found:  # nothing matches, or past the last page: the paginator's own answer
-        return paginator.get_page(number)
-    paginator.count = found[0].total
-    return Page(found, wanted, paginator)
 
 
 def listing(now: datetime) -> QuerySet[Report]:
