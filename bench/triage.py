@@ -27,7 +27,11 @@ The pages: the inbox's first page (/triage/), the overdue filter (?overdue=1), a
 by host (?q=<host>), a report's detail page (rotating over 50 reports), and the duplicate
 suggestion for a new report submitted through `submit_report` (the first function named
 `suggest_duplicates` in meldpunt.reports.duplicates, or meldpunt.triage.workflow before). A page
-or function that is not there yet, or fails, is reported as such, not timed.
+or function that is not there yet, or fails, is reported as such, not timed. Beside them,
+a **floor**: the cheapest staff page (bench/views.py `floor_staff_page`, routed only by
+bench/urls.py, hence bench.settings): the same middleware, session, sign-in gate, staff
+profile and staff base template, no rows and no report query, timed against the inbox's
+plain query; `--only TEXT` limits a run to the pages whose name contains TEXT.
 
 The Markdown summary goes to stdout after the details; progress to stderr.
 """
