@@ -15,4 +15,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("bench/baseline/", views.baseline),
     path("bench/floor-parse/", views.floor_parse),
     path("bench/floor-page/", views.floor_page),
+    path("bench/floor-staff-page/", views.floor_staff_page),
 ]

@@ -6,6 +6,11 @@
   receipt page. They store nothing, validate nothing and encrypt nothing, so no
   implementation of the submission can be faster than them (bench/README.md).
 
+- `floor_staff_page`: the cheapest staff page (bench/triage.py): the same middleware, session,
+  sign-in and second-factor gate, staff profile and staff base template as the inbox, with no
+  rows and no report query. No staff list page can be faster; the inbox's own work is what it
+  costs above this.
+
 Routed only by bench/urls.py, the URLconf of bench/settings.py
 (DJANGO_SETTINGS_MODULE=bench.settings); nothing under meldpunt/ knows about them.
 """
@@ -18,10 +23,14 @@ from types import SimpleNamespace
 
 from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse
+from django.template import engines
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
+from meldpunt.accounts.access import staff_profile
+from meldpunt.accounts.gate import staff_required
 from meldpunt.lib.pages import render_private
 
 _table_ready = False
@@ -69,3 +78,20 @@ def floor_page(request: HttpRequest) -> HttpResponse:
     )
     context = {"report": report, "code": "BENCH-FLOOR-PAGE", "repeated": False}
     return render_private(request, "intake/receipt.html", context)
+
+
+# The staff base template with an empty content block, compiled once (as the cached loader
+# does for the real pages); bench/ has no template directory of its own.
+_EMPTY_STAFF_PAGE = engines["django"].from_string(
+    '{% extends "triage/base.html" %}{% block title %}Floor{% endblock %}'
+    "{% block content %}<h1>Floor</h1>{% endblock %}"
+)
+
+
+@require_safe
+@staff_required
+def floor_staff_page(request: HttpRequest) -> HttpResponse:
+    staff_profile(request)
+    response = HttpResponse(_EMPTY_STAFF_PAGE.render({}, request))
+    add_never_cache_headers(response)
+    return response

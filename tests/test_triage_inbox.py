@@ -205,6 +205,29 @@ def test_it_shows_the_title_kind_and_first_host_of_each_report(alice_client):
     assert "api.example.org" not in page
 
 
+def test_it_escapes_what_the_finder_wrote_in_every_column(alice_client):
+    title = "<script>alert('x')</script>\"&"
+    host = "<img src=x onerror=alert(1)>"
+    receipt = submit_report(
+        NewReport(
+            channel="web",
+            language="en",
+            policy_version=current_version(),
+            category="xss",
+            out_of_scope=False,
+            targets=[parse_target("https://shop.example.org/")],
+            content={"affected_systems": [host], "description": title},
+            finder={"name": "", "email": "", "pgp_key": ""},
+        )
+    )
+    page = alice_client.get("/triage/").content.decode()
+    assert receipt.report.reference in page
+    assert "<script>" not in page and "<img" not in page
+    escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&quot;&amp;"
+    assert f'<td class="title">{escaped}</td>' in page
+    assert "<code>&lt;img src=x onerror=alert(1)&gt;</code>" in page
+
+
 def test_it_decrypts_only_the_reports_on_the_page(alice_client, monkeypatch):
     for _ in range(PER_PAGE + 3):
         new_report(severity="high")
