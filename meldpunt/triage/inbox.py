@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext
@@ -288,9 +288,7 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
                 not_reached if r.not_reached else "",  # type: ignore[attr-defined]
                 late_promise if r.promises_late else "",  # type: ignore[attr-defined]
                 row.summary.title or "—",
-                SafeString(
-                    "".join(format_html(_CHIP, t.colour, t.name, t.name) for t in r.tags.all())
-                ),
+                format_html_join("", _CHIP, ((t.colour, t.name, t.name) for t in r.tags.all())),
                 row.category,
                 format_html("<code>{}</code>", row.summary.host) if row.summary.host else none,
                 r.state,
@@ -309,4 +307,4 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
                 else row.clock,
             )
         )
-    return SafeString("".join(html))
+    return format_html_join("", "{}", ((row_html,) for row_html in html))
