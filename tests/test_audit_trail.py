@@ -76,10 +76,12 @@ def test_it_records_reads_through_the_api_and_the_django_admin(rita: Any, alice:
     assert api.get(f"/api/v1/reports/{rita.report.uid}").status_code == 200
     entry = AuditEntry.objects.filter(action="report_viewed").last()
     assert entry is not None
-    assert (entry.actor, entry.report_ref, entry.data) == (
+    # Through the API, the entry names the token the read came with.
+    assert (entry.actor, entry.report_ref, entry.data["via"], entry.data["token"]) == (
         f"staff:{alice.pk}",
         rita.report.reference,
-        {"via": "api"},
+        "api",
+        "tests",
     )
     admin = make_staff("ada@example.org", "admin")
     sign_in(Client(), admin).get(f"/admin/reports/report/{rita.report.pk}/change/")
