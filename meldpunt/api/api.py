@@ -35,9 +35,9 @@ from meldpunt.api.tokens import token_for
 from meldpunt.audit.actors import actor, staff
 from meldpunt.audit.log import append as audit
 from meldpunt.audit.log import bind as audit_bind
-from meldpunt.lib.uploads import DOWNLOAD_HEADERS, content_disposition, shown_file_name
+from meldpunt.lib.uploads import file_response, shown_file_name
 from meldpunt.policy.commitments import CATEGORIES
-from meldpunt.reports import assessment, lifecycle, messages, notes, outbox
+from meldpunt.reports import assessment, lifecycle, messages, notes, outbox, services
 from meldpunt.reports.assessment import primary_score
 from meldpunt.reports.duplicates import suggest_duplicates
 from meldpunt.reports.filters import (
@@ -61,7 +61,6 @@ from meldpunt.reports.models import (
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
 from meldpunt.reports.saved_views import view_filter, visible_views
-from meldpunt.reports.services import read_attachment, record_event
 from meldpunt.reports.tags import set_tags, tag_names
 
 log = logging.getLogger(__name__)
@@ -604,22 +603,11 @@ def read_report(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) ->
 )
 def download_attachment(request: HttpRequest, uid: uuid.UUID, attachment_uid: uuid.UUID) -> Any:
     report = _report(request, uid)
-    attachment = report.attachments.filter(uid=attachment_uid).first()
-    if attachment is None:
+    found = services.download_attachment(report, attachment_uid, actor(_user(request)))
+    if found is None:
         raise Http404
-    try:
-        data = read_attachment(attachment)
-    except FileNotFoundError:
-        raise Http404 from None  # purged by the retention schedule
-    record_event(
-        report, "attachment_downloaded", actor(_user(request)), attachment=str(attachment.uid)
-    )
-    response = HttpResponse(data, content_type="application/octet-stream")
-    name = shown_file_name(str(attachment.meta.get("name", "")))
-    response["Content-Disposition"] = content_disposition(name)
-    for header, value in DOWNLOAD_HEADERS.items():
-        response[header] = value
-    return response
+    attachment, data = found
+    return file_response(data, str(attachment.meta.get("name", "")))
 
 
 def _newest(mails: Any) -> OutboundMail | None:

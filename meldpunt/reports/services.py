@@ -250,6 +250,24 @@ def read_attachment(att: Attachment) -> bytes:
     return crypto.load_keyring().open(blob, att.data_aad)
 
 
+def download_attachment(
+    report: Report, attachment_uid: Any, by: Actor | str
+) -> tuple[Attachment, bytes] | None:
+    """A file of this report for a staff member, recorded as a download (desk and API).
+
+    None when the report has no such file, or the retention schedule purged it.
+    """
+    attachment = report.attachments.filter(uid=attachment_uid).first()
+    if attachment is None:
+        return None
+    try:
+        data = read_attachment(attachment)
+    except FileNotFoundError:
+        return None
+    record_event(report, "attachment_downloaded", by, attachment=str(attachment.uid))
+    return attachment, data
+
+
 def forget_contact(locked: Report) -> list[str]:
     """Remove who the finder is from a report locked by the caller, and from its outbox.
 

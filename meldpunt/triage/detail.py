@@ -31,7 +31,7 @@ from meldpunt.audit.log import append as audit
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.middleware import allow_same_origin_fetch
 from meldpunt.lib.pages import render_private
-from meldpunt.lib.uploads import DOWNLOAD_HEADERS, content_disposition, shown_file_name
+from meldpunt.lib.uploads import file_response, shown_file_name
 from meldpunt.policy.commitments import category_label
 from meldpunt.reports.assessment import primary_score, scores
 from meldpunt.reports.labels import (
@@ -59,7 +59,7 @@ from meldpunt.reports.models import (
 from meldpunt.reports.notes import add_note as add_note_to
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import UNREAD, Reach, finder_reach
-from meldpunt.reports.services import read_attachment, record_event
+from meldpunt.reports.services import download_attachment
 from meldpunt.triage import custody
 from meldpunt.triage.access import get_report_for_staff, get_report_for_triager
 from meldpunt.triage.tags import report_tags_form
@@ -308,19 +308,11 @@ def add_note(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
 @staff_required
 def download(request: HttpRequest, uid: uuid.UUID, att_uid: uuid.UUID) -> HttpResponse:
     report = get_report_for_staff(request, uid)
-    attachment = report.attachments.filter(uid=att_uid).first()
-    if attachment is None:
+    found = download_attachment(report, att_uid, actor(request.user))
+    if found is None:
         raise Http404
-    try:
-        data = read_attachment(attachment)
-    except FileNotFoundError:
-        raise Http404 from None  # purged by the retention schedule
-    record_event(report, "attachment_downloaded", actor(request.user), attachment=str(att_uid))
-    response = HttpResponse(data, content_type="application/octet-stream")
-    response["Content-Disposition"] = content_disposition(file_name(attachment))
-    for header, value in DOWNLOAD_HEADERS.items():
-        response[header] = value
-    return response
+    attachment, data = found
+    return file_response(data, str(attachment.meta.get("name", "")))
 
 
 def file_name(attachment: Attachment) -> str:
