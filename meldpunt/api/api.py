@@ -1076,6 +1076,20 @@ def read_advisory(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) 
     return _advisory_out(_advisory(request, uid), response)
 
 
+def _change_advisory(
+    request: HttpRequest, advisory: Advisory, response: HttpResponse, change: Callable[[], Any]
+) -> Any:
+    """One change of an advisory: under its row lock, only if If-Match still names it."""
+    try:
+        with transaction.atomic():
+            locked = Advisory.objects.select_for_update().get(pk=advisory.pk)
+            check_if_match(request, advisory_etag(locked))
+            change()
+    except publishing.AdvisoryError as refused:
+        return _refused(refused)
+    return _advisory_out(advisory, response)
+
+
 @api.patch(
     "/advisories/{uid}",
     auth=TRIAGE,
@@ -1089,15 +1103,9 @@ def update_advisory(
     require_change_role(request)
     advisory = _advisory(request, uid)
     data = change.model_dump(exclude_unset=True)
-    try:
-        with transaction.atomic():
-            check_if_match(
-                request, advisory_etag(Advisory.objects.select_for_update().get(pk=advisory.pk))
-            )
-            publishing.update_draft(advisory, data, _user(request))
-    except publishing.AdvisoryError as refused:
-        return _refused(refused)
-    return _advisory_out(advisory, response)
+    return _change_advisory(
+        request, advisory, response, lambda: publishing.update_draft(advisory, data, _user(request))
+    )
 
 
 @api.post(
@@ -1115,15 +1123,12 @@ def schedule_advisory(
     advisory = _advisory(request, uid)
     if publishing.schedules_early(advisory) is not None:
         _require_scope(request, "publish")
-    try:
-        with transaction.atomic():
-            check_if_match(
-                request, advisory_etag(Advisory.objects.select_for_update().get(pk=advisory.pk))
-            )
-            publishing.schedule(advisory, _user(request), body.early_reason)
-    except publishing.AdvisoryError as refused:
-        return _refused(refused)
-    return _advisory_out(advisory, response)
+    return _change_advisory(
+        request,
+        advisory,
+        response,
+        lambda: publishing.schedule(advisory, _user(request), body.early_reason),
+    )
 
 
 @api.post(
@@ -1139,21 +1144,18 @@ def publish_advisory(
 ) -> Any:
     require_change_role(request)
     advisory = _advisory(request, uid)
-    try:
-        with transaction.atomic():
-            check_if_match(
-                request, advisory_etag(Advisory.objects.select_for_update().get(pk=advisory.pk))
-            )
-            publishing.publish(
-                advisory,
-                summary=body.summary,
-                user=_user(request),
-                early_reason=body.early_reason,
-                skip_review=body.skip_review,
-            )
-    except publishing.AdvisoryError as refused:
-        return _refused(refused)
-    return _advisory_out(advisory, response)
+    return _change_advisory(
+        request,
+        advisory,
+        response,
+        lambda: publishing.publish(
+            advisory,
+            summary=body.summary,
+            user=_user(request),
+            early_reason=body.early_reason,
+            skip_review=body.skip_review,
+        ),
+    )
 
 
 # --- Tokens (the admin scope) ---------------------------------------------------------------
