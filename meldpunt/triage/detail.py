@@ -141,18 +141,9 @@ class PromiseRow:
     evidence: list[str]
 
 
-def promise_rows(report: Report) -> list[PromiseRow]:
-    promises = ledger(report)
-    uids = {str(p.evidence["message"]) for p in promises if p.evidence.get("message")}
-    mails: dict[str, OutboundMail] = {}
-    for mail in (
-        OutboundMail.objects.filter(thread_message__uid__in=uids)
-        .select_related("thread_message")
-        .defer("envelope_blob")
-        .order_by("created_at")
-    ):
-        if mail.thread_message is not None:
-            mails[str(mail.thread_message.uid)] = mail  # the newest one wins
+def promise_rows(report: Report, mails: dict[str, OutboundMail]) -> list[PromiseRow]:
+    """The ledger for the report page; `mails` is each thread message's newest mail by the
+    message's uid (the thread loaded them already), for the evidence's mail state now."""
     return [
         PromiseRow(
             p,
@@ -160,7 +151,7 @@ def promise_rows(report: Report) -> list[PromiseRow]:
             PROMISE_STATE_LABELS.get(p.state, p.state),
             evidence_lines(p.evidence, mails),
         )
-        for p in promises
+        for p in ledger(report)
     ]
 
 
@@ -228,6 +219,13 @@ def _detail_page(
     request: HttpRequest, report: Report, note_form: NoteForm | None, status: int = 200
 ) -> HttpResponse:
     content, finder = report.content, report.finder
+    thread = [
+        _post(m)
+        for m in report.messages.select_related("staff_author").prefetch_related(
+            "attachments", Prefetch("mails", OutboundMail.objects.defer("envelope_blob"))
+        )
+    ]
+    newest_mails = {str(p.message.uid): p.delivery.mail for p in thread if p.delivery}
     context = {
         "report": report,
         "can_change": can_change(request),
@@ -249,12 +247,7 @@ def _detail_page(
         "resolution": RESOLUTION_LABELS.get(report.resolution, ""),
         "overdue": report.is_overdue(timezone.now()),
         "attachments": [File(a, file_name(a)) for a in report.attachments.order_by("pk")],
-        "thread": [
-            _post(m)
-            for m in report.messages.select_related("staff_author").prefetch_related(
-                "attachments", Prefetch("mails", OutboundMail.objects.defer("envelope_blob"))
-            )
-        ],
+        "thread": thread,
         "receipt_mail": delivery(
             report.outbound_mails.filter(kind="receipt")
             .defer("envelope_blob")
@@ -271,7 +264,7 @@ def _detail_page(
         "is_admin": staff_profile(request).role == Role.ADMIN,
         "reach": (reach := finder_reach(report)),
         "not_reached_reason": not_reached_reason(reach),
-        "promises": promise_rows(report),
+        "promises": promise_rows(report, newest_mails),
         "tags": report.tags.all(),
         "tags_form": report_tags_form(report) if can_change(request) else None,
     }
