@@ -393,8 +393,11 @@ class OutboundMail(models.Model):
 
     # States in which the worker still sends the mail.
     PENDING = (Status.QUEUED, Status.DEFERRED)
-    # States in which the finder did not (or may not) get the mail.
-    UNDELIVERED = (Status.DEFERRED, Status.FAILED, Status.BOUNCED, Status.UNKNOWN)
+    # States in which the worker will not send the mail again by itself, and it did not (or
+    # may not have) reached the finder.
+    LOST = (Status.FAILED, Status.BOUNCED, Status.UNKNOWN)
+    # States in which the finder did not (or may not) get the mail: lost, or still trying.
+    UNDELIVERED = (Status.DEFERRED, *LOST)
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     report = models.ForeignKey(

@@ -660,12 +660,7 @@ def deliver_due(now: datetime | None = None) -> int:
 
 # --- What staff may do with a mail ----------------------------------------------------------
 
-RESENDABLE = (
-    OutboundMail.Status.FAILED,
-    OutboundMail.Status.BOUNCED,
-    OutboundMail.Status.UNKNOWN,
-    OutboundMail.Status.CANCELLED,
-)
+RESENDABLE = (*OutboundMail.LOST, OutboundMail.Status.CANCELLED)
 
 
 def resend(mail: OutboundMail, actor: Actor) -> OutboundMail:

@@ -44,7 +44,7 @@ PENDING, KEPT, AT_RISK, BROKEN, NOT_APPLICABLE = (
     Promise.State.NOT_APPLICABLE,
 )
 # A mail in one of these states did not reach the finder: its message does not keep a promise.
-LOST = (OutboundMail.Status.FAILED, OutboundMail.Status.BOUNCED, OutboundMail.Status.UNKNOWN)
+LOST = OutboundMail.LOST
 
 
 @dataclass(frozen=True)
