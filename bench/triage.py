@@ -219,6 +219,50 @@ def versions() -> dict[str, str]:
 
 # --- pages and baselines -----------------------------------------------------------
 
+# Tag name -> every how many reports carries it.
+BENCH_TAGS = {"web": 3, "retest": 50, "embargo": 1000}
+
+
+def ensure_tags_and_views(plan: Any, user: Any) -> tuple[dict[str, int], dict[str, Any]]:
+    """The bench's tags on the loaded reports and three shared saved views; idempotent, so a
+    --reuse run on data loaded before tags existed gets them too."""
+    from django.db import connection, transaction
+
+    from meldpunt.reports.models import SavedView, Tag
+
+    ids: dict[str, int] = {}
+    with transaction.atomic():
+        for name, every in BENCH_TAGS.items():
+            tag, created = Tag.objects.get_or_create(name=name)
+            ids[name] = tag.pk
+            if created:
+                with connection.cursor() as c:
+                    c.execute(
+                        "INSERT INTO reports_report_tags (report_id, tag_id) "
+                        "SELECT id, %s FROM reports_report WHERE id %% %s = 0",
+                        [tag.pk, every],
+                    )
+        wanted = {
+            "Retest, high": "tag=retest&severity=high",
+            "Mine": "assignee=me",
+            "Embargoed": "tag=embargo&state=all",
+        }
+        views = {}
+        for name, query in wanted.items():
+            views[name], _ = SavedView.objects.get_or_create(
+                name=name, defaults={"owner": user, "shared": True, "query": query}
+            )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as c:
+            c.execute("ANALYZE reports_report_tags")
+    return ids, views
+
+
+def api_token(user: Any) -> str:
+    from meldpunt.api.tokens import issue_token
+
+    return issue_token(user, f"bench {uuid.uuid4().hex[:8]}", scopes=["read"])
+
 
 class Measurement:
     def __init__(
@@ -379,6 +423,55 @@ def measure_pages(
             dup_page,
             sql_runner(lambda i: [(dup_sql, [*new_digests, new.pk])]),
             [(dup_sql, [*new_digests, new.pk])],
+        ),
+    ]
+    # Tags and saved views (issue 16): three tags on a third, a fiftieth and a thousandth of
+    # the reports, and three shared views the inbox's menu counts on every inbox page.
+    tag_ids, views = ensure_tags_and_views(plan, user)
+    tag_sql = (
+        f"SELECT {LIST_COLS} FROM reports_report r LEFT JOIN auth_user u ON u.id = r.assignee_id "
+        f"WHERE r.state IN ({open_states}) AND r.id IN "
+        "(SELECT t.report_id FROM reports_report_tags t WHERE t.tag_id = %s) "
+        "ORDER BY r.response_due_at, r.id LIMIT 50"
+    )
+    view = views["Retest, high"]
+    view_sql = (
+        f"SELECT {LIST_COLS} FROM reports_report r LEFT JOIN auth_user u ON u.id = r.assignee_id "
+        f"WHERE r.state IN ({open_states}) AND r.severity = 'high' AND r.id IN "
+        "(SELECT t.report_id FROM reports_report_tags t WHERE t.tag_id = %s) "
+        "ORDER BY r.response_due_at, r.id LIMIT 50"
+    )
+    api_sql = (
+        f"SELECT {LIST_COLS} FROM reports_report r LEFT JOIN auth_user u ON u.id = r.assignee_id "
+        "ORDER BY r.response_due_at, r.id LIMIT 50"
+    )
+    token = api_token(user)
+    api_client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    def api_list(_i: int) -> Any:
+        response = api_client.get("/api/v1/reports?limit=50")
+        if response.status_code != 200 or len(response.json()) != 50:
+            raise RuntimeError(f"GET /api/v1/reports answered {response.status_code}")
+        return response
+
+    measurements += [
+        Measurement(
+            "inbox, tag filter (?tag=retest)",
+            get("/triage/?tag=retest"),
+            sql_runner(lambda i: [(tag_sql, [tag_ids["retest"]])]),
+            [(tag_sql, [tag_ids["retest"]])],
+        ),
+        Measurement(
+            "inbox, saved view (tag and severity)",
+            get(f"/triage/?{view.query}"),
+            sql_runner(lambda i: [(view_sql, [tag_ids["retest"]])]),
+            [(view_sql, [tag_ids["retest"]])],
+        ),
+        Measurement(
+            "API list, 50 per page (GET /api/v1/reports)",
+            api_list,
+            sql_runner(lambda i: [(api_sql, [])]),
+            [(api_sql, [])],
         ),
     ]
     with connection.cursor() as c:
