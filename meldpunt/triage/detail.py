@@ -63,6 +63,7 @@ from meldpunt.reports.services import download_attachment
 from meldpunt.triage import custody
 from meldpunt.triage.access import get_report_for_staff, get_report_for_triager
 from meldpunt.triage.tags import report_tags_form
+from meldpunt.webhooks.trackers import issues as tracker_issues
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,7 @@ def _detail_page(
         "not_reached_reason": not_reached_reason(reach),
         "promises": promise_rows(report, newest_mails),
         "tags": report.tags.all(),
+        "tracker_issues": tracker_issues(report),
         "tags_form": report_tags_form(report) if can_change(request) else None,
     }
     page = render_private(request, "triage/detail.html", context, status)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 from meldpunt.accounts.access import admin_required
 from meldpunt.lib.pages import render_private
 from meldpunt.webhooks import endpoints, payloads
-from meldpunt.webhooks.models import Endpoint
+from meldpunt.webhooks.models import TRACKERS, Endpoint
 
 
 class EndpointForm(forms.Form):
@@ -26,12 +26,62 @@ class EndpointForm(forms.Form):
         label=gettext_lazy("Events"),
         choices=list(payloads.EVENT_TYPES.items()),
         widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=gettext_lazy("An issue tracker gets one event: a report being triaged."),
     )
     format = forms.ChoiceField(label=gettext_lazy("Format"), choices=Endpoint.Format.choices)
     trusted = forms.BooleanField(
         label=gettext_lazy("Trusted with content (adds the report's title and category)"),
         required=False,
     )
+    # Issue trackers only. The token is never shown again: the field is never filled in.
+    token = forms.CharField(
+        label=gettext_lazy("Tracker token"),
+        max_length=500,
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+    project_key = forms.CharField(
+        label=gettext_lazy("Jira project key"), max_length=50, required=False
+    )
+    issue_type = forms.CharField(
+        label=gettext_lazy("Jira issue type"), max_length=100, required=False
+    )
+    email = forms.EmailField(
+        label=gettext_lazy("Jira Cloud account e-mail (Basic authentication)"),
+        max_length=254,
+        required=False,
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        tracker = data.get("format") in TRACKERS
+        if not tracker and not data.get("events"):
+            self.add_error("events", _("Choose at least one event."))
+        return data
+
+
+# Why a tracker endpoint's settings were refused, per field (trackers.ConfigError codes).
+TRACKER_ERRORS: dict[str, tuple[str, Any]] = {
+    "token": ("token", gettext_lazy("An issue tracker needs its API token.")),
+    "https": ("url", gettext_lazy("A tracker's token is only sent over https.")),
+    "github_url": (
+        "url",
+        gettext_lazy(
+            "For GitHub: https://api.github.com/repos/OWNER/REPO/issues "
+            "(or https://HOST/api/v3/repos/OWNER/REPO/issues)."
+        ),
+    ),
+    "gitlab_url": ("url", gettext_lazy("For GitLab: https://HOST/api/v4/projects/ID/issues.")),
+    "jira_url": (
+        "url",
+        gettext_lazy("For Jira: https://SITE/rest/api/3/issue (or /rest/api/2/issue)."),
+    ),
+    "project_key": ("project_key", gettext_lazy("A Jira project key, such as SEC.")),
+    "issue_type": ("issue_type", gettext_lazy("The name of a Jira issue type, such as Task.")),
+    "email": ("email", gettext_lazy("Enter a valid email address.")),
+}
 
 
 def _endpoint(uid: uuid.UUID) -> Endpoint:
@@ -67,9 +117,14 @@ def webhook_add(request: HttpRequest) -> HttpResponse:
             kinds=data["events"],
             format=data["format"],
             trusted=data["trusted"],
+            tracker={k: data[k] for k in ("token", "project_key", "issue_type", "email")},
         )
-    except endpoints.EndpointError:
-        form.add_error("url", _("Only an http or https URL without a user name or password."))
+    except endpoints.EndpointError as refused:
+        if refused.code in TRACKER_ERRORS:
+            field, message = TRACKER_ERRORS[refused.code]
+            form.add_error(field, str(message))
+        else:
+            form.add_error("url", _("Only an http or https URL without a user name or password."))
         return _list(request, form, status=400)
     # Shown in this answer only (not a redirect, not a session message): never stored in clear.
     context = {"endpoint": endpoint, "secret": secret}
@@ -97,6 +152,10 @@ def _back(endpoint: Endpoint) -> HttpResponse:
 @admin_required
 def webhook_test(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     endpoint = _endpoint(uid)
+    if endpoint.is_tracker:
+        # Its only request makes an issue: a test would leave one in the tracker.
+        messages.error(request, _("An issue tracker gets no test event: triage a report."))
+        return _back(endpoint)
     endpoints.send_test(endpoint, request.user)
     messages.success(request, _("A test event is queued; its attempt appears in the log below."))
     return _back(endpoint)

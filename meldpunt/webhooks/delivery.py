@@ -14,6 +14,7 @@ the administrators get a mail; its pending deliveries wait until it is enabled a
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -27,8 +28,8 @@ from django_tasks import task
 
 from meldpunt.accounts.models import Role
 from meldpunt.audit import log as audit
-from meldpunt.webhooks import signing, transport
-from meldpunt.webhooks.models import Attempt, Delivery, Endpoint
+from meldpunt.webhooks import signing, trackers, transport
+from meldpunt.webhooks.models import Attempt, Delivery, Endpoint, TrackerIssue
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +73,13 @@ def deliver_now(uid: str, now: datetime | None = None) -> bool:
     body = str(row.body["json"]).encode()
     # The id stays the same on every attempt (receivers drop repeats); the time is the send's.
     msg_id = f"msg_{row.uid.hex}"
-    headers = signing.headers(endpoint.secret["secret"], msg_id, timezone.now(), body)
-    headers["Content-Type"] = "application/json"
-    headers["User-Agent"] = "Meldpunt-Webhooks"
+    if endpoint.is_tracker:
+        # The tracker's own authentication; it verifies no Standard Webhooks signature.
+        headers = trackers.headers(endpoint)
+    else:
+        headers = signing.headers(endpoint.secret["secret"], msg_id, timezone.now(), body)
+        headers["Content-Type"] = "application/json"
+        headers["User-Agent"] = "Meldpunt-Webhooks"
     error, answer = "", None
     try:
         answer = transport.post(
@@ -93,6 +98,10 @@ def deliver_now(uid: str, now: datetime | None = None) -> bool:
     if answer is not None and not ok:
         # A redirect is an answer, never followed: the receiver must give its final URL.
         error = f"HTTP {answer.status}"
+    if endpoint.is_tracker:
+        error = trackers.scrub(error, endpoint)
+        if answer is not None:
+            answer = replace(answer, excerpt=trackers.scrub(answer.excerpt, endpoint))
     _record(row, now, ok, error, answer)
     return ok
 
@@ -108,6 +117,8 @@ def _record(
                 status=Delivery.Status.DELIVERED, delivered_at=timezone.now()
             )
             Endpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
+            if endpoint.is_tracker and answer is not None:
+                _issue_created(row, answer)
         else:
             if row.attempts >= settings.MELDPUNT_WEBHOOK_MAX_ATTEMPTS:
                 Delivery.objects.filter(pk=row.pk).update(status=Delivery.Status.FAILED)
@@ -138,6 +149,14 @@ def _record(
         endpoint.uid,
         row.attempts,
         "delivered" if ok else error,
+    )
+
+
+def _issue_created(row: Delivery, answer: transport.Answer) -> None:
+    """Note the issue the tracker made (its number and link), so no second one is asked for."""
+    number, url = trackers.created(row.endpoint, answer.data) or ("", "")
+    TrackerIssue.objects.filter(delivery=row, created_at=None).update(
+        number=number, url=url, created_at=timezone.now()
     )
 
 

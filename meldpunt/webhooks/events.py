@@ -16,10 +16,10 @@ from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
-from meldpunt.reports.models import Event, Promise, Report
+from meldpunt.reports.models import Event, Promise, Report, State
 from meldpunt.reports.signals import event_recorded, promise_changed
-from meldpunt.webhooks import delivery, payloads
-from meldpunt.webhooks.models import Delivery, Endpoint
+from meldpunt.webhooks import delivery, payloads, trackers
+from meldpunt.webhooks.models import TRACKERS, Delivery, Endpoint
 
 # Report event kinds and the webhook event type each one is.
 KINDS: dict[str, str] = {
@@ -49,6 +49,8 @@ def on_event(sender: type, report: Report, event: Event, **kwargs: Any) -> None:
     elif kind == "advisory.published":
         extra = {"advisory": event.data.get("advisory")}
     queue(kind, report, extra)
+    if kind == "report.state_changed" and extra.get("to") == State.TRIAGED:
+        queue_issues(report)
 
 
 @receiver(promise_changed)
@@ -62,6 +64,20 @@ def queue(kind: str, report: Report | None, extra: dict[str, Any]) -> list[Deliv
     """A delivery for every enabled endpoint that wants this event, sent after the commit."""
     endpoints = [e for e in Endpoint.objects.filter(enabled=True) if kind in e.events]
     return [make(endpoint, kind, report, extra) for endpoint in endpoints]
+
+
+def queue_issues(report: Report) -> list[Delivery]:
+    """A create-an-issue delivery for every enabled tracker endpoint without an issue yet."""
+    made = []
+    for endpoint in Endpoint.objects.filter(enabled=True, format__in=TRACKERS):
+        with transaction.atomic():
+            issue = trackers.claim(endpoint, report)
+            if issue is None:
+                continue
+            issue.delivery = make(endpoint, trackers.EVENT, report, {})
+            issue.save(update_fields=["delivery"])
+            made.append(issue.delivery)
+    return made
 
 
 def make(endpoint: Endpoint, kind: str, report: Report | None, extra: dict[str, Any]) -> Delivery:

@@ -17,6 +17,10 @@ class Endpoint(models.Model):
         GENERIC = "generic", "Standard Webhooks JSON"
         SLACK = "slack", "Slack / Mattermost"
         TEAMS = "teams", "Microsoft Teams"
+        # Issue trackers: an issue per triaged report, through the tracker's REST API.
+        GITHUB = "github", "GitHub issues"
+        GITLAB = "gitlab", "GitLab issues"
+        JIRA = "jira", "Jira issues"
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100)
@@ -28,6 +32,10 @@ class Endpoint(models.Model):
     # {"secret": "whsec_…"}: sealed like report content, since it must be readable to sign.
     secret_blob = models.BinaryField(default=b"")
     secret = Sealed("secret_blob")
+    # Issue trackers only: {"token": …, and for Jira "project_key", "issue_type", "email"}.
+    # Sealed like the secret; the token is never shown again after the endpoint is added.
+    tracker_blob = models.BinaryField(default=b"")
+    tracker = Sealed("tracker_blob")
     enabled = models.BooleanField(default=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     disabled_at = models.DateTimeField(null=True, blank=True)
@@ -38,6 +46,13 @@ class Endpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_tracker(self) -> bool:
+        return self.format in TRACKERS
+
+
+TRACKERS = frozenset({Endpoint.Format.GITHUB, Endpoint.Format.GITLAB, Endpoint.Format.JIRA})
 
 
 class Delivery(models.Model):
@@ -88,3 +103,29 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} #{self.number}"
+
+
+class TrackerIssue(models.Model):
+    """The one issue a tracker endpoint has (or is about to have) for a report.
+
+    Made with the delivery that asks for it, so re-triaging finds it and queues nothing;
+    `number` and `url` come from the tracker's answer once the issue exists.
+    """
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="issues")
+    report = models.ForeignKey(
+        "reports.Report", on_delete=models.CASCADE, related_name="tracker_issues"
+    )
+    delivery = models.ForeignKey(Delivery, null=True, on_delete=models.SET_NULL, related_name="+")
+    # "#1347" (GitHub), "#12" (GitLab iid), "SEC-24" (Jira key); empty until created.
+    number = models.CharField(max_length=100, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "report"], name="one_issue_per_report")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id}/{self.report_id} {self.number}"

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from meldpunt.reports import summary
 from meldpunt.reports.models import Report
+from meldpunt.webhooks import trackers
 from meldpunt.webhooks.models import Endpoint
 
 # The webhook event types an endpoint can subscribe to, with their description.
@@ -63,7 +64,10 @@ def body(endpoint: Endpoint, event_type: str, timestamp: str, data: dict[str, An
     summary = _summary(event_type, data)
     link = (data.get("report") or {}).get("url", "")
     document: dict[str, Any]
-    if endpoint.format == Endpoint.Format.SLACK:
+    if endpoint.is_tracker:
+        # The tracker's "create an issue" request: only ever made for a report's triage.
+        document = trackers.document(endpoint, data["report"])
+    elif endpoint.format == Endpoint.Format.SLACK:
         # Slack and Mattermost incoming webhooks: a text with an <url|label> link.
         # Their markup uses <, > and &: escaped, so a title cannot make a link or a mention.
         text = summary.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 EXCERPT = 120
+# How much of an answer is kept for the caller (an issue tracker's JSON about the new issue).
+ANSWER_MAX = 64 * 1024
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
 
 
@@ -31,6 +33,8 @@ class Answer:
     status: int
     latency_ms: int
     excerpt: str
+    # The start of the answer's body, for callers that read it (never logged or stored).
+    data: bytes = b""
 
 
 def _allowed(address: str, allow_private: bool) -> bool:
@@ -113,8 +117,9 @@ def post(
     try:
         connection.request("POST", target, body=body, headers=headers)
         response = connection.getresponse()
-        excerpt = sanitize(response.read(EXCERPT * 2))
+        data = response.read(ANSWER_MAX)
+        excerpt = sanitize(data)
     finally:
         connection.close()
     latency = int((time.monotonic() - started) * 1000)
-    return Answer(response.status, latency, excerpt)
+    return Answer(response.status, latency, excerpt, data)
