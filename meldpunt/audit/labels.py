@@ -23,6 +23,7 @@ ACTION_LABELS: dict[str, Any] = {
     "sudo_failed": _("Password confirmation failed"),
     "report_viewed": _("Report read"),
     "template_changed": _("Message template changed"),
+    "attachment_sent": _("Attachment sent to the finder"),
     "tag_created": _("Tag created"),
     "tag_changed": _("Tag changed"),
     "tag_deleted": _("Tag deleted"),
