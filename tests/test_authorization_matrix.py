@@ -153,6 +153,8 @@ RULES: dict[str, Rule] = {
     "api:list_outbox": Rule("GET", frozenset()),
     "api:list_tags": Rule("GET", frozenset()),
     "api:list_saved_views": Rule("GET", frozenset()),
+    "api:create_saved_view": Rule("POST", frozenset()),
+    "api:delete_saved_view": Rule("POST", frozenset()),  # DELETE only: refused to all alike
     "api:put_tags": Rule("POST", frozenset()),  # PUT only: refused to every session alike
     "api:assess_report": Rule("POST", frozenset()),
     "api:list_notes": Rule("GET", frozenset()),

@@ -62,7 +62,14 @@ from meldpunt.reports.models import (
 )
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
-from meldpunt.reports.saved_views import view_filter, visible_views
+from meldpunt.reports.saved_views import (
+    MayNotEdit,
+    check_query,
+    create_view,
+    delete_view,
+    view_filter,
+    visible_views,
+)
 from meldpunt.reports.tags import set_tags, tag_names
 
 log = logging.getLogger(__name__)
@@ -167,7 +174,8 @@ ERRORS: dict[str, str] = {
     "unknown_reference": "400: no report has the reference given (duplicate_of)",
     "workflow_refused": "400: the report's life cycle does not allow this now",
     "unauthorized": "401: no token, or one that is unknown or revoked",
-    "forbidden": "403: the token's staff member may read but not change reports",
+    "forbidden": "403: the token's staff member may read but not change reports (or this "
+    "saved view)",
     "insufficient_scope": "403: the token lacks the scope the operation needs (see its doc)",
     "not_found": "404: no such report, saved view (or path)",
     "method_not_allowed": "405: the path does not take this method (see the Allow header)",
@@ -181,7 +189,7 @@ _CODES_DOC = "Error codes: " + "; ".join(f"`{c}` ({why})" for c, why in ERRORS.i
 # What each scope opens; a token never does more than its staff member's role allows.
 SCOPES_DOC = (
     "Token scopes: `read` every GET; `triage` changes to reports (state, assessment, messages, "
-    "notes) and advisory drafts, scheduling on time; `publish` publishing, and "
+    "notes), saved views and advisory drafts, scheduling on time; `publish` publishing, and "
     "scheduling earlier than a finder approved (the pages ask a fresh second factor for both); "
     "`admin` "
     "listing and revoking everyone's tokens (admins only). "
@@ -909,16 +917,52 @@ class SavedViewOut(Schema):
 )
 def list_saved_views(request: HttpRequest) -> list[dict[str, Any]]:
     staff_profile(request)
-    return [
-        {
-            "uid": v.uid,
-            "name": v.name,
-            "owner": v.owner.get_username(),
-            "shared": v.shared,
-            "query": v.query,
-        }
-        for v in visible_views(_user(request))
-    ]
+    return [_view_out(v) for v in visible_views(_user(request))]
+
+
+class NewSavedView(Schema):
+    name: str = Field(min_length=1, max_length=80, pattern=r"\S")
+    # The inbox's query string (as GET /saved-views lists it), checked as the inbox checks
+    # it: an unknown state, severity, tag, assignee or scope is a 422 naming the allowed ones.
+    query: str = Field("", max_length=2000)
+    shared: bool = False  # shared with the team: everyone may apply it, admins change it
+
+
+def _view_out(view: SavedView) -> dict[str, Any]:
+    return {
+        "uid": view.uid,
+        "name": view.name,
+        "owner": view.owner.get_username(),
+        "shared": view.shared,
+        "query": view.query,
+    }
+
+
+@api.post(
+    "/saved-views",
+    auth=TRIAGE,
+    response={201: SavedViewOut, **COMMON},
+    summary="Save the inbox's filters under a name, for oneself or shared with the team",
+)
+def create_saved_view(request: HttpRequest, new: NewSavedView) -> Any:
+    user = staff_profile(request).user
+    query = check_query(new.query, user)  # UnknownFilterValue: a 422
+    return Status(201, _view_out(create_view(user, new.name.strip(), query, new.shared)))
+
+
+@api.delete(
+    "/saved-views/{uid}",
+    auth=TRIAGE,
+    response={204: None, 403: Problem, 404: Problem, **COMMON},
+    summary="Delete a saved view: one's own, or (admins) a shared one",
+)
+def delete_saved_view(request: HttpRequest, uid: uuid.UUID) -> Any:
+    user = staff_profile(request).user
+    try:
+        delete_view(_saved_view(user, uid), user)
+    except MayNotEdit:
+        return Status(403, problem("forbidden", "only its owner (or, shared, an admin) may"))
+    return Status(204, None)
 
 
 # --- Assessment -----------------------------------------------------------------------------

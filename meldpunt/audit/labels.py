@@ -24,6 +24,8 @@ ACTION_LABELS: dict[str, Any] = {
     "report_viewed": _("Report read"),
     "template_changed": _("Message template changed"),
     "attachment_sent": _("Attachment sent to the finder"),
+    "saved_view_created": _("Saved view created"),
+    "saved_view_deleted": _("Saved view deleted"),
     "tag_created": _("Tag created"),
     "tag_changed": _("Tag changed"),
     "tag_deleted": _("Tag deleted"),
