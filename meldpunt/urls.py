@@ -15,6 +15,7 @@ portal_patterns = (
     [
         path("", portal.status, name="status"),
         path("reply/", portal.reply, name="reply"),
+        path("attachment/<uuid:uid>/", portal.attachment, name="attachment"),
         path("credit/", portal.credit, name="credit"),
         path("logout/", portal.logout, name="logout"),
         path("export/", privacy.export, name="export"),

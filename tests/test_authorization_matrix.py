@@ -77,6 +77,9 @@ RULES: dict[str, Rule] = {
     # The finder portal: the session names one report; nobody else reaches it.
     "portal:status": PUBLIC,  # the receipt-code form for everyone else
     "portal:reply": Rule("POST", OWN_SESSION),
+    # The file is another report's: refused to every session, the finder of another report
+    # too (its own finder downloads it, tests/test_team_attachments.py).
+    "portal:attachment": Rule("GET", frozenset()),
     "portal:credit": Rule("POST", OWN_SESSION),
     "portal:export": Rule("POST", OWN_SESSION),
     "portal:erase": Rule("POST", OWN_SESSION),
@@ -146,9 +149,12 @@ RULES: dict[str, Rule] = {
     "api:read_report": Rule("GET", frozenset()),
     "api:change_state": Rule("POST", frozenset()),
     "api:post_message": Rule("POST", frozenset()),
+    "api:post_message_with_attachments": Rule("POST", frozenset()),
     "api:list_outbox": Rule("GET", frozenset()),
     "api:list_tags": Rule("GET", frozenset()),
     "api:list_saved_views": Rule("GET", frozenset()),
+    "api:create_saved_view": Rule("POST", frozenset()),
+    "api:delete_saved_view": Rule("POST", frozenset()),  # DELETE only: refused to all alike
     "api:put_tags": Rule("POST", frozenset()),  # PUT only: refused to every session alike
     "api:assess_report": Rule("POST", frozenset()),
     "api:list_notes": Rule("GET", frozenset()),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -22,8 +23,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.urls import URLPattern, URLResolver, re_path
 from django.utils import timezone, translation
 from django.utils.translation.trans_real import parse_accept_lang_header
-from ninja import Field, NinjaAPI, Query, Schema, Status
+from ninja import Field, Form, NinjaAPI, Query, Schema, Status, UploadedFile
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.params import functions as param_functions
 from ninja.security import HttpBearer
 
 from meldpunt.accounts.access import can_change, get_for_staff, staff_profile
@@ -35,7 +37,7 @@ from meldpunt.api.tokens import token_for
 from meldpunt.audit.actors import actor, staff
 from meldpunt.audit.log import append as audit
 from meldpunt.audit.log import bind as audit_bind
-from meldpunt.lib.uploads import file_response, shown_file_name
+from meldpunt.lib.uploads import IncomingFile, file_response, read_uploads, shown_file_name
 from meldpunt.policy.commitments import CATEGORIES
 from meldpunt.reports import assessment, lifecycle, messages, notes, outbox, services
 from meldpunt.reports.assessment import primary_score
@@ -60,7 +62,14 @@ from meldpunt.reports.models import (
 )
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
-from meldpunt.reports.saved_views import view_filter, visible_views
+from meldpunt.reports.saved_views import (
+    MayNotEdit,
+    check_query,
+    create_view,
+    delete_view,
+    view_filter,
+    visible_views,
+)
 from meldpunt.reports.tags import set_tags, tag_names
 
 log = logging.getLogger(__name__)
@@ -165,11 +174,13 @@ ERRORS: dict[str, str] = {
     "unknown_reference": "400: no report has the reference given (duplicate_of)",
     "workflow_refused": "400: the report's life cycle does not allow this now",
     "unauthorized": "401: no token, or one that is unknown or revoked",
-    "forbidden": "403: the token's staff member may read but not change reports",
+    "forbidden": "403: the token's staff member may read but not change reports (or this "
+    "saved view)",
     "insufficient_scope": "403: the token lacks the scope the operation needs (see its doc)",
     "not_found": "404: no such report, saved view (or path)",
     "method_not_allowed": "405: the path does not take this method (see the Allow header)",
     "precondition_failed": "412: If-Match names a version that is no longer current",
+    "storage_full": "507: no room to store the attachments now; nothing was stored or sent",
     "invalid": "422: input the schema or a filter refuses; `detail` lists each problem",
     "server_error": "500: a fault on our side, logged without the request's data",
 }
@@ -178,8 +189,9 @@ _CODES_DOC = "Error codes: " + "; ".join(f"`{c}` ({why})" for c, why in ERRORS.i
 # What each scope opens; a token never does more than its staff member's role allows.
 SCOPES_DOC = (
     "Token scopes: `read` every GET; `triage` changes to reports (state, assessment, messages, "
-    "notes) and advisory drafts, scheduling on time; `publish` publishing, and scheduling "
-    "earlier than a finder approved (the pages ask a fresh second factor for both); `admin` "
+    "notes), saved views and advisory drafts, scheduling on time; `publish` publishing, and "
+    "scheduling earlier than a finder approved (the pages ask a fresh second factor for both); "
+    "`admin` "
     "listing and revoking everyone's tokens (admins only). "
     "Tokens made before scopes hold read and triage. "
     "Reports and advisories carry an ETag; send it back as If-Match on a change to get "
@@ -240,13 +252,21 @@ class Delivery(Schema):
     bounced_at: datetime | None
 
 
+class MessageAttachment(Schema):
+    uid: uuid.UUID  # GET /reports/{uid}/attachments/{attachment_uid} downloads it
+    name: str
+    size: int
+
+
 class ReportMessage(Schema):
+    uid: uuid.UUID
     created_at: datetime
     author: str = _enum(Message.Author.values)
     text: str
     # The mail that carried this message to the finder; null when none was sent (a
     # finder's own message, or a finder without address).
     delivery: Delivery | None
+    attachments: list[MessageAttachment]
 
 
 class ReportPromise(Schema):
@@ -550,14 +570,9 @@ def read_report(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) ->
             for e in report.events.all()
         ],
         "messages": [
-            {
-                "created_at": m.created_at,
-                "author": m.author,
-                "text": m.body.get("text", ""),
-                "delivery": outbox.delivery(_newest(m.mails.all())),
-            }
+            _message_out(m, _newest(m.mails.all()))
             for m in report.messages.prefetch_related(
-                Prefetch("mails", OutboundMail.objects.defer("envelope_blob"))
+                Prefetch("mails", OutboundMail.objects.defer("envelope_blob")), "attachments"
             )
         ],
         "finder_reached": reach.reached,
@@ -608,6 +623,20 @@ def download_attachment(request: HttpRequest, uid: uuid.UUID, attachment_uid: uu
         raise Http404
     attachment, data = found
     return file_response(data, str(attachment.meta.get("name", "")))
+
+
+def _message_out(message: Message, mail: OutboundMail | None) -> dict[str, Any]:
+    return {
+        "uid": message.uid,
+        "created_at": message.created_at,
+        "author": message.author,
+        "text": message.body.get("text", ""),
+        "delivery": outbox.delivery(mail),
+        "attachments": [
+            {"uid": a.uid, "name": shown_file_name(str(a.meta.get("name", ""))), "size": a.size}
+            for a in message.attachments.all()
+        ],
+    }
 
 
 def _newest(mails: Any) -> OutboundMail | None:
@@ -770,26 +799,66 @@ def change_state(
 def post_message(
     request: HttpRequest, uid: uuid.UUID, new: NewMessage, response: HttpResponse
 ) -> Any:
+    return _send_message(request, uid, new, [], response)
+
+
+# At most as many as a finder may send (MELDPUNT_MAX_ATTACHMENTS): the document says so too.
+MESSAGE_FILES = param_functions.File(None, max_length=settings.MELDPUNT_MAX_ATTACHMENTS)
+ATTACHMENTS_DOC = (
+    "The same message as POST /reports/{uid}/messages, sent as multipart/form-data with "
+    "files (`files`, repeated; none sends a plain message): an operation of its own, so "
+    "that each keeps one body type in the OpenAPI document. The files get the limits and "
+    "checks of a finder's uploads (count, size: 422 `invalid` naming the file), are "
+    "stored sealed and shown to the finder on the status page; a mail in clear only says "
+    "how many there are. 507 `storage_full`: no room for them, nothing was stored or sent. "
+) + IF_MATCH_DOC
+
+
+@api.post(
+    "/reports/{uid}/messages/attachments",
+    auth=TRIAGE,
+    response={201: ReportMessage, 507: Problem, **WRITES},
+    summary="Send a message with attachments to the finder (multipart)",
+    description=ATTACHMENTS_DOC,
+)
+def post_message_with_attachments(
+    request: HttpRequest,
+    uid: uuid.UUID,
+    new: Form[NewMessage],
+    response: HttpResponse,
+    files: list[UploadedFile] | None = MESSAGE_FILES,
+) -> Any:
+    require_change_role(request)
+    _report(request, uid)  # a 404 before the files are looked at
+    try:
+        incoming = read_uploads(files or [])
+    except forms.ValidationError as refused:
+        entry = {"loc": ["body", "files"], "msg": " ".join(refused.messages), "type": "value"}
+        return Status(422, problem("invalid", [entry]))
+    return _send_message(request, uid, new, incoming, response)
+
+
+def _send_message(
+    request: HttpRequest,
+    uid: uuid.UUID,
+    new: NewMessage,
+    files: list[IncomingFile],
+    response: HttpResponse,
+) -> Any:
     require_change_role(request)
     report = _report(request, uid)
     send = messages.send_first_response if new.first_response else messages.send_message
     try:
         with transaction.atomic():
             check_if_match(request, report_etag(lifecycle.lock(report)))
-            message = send(report, _user(request), new.text)
+            message = send(report, _user(request), new.text, files=files)
     except lifecycle.WorkflowError as refused:
         return Status(400, problem("workflow_refused", str(refused)))
+    except services.StorageFull:
+        detail = "no room to store the attachments now: nothing was stored or sent"
+        return Status(507, problem("storage_full", detail))
     response["ETag"] = report_etag(report)
-    mail = _newest(message.mails.defer("envelope_blob"))
-    return Status(
-        201,
-        {
-            "created_at": message.created_at,
-            "author": message.author,
-            "text": new.text,
-            "delivery": outbox.delivery(mail),
-        },
-    )
+    return Status(201, _message_out(message, _newest(message.mails.defer("envelope_blob"))))
 
 
 class TagOut(Schema):
@@ -848,16 +917,52 @@ class SavedViewOut(Schema):
 )
 def list_saved_views(request: HttpRequest) -> list[dict[str, Any]]:
     staff_profile(request)
-    return [
-        {
-            "uid": v.uid,
-            "name": v.name,
-            "owner": v.owner.get_username(),
-            "shared": v.shared,
-            "query": v.query,
-        }
-        for v in visible_views(_user(request))
-    ]
+    return [_view_out(v) for v in visible_views(_user(request))]
+
+
+class NewSavedView(Schema):
+    name: str = Field(min_length=1, max_length=80, pattern=r"\S")
+    # The inbox's query string (as GET /saved-views lists it), checked as the inbox checks
+    # it: an unknown state, severity, tag, assignee or scope is a 422 naming the allowed ones.
+    query: str = Field("", max_length=2000)
+    shared: bool = False  # shared with the team: everyone may apply it, admins change it
+
+
+def _view_out(view: SavedView) -> dict[str, Any]:
+    return {
+        "uid": view.uid,
+        "name": view.name,
+        "owner": view.owner.get_username(),
+        "shared": view.shared,
+        "query": view.query,
+    }
+
+
+@api.post(
+    "/saved-views",
+    auth=TRIAGE,
+    response={201: SavedViewOut, **COMMON},
+    summary="Save the inbox's filters under a name, for oneself or shared with the team",
+)
+def create_saved_view(request: HttpRequest, new: NewSavedView) -> Any:
+    user = staff_profile(request).user
+    query = check_query(new.query, user)  # UnknownFilterValue: a 422
+    return Status(201, _view_out(create_view(user, new.name.strip(), query, new.shared)))
+
+
+@api.delete(
+    "/saved-views/{uid}",
+    auth=TRIAGE,
+    response={204: None, 403: Problem, 404: Problem, **COMMON},
+    summary="Delete a saved view: one's own, or (admins) a shared one",
+)
+def delete_saved_view(request: HttpRequest, uid: uuid.UUID) -> Any:
+    user = staff_profile(request).user
+    try:
+        delete_view(_saved_view(user, uid), user)
+    except MayNotEdit:
+        return Status(403, problem("forbidden", "only its owner (or, shared, an admin) may"))
+    return Status(204, None)
 
 
 # --- Assessment -----------------------------------------------------------------------------

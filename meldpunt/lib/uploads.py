@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -45,32 +46,41 @@ class AttachmentsField(forms.FileField):
         super().__init__(**kwargs)
 
     def clean(self, data: Any, initial: Any = None) -> list[IncomingFile]:
-        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
-        limit = settings.MELDPUNT_MAX_ATTACHMENTS
-        if len(files) > limit:
-            raise forms.ValidationError(
-                ngettext(
-                    "You can attach at most %(limit)d file.",
-                    "You can attach at most %(limit)d files.",
-                    limit,
-                )
-                % {"limit": limit}
-            )
-        return [self._read(f) for f in files]
+        return read_uploads(data if isinstance(data, list | tuple) else [data])
 
-    def _read(self, upload: UploadedFile) -> IncomingFile:
-        max_bytes = settings.MELDPUNT_MAX_ATTACHMENT_BYTES
-        name = safe_file_name(upload.name or "")
-        if upload.size is None or upload.size > max_bytes:
-            raise forms.ValidationError(
-                _("%(name)s is larger than %(size)s MB.")
-                % {"name": name, "size": f"{max_bytes / 1024 / 1024:g}"}
+
+def read_uploads(uploads: Sequence[UploadedFile | None]) -> list[IncomingFile]:
+    """Uploaded files within the count and size limits, read; else a ValidationError.
+
+    The one check for every upload, finder's or team's, form or API.
+    """
+    files = [f for f in uploads if f]
+    limit = settings.MELDPUNT_MAX_ATTACHMENTS
+    if len(files) > limit:
+        raise forms.ValidationError(
+            ngettext(
+                "You can attach at most %(limit)d file.",
+                "You can attach at most %(limit)d files.",
+                limit,
             )
-        return IncomingFile(
-            name=name,
-            content_type=(upload.content_type or "application/octet-stream")[:100],
-            data=upload.read(),
+            % {"limit": limit}
         )
+    return [_read(f) for f in files]
+
+
+def _read(upload: UploadedFile) -> IncomingFile:
+    max_bytes = settings.MELDPUNT_MAX_ATTACHMENT_BYTES
+    name = safe_file_name(upload.name or "")
+    if upload.size is None or upload.size > max_bytes:
+        raise forms.ValidationError(
+            _("%(name)s is larger than %(size)s MB.")
+            % {"name": name, "size": f"{max_bytes / 1024 / 1024:g}"}
+        )
+    return IncomingFile(
+        name=name,
+        content_type=(upload.content_type or "application/octet-stream")[:100],
+        data=upload.read(),
+    )
 
 
 class LimitedUploadHandler(MemoryFileUploadHandler):

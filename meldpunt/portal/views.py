@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
@@ -10,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from meldpunt.advisories.publishing import (
     credited_in,
@@ -22,13 +24,20 @@ from meldpunt.advisories.publishing import (
 from meldpunt.audit.log import append as audit
 from meldpunt.audit.models import Disclosure
 from meldpunt.lib.pages import render_private
+from meldpunt.lib.uploads import file_response
 from meldpunt.policy.commitments import category_label
 from meldpunt.portal.forms import CreditForm, ErasureForm, ReceiptForm, ReplyForm
 from meldpunt.ratelimit import client_key
 from meldpunt.reports import lifecycle
 from meldpunt.reports.models import Credit, Report, Resolution
 from meldpunt.reports.promises import promises_for_finder
-from meldpunt.reports.services import StorageFull, add_message, record_event, set_credit
+from meldpunt.reports.services import (
+    StorageFull,
+    add_message,
+    download_attachment,
+    record_event,
+    set_credit,
+)
 
 STORAGE_FULL = gettext_lazy(
     "We cannot store attachments right now (our storage is full), and nothing was "
@@ -129,6 +138,17 @@ def reply(request: HttpRequest) -> HttpResponse:
         return status_page(request, report, reply=form, status=507)
     messages.success(request, _("Your message has been sent to the team."))
     return HttpResponseRedirect(reverse("portal:status"), status=303)
+
+
+@require_safe
+def attachment(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    """A file the team sent with a message: only in this report's finder session, recorded."""
+    report = _finder_or_404(request)
+    found = download_attachment(report, uid, "finder")
+    if found is None:
+        raise Http404
+    file, data = found
+    return file_response(data, str(file.meta.get("name", "")))
 
 
 @require_POST

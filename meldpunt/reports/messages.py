@@ -8,6 +8,7 @@ expected fix date, and it triages (or closes) the report.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -15,11 +16,13 @@ from django.db import transaction
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
+from meldpunt.audit import log as audit
 from meldpunt.audit.actors import actor
+from meldpunt.lib.uploads import IncomingFile
 from meldpunt.reports import assessment, lifecycle, outbox
 from meldpunt.reports.lifecycle import WorkflowError, check_transition, lock, move_locked
-from meldpunt.reports.models import Message, Report, Resolution, State
-from meldpunt.reports.services import record_event
+from meldpunt.reports.models import Attachment, Message, Report, Resolution, State
+from meldpunt.reports.services import attach, kept_files, record_event
 
 PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 PLACEHOLDERS = (
@@ -81,8 +84,15 @@ def unfilled_placeholders(text: str) -> list[str]:
 
 
 def _team_message(
-    locked: Report, user: User, text: str, template: str, first_response: bool = False
+    locked: Report,
+    user: User,
+    text: str,
+    template: str,
+    first_response: bool = False,
+    stored: list[tuple[Attachment, str]] | None = None,
 ) -> Message:
+    """The message, its files (stored by the caller, see `kept_files`), event and mail."""
+    stored = stored or []
     message = Message(
         report=locked,
         created_at=timezone.now(),
@@ -92,14 +102,28 @@ def _team_message(
     )
     message.body = {"text": text}
     message.save()
+    attach(stored, locked, message.created_at, message)
+    who = actor(user)
     record_event(
         locked,
         "message_sent",
-        actor(user),
+        who,
         message=str(message.uid),
         template=template,
         first_response=first_response,
+        attachments=len(stored),
     )
+    for att, _name in stored:
+        # Each file the team sends is on the record: which one, how large, its digest.
+        audit.append(
+            "attachment_sent",
+            who.audit,
+            locked.reference,
+            message=str(message.uid),
+            attachment=str(att.uid),
+            size=att.size,
+            sha256=att.meta.get("sha256", ""),
+        )
     if template == "fixed":
         # The policy asks finders to delete what they obtained once the fix is in; the
         # "fixed" template says so, and this records that the reminder went out.
@@ -120,12 +144,22 @@ def check_text(text: str) -> None:
         )
 
 
-def send_message(report: Report, actor_user: User, text: str, template: str = "") -> Message:
-    """A message from the team to the finder, shown on /status/ and mailed by the outbox."""
+def send_message(
+    report: Report,
+    actor_user: User,
+    text: str,
+    template: str = "",
+    files: Sequence[IncomingFile] = (),
+) -> Message:
+    """A message from the team to the finder, shown on /status/ and mailed by the outbox.
+
+    Files (checked by the caller like a finder's uploads) are stored with it or not at all;
+    services.StorageFull when there is no room for them.
+    """
     check_text(text)
-    with transaction.atomic():
+    with kept_files(files) as stored, transaction.atomic():
         locked = lock(report)
-        return _team_message(locked, actor_user, text, template)
+        return _team_message(locked, actor_user, text, template, stored=stored)
 
 
 def first_response_target(report: Report, close: bool) -> tuple[str, str]:
@@ -155,15 +189,22 @@ def check_first_response(report: Report, close: bool = False) -> None:
 
 
 def send_first_response(
-    report: Report, actor_user: User, text: str, close: bool = False, template: str = ""
+    report: Report,
+    actor_user: User,
+    text: str,
+    close: bool = False,
+    template: str = "",
+    files: Sequence[IncomingFile] = (),
 ) -> Message:
     """Send the first response: it stops the clock and triages (or closes) the report."""
     check_text(text)
-    with transaction.atomic():
+    with kept_files(files) as stored, transaction.atomic():
         locked = lock(report)
         # Checked again under the lock: of two triagers clicking at once, one sends it.
         check_first_response(locked, close)
-        message = _team_message(locked, actor_user, text, template, first_response=True)
+        message = _team_message(
+            locked, actor_user, text, template, first_response=True, stored=stored
+        )
         locked.first_response_at = message.created_at
         locked.first_response_kept = message.created_at <= locked.response_due_at
         locked.save(update_fields=["first_response_at", "first_response_kept"])

@@ -52,6 +52,7 @@ from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_tasks import task
 
 from meldpunt.audit import log as audit
@@ -244,12 +245,26 @@ def _language(report: Report) -> str:
     return report.language or settings.LANGUAGE_CODE
 
 
-def notice_text(report: Report) -> str:
-    """There is news, and where to read it: nothing else (sent in clear)."""
+def notice_text(report: Report, message: Message | None = None) -> str:
+    """There is news, and where to read it: nothing else (sent in clear).
+
+    A message's files never travel in clear: the notice only says how many wait there.
+    """
     values = _values(report)
     paragraphs = [
         _("There is news about your report %(reference)s.") % values,
         _("To read it, open %(url)s and enter your receipt code.") % values,
+    ]
+    if count := (message.attachments.count() if message is not None else 0):
+        paragraphs.append(
+            ngettext(
+                "The message has %(count)d attachment; you can download it there.",
+                "The message has %(count)d attachments; you can download them there.",
+                count,
+            )
+            % {"count": count}
+        )
+    paragraphs += [
         _(
             "For your safety this e-mail does not contain the news itself. "
             "Ignore it if you did not report a vulnerability to %(organisation)s."
@@ -313,7 +328,7 @@ def queue_news(report: Report, message: Message | None = None) -> OutboundMail |
             mail = pgpmime.encrypted(keys.encrypt_and_sign(pgpmime.canonical(inner), key))
             subject = _("[%(reference)s] Encrypted message") % _values(report)
         else:
-            mail = pgpmime.text_part(notice_text(report))
+            mail = pgpmime.text_part(notice_text(report, message))
             subject = _("[%(reference)s] News about your report") % _values(report)
     mail["Subject"] = subject
     mail["Content-Language"] = _language(report)

@@ -10,11 +10,22 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import QueryDict
 
-from meldpunt.accounts.models import Role
-from meldpunt.reports.filters import ReportFilter, UnknownFilterValue, filter_reports, inbox_filter
+from meldpunt.accounts.models import Role, StaffProfile
+from meldpunt.audit import log as audit
+from meldpunt.audit.actors import staff
+from meldpunt.reports.filters import (
+    ME,
+    UNASSIGNED,
+    ReportFilter,
+    UnknownFilterValue,
+    filter_reports,
+    inbox_filter,
+)
 from meldpunt.reports.models import Report, SavedView
 
 # The inbox menu counts this many views at most: one COUNT each, on every inbox page.
@@ -22,6 +33,11 @@ MAX_SHOWN = 8
 # What a view does not keep: the page is where one was, not what one wants to see; and a
 # search names a host or URL, which the database only holds sealed or as a keyed hash.
 NOT_KEPT = frozenset({"page", "q"})
+SCOPES = ("", "in", "out")
+
+
+class MayNotEdit(Exception):
+    """The view is someone else's (and, shared, the user is no admin)."""
 
 
 def visible_views(user: User) -> QuerySet[SavedView]:
@@ -42,6 +58,49 @@ def clean_query(query: str) -> str:
     for name in NOT_KEPT:
         params.pop(name, None)
     return params.urlencode()
+
+
+def check_query(query: str, user: User) -> str:
+    """The query string a view keeps, if the inbox can apply it; else UnknownFilterValue.
+
+    States, severities and tags are checked as the inbox's filter checks them; the assignee
+    must be "me", "none" or a staff member's uid, the scope "in" or "out".
+    """
+    kept = clean_query(query)
+    params = QueryDict(kept)
+    if (scope := params.get("scope", "")) not in SCOPES:
+        raise UnknownFilterValue("scope", scope, SCOPES)
+    assignee = params.get("assignee", "")
+    if assignee not in ("", ME, UNASSIGNED) and not _is_staff_uid(assignee):
+        raise UnknownFilterValue("assignee", assignee, ("", ME, UNASSIGNED, "<staff uid>"))
+    inbox_filter({name: params[name] for name in params}, user)  # raises on a bad value
+    return kept
+
+
+def _is_staff_uid(value: str) -> bool:
+    try:
+        return StaffProfile.objects.filter(uid=value).exists()
+    except (ValueError, ValidationError):
+        return False
+
+
+def create_view(owner: User, name: str, query: str, shared: bool) -> SavedView:
+    """Save the inbox's filters under a name (`check_query` first); on the audit log."""
+    with transaction.atomic():
+        view = SavedView.objects.create(owner=owner, name=name, query=query, shared=shared)
+        audit.append(
+            "saved_view_created", staff(owner), view=str(view.uid), name=name, shared=shared
+        )
+    return view
+
+
+def delete_view(view: SavedView, user: User) -> None:
+    """Its owner deletes a view; an admin too once it is shared. Else MayNotEdit."""
+    if not may_edit(view, user):
+        raise MayNotEdit
+    with transaction.atomic():
+        audit.append("saved_view_deleted", staff(user), view=str(view.uid), name=view.name)
+        view.delete()
 
 
 def view_params(view: SavedView) -> dict[str, str]:

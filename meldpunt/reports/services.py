@@ -10,7 +10,8 @@ import hashlib
 import logging
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -114,7 +115,22 @@ def _store_files(files: Iterable[IncomingFile]) -> list[tuple[Attachment, str]]:
     return stored
 
 
-def _attach(
+@contextmanager
+def kept_files(files: Iterable[IncomingFile]) -> Iterator[list[tuple[Attachment, str]]]:
+    """Seal and store files before the caller's transaction; gone again if the block fails.
+
+    Wrap the transaction in it (`with kept_files(f) as stored, transaction.atomic():`): a
+    refusal, a crash or a failed commit leaves neither the rows nor the files.
+    """
+    stored = _store_files(files)
+    try:
+        yield stored
+    except BaseException:
+        _remove_files(name for _a, name in stored)
+        raise
+
+
+def attach(
     stored: list[tuple[Attachment, str]],
     report: Report,
     now: datetime,
@@ -138,39 +154,34 @@ def submit_report(new: NewReport) -> Receipt:
     code = (
         receipt.code_from_seed(new.submission_seed) if new.submission_seed else receipt.new_code()
     )
-    stored = _store_files(new.files)
-    try:
-        with transaction.atomic():
-            now = timezone.now()
-            report = Report(
-                created_at=now,
-                channel=new.channel,
-                category=new.category,
-                out_of_scope=new.out_of_scope,
-                language=new.language,
-                policy_version=new.policy_version,
-                credit=new.credit,
-                finder_disclosure_date=new.finder_disclosure_date,
-                response_due_at=deadlines.due_after(now, settings.MELDPUNT_FIRST_RESPONSE_DAYS),
-                has_contact=bool(new.finder.get("email")),
-                has_pgp_key=bool(new.finder.get("pgp_key")),
-                receipt_digest=receipt.digest(code),
-                submission_digest=(
-                    submission_digest(new.submission_seed) if new.submission_seed else None
-                ),
-            )
-            report.content = new.content
-            report.finder = new.finder
-            report.save()
-            AffectedHost.objects.bulk_create(
-                AffectedHost(report=report, digest=host_digest(h))
-                for h in sorted({t.host for t in new.targets})
-            )
-            _attach(stored, report, now)
-            record_event(report, "received", "finder", channel=new.channel)
-    except BaseException:
-        _remove_files(name for _a, name in stored)
-        raise
+    with kept_files(new.files) as stored, transaction.atomic():
+        now = timezone.now()
+        report = Report(
+            created_at=now,
+            channel=new.channel,
+            category=new.category,
+            out_of_scope=new.out_of_scope,
+            language=new.language,
+            policy_version=new.policy_version,
+            credit=new.credit,
+            finder_disclosure_date=new.finder_disclosure_date,
+            response_due_at=deadlines.due_after(now, settings.MELDPUNT_FIRST_RESPONSE_DAYS),
+            has_contact=bool(new.finder.get("email")),
+            has_pgp_key=bool(new.finder.get("pgp_key")),
+            receipt_digest=receipt.digest(code),
+            submission_digest=(
+                submission_digest(new.submission_seed) if new.submission_seed else None
+            ),
+        )
+        report.content = new.content
+        report.finder = new.finder
+        report.save()
+        AffectedHost.objects.bulk_create(
+            AffectedHost(report=report, digest=host_digest(h))
+            for h in sorted({t.host for t in new.targets})
+        )
+        attach(stored, report, now)
+        record_event(report, "received", "finder", channel=new.channel)
     log.info("report %s received via %s", report.reference, new.channel)
     return Receipt(report=report, code=code)
 
@@ -214,25 +225,20 @@ def add_message(
     extra: dict[str, Any] | None = None,
 ) -> Message:
     """A message on a report; mail adds its channel, encryption and e.g. signature (extra)."""
-    stored = _store_files(files)
-    try:
-        with transaction.atomic():
-            now = timezone.now()
-            message = Message(
-                report=report,
-                created_at=now,
-                author=author,
-                channel=channel,
-                received_encrypted=received_encrypted,
-            )
-            message.body = {**(extra or {}), "text": text}
-            message.save()
-            _attach(stored, report, now, message)
-            via = {} if channel == Channel.WEB else {"channel": channel}
-            record_event(report, "message", author, attachments=len(stored), **via)
-    except BaseException:
-        _remove_files(name for _a, name in stored)
-        raise
+    with kept_files(files) as stored, transaction.atomic():
+        now = timezone.now()
+        message = Message(
+            report=report,
+            created_at=now,
+            author=author,
+            channel=channel,
+            received_encrypted=received_encrypted,
+        )
+        message.body = {**(extra or {}), "text": text}
+        message.save()
+        attach(stored, report, now, message)
+        via = {} if channel == Channel.WEB else {"channel": channel}
+        record_event(report, "message", author, attachments=len(stored), **via)
     log.info("message added to %s by %s", report.reference, author)
     return message
 
@@ -253,11 +259,16 @@ def read_attachment(att: Attachment) -> bytes:
 def download_attachment(
     report: Report, attachment_uid: Any, by: Actor | str
 ) -> tuple[Attachment, bytes] | None:
-    """A file of this report for a staff member, recorded as a download (desk and API).
+    """A file of this report, recorded as a download: for staff (desk and API) any of its
+    files; for the finder ("finder") only what the team sent them (portal).
 
-    None when the report has no such file, or the retention schedule purged it.
+    None when the report has no such file (for the finder: no such file from the team), or
+    the retention schedule purged it.
     """
-    attachment = report.attachments.filter(uid=attachment_uid).first()
+    files = report.attachments.all()
+    if by == "finder":
+        files = files.filter(message__author=Message.Author.STAFF)
+    attachment = files.filter(uid=attachment_uid).first()
     if attachment is None:
         return None
     try:

@@ -18,6 +18,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from meldpunt.lib.forms import Form, TextField
+from meldpunt.lib.uploads import AttachmentsField
 from meldpunt.reports import assessment, cvss_metrics, lifecycle, messages
 from meldpunt.reports.labels import (
     ASSESSMENT_LABELS,
@@ -26,10 +27,16 @@ from meldpunt.reports.labels import (
     STATE_LABELS,
 )
 from meldpunt.reports.models import Message, OutboundMail, Report, Resolution, State
+from meldpunt.reports.services import StorageFull
 from meldpunt.triage.models import MessageTemplate, TemplateKind
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise  # lazy text, as the stubs name it
+
+STORAGE_FULL = _(
+    "The attachments cannot be stored right now (the storage is full): nothing was stored "
+    "or sent. Send the message without them, or try again later."
+)
 
 
 def move_label(report: Report, to_state: str, resolution: str) -> str:
@@ -281,15 +288,24 @@ class MessageForm(Form):
         super().__init__(*args, **kwargs)
         self.report = report
 
+    # The finder reads them on the status page; a mail in clear only says how many there are.
+    attachments = AttachmentsField(label=_("Attachments"))
+
     def clean_text(self) -> str:
         return checked_text(self.cleaned_data["text"])
 
     def _send(self, user: User) -> Message:
         data = self.cleaned_data
-        return messages.send_message(self.report, user, data["text"], data["template"])
+        return messages.send_message(
+            self.report, user, data["text"], data["template"], files=data["attachments"]
+        )
 
     def save(self, user: User) -> bool:
-        return _save(self, self._send, user)
+        try:
+            return _save(self, self._send, user)
+        except StorageFull:
+            self.add_error("attachments", STORAGE_FULL)
+            return False
 
 
 class FirstResponseForm(MessageForm):
@@ -322,6 +338,7 @@ class FirstResponseForm(MessageForm):
             data["text"],
             close=data["after"] == "close",
             template=data["template"],
+            files=data["attachments"],
         )
 
 

@@ -17,8 +17,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 from meldpunt.accounts.access import staff_profile
 from meldpunt.accounts.gate import staff_required
 from meldpunt.lib.pages import render_private
+from meldpunt.reports.filters import UnknownFilterValue
 from meldpunt.reports.models import SavedView
-from meldpunt.reports.saved_views import clean_query, may_edit, visible_views
+from meldpunt.reports.saved_views import (
+    check_query,
+    clean_query,
+    create_view,
+    delete_view,
+    may_edit,
+    visible_views,
+)
 from meldpunt.triage.inbox import InboxFilter
 
 
@@ -33,9 +41,10 @@ class SavedViewForm(forms.ModelForm):  # type: ignore[type-arg]
         }
         widgets = {"query": forms.HiddenInput}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.user = user
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()
@@ -46,9 +55,14 @@ class SavedViewForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean_query(self) -> str:
         # Checked by the inbox's own form: a view keeps only filters the inbox can apply.
         query = clean_query(self.cleaned_data.get("query") or "")
+        refused = _("These filters cannot be saved: correct them first.")
         if not InboxFilter(QueryDict(query)).is_valid():
-            raise forms.ValidationError(_("These filters cannot be saved: correct them first."))
-        return query
+            raise forms.ValidationError(refused)
+        try:
+            # The domain's check too: the one the API applies to a view it is given.
+            return check_query(query, self.user)
+        except UnknownFilterValue:
+            raise forms.ValidationError(refused) from None
 
 
 def _view_for_editor(request: HttpRequest, uid: uuid.UUID) -> SavedView:
@@ -67,10 +81,10 @@ def _view_for_editor(request: HttpRequest, uid: uuid.UUID) -> SavedView:
 def view_list(request: HttpRequest) -> HttpResponse:
     """Every view this staff member can apply; POST saves the inbox's filters as a new one."""
     user = staff_profile(request).user
-    form = SavedViewForm(request.POST or None)
+    form = SavedViewForm(request.POST or None, user=user)
     if request.method == "POST" and form.is_valid():
-        form.instance.owner = user
-        view = form.save()
+        data = form.cleaned_data
+        view = create_view(user, data["name"], data["query"], data["shared"])
         messages.success(request, _("The view has been saved."))
         return HttpResponseRedirect(f"{reverse('triage:inbox')}?{view.query}", status=303)
     views = [(v, may_edit(v, user)) for v in visible_views(user)]
@@ -82,7 +96,7 @@ def view_list(request: HttpRequest) -> HttpResponse:
 @staff_required
 def view_edit(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     view = _view_for_editor(request, uid)
-    form = SavedViewForm(request.POST or None, instance=view)
+    form = SavedViewForm(request.POST or None, instance=view, user=staff_profile(request).user)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, _("The view has been saved."))
@@ -94,6 +108,6 @@ def view_edit(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
 @require_POST
 @staff_required
 def view_delete(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
-    _view_for_editor(request, uid).delete()
+    delete_view(_view_for_editor(request, uid), staff_profile(request).user)
     messages.success(request, _("The view has been deleted."))
     return HttpResponseRedirect(reverse("triage:views"), status=303)

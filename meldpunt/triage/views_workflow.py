@@ -66,7 +66,7 @@ def _act(
 ) -> HttpResponse:
     """Run a form's action on a report; show the form again if it refuses."""
     report = get_report_for_triager(request, uid)
-    form = form_class(request.POST, report=report)
+    form = form_class(request.POST, request.FILES, report=report)
     if form.is_valid() and form.save(_user(request)):
         messages.success(request, done)
         return _back(report)
