@@ -122,6 +122,8 @@ if MELDPUNT_OUTBOX_LEASE_SECONDS <= EMAIL_TIMEOUT:
 # unless an administrator allows them here, e.g. for a chat server inside the network.
 MELDPUNT_WEBHOOK_ALLOW_PRIVATE = env_bool("MELDPUNT_WEBHOOK_ALLOW_PRIVATE", False)
 MELDPUNT_WEBHOOK_TIMEOUT = env_int("MELDPUNT_WEBHOOK_TIMEOUT", 10, minimum=1)
+# Requests one worker sends at once (threads that only wait on the network).
+MELDPUNT_WEBHOOK_CONCURRENCY = env_int("MELDPUNT_WEBHOOK_CONCURRENCY", 8, minimum=1)
 MELDPUNT_WEBHOOK_MAX_ATTEMPTS = env_int("MELDPUNT_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # Failed attempts in a row after which an endpoint is disabled and the administrators told.
 MELDPUNT_WEBHOOK_DISABLE_AFTER = env_int("MELDPUNT_WEBHOOK_DISABLE_AFTER", 15, minimum=1)

@@ -146,3 +146,49 @@ def test_it_speaks_the_chat_formats(db: Any) -> None:
     card = json.loads(teams.requests[0].body)
     assert card["@type"] == "MessageCard" and rita.report.reference in card["text"]
     assert card["potentialAction"][0]["targets"][0]["uri"].endswith(f"{rita.report.uid}/")
+
+
+def test_one_transaction_queues_one_sending_task_however_many_deliveries(
+    db: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.db import transaction
+    from django_tasks_db.models import DBTaskResult
+
+    from meldpunt.webhooks import events
+
+    with receiver() as hook:
+        add(hook.url, kinds=["report.state_changed"])
+        report = submit(Client()).report
+        DBTaskResult.objects.all().delete()
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            for _ in range(5):
+                events.queue("report.state_changed", report, {"from": "a", "to": "b"})
+        queued = [t.task_path for t in DBTaskResult.objects.all()]
+        assert queued == ["meldpunt.webhooks.delivery.deliver_queued"]
+        # That one task sends them all (the worker runs it like this).
+        delivery.deliver_queued.call()
+        assert len(hook.requests) == 5
+    assert not Delivery.objects.filter(status=Delivery.Status.PENDING).exists()
+
+
+def test_a_batch_to_a_healthy_endpoint_goes_out_at_once(db: Any, settings: Any) -> None:
+    """After one request is taken, the rest of the batch is sent in parallel: the receiver
+    holds each of them until four are in flight together (one by one, they would all time
+    out at the barrier and fail)."""
+    import threading
+
+    settings.MELDPUNT_WEBHOOK_CONCURRENCY = 4
+    together = threading.Barrier(4)
+
+    def reply(_status: int, n: int) -> bytes:
+        if n > 1:
+            together.wait(timeout=10)
+        return b"ok"
+
+    with receiver(reply=reply) as hook:
+        endpoint, _secret = add(hook.url, kinds=["report.received"])
+        for _ in range(5):
+            submit(Client())
+        assert delivery.deliver_all() == 5
+        assert len(hook.requests) == 5
+    assert Attempt.objects.filter(endpoint=endpoint, ok=True).count() == 5

@@ -8,7 +8,6 @@ transaction, so a delivery exists exactly when its event does.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Any
 
@@ -90,9 +89,16 @@ def make(endpoint: Endpoint, kind: str, report: Report | None, extra: dict[str, 
     row.body = {"json": payloads.body(endpoint, kind, now.isoformat(), data).decode()}
     with transaction.atomic():
         row.save()
-        transaction.on_commit(functools.partial(_enqueue, str(row.uid)), robust=True)
+        _send_after_commit()
     return row
 
 
-def _enqueue(uid: str) -> None:
-    delivery.deliver.enqueue(uid)
+def _send_after_commit() -> None:
+    """One task per transaction, however many deliveries it queued (it sends them all)."""
+    pending = transaction.get_connection().run_on_commit
+    if not any(callback is _enqueue for _savepoints, callback, _robust in pending):
+        transaction.on_commit(_enqueue, robust=True)
+
+
+def _enqueue() -> None:
+    delivery.deliver_queued.enqueue()

@@ -32,7 +32,7 @@ def _outbox() -> None:
 
 def _webhooks() -> None:
     # Deliveries whose enqueue after commit was lost, and retries whose backoff ran out.
-    if sent := webhooks.deliver_due():
+    if sent := webhooks.deliver_all():
         log.info("delivered %d webhooks", sent)
 
 
