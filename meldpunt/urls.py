@@ -5,6 +5,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.i18n import set_language
 
 from meldpunt.accounts import views as accounts
+from meldpunt.api import views as api_views
 from meldpunt.api.api import api as staff_api
 from meldpunt.intake import views as intake
 from meldpunt.portal import privacy
@@ -52,6 +53,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("triage/audit/", include("meldpunt.triage.urls_audit")),
     path("triage/advisories/", include("meldpunt.triage.urls_advisories")),
     path("triage/tokens/", include("meldpunt.api.urls")),
+    # The API's documentation page: a browser page for signed-in staff, not a token's.
+    path("api/v1/docs", api_views.docs, name="api_docs"),
     path("api/v1/", staff_api.urls),
     # Django's admin, for what the desk has no page for (meldpunt/triage/admin.py).
     path("admin/", admin.site.urls),

@@ -131,6 +131,7 @@ def open_desk() -> Desk:
         ("webhook", f"/triage/webhooks/{hook.uid}/"),
         ("templates", "/triage/templates/"),
         ("api-tokens", "/triage/tokens/"),
+        ("api-docs", "/api/v1/docs"),
         ("template", "/triage/templates/fixed/en/"),
         ("tags", "/triage/tags/"),
         ("tag", f"/triage/tags/{tag.uid}/"),

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from meldpunt.api.api import api as staff_api
 from meldpunt.api.models import ApiToken
 from meldpunt.api.tokens import issue_token
 from meldpunt.reports.models import Report
@@ -97,8 +98,11 @@ def test_it_serves_its_openapi_document(db):
     }
 
 
-def test_it_has_no_docs_page_that_would_load_a_cdn(db):
-    assert Client().get("/api/v1/docs").status_code == 404
+def test_its_docs_page_is_the_desks_not_ninjas(db):
+    # ninja's own page (open to all, Swagger from a CDN) stays off; ours is
+    # tests/test_api_docs.py: staff only, our static files, our policy.
+    assert staff_api.docs_url is None
+    assert Client().get("/api/v1/docs").status_code == 302
 
 
 def test_it_changes_state_with_the_workflow_rules(alice_api, rita):

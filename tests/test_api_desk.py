@@ -49,6 +49,19 @@ def test_it_refuses_an_assessment_the_domain_refuses(alice, rita):
     assert Report.objects.get(pk=rita.report.pk).cwe == ""
 
 
+def test_a_null_vector_or_cwe_clears_it(alice, rita):
+    # Found by the stateful fuzz test: the schema allows null, and storing it was a 500.
+    client = api(issue_token(alice, "assess"))
+    url = f"/api/v1/reports/{rita.report.uid}/assessment"
+    assert patch(client, url, {"cvss31_vector": V31, "cwe": "CWE-79"}).status_code == 200
+    body = {"cvss31_vector": None, "cvss40_vector": None, "cwe": None}
+    answer = patch(client, url, body)
+    assert answer.status_code == 200, answer.content
+    report = Report.objects.get(pk=rita.report.pk)
+    assert (report.cvss31_vector, report.cvss40_vector, report.cwe) == ("", "", "")
+    assert report.severity == ""
+
+
 def test_it_adds_and_lists_internal_notes(alice, bob, rita, rita_client):
     client = api(issue_token(alice, "notes"))
     url = f"/api/v1/reports/{rita.report.uid}/notes"

@@ -172,6 +172,8 @@ RULES: dict[str, Rule] = {
     "tokens:list": Rule("GET", STAFF),
     "tokens:create": Rule("POST", STAFF),
     "tokens:revoke": Rule("POST", ADMIN),
+    # The API's documentation page is a desk page: a session that gave its second factor.
+    "api_docs": Rule("GET", STAFF),
     # Any other path under /api/v1/: a JSON 404 for everyone alike.
     "api:not_found": Rule("GET", frozenset(), same_for_all=True),
 }

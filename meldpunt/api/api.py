@@ -204,7 +204,8 @@ def _enum(values: list[str] | tuple[str, ...]) -> Any:
     return Field(json_schema_extra={"enum": list(values)})
 
 
-# No docs page: it would load Swagger UI from a CDN. The schema is at /api/v1/openapi.json.
+# The docs page is ours (meldpunt/api/views.py docs, at /api/v1/docs): ninja's would be open
+# to anyone and without our policy. The schema is at /api/v1/openapi.json.
 api = StaffApi(
     title="Meldpunt staff API",
     version="1",
@@ -214,6 +215,36 @@ api = StaffApi(
     openapi_url="/openapi.json",
     urls_namespace="api",
 )
+
+
+# OpenAPI links: which answer's values feed which next operation (a client, or schemathesis's
+# stateful test, follows them: list → one report → its notes, tags, assessment, advisory).
+_REPORT_OPERATIONS = {
+    "ReadReport": "read_report",
+    "ListNotes": "list_notes",
+    "AddNote": "post_note",
+    "Assess": "assess_report",
+    "SetTags": "put_tags",
+    "ChangeState": "change_state",
+    "DuplicateSuggestions": "duplicate_suggestions",
+    "StartAdvisory": "start_advisory",
+}
+_ADVISORY_OPERATIONS = {
+    "ReadAdvisory": "read_advisory",
+    "UpdateAdvisory": "update_advisory",
+    "ScheduleAdvisory": "schedule_advisory",
+}
+
+
+def _links(status: int, operations: dict[str, str], **parameters: str) -> dict[str, Any]:
+    """`openapi_extra` for an operation whose `status` answer leads to `operations` (link
+    name: view function), each given `parameters` (name: runtime expression)."""
+    module = __name__.replace(".", "_")  # ninja's operationId: module_function
+    links = {
+        name: {"operationId": f"{module}_{function}", "parameters": dict(parameters)}
+        for name, function in operations.items()
+    }
+    return {"responses": {status: {"links": links}}}  # ninja keys answers by int
 
 
 class ReportSummary(Schema):
@@ -512,6 +543,7 @@ def _after(reports: QuerySet[Report], cursor: str) -> QuerySet[Report]:
     "/reports",
     response={200: list[ReportSummary], 404: Problem, **COMMON},
     summary="List reports",
+    openapi_extra=_links(200, _REPORT_OPERATIONS, uid="$response.body#/0/uid"),
     description='By response deadline. Pages: follow the Link header\'s rel="next" (a '
     "cursor, stable while reports come and go); limit/offset still work.",
 )
@@ -541,6 +573,7 @@ def _report(request: HttpRequest, uid: uuid.UUID) -> Report:
     "/reports/{uid}",
     response={200: ReportDetail, 404: Problem, **COMMON},
     summary="Read one report, decrypted",
+    openapi_extra=_links(200, _REPORT_OPERATIONS, uid="$response.body#/uid"),
 )
 def read_report(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) -> dict[str, Any]:
     report = _report(request, uid)
@@ -760,6 +793,7 @@ class NewMessage(Schema):
     auth=TRIAGE,
     response={200: ReportSummary, **WRITES},
     summary="Change a report's state",
+    openapi_extra=_links(200, {"ReadReport": "read_report"}, uid="$response.body#/uid"),
     description=IF_MATCH_DOC,
 )
 def change_state(
@@ -886,6 +920,7 @@ def list_tags(request: HttpRequest) -> list[dict[str, Any]]:
     auth=TRIAGE,
     response={200: ReportSummary, 403: Problem, 404: Problem, **COMMON},
     summary="Set a report's tags (each tag put on or taken off is an event)",
+    openapi_extra=_links(200, {"ReadReport": "read_report"}, uid="$response.body#/uid"),
 )
 def put_tags(request: HttpRequest, uid: uuid.UUID, change: TagNames) -> Any:
     require_change_role(request)
@@ -990,6 +1025,9 @@ def _assessment_values(change: AssessmentChange) -> dict[str, Any]:
     for flag in ("valid", "in_scope"):
         if flag in values and values[flag] is None:
             del values[flag]  # "not yet known" is where a report starts, not a change
+    for text in ("cvss31_vector", "cvss40_vector", "cwe"):
+        if text in values and values[text] is None:
+            values[text] = ""  # null clears, as for the assignee (a stored null was a 500)
     return values
 
 
@@ -998,6 +1036,7 @@ def _assessment_values(change: AssessmentChange) -> dict[str, Any]:
     auth=TRIAGE,
     response={200: ReportSummary, **WRITES},
     summary="Assess a report: validity, scope, CVSS vectors, CWE, assignee, fix date",
+    openapi_extra=_links(200, {"ReadReport": "read_report"}, uid="$response.body#/uid"),
     description=IF_MATCH_DOC,
 )
 def assess_report(
@@ -1055,6 +1094,7 @@ def list_notes(request: HttpRequest, uid: uuid.UUID) -> list[dict[str, Any]]:
     auth=TRIAGE,
     response={201: ReportNote, **WRITES},
     summary="Add an internal note (never shown to the finder)",
+    openapi_extra=_links(201, {"ListNotes": "list_notes"}, uid="$request.path.uid"),
 )
 def post_note(request: HttpRequest, uid: uuid.UUID, new: NewNote) -> Any:
     require_change_role(request)
@@ -1161,6 +1201,7 @@ def _refused(refused: Exception) -> Status[Any]:
     auth=TRIAGE,
     response={201: AdvisoryOut, **WRITES},
     summary="Start an advisory draft from a fixed report",
+    openapi_extra=_links(201, _ADVISORY_OPERATIONS, uid="$response.body#/uid"),
 )
 def start_advisory(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) -> Any:
     require_change_role(request)
@@ -1176,6 +1217,7 @@ def start_advisory(request: HttpRequest, uid: uuid.UUID, response: HttpResponse)
     "/advisories/{uid}",
     response={200: AdvisoryOut, 404: Problem, **COMMON},
     summary="Read an advisory and its draft",
+    openapi_extra=_links(200, _ADVISORY_OPERATIONS, uid="$response.body#/uid"),
 )
 def read_advisory(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) -> Any:
     return _advisory_out(_advisory(request, uid), response)
@@ -1200,6 +1242,7 @@ def _change_advisory(
     auth=TRIAGE,
     response={200: AdvisoryOut, **WRITES},
     summary="Change an advisory's draft or its publication moment",
+    openapi_extra=_links(200, {"ReadAdvisory": "read_advisory"}, uid="$response.body#/uid"),
     description=IF_MATCH_DOC,
 )
 def update_advisory(

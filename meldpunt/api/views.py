@@ -21,6 +21,7 @@ from meldpunt.accounts.gate import SUDO_SECONDS, second_factor_age, staff_requir
 from meldpunt.accounts.models import Role
 from meldpunt.api import tokens
 from meldpunt.lib.forms import Form
+from meldpunt.lib.middleware import CONTENT_SECURITY_POLICY
 from meldpunt.lib.pages import render_private
 
 SCOPE_LABELS: dict[str, Any] = {
@@ -112,3 +113,30 @@ def revoke(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
         raise Http404
     messages.success(request, _("The token has been revoked."))
     return HttpResponseRedirect(reverse("tokens:list"), status=303)
+
+
+# What the documentation page's Swagger UI (django-ninja's own copy, served from our static
+# files) needs beyond the site's policy: fetching the OpenAPI document and "Try it out"
+# from this server, and the icons its stylesheet holds as data: images. Still no inline
+# script or style, nothing from another origin.
+DOCS_POLICY = CONTENT_SECURITY_POLICY.replace("img-src 'self'", "img-src 'self' data:") + (
+    "; connect-src 'self'"
+)
+
+
+@require_safe
+@staff_required
+def docs(request: HttpRequest) -> HttpResponse:
+    """The API's documentation (Swagger UI) for a signed-in staff member; the requests it
+    tries out carry the token typed into its Authorize dialog, never the session."""
+    swagger = {
+        "url": reverse("api:openapi-json"),
+        "dom_id": "#swagger-ui",
+        "layout": "BaseLayout",
+        "deepLinking": True,
+        # Swagger UI would otherwise send the document to validator.swagger.io for a badge.
+        "validatorUrl": None,
+    }
+    response = render_private(request, "api/docs.html", {"swagger": swagger})
+    response.headers["Content-Security-Policy"] = DOCS_POLICY
+    return response
