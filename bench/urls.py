@@ -16,4 +16,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("bench/floor-parse/", views.floor_parse),
     path("bench/floor-page/", views.floor_page),
     path("bench/floor-staff-page/", views.floor_staff_page),
+    path("bench/floor-staff-rows/", views.floor_staff_rows),
 ]

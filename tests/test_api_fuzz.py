@@ -64,7 +64,9 @@ def test_the_api_holds_along_its_links(live_server: Any) -> None:
     token = issue_token(alice, "stateful", scopes=["read", "triage", "publish"])
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/v1/openapi.json")
     # The token is a triager's: the admin-only token list would only ever answer 403.
-    machine = schema.exclude(path_regex="/tokens").as_state_machine()
+    # Saved views have their own links (create → delete) but no way to a report: left to the
+    # per-operation test above, so the machine's steps go along the report links.
+    machine = schema.exclude(path_regex="/tokens|/saved-views").as_state_machine()
     reached: set[str] = set()
 
     class Machine(machine):  # type: ignore[misc, valid-type]
