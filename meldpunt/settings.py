@@ -399,6 +399,8 @@ INSTALLED_APPS = [
     "meldpunt.audit",
     "meldpunt.advisories",
     "meldpunt.webhooks",
+    "meldpunt.scope",
+    "meldpunt.begbounty",
     # django-ninja's own copy of Swagger UI (its static files), for /api/v1/docs: no CDN.
     "ninja",
     # Django's tasks API (as in Django 6) with its queue in the database.

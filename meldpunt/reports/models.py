@@ -141,6 +141,12 @@ class Report(models.Model):
     cvss40_score = models.DecimalField(max_digits=3, decimal_places=1, null=True, blank=True)
     cwe = models.CharField(max_length=20, blank=True)
     assessed_at = models.DateTimeField(null=True, blank=True)
+    # Triage aids (issue 20), set on intake by their own apps, in clear: workflow facts only.
+    # What the scope inventory says of the systems the report names (meldpunt.scope):
+    # in_scope, out_of_scope, third_party or unknown; "" while not checked.
+    scope_verdict = models.CharField(max_length=12, blank=True, default="")
+    # The "likely low value" rule that matched (meldpunt.begbounty), "" when none did.
+    low_value_rule = models.CharField(max_length=60, blank=True, default="")
     # Retention: the clock starts when the report is published or closed (reopening stops
     # it); a legal hold keeps everything. The purge leaves these workflow facts in place.
     retention_from = models.DateTimeField(null=True, blank=True)

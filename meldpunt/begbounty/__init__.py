@@ -1,0 +1,1 @@
+"""Recognising "beg bounty" template reports: editable rules that say why they matched."""

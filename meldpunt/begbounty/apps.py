@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BegbountyConfig(AppConfig):
+    name = "meldpunt.begbounty"
+    label = "begbounty"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ScopeConfig(AppConfig):
+    name = "meldpunt.scope"
+    label = "scope"
