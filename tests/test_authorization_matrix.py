@@ -114,6 +114,7 @@ RULES: dict[str, Rule] = {
     "triage:assess": Rule("POST", CHANGERS),
     "triage:first_response": Rule("POST", CHANGERS),
     "triage:send_message": Rule("POST", CHANGERS),
+    "triage:ask_information": Rule("POST", CHANGERS),
     "triage:mark_duplicate": Rule("POST", CHANGERS),
     "triage:legal_hold": Rule("POST", ADMIN),
     "triage:cwe_search": Rule("GET", STAFF),

@@ -239,3 +239,24 @@ def close_with_message(
     check_text(text)
     move_locked(locked, State.CLOSED, actor_user, resolution)
     return _team_message(locked, actor_user, text, template)
+
+
+# The kind of message template a question to the finder starts from (triage's TemplateKind).
+NEEDS_INFO_TEMPLATE = "needs_info"
+
+
+def ask_for_information(report: Report, actor_user: User, text: str) -> Message:
+    """Ask the finder for what the report lacks, and wait for the answer: one transaction.
+
+    A report still in "received" moves to "needs_info" (the life cycle's move; the clock
+    keeps running: a question is not the first response). In any other state the question
+    is a plain message and the state stays.
+    """
+    check_text(text)
+    with transaction.atomic():
+        locked = lock(report)
+        message = _team_message(locked, actor_user, text, NEEDS_INFO_TEMPLATE)
+        if locked.state == State.RECEIVED:
+            move_locked(locked, State.NEEDS_INFO, actor_user)
+    report.refresh_from_db()
+    return message

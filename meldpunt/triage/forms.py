@@ -342,6 +342,24 @@ class FirstResponseForm(MessageForm):
         )
 
 
+class NeedsInfoForm(Form):
+    """Ask the finder for what the report lacks; a received report then waits for them."""
+
+    text = TextField(label=_("Message to the finder"), max_length=settings.MELDPUNT_MAX_TEXT_CHARS)
+
+    def __init__(self, *args: Any, report: Report, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.report = report
+
+    def clean_text(self) -> str:
+        return checked_text(self.cleaned_data["text"])
+
+    def save(self, user: User) -> bool:
+        return _save(
+            self, messages.ask_for_information, self.report, user, self.cleaned_data["text"]
+        )
+
+
 class DuplicateChoiceForm(Form):
     """Which earlier report this one duplicates: the first step, before the confirmation."""
 

@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern] = [
     path("reports/<uuid:uid>/assess/", views.assess, name="assess"),
     path("reports/<uuid:uid>/compose/", views.compose, name="compose"),
     path("reports/<uuid:uid>/first-response/", views.first_response, name="first_response"),
+    path("reports/<uuid:uid>/ask/", views.ask_information, name="ask_information"),
     path("reports/<uuid:uid>/message/", views.send_message, name="send_message"),
     path("reports/<uuid:uid>/duplicate/", views.mark_duplicate, name="mark_duplicate"),
     path("cwe/", cwe_picker.cwe_search, name="cwe_search"),

@@ -24,9 +24,9 @@ from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
 from meldpunt.lib.middleware import allow_same_origin_fetch
 from meldpunt.lib.pages import render_private
-from meldpunt.reports import cwe, duplicates, lifecycle
+from meldpunt.reports import completeness, cwe, duplicates, lifecycle
 from meldpunt.reports.messages import PLACEHOLDERS, first_response_due
-from meldpunt.reports.models import Report, Resolution
+from meldpunt.reports.models import Report, Resolution, State
 from meldpunt.triage import forms, message_templates
 from meldpunt.triage.access import get_report_for_triager
 from meldpunt.triage.models import MessageTemplate, TemplateKind
@@ -58,6 +58,26 @@ def panel_context(report: Report, cwe_pick: str = "") -> dict[str, Any]:
         "suggestions": duplicates.suggest_duplicates(report) if can_mark_duplicate else [],
         "can_mark_duplicate": can_mark_duplicate,
         "first_due": first_response_due(report),
+        **needs_info_suggestion(report, ids),
+    }
+
+
+def needs_info_suggestion(report: Report, ids: str) -> dict[str, Any]:
+    """What the report lacks (meldpunt.reports.completeness) and the question to ask for it.
+
+    Suggested while the report waits for its first assessment (received or needs_info).
+    """
+    if report.state not in (State.RECEIVED, State.NEEDS_INFO) or report.first_response_at:
+        return {"missing": []}
+    lacking = completeness.missing(report.content)
+    if not lacking:
+        return {"missing": []}
+    text = message_templates.needs_info_text(report, lacking)
+    return {
+        "missing": [completeness.label(kind) for kind in lacking],
+        "needs_info_form": forms.NeedsInfoForm(
+            initial={"text": text}, report=report, auto_id="needs-info-%s"
+        ),
     }
 
 
@@ -126,6 +146,13 @@ def _duplicate_page(
         "earns_credit": lifecycle.duplicates_earn_credit(),
     }
     return render_private(request, "triage/workflow/duplicate.html", context, status=status)
+
+
+@require_POST
+@staff_required
+def ask_information(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    title, done = _("Ask for the missing information"), _("The question has been sent.")
+    return _act(request, uid, forms.NeedsInfoForm, title, done)
 
 
 @require_POST
