@@ -130,3 +130,30 @@ def on_received(report: Report) -> None:
                 check_report(report, rules)
     except Exception:  # the report must go in, whatever the check does
         log.exception("scope check failed for report %s", report.pk)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An asset as the public policy page names it."""
+
+    asset: Asset
+    shown: str  # a domain in Unicode, "*." first when it covers its subdomains
+    contact_url: str
+
+
+def listing() -> dict[str, list[Listed]]:
+    """The inventory by status, for the policy page: the promise comes from the same rows."""
+    groups: dict[str, list[Listed]] = {status: [] for status in matching.STATUSES}
+    for asset in Asset.objects.order_by("kind", "value"):
+        shown = matching.unicode_host(asset.value) if asset.kind == "domain" else asset.value
+        if asset.subdomains:
+            shown = f"*.{shown}"
+        groups[asset.status].append(Listed(asset, shown, contact_url(asset.contact)))
+    return groups
+
+
+def contact_url(contact: str) -> str:
+    """A link to where to report instead (a checked mail address or http(s) URL), or ""."""
+    if not contact:
+        return ""
+    return contact if "://" in contact else f"mailto:{contact.removeprefix('mailto:')}"
