@@ -14,6 +14,7 @@ from django.test import Client
 from meldpunt.advisories import publishing
 from meldpunt.policy import keys
 from meldpunt.reports.models import SavedView, Tag
+from meldpunt.scope.models import Asset
 from tests.advisory_cast import fixed, ready
 from tests.conftest import make_staff, sign_in, submit, valid_report
 from tests.test_mail_failed_view import failed_mail
@@ -91,6 +92,13 @@ def open_desk() -> Desk:
     assert staff.post(f"/triage/reports/{report.uid}/notes/", {"text": "Seen."}).status_code == 303
     tag = Tag.objects.create(name="auth", colour="red", description="Log-in flows")
     report.tags.add(tag)
+    asset = Asset.objects.create(
+        kind="domain",
+        value="portal.example.org",
+        status="third_party",
+        note="Run by <them>",
+        contact="security@portal.example.net",
+    )
     view = SavedView.objects.create(name="Auth", owner=ada, shared=True, query="tag=auth")
     published = ready(alice, fixed(alice))
     publishing.update_translation(published, "fr", french, alice)
@@ -136,6 +144,9 @@ def open_desk() -> Desk:
         ("tags", "/triage/tags/"),
         ("tag", f"/triage/tags/{tag.uid}/"),
         ("inbox-by-tag", "/triage/?tag=auth"),
+        ("scope", "/triage/scope/"),
+        ("scope-asset", f"/triage/scope/{asset.uid}/"),
+        ("inbox-by-scope", "/triage/?scope_check=unchecked"),
         ("views", "/triage/views/"),
         ("view", f"/triage/views/{view.uid}/"),
         ("admin", "/admin/"),

@@ -8,6 +8,7 @@ but 401/403/404/405 or a bounce to a sign-in page); "refused" means one of those
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from meldpunt.intake.models import InboundMail
 from meldpunt.lib.uploads import IncomingFile
 from meldpunt.reports.models import Attachment, OutboundMail, SavedView, Tag
 from meldpunt.reports.services import add_message
+from meldpunt.scope.models import Asset
 from meldpunt.webhooks.models import Endpoint
 from tests.advisory_cast import fixed, ready
 from tests.conftest import make_staff, sign_in, submit
@@ -124,6 +126,11 @@ RULES: dict[str, Rule] = {
     "triage:tag_edit": Rule("GET", ADMIN),
     "triage:tag_delete": Rule("POST", ADMIN),
     "triage:report_tags": Rule("POST", CHANGERS),
+    # The scope inventory: every staff member reads it, admins change it.
+    "triage:scope": Rule("GET", STAFF),
+    "triage:scope_asset": Rule("GET", ADMIN),
+    "triage:scope_asset_delete": Rule("POST", ADMIN),
+    "triage:scope_recheck": Rule("POST", ADMIN),
     "triage:bulk": Rule("POST", CHANGERS),
     "triage:views": Rule("GET", STAFF),
     # The admin's shared views: only their owner or an admin changes them.
@@ -161,6 +168,9 @@ RULES: dict[str, Rule] = {
     "api:list_notes": Rule("GET", frozenset()),
     "api:download_attachment": Rule("GET", frozenset()),
     "api:list_tokens": Rule("GET", frozenset()),
+    "api:list_scope": Rule("GET", frozenset()),
+    "api:add_scope_asset": Rule("POST", frozenset()),
+    "api:remove_scope_asset": Rule("POST", frozenset()),  # DELETE only: refused to all alike
     "api:duplicate_suggestions": Rule("GET", frozenset()),
     "api:revoke_token": Rule("GET", frozenset()),
     "api:post_note": Rule("POST", frozenset()),
@@ -269,6 +279,12 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
     }
 
 
+def scope_asset() -> Asset:
+    return Asset.objects.create(
+        kind="domain", value=f"{uuid.uuid4().hex}.example", status="in_scope"
+    )
+
+
 def webhook_endpoint() -> Endpoint:
     endpoint = Endpoint(name="Chat", url="https://chat.example.org/", created_at=timezone.now())
     endpoint.secret = {"secret": "whsec_" + "A" * 44}
@@ -286,6 +302,8 @@ def url_for(route: str, name: str, world: dict[str, Any]) -> str:
         values["uid"] = str(world["mail"].uid)
     if name in world["tags"]:
         values["uid"] = str(world["tags"][name].uid)
+    if name.startswith("triage:scope_asset"):
+        values["uid"] = str(scope_asset().uid)  # its own: the admin may remove it
     if name in world["views"]:
         values["uid"] = str(world["views"][name].uid)
     values["token_uid"] = values["uid_token"]

@@ -29,6 +29,7 @@ from ninja.params import functions as param_functions
 from ninja.security import HttpBearer
 
 from meldpunt.accounts.access import can_change, get_for_staff, staff_profile
+from meldpunt.accounts.models import Role
 from meldpunt.advisories import publishing
 from meldpunt.advisories.models import Advisory
 from meldpunt.api import tokens
@@ -43,6 +44,7 @@ from meldpunt.reports import assessment, lifecycle, messages, notes, outbox, ser
 from meldpunt.reports.assessment import primary_score
 from meldpunt.reports.duplicates import suggest_duplicates
 from meldpunt.reports.filters import (
+    SCOPE_CHECKS,
     SEVERITIES,
     STATES,
     ReportFilter,
@@ -71,6 +73,12 @@ from meldpunt.reports.saved_views import (
     visible_views,
 )
 from meldpunt.reports.tags import set_tags, tag_names
+from meldpunt.scope.inventory import AssetSpec, upsert
+from meldpunt.scope.inventory import checked as scope_checked
+from meldpunt.scope.matching import KINDS as SCOPE_KINDS
+from meldpunt.scope.matching import STATUSES as SCOPE_STATUSES
+from meldpunt.scope.matching import AssetError
+from meldpunt.scope.models import Asset
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +186,7 @@ ERRORS: dict[str, str] = {
     "saved view)",
     "insufficient_scope": "403: the token lacks the scope the operation needs (see its doc)",
     "not_found": "404: no such report, saved view (or path)",
+    "conflict": "409: the thing to add is there already (e.g. a scope asset)",
     "method_not_allowed": "405: the path does not take this method (see the Allow header)",
     "precondition_failed": "412: If-Match names a version that is no longer current",
     "storage_full": "507: no room to store the attachments now; nothing was stored or sent",
@@ -264,6 +273,8 @@ class ReportSummary(Schema):
     first_response_at: datetime | None
     overdue: bool
     tags: list[str]  # the tags' names (GET /tags lists them)
+    # What the scope inventory says of the systems the report names; "" when not checked.
+    scope_verdict: str = _enum(["", *SCOPE_CHECKS[:-1]])
 
 
 class ReportEvent(Schema):
@@ -438,6 +449,9 @@ class Filters(Schema):
     # A tag's name (GET /tags); an unknown one is a 422 naming the tags there are. The
     # OpenAPI document lists the tags there are when it is fetched.
     tag: str | None = Field(None, json_schema_extra=_tag_enum)
+    # What the scope inventory says of the systems the report names ("unchecked": received
+    # while the inventory was empty); apart from the team's own assessment of its scope.
+    scope_check: str | None = Field(None, json_schema_extra={"enum": list(SCOPE_CHECKS)})
     # A saved view's uid (GET /saved-views): its filters, as the inbox applies them, replace
     # the other filters given here; a view the token's staff member cannot see is a 404.
     view: uuid.UUID | None = None
@@ -472,6 +486,7 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
         "first_response_at": report.first_response_at,
         "overdue": report.is_overdue(now),
         "tags": [t.name for t in report.tags.all()],
+        "scope_verdict": report.scope_verdict,
     }
 
 
@@ -494,6 +509,7 @@ def _filtered(filters: Filters, user: User) -> QuerySet[Report]:
         not_reached=filters.not_reached,
         promises_at_risk=filters.promises_at_risk,
         tag=filters.tag,
+        scope_check=filters.scope_check,
     )
     if filters.view is not None:
         wanted = view_filter(_saved_view(user, filters.view), user)
@@ -1304,6 +1320,117 @@ def publish_advisory(
             skip_review=body.skip_review,
         ),
     )
+
+
+# --- The scope inventory -------------------------------------------------------------------
+
+
+class AssetOut(Schema):
+    uid: uuid.UUID
+    kind: str = _enum(list(SCOPE_KINDS))
+    value: str  # normalised: a domain in its ASCII (punycode) form, a URL prefix, an address
+    subdomains: bool  # a domain: and every name under it
+    status: str = _enum(list(SCOPE_STATUSES))
+    note: str
+    contact: str  # third party: where to report instead (a mail address or a URL)
+
+
+class NewAsset(Schema):
+    kind: str = Field(json_schema_extra={"enum": list(SCOPE_KINDS)})
+    value: str = Field(min_length=1, max_length=300)
+    subdomains: bool = False
+    status: str = Field(json_schema_extra={"enum": list(SCOPE_STATUSES)})
+    note: str = Field("", max_length=500)
+    contact: str = Field("", max_length=300)
+
+
+def _asset_out(asset: Asset) -> dict[str, Any]:
+    return {
+        "uid": asset.uid,
+        "kind": asset.kind,
+        "value": asset.value,
+        "subdomains": asset.subdomains,
+        "status": asset.status,
+        "note": asset.note,
+        "contact": asset.contact,
+    }
+
+
+def _scope_admin(request: HttpRequest) -> User | None:
+    """The token's staff member when an admin: the inventory is theirs to change."""
+    return _user(request) if staff_profile(request).role == Role.ADMIN else None
+
+
+_NOT_ADMIN = "only an admin changes the scope inventory"
+
+
+@api.get(
+    "/scope",
+    response={200: list[AssetOut], **COMMON},
+    summary="The scope inventory: what the policy covers, leaves out, or belongs to others",
+)
+def list_scope(request: HttpRequest) -> list[dict[str, Any]]:
+    staff_profile(request)
+    return [_asset_out(a) for a in Asset.objects.all()]
+
+
+@api.post(
+    "/scope",
+    auth=ADMIN,
+    response={201: AssetOut, 409: Problem, **COMMON},
+    summary="Add an asset to the scope inventory (an admin's token with the admin scope)",
+    description="A value its kind refuses (a CIDR range with host bits set, a malformed "
+    "domain) is a 422 saying why; an asset already there is a 409. Open reports are not "
+    "checked again until `meldpunt scope-check` or the desk's button.",
+)
+def add_scope_asset(request: HttpRequest, new: NewAsset) -> Any:
+    user = _scope_admin(request)
+    if user is None:
+        return Status(403, problem("forbidden", _NOT_ADMIN))
+    try:
+        spec = scope_checked(
+            AssetSpec(new.kind, new.value, new.status, new.subdomains, new.note, new.contact)
+        )
+    except AssetError as exc:
+        entry = {"loc": ["body", "new", "value"], "msg": str(exc), "type": "value"}
+        return Status(422, problem("invalid", [entry]))
+    if Asset.objects.filter(kind=spec.kind, value=spec.value, subdomains=spec.subdomains).exists():
+        return Status(409, problem("conflict", "this asset is in the inventory already"))
+    with transaction.atomic():
+        asset, _created = upsert(spec)
+        audit(
+            "scope_asset_added",
+            staff(user),
+            asset=str(asset),
+            kind=asset.kind,
+            status=asset.status,
+        )
+    return Status(201, _asset_out(asset))
+
+
+@api.delete(
+    "/scope/{uid}",
+    auth=ADMIN,
+    response={204: None, 404: Problem, **COMMON},
+    summary="Remove an asset from the scope inventory (an admin's token with the admin scope)",
+)
+def remove_scope_asset(request: HttpRequest, uid: uuid.UUID) -> Any:
+    user = _scope_admin(request)
+    if user is None:
+        return Status(403, problem("forbidden", _NOT_ADMIN))
+    asset = Asset.objects.filter(uid=uid).first()
+    if asset is None:
+        raise Http404
+    with transaction.atomic():
+        audit(
+            "scope_asset_removed",
+            staff(user),
+            asset=str(asset),
+            kind=asset.kind,
+            status=asset.status,
+        )
+        asset.delete()
+    return Status(204, None)
 
 
 # --- Tokens (the admin scope) ---------------------------------------------------------------

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_safe
 
 from meldpunt.policy import keys
 from meldpunt.policy.commitments import CATEGORIES, current_version
+from meldpunt.scope.inventory import listing
 
 
 def grouped_fingerprint() -> str | None:
@@ -25,5 +26,7 @@ def policy(request: HttpRequest) -> HttpResponse:
         "c": version.commitments,
         "out_of_scope": [label for _c, label, oos in CATEGORIES if oos],
         "fingerprint": grouped_fingerprint(),
+        # The scope inventory, from the same rows the reports are checked against.
+        "scope": listing(),
     }
     return render(request, "policy/policy.html", context)

@@ -25,6 +25,10 @@ from meldpunt.reports.tags import tag_names
 STATES: tuple[str, ...] = tuple(State.values)
 # "" is "not assessed yet".
 SEVERITIES: tuple[str, ...] = ("", *Severity.values)
+# What the scope inventory said of the systems a report names (Report.scope_verdict, set by
+# meldpunt.scope); "unchecked" is "" there: received while the inventory was empty.
+SCOPE_CHECKS: tuple[str, ...] = ("in_scope", "out_of_scope", "third_party", "unknown", "unchecked")
+UNCHECKED = "unchecked"
 
 
 # The inbox's words for "any state", "assigned to me", "unassigned" and "not assessed".
@@ -55,6 +59,8 @@ class ReportFilter:
     not_reached: bool | None = None  # the finder was not reached (meldpunt.reports.reach)
     promises_at_risk: bool | None = None  # a promise at risk or broken (the ledger)
     tag: str | None = None  # a tag's name (meldpunt.reports.tags)
+    # The scope inventory's verdict (SCOPE_CHECKS), apart from the team's own `in_scope`.
+    scope_check: str | None = None
 
     def __post_init__(self) -> None:
         for state in self.states or ():
@@ -62,6 +68,8 @@ class ReportFilter:
                 raise UnknownFilterValue("state", state, STATES)
         if self.severity is not None and self.severity not in SEVERITIES:
             raise UnknownFilterValue("severity", self.severity, SEVERITIES)
+        if self.scope_check is not None and self.scope_check not in SCOPE_CHECKS:
+            raise UnknownFilterValue("scope_check", self.scope_check, SCOPE_CHECKS)
         if self.tag is not None and not Tag.objects.filter(name=self.tag).exists():
             raise UnknownFilterValue("tag", self.tag, tag_names())
 
@@ -89,6 +97,9 @@ def filter_reports(reports: QuerySet[Report], f: ReportFilter, now: datetime) ->
         reports = reports.filter(severity=f.severity)
     if f.in_scope is not None:
         reports = reports.filter(in_scope() if f.in_scope else out_of_scope())
+    if f.scope_check is not None:
+        verdict = "" if f.scope_check == UNCHECKED else f.scope_check
+        reports = reports.filter(scope_verdict=verdict)
     if f.overdue is not None:
         late = overdue(now)
         reports = reports.filter(late) if f.overdue else reports.exclude(late)
@@ -135,4 +146,5 @@ def inbox_filter(f: Mapping[str, Any], user: AbstractBaseUser | AnonymousUser) -
         not_reached=True if f.get("not_reached") else None,
         promises_at_risk=True if f.get("at_risk") else None,
         tag=f.get("tag") or None,
+        scope_check=f.get("scope_check") or None,
     )

@@ -109,7 +109,17 @@ EVENT_LABELS: dict[str, Any] = {
     "mail_cancelled": _("Mail to the finder cancelled"),
     "tag_added": _("Tag added"),
     "tag_removed": _("Tag removed"),
+    "scope_checked": _("Scope checked against the inventory"),
 }
+# The scope inventory's verdict on a report (Report.scope_verdict; meldpunt.scope), and the
+# inbox's "unchecked" for "" (received while the inventory was empty).
+SCOPE_VERDICT_LABELS: dict[str, Any] = {
+    "in_scope": _("In scope"),
+    "out_of_scope": _("Out of scope"),
+    "third_party": _("Third party"),
+    "unknown": _("Not in the inventory"),
+}
+SCOPE_CHECK_LABELS: dict[str, Any] = {**SCOPE_VERDICT_LABELS, "unchecked": _("Not checked")}
 
 # The promise ledger (meldpunt.reports.promises), as the team reads it.
 PROMISE_LABELS: dict[str, Any] = {
@@ -196,6 +206,8 @@ EVENT_DETAIL_LABELS: dict[str, Any] = {
     "template": _("Template"),
     "tag": _("Tag"),
     "bulk": _("Bulk action"),
+    "verdict": _("Scope inventory says"),
+    "previous_verdict": _("Before"),
 }
 HIDDEN_DETAILS = frozenset({"note", "message", "attachment"})
 _CODED: dict[str, dict[str, Any]] = {
@@ -206,6 +218,8 @@ _CODED: dict[str, dict[str, Any]] = {
     "severity": SEVERITY_LABELS,
     "credit": CREDIT_LABELS,
     "channel": CHANNEL_LABELS,
+    "verdict": SCOPE_VERDICT_LABELS,
+    "previous_verdict": SCOPE_VERDICT_LABELS,
 }
 _DATES = frozenset({"expected_fix_date", "publish_at", "promised_at"})
 

@@ -41,6 +41,7 @@ from meldpunt.reports.labels import (
     PROMISE_LABELS,
     PROMISE_STATE_LABELS,
     RESOLUTION_LABELS,
+    SCOPE_VERDICT_LABELS,
     SEVERITY_LABELS,
     STATE_LABELS,
     delivery_label,
@@ -60,6 +61,8 @@ from meldpunt.reports.notes import add_note as add_note_to
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import UNREAD, Reach, finder_reach
 from meldpunt.reports.services import download_attachment
+from meldpunt.scope.inventory import contact_url, current_rules
+from meldpunt.scope.matching import Match, matches
 from meldpunt.triage import custody
 from meldpunt.triage.access import get_report_for_staff, get_report_for_triager
 from meldpunt.triage.tags import report_tags_form
@@ -207,6 +210,26 @@ class EventRow:
     details: list[tuple[str, str]]
 
 
+@dataclass(frozen=True)
+class ScopeRow:
+    match: Match
+    label: Any
+    contact_url: str  # a link to the contact (mailto: for a mail address)
+
+
+def scope_rows(content: dict[str, Any]) -> list[ScopeRow]:
+    """Each system the report names with what the inventory says: computed for this page from
+    the decrypted content, never stored (it names hosts)."""
+    rules = current_rules()
+    if not rules:
+        return []
+    rows = []
+    for found in matches(content, rules):
+        url = contact_url(found.rule.contact if found.rule else "")
+        rows.append(ScopeRow(found, SCOPE_VERDICT_LABELS.get(found.verdict, found.verdict), url))
+    return rows
+
+
 @require_safe
 @staff_required
 def report_detail(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
@@ -269,6 +292,8 @@ def _detail_page(
         "tags": report.tags.all(),
         "tracker_issues": tracker_issues(report),
         "tags_form": report_tags_form(report) if can_change(request) else None,
+        "scope_verdict": SCOPE_VERDICT_LABELS.get(report.scope_verdict, ""),
+        "scope_rows": scope_rows(content),
     }
     page = render_private(request, "triage/detail.html", context, status)
     # cvss.js asks the CWE endpoint for suggestions; only staff pages may fetch.

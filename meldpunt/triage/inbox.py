@@ -41,7 +41,7 @@ from meldpunt.reports.filters import (
     filter_reports,
     inbox_filter,
 )
-from meldpunt.reports.labels import SEVERITY_LABELS, STATE_LABELS
+from meldpunt.reports.labels import SCOPE_CHECK_LABELS, SEVERITY_LABELS, STATE_LABELS
 from meldpunt.reports.models import Report, State, overdue
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
@@ -80,6 +80,11 @@ class InboxFilter(Form):
         label=_("Scope"),
         required=False,
         choices=[("", _("Any")), ("in", _("In scope")), ("out", _("Out of scope"))],
+    )
+    scope_check = forms.ChoiceField(
+        label=_("Scope inventory"),
+        required=False,
+        choices=[("", _("Any")), *SCOPE_CHECK_LABELS.items()],
     )
     overdue = forms.BooleanField(label=_("Overdue only"), required=False)
     not_reached = forms.BooleanField(label=_("Finder not reached"), required=False)
@@ -234,7 +239,7 @@ def _severity(report: Report) -> Any:
 
 # One table row; every {} is escaped by format_html (finders write the titles and hosts).
 _ROW = (
-    '<tr{}>\n{}<th scope="row"><a href="{}">{}</a>{}{}</th>\n<td class="title">{}{}</td>\n'
+    '<tr{}>\n{}<th scope="row"><a href="{}">{}</a>{}{}{}</th>\n<td class="title">{}{}</td>\n'
     "<td>{}</td>\n<td>{}</td>\n"
     '<td><span class="state state-{}">{}</span></td>\n<td>{}</td>\n<td>{}</td>\n'
     '<td><time datetime="{}" title="{}">{}</time></td>\n<td class="clock">{}</td>\n</tr>\n'
@@ -261,6 +266,17 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
         ' <span class="badge badge-promise-risk" data-promises="at-risk">{}</span>',
         gettext("promise at risk"),
     )
+    # What the scope inventory says, where it needs a look: not covered by the policy.
+    scope_badges = {
+        verdict: format_html(
+            ' <span class="badge badge-scope" data-scope-check="{}">{}</span>', verdict, label
+        )
+        for verdict, label in (
+            ("out_of_scope", gettext("out of scope")),
+            ("third_party", gettext("third party")),
+            ("unknown", gettext("not in the inventory")),
+        )
+    }
     not_assessed = format_html('<span class="meta">{}</span>', gettext("not assessed"))
     unassigned = format_html('<span class="meta">{}</span>', gettext("unassigned"))
     clock_markup = {
@@ -287,6 +303,7 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
                 r.reference,
                 not_reached if r.not_reached else "",  # type: ignore[attr-defined]
                 late_promise if r.promises_late else "",  # type: ignore[attr-defined]
+                scope_badges.get(r.scope_verdict, ""),
                 row.summary.title or "—",
                 format_html_join("", _CHIP, ((t.colour, t.name, t.name) for t in r.tags.all())),
                 row.category,
