@@ -109,6 +109,7 @@ EVENT_LABELS: dict[str, Any] = {
     "mail_cancelled": _("Mail to the finder cancelled"),
     "tag_added": _("Tag added"),
     "tag_removed": _("Tag removed"),
+    "low_value_cleared": _("Label “likely low value” taken back"),
 }
 
 # The promise ledger (meldpunt.reports.promises), as the team reads it.
