@@ -32,11 +32,36 @@ def content(description: str, **more: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("language", "text", "rule", "word"),
     [
-        ("en", "Your domain has no SPF record, email spoofing is possible.", "email-authentication", "spf record"),
-        ("nl", "Er is geen DMARC record ingesteld voor uw domein.", "email-authentication", "dmarc"),
-        ("fr", "Votre domaine n’a pas d’enregistrement SPF.", "email-authentication", "enregistrement spf"),
-        ("en", "Missing security headers: X-Content-Type-Options.", "security-headers", "security headers"),
-        ("fr", "Il manque des en-têtes de sécurité sur votre site.", "security-headers", "en-têtes de sécurité"),
+        (
+            "en",
+            "Your domain has no SPF record, email spoofing is possible.",
+            "email-authentication",
+            "spf record",
+        ),
+        (
+            "nl",
+            "Er is geen DMARC record ingesteld voor uw domein.",
+            "email-authentication",
+            "dmarc",
+        ),
+        (
+            "fr",
+            "Votre domaine n\u2019a pas d\u2019enregistrement SPF.",
+            "email-authentication",
+            "enregistrement spf",
+        ),
+        (
+            "en",
+            "Missing security headers: X-Content-Type-Options.",
+            "security-headers",
+            "security headers",
+        ),
+        (
+            "fr",
+            "Il manque des en-têtes de sécurité sur votre site.",
+            "security-headers",
+            "en-têtes de sécurité",
+        ),
         ("nl", "Uw website is kwetsbaar voor clickjacking.", "clickjacking", "clickjacking"),
         ("en", "The Server header shows Apache/2.4.41 (Ubuntu).", "version-banner", "apache/2"),
         ("en", "Self-XSS in the search box.", "self-xss", "self-xss"),
@@ -46,7 +71,12 @@ def content(description: str, **more: Any) -> dict[str, Any]:
         ("nl", "Het wachtwoordveld staat autocomplete aan.", "autocomplete", "autocomplete"),
         ("fr", "SSL Labs donne la note B, TLS 1.0 est actif.", "tls-grade", "ssl labs"),
         ("en", "Wappalyzer shows your tech stack.", "tech-stack", "wappalyzer"),
-        ("nl", "Hebben jullie een bug bounty programma? Wat is de beloning?", "payment-demand", "wat is de beloning"),
+        (
+            "nl",
+            "Hebben jullie een bug bounty programma? Wat is de beloning?",
+            "payment-demand",
+            "wat is de beloning",
+        ),
     ],
 )
 def test_it_names_the_rule_and_the_words_in_each_language(db, language, text, rule, word):
@@ -59,7 +89,10 @@ def test_it_names_the_rule_and_the_words_in_each_language(db, language, text, ru
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ("Clickjacking on /transfer/confirm: the transfer is confirmed in one click.", "state-changing"),
+        (
+            "Clickjacking on /transfer/confirm: the transfer is confirmed in one click.",
+            "state-changing",
+        ),
         ("Uw SPF-record bevat +all: elke server mag mailen als u.", "+all"),
         ("A self-XSS that is stored and shown to other users.", "other people"),
         ("Server: Apache/2.4.49, vulnerable to CVE-2021-41773; uid=33(www-data).", "real impact"),
@@ -127,6 +160,7 @@ def test_intake_labels_a_template_report_and_seals_the_words(db):
     assert report.low_value_rule == "email-authentication"
     hit = Hit.objects.get(report=report)
     assert "dmarc" in hit.evidence["matched"]
+    assert hit.evidence_blob is not None
     assert b"dmarc" not in bytes(hit.evidence_blob)
 
 

@@ -264,6 +264,7 @@ class ReportSummary(Schema):
     first_response_at: datetime | None
     overdue: bool
     tags: list[str]  # the tags' names (GET /tags lists them)
+    low_value_rule: str  # the "likely low value" rule that matched on intake, "" if none
 
 
 class ReportEvent(Schema):
@@ -434,6 +435,7 @@ class Filters(Schema):
     overdue: bool | None = None
     not_reached: bool | None = None  # the finder was not reached
     promises_at_risk: bool | None = None  # a promise at risk or broken
+    low_value: bool | None = None  # labelled "likely low value" by a rule (or not)
     q: str | None = None  # a reference (MP-YYYY-NNNN) or an affected host or URL
     # A tag's name (GET /tags); an unknown one is a 422 naming the tags there are. The
     # OpenAPI document lists the tags there are when it is fetched.
@@ -472,6 +474,7 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
         "first_response_at": report.first_response_at,
         "overdue": report.is_overdue(now),
         "tags": [t.name for t in report.tags.all()],
+        "low_value_rule": report.low_value_rule,
     }
 
 
@@ -494,6 +497,7 @@ def _filtered(filters: Filters, user: User) -> QuerySet[Report]:
         not_reached=filters.not_reached,
         promises_at_risk=filters.promises_at_risk,
         tag=filters.tag,
+        low_value=filters.low_value,
     )
     if filters.view is not None:
         wanted = view_filter(_saved_view(user, filters.view), user)

@@ -53,7 +53,7 @@ def label(report: Report) -> Hit | None:
                 Report.objects.filter(pk=report.pk).update(low_value_rule=found.rule)
                 report.low_value_rule = found.rule
             return hit
-    except Exception as error:  # noqa: BLE001 - the report must never be lost to a rule
+    except Exception as error:
         log.error("low-value check failed for %s: %s", report.reference, type(error).__name__)
         return None
 

@@ -66,6 +66,10 @@ def enabled_rules() -> list[RuleSpec]:
     return rules
 
 
+def rule_names() -> dict[str, str]:
+    return dict(Rule.objects.values_list("slug", "name"))
+
+
 def answer_for(slug: str, language: str) -> str:
     """The rule's answer in this language, else English; "" when there is none."""
     rule = Rule.objects.filter(slug=slug).first()
@@ -77,8 +81,10 @@ def answer_for(slug: str, language: str) -> str:
 
 def precision() -> dict[str, dict[str, Any]]:
     """Per rule: reports labelled, labels staff took back, and the share that held."""
-    rows = Hit.objects.filter(overridden="").values("rule").annotate(
-        hits=Count("pk"), wrong=Count("pk", filter=Q(not_low_value=True))
+    rows = (
+        Hit.objects.filter(overridden="")
+        .values("rule")
+        .annotate(hits=Count("pk"), wrong=Count("pk", filter=Q(not_low_value=True)))
     )
     stats: dict[str, dict[str, Any]] = {}
     for row in rows:

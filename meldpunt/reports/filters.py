@@ -55,6 +55,8 @@ class ReportFilter:
     not_reached: bool | None = None  # the finder was not reached (meldpunt.reports.reach)
     promises_at_risk: bool | None = None  # a promise at risk or broken (the ledger)
     tag: str | None = None  # a tag's name (meldpunt.reports.tags)
+    # Labelled "likely low value" by a rule (meldpunt.begbounty), or not.
+    low_value: bool | None = None
 
     def __post_init__(self) -> None:
         for state in self.states or ():
@@ -98,6 +100,9 @@ def filter_reports(reports: QuerySet[Report], f: ReportFilter, now: datetime) ->
     if f.promises_at_risk is not None:
         risky = at_risk(now)
         reports = reports.filter(risky) if f.promises_at_risk else reports.exclude(risky)
+    if f.low_value is not None:
+        labelled = ~Q(low_value_rule="")
+        reports = reports.filter(labelled) if f.low_value else reports.exclude(labelled)
     if f.tag is not None:
         # By the tag's id: with the literal id on the link table the planner
         # knows how common the tag is (joining on the name, it guessed, and walked 20,000
@@ -135,4 +140,5 @@ def inbox_filter(f: Mapping[str, Any], user: AbstractBaseUser | AnonymousUser) -
         not_reached=True if f.get("not_reached") else None,
         promises_at_risk=True if f.get("at_risk") else None,
         tag=f.get("tag") or None,
+        low_value={"yes": True, "no": False}.get(f.get("low_value", "")),
     )

@@ -60,7 +60,7 @@ from meldpunt.reports.notes import add_note as add_note_to
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import UNREAD, Reach, finder_reach
 from meldpunt.reports.services import download_attachment
-from meldpunt.triage import custody
+from meldpunt.triage import custody, low_value
 from meldpunt.triage.access import get_report_for_staff, get_report_for_triager
 from meldpunt.triage.tags import report_tags_form
 from meldpunt.webhooks.trackers import issues as tracker_issues
@@ -269,6 +269,7 @@ def _detail_page(
         "tags": report.tags.all(),
         "tracker_issues": tracker_issues(report),
         "tags_form": report_tags_form(report) if can_change(request) else None,
+        "low_value": low_value.report_panel(report),
     }
     page = render_private(request, "triage/detail.html", context, status)
     # cvss.js asks the CWE endpoint for suggestions; only staff pages may fetch.
