@@ -105,6 +105,8 @@ def open_desk() -> Desk:
     publishing.publish(published, summary="", user=alice, skip_review=True)
     mail = failed_mail(None)
     hook = webhook_with_log(ada)
+    # A template report, labelled "likely low value" on intake (meldpunt.begbounty).
+    beg = submit(Client(), description="No DMARC record on your domain. Bounty?").report
 
     public = [
         ("policy", "/"),
@@ -148,6 +150,12 @@ def open_desk() -> Desk:
         ("scope-asset", f"/triage/scope/{asset.uid}/"),
         ("inbox-by-scope", "/triage/?scope_check=unchecked"),
         ("views", "/triage/views/"),
+        ("inbox-low-value", "/triage/?low_value=yes"),
+        ("report-low-value", f"/triage/reports/{beg.uid}/"),
+        ("low-value-answer", f"/triage/reports/{beg.uid}/low-value/answer/"),
+        ("low-value-rules", "/triage/low-value-rules/"),
+        ("low-value-rule", "/triage/low-value-rules/email-authentication/"),
+        ("low-value-rule-new", "/triage/low-value-rules/new/"),
         ("view", f"/triage/views/{view.uid}/"),
         ("admin", "/admin/"),
         ("admin-reports", "/admin/reports/report/"),

@@ -137,6 +137,11 @@ RULES: dict[str, Rule] = {
     "triage:view_edit": Rule("GET", ADMIN),
     "triage:view_delete": Rule("POST", ADMIN),
     "triage:edit_template": Rule("GET", ADMIN),
+    "triage:low_value_answer": Rule("POST", CHANGERS),
+    "triage:not_low_value": Rule("POST", CHANGERS),
+    "triage:low_value_rules": Rule("GET", ADMIN),
+    "triage:low_value_rule_new": Rule("GET", ADMIN),
+    "triage:low_value_rule": Rule("GET", ADMIN),
     "audit:log": Rule("GET", ADMIN),
     "audit:disclosures": Rule("GET", ADMIN),
     "advisories:list": Rule("GET", STAFF),
@@ -238,6 +243,7 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
         "name": "mpsa-2026-9999.json",
         "kind": "fixed",
         "language": "en",
+        "slug": "autocomplete",  # a shipped low-value rule
     }
     mail = InboundMail.objects.first()
     assert mail is not None

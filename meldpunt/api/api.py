@@ -275,6 +275,7 @@ class ReportSummary(Schema):
     tags: list[str]  # the tags' names (GET /tags lists them)
     # What the scope inventory says of the systems the report names; "" when not checked.
     scope_verdict: str = _enum(["", *SCOPE_CHECKS[:-1]])
+    low_value_rule: str  # the "likely low value" rule that matched on intake, "" if none
 
 
 class ReportEvent(Schema):
@@ -445,6 +446,7 @@ class Filters(Schema):
     overdue: bool | None = None
     not_reached: bool | None = None  # the finder was not reached
     promises_at_risk: bool | None = None  # a promise at risk or broken
+    low_value: bool | None = None  # labelled "likely low value" by a rule (or not)
     q: str | None = None  # a reference (MP-YYYY-NNNN) or an affected host or URL
     # A tag's name (GET /tags); an unknown one is a 422 naming the tags there are. The
     # OpenAPI document lists the tags there are when it is fetched.
@@ -487,6 +489,7 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
         "overdue": report.is_overdue(now),
         "tags": [t.name for t in report.tags.all()],
         "scope_verdict": report.scope_verdict,
+        "low_value_rule": report.low_value_rule,
     }
 
 
@@ -510,6 +513,7 @@ def _filtered(filters: Filters, user: User) -> QuerySet[Report]:
         promises_at_risk=filters.promises_at_risk,
         tag=filters.tag,
         scope_check=filters.scope_check,
+        low_value=filters.low_value,
     )
     if filters.view is not None:
         wanted = view_filter(_saved_view(user, filters.view), user)

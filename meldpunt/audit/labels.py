@@ -14,6 +14,8 @@ ACTION_LABELS: dict[str, Any] = {
     "login": _("Signed in"),
     "staff_password_set": _("Staff password set from the command line"),
     "staff_second_factor_reset": _("Staff second factor reset from the command line"),
+    "low_value_rule_added": _("Low-value rule added"),
+    "low_value_rule_changed": _("Low-value rule changed"),
     "logout": _("Signed out"),
     "login_failed": _("Sign-in failed"),
     "second_factor_passed": _("Second factor passed"),

@@ -61,6 +61,8 @@ class ReportFilter:
     tag: str | None = None  # a tag's name (meldpunt.reports.tags)
     # The scope inventory's verdict (SCOPE_CHECKS), apart from the team's own `in_scope`.
     scope_check: str | None = None
+    # Labelled "likely low value" by a rule (meldpunt.begbounty), or not.
+    low_value: bool | None = None
 
     def __post_init__(self) -> None:
         for state in self.states or ():
@@ -109,6 +111,9 @@ def filter_reports(reports: QuerySet[Report], f: ReportFilter, now: datetime) ->
     if f.promises_at_risk is not None:
         risky = at_risk(now)
         reports = reports.filter(risky) if f.promises_at_risk else reports.exclude(risky)
+    if f.low_value is not None:
+        labelled = ~Q(low_value_rule="")
+        reports = reports.filter(labelled) if f.low_value else reports.exclude(labelled)
     if f.tag is not None:
         # By the tag's id: with the literal id on the link table the planner
         # knows how common the tag is (joining on the name, it guessed, and walked 20,000
@@ -147,4 +152,5 @@ def inbox_filter(f: Mapping[str, Any], user: AbstractBaseUser | AnonymousUser) -
         promises_at_risk=True if f.get("at_risk") else None,
         tag=f.get("tag") or None,
         scope_check=f.get("scope_check") or None,
+        low_value={"yes": True, "no": False}.get(f.get("low_value", "")),
     )

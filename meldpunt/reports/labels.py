@@ -110,6 +110,7 @@ EVENT_LABELS: dict[str, Any] = {
     "tag_added": _("Tag added"),
     "tag_removed": _("Tag removed"),
     "scope_checked": _("Scope checked against the inventory"),
+    "low_value_cleared": _("Label “likely low value” taken back"),
 }
 # The scope inventory's verdict on a report (Report.scope_verdict; meldpunt.scope), and the
 # inbox's "unchecked" for "" (received while the inventory was empty).

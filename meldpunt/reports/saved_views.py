@@ -34,6 +34,7 @@ MAX_SHOWN = 8
 # search names a host or URL, which the database only holds sealed or as a keyed hash.
 NOT_KEPT = frozenset({"page", "q"})
 SCOPES = ("", "in", "out")
+LOW_VALUES = ("", "yes", "no")
 
 
 class MayNotEdit(Exception):
@@ -70,6 +71,8 @@ def check_query(query: str, user: User) -> str:
     params = QueryDict(kept)
     if (scope := params.get("scope", "")) not in SCOPES:
         raise UnknownFilterValue("scope", scope, SCOPES)
+    if (low_value := params.get("low_value", "")) not in LOW_VALUES:
+        raise UnknownFilterValue("low_value", low_value, LOW_VALUES)
     assignee = params.get("assignee", "")
     if assignee not in ("", ME, UNASSIGNED) and not _is_staff_uid(assignee):
         raise UnknownFilterValue("assignee", assignee, ("", ME, UNASSIGNED, "<staff uid>"))

@@ -63,7 +63,7 @@ from meldpunt.reports.reach import UNREAD, Reach, finder_reach
 from meldpunt.reports.services import download_attachment
 from meldpunt.scope.inventory import contact_url, current_rules
 from meldpunt.scope.matching import Match, matches
-from meldpunt.triage import custody
+from meldpunt.triage import custody, low_value
 from meldpunt.triage.access import get_report_for_staff, get_report_for_triager
 from meldpunt.triage.tags import report_tags_form
 from meldpunt.webhooks.trackers import issues as tracker_issues
@@ -294,6 +294,7 @@ def _detail_page(
         "tags_form": report_tags_form(report) if can_change(request) else None,
         "scope_verdict": SCOPE_VERDICT_LABELS.get(report.scope_verdict, ""),
         "scope_rows": scope_rows(content),
+        "low_value": low_value.report_panel(report),
     }
     page = render_private(request, "triage/detail.html", context, status)
     # cvss.js asks the CWE endpoint for suggestions; only staff pages may fetch.

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_safe
 from meldpunt.accounts.access import can_change, staff_profile
 from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import StaffProfile
+from meldpunt.begbounty.store import rule_names as low_value_rule_names
 from meldpunt.lib.forms import Form
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.templatetags.html_time import html_datetime
@@ -90,6 +91,11 @@ class InboxFilter(Form):
     not_reached = forms.BooleanField(label=_("Finder not reached"), required=False)
     at_risk = forms.BooleanField(label=_("Promises at risk or broken"), required=False)
     tag = forms.ChoiceField(label=_("Tag"), required=False)
+    low_value = forms.ChoiceField(
+        label=_("Likely low value"),
+        required=False,
+        choices=[("", _("Any")), ("yes", _("Yes")), ("no", _("No"))],
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -121,8 +127,11 @@ def ordered(reports: QuerySet[Report], state: str) -> QuerySet[Report]:
         return reports.order_by("-pk")
     waiting = Q(first_response_at__isnull=True, state__in=OPEN_STATES)
     return reports.alias(
+        # Reports labelled "likely low value" after the real ones; their clock still runs.
+        low_value=Case(When(low_value_rule="", then=Value(0)), default=Value(1)),
         response_clock=Case(When(waiting, then=F("response_due_at"))),
     ).order_by(
+        "low_value",
         F("response_clock").asc(nulls_last=True),
         F("expected_fix_date").asc(nulls_last=True),
         "created_at",
@@ -239,7 +248,7 @@ def _severity(report: Report) -> Any:
 
 # One table row; every {} is escaped by format_html (finders write the titles and hosts).
 _ROW = (
-    '<tr{}>\n{}<th scope="row"><a href="{}">{}</a>{}{}{}</th>\n<td class="title">{}{}</td>\n'
+    '<tr{}>\n{}<th scope="row"><a href="{}">{}</a>{}{}{}{}</th>\n<td class="title">{}{}</td>\n'
     "<td>{}</td>\n<td>{}</td>\n"
     '<td><span class="state state-{}">{}</span></td>\n<td>{}</td>\n<td>{}</td>\n'
     '<td><time datetime="{}" title="{}">{}</time></td>\n<td class="clock">{}</td>\n</tr>\n'
@@ -250,6 +259,7 @@ _SELECT = (
     '<td><input type="checkbox" name="reports" value="{}" id="select-{}">'
     '<label for="select-{}" class="visually-hidden">{}</label></td>\n'
 )
+_LOW_VALUE = ' <span class="badge badge-low-value" data-low-value="{}">{}</span>'
 _CHIP = ' <span class="chip chip-{}" data-tag="{}">{}</span>'
 
 
@@ -277,6 +287,9 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
             ("unknown", gettext("not in the inventory")),
         )
     }
+    # One query, and only when a row on the page is labelled.
+    labelled = any(row.report.low_value_rule for row in rows)
+    rule_names = low_value_rule_names() if labelled else {}
     not_assessed = format_html('<span class="meta">{}</span>', gettext("not assessed"))
     unassigned = format_html('<span class="meta">{}</span>', gettext("unassigned"))
     clock_markup = {
@@ -304,6 +317,14 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
                 not_reached if r.not_reached else "",  # type: ignore[attr-defined]
                 late_promise if r.promises_late else "",  # type: ignore[attr-defined]
                 scope_badges.get(r.scope_verdict, ""),
+                format_html(
+                    _LOW_VALUE,
+                    r.low_value_rule,
+                    gettext("likely low value: %(rule)s")
+                    % {"rule": rule_names.get(r.low_value_rule, r.low_value_rule)},
+                )
+                if r.low_value_rule
+                else "",
                 row.summary.title or "—",
                 format_html_join("", _CHIP, ((t.colour, t.name, t.name) for t in r.tags.all())),
                 row.category,
