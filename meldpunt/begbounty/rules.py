@@ -109,7 +109,7 @@ def compile_phrases(phrases: tuple[str, ...]) -> re.Pattern[str]:
 
     A look-ahead on the phrases' first characters and one word-start check in front of the
     phrases that start a word (not one per phrase) let the engine skip most positions at
-    once: 16x faster on a 20,000-character report with the shipped rules, same matches."""
+    once: 81 -> 8 ms on a 20,000-character report with the shipped rules, same matches."""
     clean = sorted({check_phrase(p) for p in phrases}, key=len, reverse=True)
     words = [_pattern(p) for p in clean if _starts_word(p)]
     others = [_pattern(p) for p in clean if not _starts_word(p)]
