@@ -82,6 +82,8 @@ MELDPUNT_BASE_URL = env(
     "MELDPUNT_BASE_URL", url_for_bind(MELDPUNT_BIND) or url_for_bind(DEFAULT_BIND) or ""
 ).rstrip("/")
 MELDPUNT_ORG_NAME = env("MELDPUNT_ORG_NAME", "Example Organisation")
+# The organisation's UUID in the CVE Program, for the CVE records (advisories/exports.py).
+MELDPUNT_CVE_ORG_ID = env("MELDPUNT_CVE_ORG_ID", "")
 MELDPUNT_SECURITY_CONTACT = env("MELDPUNT_SECURITY_CONTACT", "security@example.org")
 MELDPUNT_FIRST_RESPONSE_DAYS = env_int("MELDPUNT_FIRST_RESPONSE_DAYS", 3, minimum=1)
 MELDPUNT_PROGRESS_UPDATE_DAYS = env_int("MELDPUNT_PROGRESS_UPDATE_DAYS", 14, minimum=1)

@@ -102,6 +102,10 @@ def open_desk() -> Desk:
     view = SavedView.objects.create(name="Auth", owner=ada, shared=True, query="tag=auth")
     published = ready(alice, fixed(alice))
     publishing.update_translation(published, "fr", french, alice)
+    # With a CVE id and a package: the page links the OSV document and the staff page the
+    # CVE record.
+    packages = [{"ecosystem": "PyPI", "name": "portal", "introduced": "", "fixed": "2.3.1"}]
+    publishing.update_draft(published, {"cve": "CVE-2026-4242", "packages": packages}, alice)
     publishing.publish(published, summary="", user=alice, skip_review=True)
     mail = failed_mail(None)
     hook = webhook_with_log(ada)

@@ -19,6 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from meldpunt.advisories import publishing
 from meldpunt.api.models import ApiToken
 from meldpunt.api.tokens import issue_token
 from meldpunt.intake.mail import process_message
@@ -69,6 +70,7 @@ RULES: dict[str, Rule] = {
     "advisories_public:csaf_year": PUBLIC,
     "advisories_public:csaf_file": PUBLIC,
     "advisories_public:translation": PUBLIC,
+    "advisories_public:osv": PUBLIC,
     "advisories_public:translations_root": PUBLIC,
     "advisories_public:translations_language": PUBLIC,
     "advisories_public:translation_white": PUBLIC,
@@ -146,6 +148,7 @@ RULES: dict[str, Rule] = {
     "audit:disclosures": Rule("GET", ADMIN),
     "advisories:list": Rule("GET", STAFF),
     "advisories:detail": Rule("GET", STAFF),
+    "advisories:cve_json": Rule("GET", STAFF),
     "advisories:start": Rule("POST", CHANGERS),
     "advisories:edit": Rule("POST", CHANGERS),
     "advisories:add_report": Rule("POST", CHANGERS),
@@ -182,6 +185,8 @@ RULES: dict[str, Rule] = {
     "api:update_advisory": Rule("POST", frozenset()),
     "api:start_advisory": Rule("POST", frozenset()),
     "api:read_advisory": Rule("GET", frozenset()),
+    "api:advisory_cve_record": Rule("GET", frozenset()),
+    "api:advisory_osv": Rule("GET", frozenset()),
     "api:schedule_advisory": Rule("POST", frozenset()),
     "api:publish_advisory": Rule("POST", frozenset()),
     # API tokens: each staff member their own; the world's token is the admin's.
@@ -229,6 +234,9 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
     add_message(other.report, "finder", "proof", [IncomingFile("p.txt", "text/plain", b"x")])
     report = fixed(triager, other)
     advisory = ready(triager, report)
+    # Published with a CVE id, so that its CVE record can be downloaded.
+    publishing.update_draft(advisory, {"cve": "CVE-2026-9999"}, triager)
+    publishing.publish(advisory, summary="", user=triager, skip_review=True)
     process_message(
         b"From: x@example.net\r\nMessage-ID: <m@x>\r\nAuto-Submitted: auto-replied\r\n\r\nhi"
     )

@@ -19,12 +19,13 @@ from django.core.validators import URLValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from meldpunt.advisories import publishing
+from meldpunt.advisories import exports, publishing
 from meldpunt.advisories.models import Advisory, FinderReview
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.reports import assessment
 
-CVE_RE = re.compile(r"CVE-\d{4}-\d{4,}")
+# As the CVE Record Format has it (cveId).
+CVE_RE = re.compile(r"CVE-\d{4}-\d{4,19}")
 MAX_PRODUCTS = 50
 MAX_REFERENCES = 20
 PRODUCT_HELP = _(
@@ -160,6 +161,16 @@ class AdvisoryForm(MomentMixin, Form):
         max_length=30,
         help_text=_("Only if one was assigned, e.g. CVE-2026-12345."),
     )
+    packages = TextField(
+        label=_("Open-source packages (for OSV)"),
+        required=False,
+        help_text=_(
+            "Only for packages: one range per line, ecosystem | package name | introduced | "
+            "fixed, e.g. PyPI | example | 1.0 | 1.4.2. Leave introduced empty for all "
+            "earlier versions."
+        ),
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
     references = TextField(
         label=_("References"),
         required=False,
@@ -194,6 +205,12 @@ class AdvisoryForm(MomentMixin, Form):
                 for p in draft.get("products", [])
             ),
             "references": "\n".join(draft.get("references", [])),
+            "packages": "\n".join(
+                " | ".join(
+                    (p["ecosystem"], p["name"], p.get("introduced", ""), p.get("fixed", ""))
+                ).rstrip(" |")
+                for p in draft.get("packages", [])
+            ),
             "publish_date": day,
             "publish_time": at,
             "publish_tz": advisory.publish_tz,
@@ -250,6 +267,36 @@ class AdvisoryForm(MomentMixin, Form):
             )
         return cve
 
+    def clean_packages(self) -> list[dict[str, str]]:
+        packages = []
+        for number, line in enumerate(self.cleaned_data["packages"].splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = [p.strip() for p in line.split("|")]
+            parts += [""] * (4 - len(parts))
+            if len(parts) > 4 or not parts[0] or not parts[1]:
+                raise ValidationError(
+                    _("Line %(number)d: write ecosystem | package name | introduced | fixed."),
+                    params={"number": number},
+                )
+            if any(len(p) > 200 for p in parts):
+                raise ValidationError(_("Line %(number)d is too long."), params={"number": number})
+            if parts[0] not in exports.OSV_ECOSYSTEMS:
+                raise ValidationError(
+                    _("Line %(number)d: %(ecosystem)s is not an OSV ecosystem (e.g. %(some)s)."),
+                    params={
+                        "number": number,
+                        "ecosystem": parts[0][:40],
+                        "some": ", ".join(("PyPI", "npm", "Maven", "Go", "crates.io")),
+                    },
+                )
+            packages.append(
+                {"ecosystem": parts[0], "name": parts[1], "introduced": parts[2], "fixed": parts[3]}
+            )
+        if len(packages) > MAX_PRODUCTS:
+            raise ValidationError(_("At most %(max)d packages."), params={"max": MAX_PRODUCTS})
+        return packages
+
     def clean_references(self) -> list[str]:
         check = URLValidator(schemes=["http", "https"])
         urls = [line.strip() for line in self.cleaned_data["references"].splitlines()]
@@ -286,7 +333,7 @@ class AdvisoryForm(MomentMixin, Form):
         data = self.cleaned_data
         names = (
             "title", "summary", "products", "remediation", "cvss31_vector", "cvss40_vector",
-            "cwe", "cve", "references", "publish_at", "publish_tz", "language",
+            "cwe", "cve", "references", "packages", "publish_at", "publish_tz", "language",
         )  # fmt: skip
         return {name: data[name] for name in names}
 

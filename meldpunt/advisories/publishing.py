@@ -57,6 +57,8 @@ DRAFT_FIELDS = (
     "cwe",
     "cve",
     "references",
+    # Open-source packages, for the OSV document: [{"ecosystem", "name", "introduced", "fixed"}].
+    "packages",
 )
 # The texts a translation gives in its own language; the facts (products, vectors, ...) are
 # shared by all languages.
@@ -129,7 +131,9 @@ def _create(user: User, now: datetime, draft: dict[str, Any], language: str) -> 
 
 
 def empty_draft() -> dict[str, Any]:
-    return {name: [] if name in ("products", "references") else "" for name in DRAFT_FIELDS}
+    return {
+        name: [] if name in ("products", "references", "packages") else "" for name in DRAFT_FIELDS
+    }
 
 
 def _products_from(report: Report) -> list[dict[str, str]]:
@@ -587,7 +591,8 @@ def publish(
         if last is not None:
             if not summary.strip():
                 raise PublishRefused([_("Say what changed in this revision.")])
-            if last.content == content and last.credits == credits:
+            # An older revision lacks the draft fields added since: they were empty then.
+            if {**empty_draft(), **last.content} == content and last.credits == credits:
                 raise PublishRefused([_("Nothing has changed since the last publication.")])
         summary = summary.strip() or _first_summary(locked)
         number, document, translated = _document(locked, content, credits, summary, now)

@@ -27,10 +27,11 @@ from ninja import Field, Form, NinjaAPI, Query, Schema, Status, UploadedFile
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.params import functions as param_functions
 from ninja.security import HttpBearer
+from pydantic import field_validator
 
 from meldpunt.accounts.access import can_change, get_for_staff, staff_profile
 from meldpunt.accounts.models import Role
-from meldpunt.advisories import publishing
+from meldpunt.advisories import exports, publishing
 from meldpunt.advisories.models import Advisory
 from meldpunt.api import tokens
 from meldpunt.api.models import ApiToken
@@ -1168,6 +1169,20 @@ class AdvisoryOut(Schema):
     missing: list[str]  # what the draft still needs before it can be published
 
 
+class OsvPackage(Schema):
+    ecosystem: str = Field(json_schema_extra={"enum": list(exports.OSV_ECOSYSTEMS)})
+    name: str = Field(min_length=1, max_length=200)
+    introduced: str = Field("", max_length=200)  # "" for every version before `fixed`
+    fixed: str = Field("", max_length=200)
+
+    @field_validator("ecosystem")
+    @classmethod
+    def _known_ecosystem(cls, value: str) -> str:
+        if value not in exports.OSV_ECOSYSTEMS:
+            raise ValueError("not an ecosystem of the OSV schema")
+        return value
+
+
 class AdvisoryChange(Schema):
     """Only the fields sent change (publishing.DRAFT_FIELDS and the schedule's settings)."""
 
@@ -1177,7 +1192,9 @@ class AdvisoryChange(Schema):
     cvss31_vector: str | None = Field(None, max_length=200)
     cvss40_vector: str | None = Field(None, max_length=300)
     cwe: str | None = Field(None, max_length=20)
-    cve: str | None = Field(None, max_length=30)
+    cve: str | None = Field(None, max_length=30, pattern=r"^(CVE-\d{4}-\d{4,19})?$")
+    # For the OSV document: [{"ecosystem", "name", "introduced", "fixed"}], see OsvPackage.
+    packages: list[OsvPackage] | None = Field(None, max_length=50)
     publish_at: datetime | None = None
 
 
@@ -1243,6 +1260,38 @@ def read_advisory(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) 
     return _advisory_out(_advisory(request, uid), response)
 
 
+@api.get(
+    "/advisories/{uid}/cve.json",
+    response={200: dict[str, Any], 404: Problem, **COMMON},
+    summary="The published advisory as a CVE JSON 5 record (CVE Record Format 5.1)",
+    description="404 `not_found` while the advisory is unpublished, has no CVE id, or has no "
+    "English text; `detail` says which. Nothing is sent to the CVE services.",
+)
+def advisory_cve_record(request: HttpRequest, uid: uuid.UUID) -> Any:
+    advisory = _advisory(request, uid)
+    revisions = list(advisory.revisions.order_by("number"))
+    record = exports.cve_record(advisory, revisions)
+    if record is None:
+        detail = " ".join(str(m) for m in exports.cve_missing(advisory, revisions))
+        return Status(404, problem("not_found", detail))
+    return record
+
+
+@api.get(
+    "/advisories/{uid}/osv.json",
+    response={200: dict[str, Any], 404: Problem, **COMMON},
+    summary="The published advisory as an OSV document (OSV schema 1.7)",
+    description="404 `not_found` while the advisory is unpublished or names no packages. "
+    "The same document is public at /advisories/<identifier>/osv.json once published.",
+)
+def advisory_osv(request: HttpRequest, uid: uuid.UUID) -> Any:
+    advisory = _advisory(request, uid)
+    document = exports.osv_document(advisory, list(advisory.revisions.order_by("number")))
+    if document is None:
+        return Status(404, problem("not_found", "no published advisory about packages"))
+    return document
+
+
 def _change_advisory(
     request: HttpRequest, advisory: Advisory, response: HttpResponse, change: Callable[[], Any]
 ) -> Any:
@@ -1271,6 +1320,8 @@ def update_advisory(
     require_change_role(request)
     advisory = _advisory(request, uid)
     data = change.model_dump(exclude_unset=True)
+    if "packages" in data:  # every key, the defaults too, as the form stores them
+        data["packages"] = [p.model_dump() for p in change.packages or []]
     return _change_advisory(
         request, advisory, response, lambda: publishing.update_draft(advisory, data, _user(request))
     )

@@ -33,7 +33,7 @@ from django.utils.cache import patch_cache_control
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_safe
 
-from meldpunt.advisories import csaf, publishing
+from meldpunt.advisories import csaf, exports, publishing
 from meldpunt.advisories.models import Advisory, AdvisoryRevision
 from meldpunt.policy import keys
 from meldpunt.reports import assessment, lifecycle
@@ -202,6 +202,11 @@ def _detail(request: HttpRequest, item: Published, language: str) -> HttpRespons
         "lang": language,
         "content": content,
         "csaf_href": item.csaf_href_in(language),
+        "osv_href": (
+            reverse("advisories_public:osv", args=[item.advisory.identifier])
+            if exports.has_packages(item.content)
+            else ""
+        ),
         # Every language, this one included (hreflang wants the whole set on each page).
         "alternates": [
             {"lang": code, "href": item.page_href(code), "url": f"{base}{item.page_href(code)}"}
@@ -217,6 +222,17 @@ def _detail(request: HttpRequest, item: Published, language: str) -> HttpRespons
         ],
     }
     return _page(request, "advisories/public_detail.html", context)
+
+
+@require_safe
+def osv_json(request: HttpRequest, identifier: str) -> HttpResponse:
+    """The OSV document of a published advisory about packages; 404 for any other."""
+    item = get_published(identifier)
+    document = exports.osv_document(item.advisory, item.revisions)
+    if document is None:
+        raise Http404
+    response = HttpResponse(csaf.serialize(document), content_type="application/json")
+    return _cached(response, cross_origin=True)
 
 
 # --- CSAF provider tree (CSAF 2.0 section 7) -----------------------------------------

@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern] = [
     path("advisories/", public.advisory_list, name="list"),
     path("advisories/feed.atom", feeds.AdvisoryFeed(), name="feed"),
     path("advisories/<str:identifier>/", public.advisory_detail, name="detail"),
+    path("advisories/<str:identifier>/osv.json", public.osv_json, name="osv"),
     path(
         "advisories/<str:identifier>/<str:language>/",
         public.advisory_translation,

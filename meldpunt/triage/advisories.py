@@ -24,7 +24,7 @@ from meldpunt.accounts.access import (
     sudo_required,
 )
 from meldpunt.accounts.gate import staff_required
-from meldpunt.advisories import publishing
+from meldpunt.advisories import csaf, exports, publishing
 from meldpunt.advisories.forms import (
     DECISION_LABELS,
     AddReportForm,
@@ -90,11 +90,13 @@ def detail_page(
     translation_form: TranslationForm | None = None,
 ) -> HttpResponse:
     changer = can_change(request)
+    revisions = list(advisory.revisions.order_by("number"))
     context = {
         **preview_context(advisory, publishing.credits_for(advisory)),
+        "cve_missing": exports.cve_missing(advisory, revisions),
         "reports": advisory.reports.order_by("created_at", "pk"),
         "reviews": _reviews(advisory),
-        "revisions": advisory.revisions.order_by("number"),
+        "revisions": revisions,
         "missing": publishing.missing(publishing.content_of(advisory), advisory.language),
         "publish_now_offered": publishing.publish_now_offered(advisory),
         "problems": problems or [],
@@ -121,6 +123,21 @@ def advisory_list(request: HttpRequest) -> HttpResponse:
 @staff_required
 def detail(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
     return detail_page(request, get_advisory_for_staff(request, uid))
+
+
+@require_safe
+@staff_required
+def cve_json(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+    """The CVE JSON 5 record of the published advisory, as a download for the CNA."""
+    advisory = get_advisory_for_staff(request, uid)
+    record = exports.cve_record(advisory, list(advisory.revisions.order_by("number")))
+    if record is None:
+        raise Http404
+    response = HttpResponse(csaf.serialize(record), content_type="application/json")
+    name = record["cveMetadata"]["cveId"]
+    response["Content-Disposition"] = f'attachment; filename="{name}.json"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_POST

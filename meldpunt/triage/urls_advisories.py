@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern] = [
     path("new/<uuid:report_uid>/", staff.start, name="start"),
     path("<uuid:uid>/", staff.detail, name="detail"),
     path("<uuid:uid>/edit/", staff.edit, name="edit"),
+    path("<uuid:uid>/cve.json", staff.cve_json, name="cve_json"),
     path("<uuid:uid>/translations/<str:language>/", staff.translate, name="translate"),
     path("<uuid:uid>/reports/", staff.add_report, name="add_report"),
     path("<uuid:uid>/schedule/", staff.schedule, name="schedule"),
