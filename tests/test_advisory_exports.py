@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import translation
 
 from meldpunt.advisories import exports, publishing
 from meldpunt.advisories.forms import AdvisoryForm
@@ -116,7 +117,9 @@ def test_a_cve_record_carries_the_whole_cna_container() -> None:
 def test_a_cve_record_needs_a_cve_id_and_an_english_text() -> None:
     without = publish("MPSA-2026-0101", content(cve=""))
     assert exports.cve_record(without, list(without.revisions.all())) is None
-    assert "no CVE id" in " ".join(exports.cve_missing(without, list(without.revisions.all())))
+    with translation.override("en"):  # the reason is for staff, in their language
+        reasons = exports.cve_missing(without, list(without.revisions.all()))
+    assert "no CVE id" in " ".join(reasons)
     dutch = publish("MPSA-2026-0102", content(cve="CVE-2026-1000"), language="nl")
     assert exports.cve_record(dutch, list(dutch.revisions.all())) is None
     # An English translation of a Dutch advisory is enough.
