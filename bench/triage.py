@@ -83,12 +83,16 @@ def pct(values: list[float], p: float) -> float:
 # --- one database --------------------------------------------------------------
 
 
-def setup_django(db: str, data_dir: Path, pg_database: str) -> None:
+def setup_django(
+    db: str, data_dir: Path, pg_database: str, settings_module: str = "bench.settings"
+) -> None:
+    """Environment and django.setup() for one benchmark database (bench/triage_aids.py too).
+
+    bench.settings: the site's settings with bench/urls.py, for the floors (bench/views.py)."""
     for key in [k for k in os.environ if k.startswith("MELDPUNT_")]:
         del os.environ[key]
     os.environ.update(
-        # The site's settings with bench/urls.py, for the floor page (bench/views.py).
-        DJANGO_SETTINGS_MODULE="bench.settings",
+        DJANGO_SETTINGS_MODULE=settings_module,
         MELDPUNT_DATA_DIR=str(data_dir),
         MELDPUNT_LOG_LEVEL="WARNING",
         MELDPUNT_ADMIN_EMAIL="admin@example.org",

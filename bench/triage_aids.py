@@ -48,9 +48,7 @@ import contextlib
 import importlib
 import io
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,9 +59,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import triage  # noqa: E402  (bench/triage.py: one set-up and pg_admin for every benchmark)
+
+pg_admin = triage.pg_admin
 
 DATA = ROOT / "tests" / "data" / "triage_aids"
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 TARGET_MS = 5.0
 CHECK_MODULES = ("meldpunt.scope", "meldpunt.begbounty")
 
@@ -273,25 +274,7 @@ def time_submit(rows: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
 
 
 def setup_django(db: str, data_dir: Path, pg_database: str) -> None:
-    for key in [k for k in os.environ if k.startswith("MELDPUNT_")]:
-        del os.environ[key]
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="meldpunt.settings",
-        MELDPUNT_DATA_DIR=str(data_dir),
-        MELDPUNT_LOG_LEVEL="WARNING",
-        MELDPUNT_ADMIN_EMAIL="admin@example.org",
-    )
-    if db == "postgres":
-        os.environ["DATABASE_URL"] = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{pg_database}"
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'meldpunt.sqlite3'}"
-    import django
-
-    django.setup()
-
-
-def pg_admin(*args: str) -> None:
-    subprocess.run([*args, "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER], check=True)
+    triage.setup_django(db, data_dir, pg_database, settings_module="meldpunt.settings")
 
 
 def fmt(value: float | None) -> str:

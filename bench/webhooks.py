@@ -49,6 +49,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from triage import pg_admin  # noqa: E402  (one copy for every benchmark)
+
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 TARGET_PER_SECOND = 200
 
@@ -147,10 +150,6 @@ def environment(data_dir: Path, pg_database: str) -> dict[str, str]:
         PYTHONPATH=str(ROOT),
     )
     return env
-
-
-def pg_admin(*args: str) -> None:
-    subprocess.run([*args, "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER], check=True)
 
 
 def setup(args: argparse.Namespace, data_dir: Path) -> dict[str, str]:
