@@ -93,7 +93,10 @@ def test_the_api_holds_along_its_links(live_server: Any) -> None:
             # stays, the per-operation test above keeps this one.
             case.validate_response(
                 response,
-                excluded_checks=[checks.positive_data_acceptance],
+                # Nor does "negative data is rejected" hold here: this machine sends every
+                # call with the token and the list without its query (see before_call), so
+                # a case generated as "no Authorization" or "extra query" is not sent as one.
+                excluded_checks=[checks.positive_data_acceptance, checks.negative_data_rejection],
                 transport_kwargs=self.get_call_kwargs(case),
                 recorder=self.recorder,
             )
