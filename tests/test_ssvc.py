@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from meldpunt.advisories import csaf, publishing
 from meldpunt.api.tokens import issue_token
 from meldpunt.reports import ssvc
 from meldpunt.reports.assessment import AssessmentError, assess
 from meldpunt.reports.models import Event, Report
+from tests.advisory_cast import fixed, ready
 from tests.conftest import sign_in, submit
+from tests.test_one_severity import public_sees
 
 JSON = "application/json"
 POINTS = ("ssvc_exploitation", "ssvc_automatable", "ssvc_technical_impact", "ssvc_mission_impact")
@@ -194,3 +197,36 @@ def test_the_api_refuses_an_unknown_answer_with_422(alice, rita):
     assert (answer.status_code, answer.json()["code"]) == (422, "invalid")
     assert answer.json()["detail"][0]["loc"] == ["body", "change", "ssvc_technical_impact"]
     assert Report.objects.get(pk=rita.report.pk).ssvc_technical_impact == ""
+
+
+def test_an_advisory_carries_the_decision_into_its_page_and_a_valid_csaf_note(alice, rita):
+    report = fixed(alice, rita)
+    assess(report, alice, **answers("active", "yes", "total", "high"))
+    advisory = ready(alice, report)
+    words = (
+        "Act (CISA Coordinator 2.0.3; Exploitation: Active, Automatable: Yes, "
+        "Technical Impact: Total, Mission and Well-Being Impact: High)"
+    )
+    assert advisory.draft["ssvc"] == words  # prefilled from the report
+    publishing.publish(advisory, summary="", user=alice, skip_review=True)
+    advisory.refresh_from_db()
+    page = Client().get(f"/advisories/{advisory.identifier}/").content.decode()
+    assert f'<dd id="advisory-ssvc" lang="en">{words}</dd>' in page
+    document = public_sees(advisory.identifier)["csaf"]
+    assert csaf.validate(document) == []
+    notes = document["vulnerabilities"][0]["notes"]
+    assert {"category": "other", "title": "SSVC", "text": words} in notes
+
+
+def test_an_advisory_leaves_the_decision_out_when_the_team_empties_it(alice, rita):
+    report = fixed(alice, rita)
+    assess(report, alice, **answers("active", "yes", "total", "high"))
+    advisory = ready(alice, report)
+    publishing.update_draft(advisory, {"ssvc": ""}, alice)
+    publishing.publish(advisory, summary="", user=alice, skip_review=True)
+    advisory.refresh_from_db()
+    document = public_sees(advisory.identifier)["csaf"]
+    assert csaf.validate(document) == []
+    assert all(n["title"] != "SSVC" for n in document["vulnerabilities"][0]["notes"])
+    page = Client().get(f"/advisories/{advisory.identifier}/").content.decode()
+    assert "advisory-ssvc" not in page

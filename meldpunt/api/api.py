@@ -1206,6 +1206,7 @@ class AdvisoryChange(Schema):
     cvss40_vector: str | None = Field(None, max_length=300)
     cwe: str | None = Field(None, max_length=20)
     cve: str | None = Field(None, max_length=30)
+    ssvc: str | None = Field(None, max_length=300)  # the SSVC decision in words; "" leaves it out
     publish_at: datetime | None = None
 
 

@@ -130,3 +130,17 @@ def decision(value: str) -> Value | None:
 
 
 DECISIONS: tuple[str, ...] = tuple(v.slug for v in table().outcome.values)
+
+
+def statement(report: Any) -> str:
+    """The decision in words for an advisory (CISA's terms, English), "" when undecided:
+    "Act (CISA Coordinator 2.0.3; Exploitation: Active, Automatable: Yes, ...)"."""
+    chosen = decision(getattr(report, "ssvc_decision", ""))
+    if chosen is None:
+        return ""
+    answers = []
+    for p in table().points:
+        value = p.by_slug(getattr(report, p.field))
+        if value:
+            answers.append(f"{p.name}: {value.name}")
+    return f"{chosen.name} ({report.ssvc_tree}; {', '.join(answers)})"
