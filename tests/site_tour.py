@@ -13,6 +13,7 @@ from django.test import Client
 
 from meldpunt.advisories import publishing
 from meldpunt.policy import keys
+from meldpunt.reports.assessment import assess
 from meldpunt.reports.models import SavedView, Tag
 from meldpunt.scope.models import Asset
 from tests.advisory_cast import fixed, ready
@@ -92,6 +93,9 @@ def open_desk() -> Desk:
     assert staff.post(f"/triage/reports/{report.uid}/notes/", {"text": "Seen."}).status_code == 303
     tag = Tag.objects.create(name="auth", colour="red", description="Log-in flows")
     report.tags.add(tag)
+    # An SSVC decision: shown on the report page and in the inbox's column.
+    ssvc = {"ssvc_exploitation": "active", "ssvc_automatable": "yes"}
+    assess(report, ada, **ssvc, ssvc_technical_impact="total", ssvc_mission_impact="high")
     asset = Asset.objects.create(
         kind="domain",
         value="portal.example.org",
@@ -102,10 +106,14 @@ def open_desk() -> Desk:
     view = SavedView.objects.create(name="Auth", owner=ada, shared=True, query="tag=auth")
     published = ready(alice, fixed(alice))
     publishing.update_translation(published, "fr", french, alice)
-    # With a CVE id and a package: the page links the OSV document and the staff page the
-    # CVE record.
+    # With a CVE id, a package and an SSVC decision: the page links the OSV document and the
+    # staff page the CVE record.
     packages = [{"ecosystem": "PyPI", "name": "portal", "introduced": "", "fixed": "2.3.1"}]
-    publishing.update_draft(published, {"cve": "CVE-2026-4242", "packages": packages}, alice)
+    publishing.update_draft(
+        published,
+        {"cve": "CVE-2026-4242", "packages": packages, "ssvc": "Track (CISA Coordinator 2.0.3; …)"},
+        alice,
+    )
     publishing.publish(published, summary="", user=alice, skip_review=True)
     mail = failed_mail(None)
     hook = webhook_with_log(ada)

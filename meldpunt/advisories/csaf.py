@@ -192,6 +192,9 @@ def _vulnerability(
     notes = [{"category": "description", "title": "Description", "text": content["summary"]}]
     if content.get("cvss40_vector"):
         notes.append(cvss40_note(content["cvss40_vector"]))
+    if content.get("ssvc"):
+        # CSAF 2.0 has no SSVC member (2.1's metrics.content.ssvc_v1): a note, as for CVSS 4.0.
+        notes.append({"category": "other", "title": "SSVC", "text": content["ssvc"]})
     vuln["notes"] = notes
     status: dict[str, list[str]] = {}
     if affected:

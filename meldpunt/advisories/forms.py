@@ -155,6 +155,15 @@ class AdvisoryForm(MomentMixin, Form):
     cvss31_vector = forms.CharField(label=_("CVSS 3.1 vector"), required=False, max_length=200)
     cvss40_vector = forms.CharField(label=_("CVSS 4.0 vector"), required=False, max_length=300)
     cwe = forms.CharField(label=_("CWE"), required=False, max_length=20, help_text="CWE-79")
+    ssvc = forms.CharField(
+        label=_("SSVC decision"),
+        required=False,
+        max_length=300,
+        help_text=_(
+            "From the report's assessment; published with the advisory and as a note in its "
+            "CSAF document. Empty leaves it out."
+        ),
+    )
     cve = forms.CharField(
         label=_("CVE id"),
         required=False,
@@ -196,6 +205,7 @@ class AdvisoryForm(MomentMixin, Form):
         day, at = local_parts(advisory.publish_at, advisory.publish_tz)
         return {
             **{k: draft.get(k, "") for k in ("title", "summary", "remediation", "cve", "cwe")},
+            "ssvc": draft.get("ssvc", ""),
             "cvss31_vector": draft.get("cvss31_vector", ""),
             "cvss40_vector": draft.get("cvss40_vector", ""),
             "products": "\n".join(
@@ -333,7 +343,8 @@ class AdvisoryForm(MomentMixin, Form):
         data = self.cleaned_data
         names = (
             "title", "summary", "products", "remediation", "cvss31_vector", "cvss40_vector",
-            "cwe", "cve", "references", "packages", "publish_at", "publish_tz", "language",
+            "cwe", "ssvc", "cve", "references", "packages", "publish_at", "publish_tz",
+            "language",
         )  # fmt: skip
         return {name: data[name] for name in names}
 

@@ -39,7 +39,7 @@ from meldpunt.advisories import csaf
 from meldpunt.advisories.models import Advisory, AdvisoryRevision, FinderReview
 from meldpunt.audit.actors import Actor, actor
 from meldpunt.policy.commitments import category_label
-from meldpunt.reports import assessment, lifecycle, outbox
+from meldpunt.reports import assessment, lifecycle, outbox, ssvc
 from meldpunt.reports.models import Credit, Report, State
 from meldpunt.reports.services import record_event
 
@@ -59,6 +59,8 @@ DRAFT_FIELDS = (
     "references",
     # Open-source packages, for the OSV document: [{"ecosystem", "name", "introduced", "fixed"}].
     "packages",
+    # The report's SSVC decision in words (meldpunt.reports.ssvc.statement); "" leaves it out.
+    "ssvc",
 )
 # The texts a translation gives in its own language; the facts (products, vectors, ...) are
 # shared by all languages.
@@ -166,6 +168,7 @@ def _prefill(report: Report, language: str) -> dict[str, Any]:
         cvss31_vector=report.cvss31_vector,
         cvss40_vector=report.cvss40_vector,
         cwe=report.cwe,
+        ssvc=ssvc.statement(report),
     )
     return draft
 

@@ -41,12 +41,13 @@ from meldpunt.audit.log import append as audit
 from meldpunt.audit.log import bind as audit_bind
 from meldpunt.lib.uploads import IncomingFile, file_response, read_uploads, shown_file_name
 from meldpunt.policy.commitments import CATEGORIES
-from meldpunt.reports import assessment, lifecycle, messages, notes, outbox, services
+from meldpunt.reports import assessment, lifecycle, messages, notes, outbox, services, ssvc
 from meldpunt.reports.assessment import primary_score
 from meldpunt.reports.duplicates import suggest_duplicates
 from meldpunt.reports.filters import (
     SCOPE_CHECKS,
     SEVERITIES,
+    SSVC_DECISIONS,
     STATES,
     ReportFilter,
     UnknownFilterValue,
@@ -257,6 +258,10 @@ def _links(status: int, operations: dict[str, str], **parameters: str) -> dict[s
     return {"responses": {status: {"links": links}}}  # ninja keys answers by int
 
 
+def _ssvc_values(field: str) -> list[str]:
+    return ["", *(v.slug for v in ssvc.point(field).values)]
+
+
 class ReportSummary(Schema):
     uid: uuid.UUID
     reference: str
@@ -277,6 +282,10 @@ class ReportSummary(Schema):
     # What the scope inventory says of the systems the report names; "" when not checked.
     scope_verdict: str = _enum(["", *SCOPE_CHECKS[:-1]])
     low_value_rule: str  # the "likely low value" rule that matched on intake, "" if none
+    # SSVC: CISA's decision ("" until all four decision points are answered) and the decision
+    # table it came from ("CISA Coordinator 2.0.3"); the answers are in the report's detail.
+    ssvc_decision: str = _enum(list(SSVC_DECISIONS))
+    ssvc_tree: str
 
 
 class ReportEvent(Schema):
@@ -341,6 +350,11 @@ class ReportDetail(ReportSummary):
     cvss31_vector: str
     cvss40_vector: str
     cwe: str  # CWE-<number>, or ""
+    # The SSVC decision points as answered ("" while not answered; PATCH .../assessment).
+    ssvc_exploitation: str = _enum(_ssvc_values("ssvc_exploitation"))
+    ssvc_automatable: str = _enum(_ssvc_values("ssvc_automatable"))
+    ssvc_technical_impact: str = _enum(_ssvc_values("ssvc_technical_impact"))
+    ssvc_mission_impact: str = _enum(_ssvc_values("ssvc_mission_impact"))
     credit: str = _enum(Credit.values)
     finder_name: str
     finder_email: str
@@ -443,6 +457,10 @@ class Filters(Schema):
     # Checked by the domain's ReportFilter (an unknown value is a 422 naming the allowed).
     state: str | None = Field(None, json_schema_extra={"enum": list(STATES)})
     severity: str | None = Field(None, json_schema_extra={"enum": [s for s in SEVERITIES if s]})
+    # CISA's SSVC decision; "none" lists the reports without one yet.
+    ssvc_decision: str | None = Field(
+        None, json_schema_extra={"enum": [*(d for d in SSVC_DECISIONS if d), "none"]}
+    )
     assignee: str | None = None  # a user name, or "unassigned"
     overdue: bool | None = None
     not_reached: bool | None = None  # the finder was not reached
@@ -491,6 +509,8 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
         "tags": [t.name for t in report.tags.all()],
         "scope_verdict": report.scope_verdict,
         "low_value_rule": report.low_value_rule,
+        "ssvc_decision": report.ssvc_decision,
+        "ssvc_tree": report.ssvc_tree,
     }
 
 
@@ -509,6 +529,7 @@ def _filtered(filters: Filters, user: User) -> QuerySet[Report]:
         assignees=User.objects.filter(username=filters.assignee) if named else None,
         unassigned=unassigned,
         severity=filters.severity or None,
+        ssvc_decision=("" if filters.ssvc_decision == "none" else filters.ssvc_decision or None),
         overdue=filters.overdue,
         not_reached=filters.not_reached,
         promises_at_risk=filters.promises_at_risk,
@@ -615,6 +636,7 @@ def read_report(request: HttpRequest, uid: uuid.UUID, response: HttpResponse) ->
         "cvss31_vector": report.cvss31_vector,
         "cvss40_vector": report.cvss40_vector,
         "cwe": report.cwe,
+        **{field: getattr(report, field) for field in ssvc.FIELDS.values()},
         "credit": report.credit,
         "finder_name": finder.get("name", ""),
         "finder_email": finder.get("email", ""),
@@ -1034,6 +1056,12 @@ class AssessmentChange(Schema):
     cwe: str | None = Field(None, max_length=20)
     assignee: str | None = Field(None, max_length=150)  # a user name; "" unassigns
     expected_fix_date: date | None = None
+    # SSVC decision points (the values GET /reports/{uid} lists); "" or null clears one.
+    # The decision is computed from them, never sent.
+    ssvc_exploitation: str | None = Field(None, max_length=20)
+    ssvc_automatable: str | None = Field(None, max_length=20)
+    ssvc_technical_impact: str | None = Field(None, max_length=20)
+    ssvc_mission_impact: str | None = Field(None, max_length=20)
 
 
 def _assessment_values(change: AssessmentChange) -> dict[str, Any]:
@@ -1046,7 +1074,7 @@ def _assessment_values(change: AssessmentChange) -> dict[str, Any]:
     for flag in ("valid", "in_scope"):
         if flag in values and values[flag] is None:
             del values[flag]  # "not yet known" is where a report starts, not a change
-    for text in ("cvss31_vector", "cvss40_vector", "cwe"):
+    for text in ("cvss31_vector", "cvss40_vector", "cwe", *ssvc.FIELDS.values()):
         if text in values and values[text] is None:
             values[text] = ""  # null clears, as for the assignee (a stored null was a 500)
     return values
@@ -1056,7 +1084,7 @@ def _assessment_values(change: AssessmentChange) -> dict[str, Any]:
     "/reports/{uid}/assessment",
     auth=TRIAGE,
     response={200: ReportSummary, **WRITES},
-    summary="Assess a report: validity, scope, CVSS vectors, CWE, assignee, fix date",
+    summary="Assess a report: validity, scope, CVSS vectors, SSVC, CWE, assignee, fix date",
     openapi_extra=_links(200, {"ReadReport": "read_report"}, uid="$response.body#/uid"),
     description=IF_MATCH_DOC,
 )
@@ -1195,6 +1223,7 @@ class AdvisoryChange(Schema):
     cve: str | None = Field(None, max_length=30, pattern=r"^(CVE-\d{4}-\d{4,19})?$")
     # For the OSV document: [{"ecosystem", "name", "introduced", "fixed"}], see OsvPackage.
     packages: list[OsvPackage] | None = Field(None, max_length=50)
+    ssvc: str | None = Field(None, max_length=300)  # the SSVC decision in words; "" leaves it out
     publish_at: datetime | None = None
 
 

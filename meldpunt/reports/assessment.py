@@ -1,8 +1,10 @@
-"""The team's assessment of a report: validity, scope, CVSS 3.1 and 4.0, CWE, fix date.
+"""The team's assessment of a report: validity, scope, CVSS 3.1 and 4.0, SSVC, CWE, fix date.
 
 The severity is derived from the CVSS version the organisation made primary
 (MELDPUNT_PRIMARY_CVSS), or from the other one when only that was scored; never typed in.
-Every screen, the API and the advisories take it from `primary_score` here.
+Every screen, the API and the advisories take it from `primary_score` here. Likewise the
+SSVC decision is never typed in: the team answers the decision points, and `assess` stores
+the decision CISA's table (meldpunt.reports.ssvc) gives, with the table's name and version.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from django.utils.translation import gettext as _
 from meldpunt.accounts.models import REPORT_CHANGERS
 from meldpunt.audit.actors import actor
 from meldpunt.reports import cwe as cwe_catalogue
-from meldpunt.reports.labels import SEVERITY_LABELS
+from meldpunt.reports import ssvc
+from meldpunt.reports.labels import ASSESSMENT_LABELS, SEVERITY_LABELS
 from meldpunt.reports.lifecycle import WorkflowError, lock
 from meldpunt.reports.models import Report
 from meldpunt.reports.services import record_event
@@ -47,9 +50,20 @@ ASSESSMENT_FIELDS = (
     "affected_asset",
     "assignee",
     "expected_fix_date",
+    *ssvc.FIELDS.values(),
 )
 # Clear workflow facts worth seeing in the history; the others are named only.
-EVENT_VALUES = ("valid", "in_scope", "severity", "cwe", "expected_fix_date", "assignee")
+EVENT_VALUES = (
+    "valid",
+    "in_scope",
+    "severity",
+    "cwe",
+    "expected_fix_date",
+    "assignee",
+    *ssvc.FIELDS.values(),
+    "ssvc_decision",
+    "ssvc_tree",
+)
 # Assessment fields kept in a sealed blob (Report.assessment), by the column that holds them.
 SEALED_COLUMNS = {"affected_asset": "assessment_blob"}
 
@@ -150,6 +164,20 @@ def clean_cwe(value: str) -> str:
     return cwe
 
 
+def clean_ssvc(field: str, value: str) -> str:
+    """One decision point's answer (a value slug, or "" for not answered yet)."""
+    point = ssvc.point(field)
+    value = value.strip()
+    if value and point.by_slug(value) is None:
+        allowed = ", ".join(v.slug for v in point.values)
+        raise AssessmentError(
+            field,
+            _("%(point)s is one of: %(values)s.")
+            % {"point": ASSESSMENT_LABELS[field], "values": allowed},
+        )
+    return value
+
+
 def assignable_staff() -> QuerySet[User]:
     """Who a report can be assigned to: active staff who may change reports."""
     return User.objects.filter(is_active=True, staff__role__in=REPORT_CHANGERS).order_by("username")
@@ -168,6 +196,9 @@ def _assessment_values(changes: dict[str, Any]) -> dict[str, Any]:
             values[f"{name}_score"] = score.score if score else None
     if "cwe" in values:
         values["cwe"] = clean_cwe(values["cwe"])
+    for field in ssvc.FIELDS.values():
+        if field in values:
+            values[field] = clean_ssvc(field, values[field] or "")
     if "affected_asset" in values:
         values["affected_asset"] = values["affected_asset"].strip()[:200]
     assignee = values.get("assignee")
@@ -201,6 +232,12 @@ def assess(report: Report, actor_user: User, **changes: Any) -> list[str]:
         if severity != locked.severity:
             locked.severity = severity
             changed.append("severity")
+        decision = ssvc.decide({f: getattr(locked, f) for f in ssvc.FIELDS.values()})
+        tree = ssvc.table().label if decision else ""
+        for name, value in (("ssvc_decision", decision), ("ssvc_tree", tree)):
+            if value != getattr(locked, name):
+                setattr(locked, name, value)
+                changed.append(name)
         if not changed:
             return []
         locked.assessed_at = timezone.now()

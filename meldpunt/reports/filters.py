@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Q, QuerySet
 
+from meldpunt.reports import ssvc
 from meldpunt.reports.models import Report, Severity, State, Tag, open_states, overdue
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
@@ -25,6 +26,8 @@ from meldpunt.reports.tags import tag_names
 STATES: tuple[str, ...] = tuple(State.values)
 # "" is "not assessed yet".
 SEVERITIES: tuple[str, ...] = ("", *Severity.values)
+# The SSVC decisions (meldpunt.reports.ssvc); "" is "not decided yet".
+SSVC_DECISIONS: tuple[str, ...] = ("", *ssvc.DECISIONS)
 # What the scope inventory said of the systems a report names (Report.scope_verdict, set by
 # meldpunt.scope); "unchecked" is "" there: received while the inventory was empty.
 SCOPE_CHECKS: tuple[str, ...] = ("in_scope", "out_of_scope", "third_party", "unknown", "unchecked")
@@ -54,6 +57,7 @@ class ReportFilter:
     assignees: QuerySet[User] | None = None
     unassigned: bool = False
     severity: str | None = None  # "" for reports not assessed yet
+    ssvc_decision: str | None = None  # "" for reports without an SSVC decision yet
     in_scope: bool | None = None
     overdue: bool | None = None
     not_reached: bool | None = None  # the finder was not reached (meldpunt.reports.reach)
@@ -70,6 +74,8 @@ class ReportFilter:
                 raise UnknownFilterValue("state", state, STATES)
         if self.severity is not None and self.severity not in SEVERITIES:
             raise UnknownFilterValue("severity", self.severity, SEVERITIES)
+        if self.ssvc_decision is not None and self.ssvc_decision not in SSVC_DECISIONS:
+            raise UnknownFilterValue("ssvc_decision", self.ssvc_decision, SSVC_DECISIONS)
         if self.scope_check is not None and self.scope_check not in SCOPE_CHECKS:
             raise UnknownFilterValue("scope_check", self.scope_check, SCOPE_CHECKS)
         if self.tag is not None and not Tag.objects.filter(name=self.tag).exists():
@@ -97,6 +103,8 @@ def filter_reports(reports: QuerySet[Report], f: ReportFilter, now: datetime) ->
         reports = reports.filter(assignee__in=f.assignees)
     if f.severity is not None:
         reports = reports.filter(severity=f.severity)
+    if f.ssvc_decision is not None:
+        reports = reports.filter(ssvc_decision=f.ssvc_decision)
     if f.in_scope is not None:
         reports = reports.filter(in_scope() if f.in_scope else out_of_scope())
     if f.scope_check is not None:
@@ -140,12 +148,14 @@ def inbox_filter(f: Mapping[str, Any], user: AbstractBaseUser | AnonymousUser) -
         assignees = User.objects.filter(staff__uid=assignee)
     severity = f.get("severity", "")
     scope = f.get("scope", "")
+    decision = f.get("ssvc", "")
     return ReportFilter(
         states=states,
         search=search,
         assignees=assignees,
         unassigned=assignee == UNASSIGNED,
         severity=("" if severity == NOT_ASSESSED else severity) if severity else None,
+        ssvc_decision=("" if decision == NOT_ASSESSED else decision) if decision else None,
         in_scope=(scope == "in") if scope else None,
         overdue=True if f.get("overdue") else None,
         not_reached=True if f.get("not_reached") else None,

@@ -166,6 +166,12 @@ ASSESSMENT_LABELS: dict[str, Any] = {
     "affected_asset": _("Affected asset"),
     "assignee": _("Assigned to"),
     "expected_fix_date": _("Expected fix date"),
+    "ssvc_exploitation": _("Exploitation"),
+    "ssvc_automatable": _("Automatable"),
+    "ssvc_technical_impact": _("Technical impact"),
+    "ssvc_mission_impact": _("Mission and well-being impact"),
+    "ssvc_decision": _("SSVC decision"),
+    "ssvc_tree": _("SSVC decision table"),
 }
 TAG_COLOUR_LABELS: dict[str, Any] = {
     TagColour.BLUE: _("Blue"),
@@ -270,3 +276,24 @@ def audit_action_label(code: str) -> Any:
 def label(value: str) -> str:
     """The translated name of a state or resolution code (the code itself if unknown)."""
     return str(STATE_LABELS.get(value) or RESOLUTION_LABELS.get(value) or value)
+
+
+# CISA's decisions keep their English names (SSVC's terms); the team reads what they mean.
+SSVC_EXPLANATIONS: dict[str, Any] = {
+    "track": _(
+        "No action needed now: keep tracking it and reassess on new information; "
+        "remediate within standard update timelines."
+    ),
+    "track_star": _(
+        "Has characteristics that need closer monitoring for changes; "
+        "remediate within standard update timelines."
+    ),
+    "attend": _(
+        "Needs attention from supervisory-level staff, perhaps a notification; "
+        "remediate sooner than standard update timelines."
+    ),
+    "act": _(
+        "Needs attention from supervisory and leadership levels and a notification; "
+        "remediate as soon as possible."
+    ),
+}

@@ -140,6 +140,15 @@ class Report(models.Model):
     cvss40_vector = models.CharField(max_length=300, blank=True)
     cvss40_score = models.DecimalField(max_digits=3, decimal_places=1, null=True, blank=True)
     cwe = models.CharField(max_length=20, blank=True)
+    # SSVC (meldpunt.reports.ssvc): the team's answers to the decision points, as slugs of
+    # CERT/CC's value names, and the decision the table gives once all four are answered,
+    # with the table's name and version ("CISA Coordinator 2.0.3") it came from.
+    ssvc_exploitation = models.CharField(max_length=20, blank=True)
+    ssvc_automatable = models.CharField(max_length=20, blank=True)
+    ssvc_technical_impact = models.CharField(max_length=20, blank=True)
+    ssvc_mission_impact = models.CharField(max_length=20, blank=True)
+    ssvc_decision = models.CharField(max_length=20, blank=True)
+    ssvc_tree = models.CharField(max_length=100, blank=True)
     assessed_at = models.DateTimeField(null=True, blank=True)
     # Triage aids (issue 20), set on intake by their own apps, in clear: workflow facts only.
     # What the scope inventory says of the systems the report names (meldpunt.scope):
@@ -186,6 +195,7 @@ class Report(models.Model):
             models.Index(fields=["response_due_at", "id"], name="reports_due_id_idx"),
             models.Index(fields=["assignee", "state"]),
             models.Index(fields=["severity", "state"]),
+            models.Index(fields=["ssvc_decision", "state"]),
             models.Index(fields=["retention_from"]),
         ]
 

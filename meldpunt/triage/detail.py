@@ -33,8 +33,10 @@ from meldpunt.lib.middleware import allow_same_origin_fetch
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.uploads import file_response, shown_file_name
 from meldpunt.policy.commitments import category_label
+from meldpunt.reports import ssvc
 from meldpunt.reports.assessment import primary_score, scores
 from meldpunt.reports.labels import (
+    ASSESSMENT_LABELS,
     CREDIT_LABELS,
     EVENT_LABELS,
     NOT_REACHED_LABELS,
@@ -43,6 +45,7 @@ from meldpunt.reports.labels import (
     RESOLUTION_LABELS,
     SCOPE_VERDICT_LABELS,
     SEVERITY_LABELS,
+    SSVC_EXPLANATIONS,
     STATE_LABELS,
     delivery_label,
     event_details,
@@ -267,6 +270,7 @@ def _detail_page(
         "severity_score": primary_score(report.cvss31_vector, report.cvss40_vector),
         # Both versions when both are scored, the one that decides the severity first.
         "cvss_scores": scores(report.cvss31_vector, report.cvss40_vector),
+        "ssvc": _ssvc(report),
         "duplicates_earn_credit": duplicates_earn_credit(),
         "resolution": RESOLUTION_LABELS.get(report.resolution, ""),
         "overdue": report.is_overdue(timezone.now()),
@@ -338,3 +342,17 @@ def download(request: HttpRequest, uid: uuid.UUID, att_uid: uuid.UUID) -> HttpRe
 
 def file_name(attachment: Attachment) -> str:
     return shown_file_name(str(attachment.meta.get("name", "")))
+
+
+def _ssvc(report: Report) -> dict[str, Any]:
+    """The SSVC decision as the report page shows it, with the answers that gave it."""
+    answers = []
+    for point in ssvc.table().points:
+        value = point.by_slug(getattr(report, point.field))
+        if value:
+            answers.append((ASSESSMENT_LABELS[point.field], value.name))
+    return {
+        "decision": ssvc.decision(report.ssvc_decision),
+        "explanation": SSVC_EXPLANATIONS.get(report.ssvc_decision, ""),
+        "answers": answers,
+    }

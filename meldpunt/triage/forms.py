@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from meldpunt.lib.forms import Form, TextField
 from meldpunt.lib.uploads import AttachmentsField
-from meldpunt.reports import assessment, cvss_metrics, lifecycle, messages
+from meldpunt.reports import assessment, cvss_metrics, lifecycle, messages, ssvc
 from meldpunt.reports.labels import (
     ASSESSMENT_LABELS,
     DELIVERY_LABELS,
@@ -161,6 +161,12 @@ class AssessmentForm(Form):
         for version, prefix in CVSS_FIELDS.items():
             for metric in cvss_metrics.BASE[version]:
                 self.fields[f"{prefix}_{metric.key}"] = _metric_field(metric)
+        for point in ssvc.table().points:
+            self.fields[point.field] = _ssvc_field(point)
+
+    def ssvc_fields(self) -> list[forms.BoundField]:
+        """The SSVC decision points, laid out as one fieldset."""
+        return [self[p.field] for p in ssvc.table().points]
 
     def metric_groups(self) -> list[tuple[str, forms.BoundField, list[forms.BoundField]]]:
         """Per CVSS version: the vector field and its base metric choices, to lay out."""
@@ -173,6 +179,7 @@ class AssessmentForm(Form):
         """The fields outside the CVSS calculators."""
         grouped = {f"{p}_vector" for p in CVSS_FIELDS.values()}
         grouped.update(n for v in CVSS_FIELDS for n in self._metric_names(v))
+        grouped.update(ssvc.FIELDS.values())
         return [self[name] for name in self.fields if name not in grouped]
 
     @staticmethod
@@ -247,6 +254,16 @@ def _metric_field(metric: cvss_metrics.Metric) -> forms.ChoiceField:
         choices=[("", _("Not chosen")), *metric.values],
         required=False,
         widget=forms.Select(attrs={"data-metric": metric.key}),
+    )
+
+
+def _ssvc_field(point: ssvc.Point) -> forms.ChoiceField:
+    # CISA's value names stay in English, as the decisions do: they are SSVC's terms.
+    return forms.ChoiceField(
+        label=format_lazy("{} ({})", ASSESSMENT_LABELS[point.field], point.key),
+        choices=[("", _("Not answered")), *((v.slug, v.name) for v in point.values)],
+        required=False,
+        error_messages={"invalid_choice": _("Choose one of the listed answers.")},
     )
 
 

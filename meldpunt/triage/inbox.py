@@ -33,6 +33,7 @@ from meldpunt.lib.forms import Form
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.templatetags.html_time import html_datetime
 from meldpunt.policy.commitments import category_label
+from meldpunt.reports import ssvc
 from meldpunt.reports.filters import (
     ALL_STATES,
     ME,
@@ -76,6 +77,16 @@ class InboxFilter(Form):
         label=_("Severity"),
         required=False,
         choices=[("", _("Any")), *SEVERITY_LABELS.items(), (NOT_ASSESSED, _("Not assessed"))],
+    )
+    ssvc = forms.ChoiceField(
+        label=_("SSVC decision"),
+        required=False,
+        # CISA's decision names stay English (SSVC's terms), as on the report page.
+        choices=[
+            ("", _("Any")),
+            *((v.slug, v.name) for v in ssvc.table().outcome.values),
+            (NOT_ASSESSED, _("Not decided")),
+        ],
     )
     scope = forms.ChoiceField(
         label=_("Scope"),
@@ -250,7 +261,7 @@ def _severity(report: Report) -> Any:
 _ROW = (
     '<tr{}>\n{}<th scope="row"><a href="{}">{}</a>{}{}{}{}</th>\n<td class="title">{}{}</td>\n'
     "<td>{}</td>\n<td>{}</td>\n"
-    '<td><span class="state state-{}">{}</span></td>\n<td>{}</td>\n<td>{}</td>\n'
+    '<td><span class="state state-{}">{}</span></td>\n<td>{}</td>\n<td>{}</td>\n<td>{}</td>\n'
     '<td><time datetime="{}" title="{}">{}</time></td>\n<td class="clock">{}</td>\n</tr>\n'
 )
 
@@ -291,6 +302,12 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
     labelled = any(row.report.low_value_rule for row in rows)
     rule_names = low_value_rule_names() if labelled else {}
     not_assessed = format_html('<span class="meta">{}</span>', gettext("not assessed"))
+    decisions = {
+        v.slug: format_html(
+            '<span class="ssvc ssvc-{}" data-ssvc="{}" lang="en">{}</span>', v.slug, v.slug, v.name
+        )
+        for v in ssvc.table().outcome.values
+    }
     unassigned = format_html('<span class="meta">{}</span>', gettext("unassigned"))
     clock_markup = {
         "late": '<strong class="late">{}</strong>',
@@ -336,6 +353,7 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
                 )
                 if row.severity
                 else not_assessed,
+                decisions.get(r.ssvc_decision, none),
                 r.assignee.get_username() if r.assignee else unassigned,
                 html_datetime(r.created_at),
                 date_format(timezone.localtime(r.created_at), "DATETIME_FORMAT"),
