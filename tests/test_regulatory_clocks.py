@@ -1,0 +1,226 @@
+"""The CRA Art. 14 and NIS2 Art. 23 reporting clocks: flags, due times, evidence, ledger."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+
+from meldpunt.audit.models import AuditEntry
+from meldpunt.reports import promises, regulatory
+from meldpunt.reports import reporting_clocks as rc
+from meldpunt.reports.assessment import assess
+from meldpunt.reports.lifecycle import transition
+from meldpunt.reports.messages import send_first_response
+from meldpunt.reports.models import Promise, Report
+from tests.conftest import Submitted
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+
+@contextlib.contextmanager
+def frozen(moment: datetime) -> Iterator[None]:
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        yield
+
+
+@pytest.fixture
+def regimes(settings):
+    settings.MELDPUNT_CRA_MANUFACTURER = True
+    settings.MELDPUNT_NIS2_ENTITY = True
+    settings.TIME_ZONE = "Europe/Brussels"
+    return settings
+
+
+def row(report: Report, kind: str) -> Promise:
+    return Promise.objects.get(report=report, kind=kind)
+
+
+def test_no_clock_runs_unless_the_organisation_is_subject_to_the_law(rita: Submitted, alice):
+    regulatory.set_flags(rita.report, alice, exploited=True, nis2_incident=True)
+    states = {k: row(rita.report, k).state for k in rc.STEPS}
+    assert set(states.values()) == {"not_applicable"}
+
+
+def test_marking_exploited_starts_the_cra_clock_now(rita: Submitted, alice, regimes):
+    moment = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
+    with frozen(moment):
+        regulatory.set_flags(rita.report, alice, exploited=True)
+    early = row(rita.report, rc.CRA_EARLY_WARNING)
+    assert early.due_at == moment + timedelta(hours=24)
+    assert row(rita.report, rc.CRA_NOTIFICATION).due_at == moment + timedelta(hours=72)
+    final = row(rita.report, rc.CRA_FINAL_REPORT)
+    assert (final.state, final.due_at) == ("pending", None)  # no corrective measure yet
+    assert row(rita.report, rc.NIS2_EARLY_WARNING).state == "not_applicable"  # not flagged
+
+
+def test_an_awareness_at_2330_on_the_eve_of_summer_time_counts_elapsed_hours(
+    rita: Submitted, alice, regimes
+):
+    aware = datetime(2026, 3, 28, 23, 30, tzinfo=BRUSSELS)  # CET; clocks go forward at 02:00
+    regulatory.set_flags(rita.report, alice, exploited=True, exploited_aware_at=aware)
+    early = row(rita.report, rc.CRA_EARLY_WARNING).due_at
+    assert early is not None
+    # 24 hours later is 00:30 two days on (the night had 23 hours), not 23:30 the next day.
+    assert timezone.localtime(early, BRUSSELS).isoformat() == "2026-03-30T00:30:00+02:00"
+    notification = row(rita.report, rc.CRA_NOTIFICATION).due_at
+    assert notification == aware.astimezone(UTC) + timedelta(hours=72)  # not wall-clock
+    assert timezone.localtime(notification, BRUSSELS).isoformat() == "2026-04-01T00:30:00+02:00"
+
+
+def test_the_day_of_autumn_has_25_hours(rita: Submitted, alice, regimes):
+    aware = datetime(2026, 10, 24, 23, 30, tzinfo=BRUSSELS)  # CEST; back to CET at 03:00
+    regulatory.set_flags(rita.report, alice, nis2_incident=True, nis2_aware_at=aware)
+    early = row(rita.report, rc.NIS2_EARLY_WARNING).due_at
+    assert early is not None
+    assert timezone.localtime(early, BRUSSELS).isoformat() == "2026-10-25T22:30:00+01:00"
+
+
+def test_the_final_report_is_due_14_wall_clock_days_after_the_fix(rita: Submitted, alice, regimes):
+    aware = datetime(2026, 3, 20, 10, 0, tzinfo=BRUSSELS)
+    fixed = datetime(2026, 3, 28, 23, 30, tzinfo=BRUSSELS)  # across the change to summer time
+    regulatory.set_flags(
+        rita.report, alice, exploited=True, exploited_aware_at=aware, fix_available_at=fixed
+    )
+    due = row(rita.report, rc.CRA_FINAL_REPORT).due_at
+    assert due is not None
+    assert timezone.localtime(due, BRUSSELS).isoformat() == "2026-04-11T23:30:00+02:00"
+
+
+def test_the_days_are_counted_in_the_configured_time_zone(rita: Submitted, alice, regimes):
+    regimes.TIME_ZONE = "America/New_York"  # DST starts 8 March 2026 there
+    fixed = datetime(2026, 3, 1, 23, 30, tzinfo=ZoneInfo("America/New_York"))
+    regulatory.set_flags(
+        rita.report, alice, exploited=True, exploited_aware_at=fixed, fix_available_at=fixed
+    )
+    due = row(rita.report, rc.CRA_FINAL_REPORT).due_at
+    assert due is not None
+    assert due.astimezone(UTC) == datetime(2026, 3, 16, 3, 30, tzinfo=UTC)  # 23:30 EDT
+
+
+def test_the_cra_final_report_follows_the_fixed_state_without_an_explicit_date(
+    rita: Submitted, alice, regimes
+):
+    regulatory.set_flags(rita.report, alice, exploited=True)
+    assess(rita.report, alice, valid=True, in_scope=True, expected_fix_date=timezone.localdate())
+    send_first_response(rita.report, alice, "Confirmed.")
+    transition(rita.report, "fix_in_progress", alice)
+    moment = timezone.now() + timedelta(minutes=5)
+    with frozen(moment):
+        transition(rita.report, "fixed", alice)
+    due = row(rita.report, rc.CRA_FINAL_REPORT).due_at
+    assert due == rc.after_days(moment, 14)
+
+
+def test_the_nis2_final_report_is_due_a_month_after_the_notification(
+    rita: Submitted, alice, regimes
+):
+    aware = datetime(2027, 1, 28, 12, 0, tzinfo=BRUSSELS)
+    with frozen(aware + timedelta(hours=1)):
+        regulatory.set_flags(rita.report, alice, nis2_incident=True, nis2_aware_at=aware)
+        # Until the notification is sent: a month after it is due (31 Jan -> 28 Feb).
+        due = row(rita.report, rc.NIS2_FINAL_REPORT).due_at
+        assert due is not None
+        assert timezone.localtime(due, BRUSSELS).isoformat() == "2027-02-28T12:00:00+01:00"
+    sent = datetime(2027, 1, 30, 9, 15, tzinfo=BRUSSELS)
+    with frozen(sent + timedelta(minutes=1)):
+        regulatory.record_sent(
+            rita.report,
+            alice,
+            rc.NIS2_NOTIFICATION,
+            sent_at=sent,
+            channel="ccb_form",
+            reference="CCB-1",
+        )
+    due = row(rita.report, rc.NIS2_FINAL_REPORT).due_at
+    assert due is not None
+    assert timezone.localtime(due, BRUSSELS).isoformat() == "2027-02-28T09:15:00+01:00"
+
+
+def test_recording_the_early_warning_in_time_keeps_it_with_its_evidence(
+    rita: Submitted, alice, regimes
+):
+    aware = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
+    with frozen(aware):
+        regulatory.set_flags(rita.report, alice, exploited=True)
+    with frozen(aware + timedelta(hours=20)):
+        regulatory.record_sent(
+            rita.report,
+            alice,
+            rc.CRA_EARLY_WARNING,
+            sent_at=aware + timedelta(hours=19),
+            channel="enisa_srp",
+            reference="SRP-2026-0042",
+        )
+    promise = row(rita.report, rc.CRA_EARLY_WARNING)
+    assert (promise.state, promise.settled_at) == ("kept", aware + timedelta(hours=19))
+    assert promise.evidence["submitted_via"] == "enisa_srp"
+    assert promise.evidence["reference"] == "SRP-2026-0042"
+    entry = AuditEntry.objects.filter(action=rc.SENT).get()
+    assert entry.data["reference"] == "SRP-2026-0042"
+    assert entry.data["step"] == rc.CRA_EARLY_WARNING
+
+
+def test_a_step_is_at_risk_near_its_due_time_and_broken_after(rita: Submitted, alice, regimes):
+    regimes.MELDPUNT_PROMISE_RISK_HOURS = 12
+    aware = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
+    with frozen(aware):
+        regulatory.set_flags(rita.report, alice, exploited=True)
+    assert row(rita.report, rc.CRA_EARLY_WARNING).state == "pending"
+    promises.refresh_due(aware + timedelta(hours=13))
+    assert row(rita.report, rc.CRA_EARLY_WARNING).state == "at_risk"
+    promises.refresh_due(aware + timedelta(hours=25))
+    assert row(rita.report, rc.CRA_EARLY_WARNING).state == "broken"
+    # Sent late: settled, and still broken.
+    with frozen(aware + timedelta(hours=30)):
+        regulatory.record_sent(
+            rita.report,
+            alice,
+            rc.CRA_EARLY_WARNING,
+            sent_at=aware + timedelta(hours=29),
+            channel="email",
+            reference="",
+        )
+    promise = row(rita.report, rc.CRA_EARLY_WARNING)
+    assert (promise.state, promise.settled_at) == ("broken", aware + timedelta(hours=29))
+
+
+def test_a_step_cannot_be_recorded_before_its_clock_runs(rita: Submitted, alice, regimes):
+    with pytest.raises(regulatory.RegulatoryError):
+        regulatory.record_sent(
+            rita.report,
+            alice,
+            rc.CRA_EARLY_WARNING,
+            sent_at=timezone.now(),
+            channel="email",
+            reference="",
+        )
+
+
+def test_awareness_in_the_future_is_refused(rita: Submitted, alice, regimes):
+    later = timezone.now() + timedelta(hours=1)
+    with pytest.raises(regulatory.RegulatoryError):
+        regulatory.set_flags(rita.report, alice, exploited=True, exploited_aware_at=later)
+
+
+def test_unmarking_stops_the_clock_and_the_history_keeps_both(rita: Submitted, alice, regimes):
+    regulatory.set_flags(rita.report, alice, exploited=True)
+    regulatory.set_flags(rita.report, alice, exploited=False)
+    assert row(rita.report, rc.CRA_EARLY_WARNING).state == "not_applicable"
+    assert rita.report.events.filter(kind=rc.FLAGS_CHANGED).count() == 2
+    assert AuditEntry.objects.filter(action=rc.FLAGS_CHANGED).count() == 2
+
+
+def test_the_draft_carries_what_the_authority_asks_for(rita: Submitted, alice, regimes):
+    regulatory.set_flags(rita.report, alice, exploited=True, member_states="BE, NL")
+    text = regulatory.draft(Report.objects.get(pk=rita.report.pk), rc.CRA_EARLY_WARNING)
+    assert "CRA Art. 14(2)(a)" in text
+    assert "https://portal.example.org/login" in text  # the product, from the report
+    assert "Session theft." in text  # the nature of the exploitation
+    assert "Member states affected: BE, NL" in text
+    assert "Corrective or mitigating measures: [to be completed]" in text
