@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
+from meldpunt.api.tokens import issue_token
 from meldpunt.audit.models import AuditEntry
 from meldpunt.reports import promises, regulatory
 from meldpunt.reports import reporting_clocks as rc
@@ -18,7 +22,7 @@ from meldpunt.reports.assessment import assess
 from meldpunt.reports.lifecycle import transition
 from meldpunt.reports.messages import send_first_response
 from meldpunt.reports.models import Promise, Report
-from tests.conftest import Submitted
+from tests.conftest import Submitted, sign_in, submit
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
@@ -224,3 +228,155 @@ def test_the_draft_carries_what_the_authority_asks_for(rita: Submitted, alice, r
     assert "Session theft." in text  # the nature of the exploitation
     assert "Member states affected: BE, NL" in text
     assert "Corrective or mitigating measures: [to be completed]" in text
+
+
+# --- The desk, the API and the export ----------------------------------------------------
+
+
+def test_the_report_page_prompts_to_confirm_what_the_finder_said(db, alice, regimes):
+    report = submit(Client(), exploited="yes").report
+    page = sign_in(Client(), alice).get(f"/triage/reports/{report.uid}/").content.decode()
+    assert 'id="regulatory-confirm"' in page
+    # The moment of awareness offered is when the report was received; nothing runs yet.
+    received = timezone.localtime(report.created_at).strftime("%Y-%m-%dT%H:%M")
+    assert f'value="{received}"' in page
+    assert row(report, rc.CRA_EARLY_WARNING).state == "not_applicable"
+
+
+def test_the_page_has_no_legal_reporting_section_when_not_configured(rita: Submitted, alice):
+    page = sign_in(Client(), alice).get(f"/triage/reports/{rita.report.uid}/").content.decode()
+    assert 'id="regulatory"' not in page
+
+
+def test_a_triager_marks_exploited_and_records_the_early_warning_on_the_desk(
+    rita: Submitted, alice, regimes
+):
+    desk = sign_in(Client(), alice)
+    base = f"/triage/reports/{rita.report.uid}/regulatory/"
+    aware = timezone.localtime() - timedelta(hours=2)
+    answer = desk.post(
+        base,
+        {
+            "exploited": "on",
+            "exploited_aware_at": aware.strftime("%Y-%m-%dT%H:%M"),
+            "member_states": "BE",
+        },
+    )
+    assert answer.status_code == 303
+    early = row(rita.report, rc.CRA_EARLY_WARNING)
+    assert early.due_at == aware.replace(second=0, microsecond=0) + timedelta(hours=24)
+    page = desk.get(f"/triage/reports/{rita.report.uid}/").content.decode()
+    assert 'data-step="cra_early_warning"' in page
+    assert "Member states affected: BE" in page  # the draft
+    answer = desk.post(
+        f"{base}sent/",
+        {
+            "step": rc.CRA_EARLY_WARNING,
+            "sent_at": timezone.localtime().strftime("%Y-%m-%dT%H:%M"),
+            "submitted_via": "enisa_srp",
+            "reference": "SRP-7",
+        },
+    )
+    assert answer.status_code == 303
+    assert row(rita.report, rc.CRA_EARLY_WARNING).state == "kept"
+    page = desk.get(f"/triage/reports/{rita.report.uid}/").content.decode()
+    assert '<tr data-promise="cra_early_warning" data-promise-state="kept">' in page
+    assert "SRP-7" in page
+
+
+def test_a_viewer_cannot_flag(rita: Submitted, bob, regimes):
+    answer = sign_in(Client(), bob).post(
+        f"/triage/reports/{rita.report.uid}/regulatory/", {"exploited": "on"}
+    )
+    assert answer.status_code == 403
+    assert not rita.report.events.filter(kind=rc.FLAGS_CHANGED).exists()
+
+
+def test_a_refused_moment_is_shown_with_its_error(rita: Submitted, alice, regimes):
+    later = (timezone.localtime() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    answer = sign_in(Client(), alice).post(
+        f"/triage/reports/{rita.report.uid}/regulatory/",
+        {"exploited": "on", "exploited_aware_at": later},
+    )
+    assert answer.status_code == 400
+    assert "This moment lies in the future." in answer.content.decode()
+
+
+def api_client(user: Any) -> tuple[Client, dict[str, str]]:
+    token = issue_token(user, "clocks")  # the scopes the role allows
+    return Client(headers={"Authorization": f"Bearer {token}"}), {}
+
+
+def test_the_api_flags_with_if_match_and_records_the_step(rita: Submitted, alice, regimes):
+    client, auth = api_client(alice)
+    url = f"/api/v1/reports/{rita.report.uid}"
+    etag = client.get(url, headers=auth)["ETag"]
+    aware = "2026-03-28T23:30:00"  # no offset: the site's time zone (Europe/Brussels)
+    answer = client.patch(
+        f"{url}/regulatory",
+        {"exploited": True, "exploited_aware_at": aware, "nis2_incident": True},
+        content_type="application/json",
+        headers={**auth, "If-Match": etag},
+    )
+    assert answer.status_code == 200, answer.content
+    clocks = {c["step"]: c for c in answer.json()["clocks"]}
+    assert clocks[rc.CRA_EARLY_WARNING]["due_at"] == "2026-03-29T22:30:00+00:00"
+    assert rc.NIS2_EARLY_WARNING in clocks
+    stale = client.patch(
+        f"{url}/regulatory",
+        {"exploited": False},
+        content_type="application/json",
+        headers={**auth, "If-Match": etag},
+    )
+    assert stale.status_code == 412
+    answer = client.post(
+        f"{url}/regulatory/sent",
+        {
+            "step": rc.NIS2_EARLY_WARNING,
+            "sent_at": "2026-03-29T09:00:00+02:00",
+            "submitted_via": "ccb_form",
+            "reference": "CCB-9",
+        },
+        content_type="application/json",
+        headers=auth,
+    )
+    assert answer.status_code == 200, answer.content
+    clocks = {c["step"]: c for c in answer.json()["clocks"]}
+    assert clocks[rc.NIS2_EARLY_WARNING]["state"] == "kept"
+    assert clocks[rc.NIS2_EARLY_WARNING]["sent"]["reference"] == "CCB-9"
+    refused = client.post(
+        f"{url}/regulatory/sent",
+        {"step": "nonsense", "sent_at": "2026-03-29T09:00:00+02:00", "submitted_via": "email"},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert refused.status_code == 422
+
+
+def test_a_viewer_token_cannot_flag(rita: Submitted, bob, regimes):
+    client, auth = api_client(bob)
+    answer = client.patch(
+        f"/api/v1/reports/{rita.report.uid}/regulatory",
+        {"exploited": True},
+        content_type="application/json",
+        headers=auth,
+    )
+    assert answer.status_code == 403
+
+
+def test_the_export_holds_each_step_and_its_evidence(rita: Submitted, rita_client, alice, regimes):
+    regulatory.set_flags(rita.report, alice, exploited=True)
+    regulatory.record_sent(
+        rita.report,
+        alice,
+        rc.CRA_EARLY_WARNING,
+        sent_at=timezone.now(),
+        channel="email",
+        reference="R-1",
+    )
+    document = json.loads(rita_client.post("/status/export/").content)
+    steps = {c["step"]: c for c in document["legal_reporting"]}
+    assert set(steps) == {rc.CRA_EARLY_WARNING, rc.CRA_NOTIFICATION, rc.CRA_FINAL_REPORT}
+    assert steps[rc.CRA_EARLY_WARNING]["state"] == "kept"
+    assert steps[rc.CRA_EARLY_WARNING]["sent"]["reference"] == "R-1"
+    assert "by" not in steps[rc.CRA_EARLY_WARNING]["sent"]  # no team member's name

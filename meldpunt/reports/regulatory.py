@@ -155,7 +155,8 @@ def export(report: Report, ledger: list[Promise]) -> list[dict[str, Any]]:
             "state": c.promise.state,
             "due_at": c.promise.due_at.isoformat() if c.promise.due_at else None,
             "settled_at": c.promise.settled_at.isoformat() if c.promise.settled_at else None,
-            "sent": c.sent,
+            # Who recorded it stays inside (the export names no team member).
+            "sent": {k: v for k, v in c.sent.items() if k != "by"} if c.sent else None,
         }
         for c in clocks(report, ledger)
     ]
