@@ -22,7 +22,8 @@ from meldpunt.reports.assessment import assess
 from meldpunt.reports.lifecycle import transition
 from meldpunt.reports.messages import send_first_response
 from meldpunt.reports.models import Promise, Report
-from tests.conftest import Submitted, sign_in, submit
+from meldpunt.triage.reminders import send_due_reminders
+from tests.conftest import Submitted, make_staff, sign_in, submit
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 
@@ -380,3 +381,65 @@ def test_the_export_holds_each_step_and_its_evidence(rita: Submitted, rita_clien
     assert steps[rc.CRA_EARLY_WARNING]["state"] == "kept"
     assert steps[rc.CRA_EARLY_WARNING]["sent"]["reference"] == "R-1"
     assert "by" not in steps[rc.CRA_EARLY_WARNING]["sent"]  # no team member's name
+
+
+# --- Reminders and metrics ---------------------------------------------------------------
+
+
+def test_the_worker_reminds_before_a_step_falls_due_and_escalates_after_once(
+    rita: Submitted, alice, regimes, mailoutbox
+):
+    admin = make_staff("ada@example.org", "admin")
+    assess(rita.report, alice, assignee=alice)  # reminders go to the assignee
+    aware = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
+    with frozen(aware):
+        regulatory.set_flags(rita.report, alice, exploited=True)
+    mailoutbox.clear()
+    # MELDPUNT_REMINDER_HOURS (24) ahead: the early warning, not yet the 72 h notification.
+    assert send_due_reminders(aware + timedelta(hours=1)) == 1
+    (soon,) = mailoutbox
+    assert soon.subject.startswith(f"[{rita.report.reference}] CRA report to the authority due")
+    assert soon.to == [alice.email]
+    assert send_due_reminders(aware + timedelta(hours=2)) == 0  # once per step
+    promises.refresh_due(aware + timedelta(hours=25))
+    mailoutbox.clear()
+    assert send_due_reminders(aware + timedelta(hours=25)) == 1
+    (overdue,) = mailoutbox
+    assert overdue.subject.startswith(f"[{rita.report.reference}] OVERDUE: CRA report")
+    assert set(overdue.to) == {alice.email, admin.email}
+    assert "Session theft" not in overdue.body  # no report content in mail
+
+
+def test_no_reminder_once_the_step_is_recorded_as_sent(rita: Submitted, alice, regimes, mailoutbox):
+    aware = timezone.now() - timedelta(hours=1)
+    regulatory.set_flags(rita.report, alice, exploited=True, exploited_aware_at=aware)
+    regulatory.record_sent(
+        rita.report,
+        alice,
+        rc.CRA_EARLY_WARNING,
+        sent_at=timezone.now(),
+        channel="email",
+        reference="",
+    )
+    mailoutbox.clear()
+    assert send_due_reminders(timezone.now()) == 0
+
+
+def test_the_metrics_page_counts_deadlines_kept(rita: Submitted, alice, regimes):
+    aware = timezone.now() - timedelta(hours=80)
+    regulatory.set_flags(rita.report, alice, exploited=True, exploited_aware_at=aware)
+    regulatory.record_sent(  # in time
+        rita.report,
+        alice,
+        rc.CRA_EARLY_WARNING,
+        sent_at=aware + timedelta(hours=3),
+        channel="email",
+        reference="",
+    )
+    promises.refresh_due()  # the notification (72 h) is overdue, not sent
+    page = sign_in(Client(), alice).get("/triage/metrics/").content.decode()
+    assert 'id="legal-deadlines"' in page
+    early = page.split('data-step="cra_early_warning"')[1].split("</tr>")[0]
+    assert "1 of 1 (100%)" in early
+    notification = page.split('data-step="cra_notification"')[1].split("</tr>")[0]
+    assert '<td class="overdue">1</td>' in notification
