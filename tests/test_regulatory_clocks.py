@@ -443,3 +443,12 @@ def test_the_metrics_page_counts_deadlines_kept(rita: Submitted, alice, regimes)
     assert "1 of 1 (100%)" in early
     notification = page.split('data-step="cra_notification"')[1].split("</tr>")[0]
     assert '<td class="overdue">1</td>' in notification
+
+
+def test_a_moment_alone_corrects_the_awareness_of_a_set_flag(rita: Submitted, alice, regimes):
+    regulatory.set_flags(rita.report, alice, exploited=True)
+    earlier = timezone.now() - timedelta(hours=5)
+    regulatory.set_flags(rita.report, alice, exploited_aware_at=earlier)
+    assert row(rita.report, rc.CRA_EARLY_WARNING).due_at == earlier + timedelta(hours=24)
+    regulatory.set_flags(rita.report, alice, nis2_aware_at=earlier)  # not flagged: nothing
+    assert row(rita.report, rc.NIS2_EARLY_WARNING).state == "not_applicable"

@@ -47,6 +47,19 @@ def _not_future(field: str, moment: datetime | None, now: datetime) -> None:
         raise RegulatoryError(field, _("This moment lies in the future."))
 
 
+def _flag(
+    on: bool, aware: datetime | None, was_on: bool, was_aware: datetime | None, now: datetime
+) -> tuple[bool, datetime | None]:
+    """A flag and its moment of awareness: a moment alone corrects a flag that is set; a flag
+    set without a moment keeps the one it had, or is aware now."""
+    on = was_on if on is UNSET else on
+    if not on:
+        return False, None
+    if aware is not UNSET and aware is not None:
+        return True, aware
+    return True, was_aware if was_on else now
+
+
 def set_flags(
     report: Report,
     user: User,
@@ -65,18 +78,10 @@ def set_flags(
         locked = lock(report)
         old = current_flags(locked)
         new = old
-        if exploited is not UNSET:
-            aware = exploited_aware_at if exploited_aware_at is not UNSET else None
-            if exploited:
-                aware = aware or old.exploited_aware_at or now
-            new = replace(new, exploited=exploited, exploited_aware_at=aware if exploited else None)
-        if nis2_incident is not UNSET:
-            aware = nis2_aware_at if nis2_aware_at is not UNSET else None
-            if nis2_incident:
-                aware = aware or old.nis2_aware_at or now
-            new = replace(
-                new, nis2_incident=nis2_incident, nis2_aware_at=aware if nis2_incident else None
-            )
+        on, aware = _flag(exploited, exploited_aware_at, old.exploited, old.exploited_aware_at, now)
+        new = replace(new, exploited=on, exploited_aware_at=aware)
+        on, aware = _flag(nis2_incident, nis2_aware_at, old.nis2_incident, old.nis2_aware_at, now)
+        new = replace(new, nis2_incident=on, nis2_aware_at=aware)
         if fix_available_at is not UNSET:
             new = replace(new, fix_available_at=fix_available_at)
         if member_states is not UNSET:
