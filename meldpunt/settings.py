@@ -271,6 +271,11 @@ MELDPUNT_REMINDER_HOURS = env_int("MELDPUNT_REMINDER_HOURS", 24, minimum=1)
 MELDPUNT_NOT_REACHED_HOURS = env_int("MELDPUNT_NOT_REACHED_HOURS", 24, minimum=1)
 # The promise ledger calls a pending promise "at risk" this long before it falls due.
 MELDPUNT_PROMISE_RISK_HOURS = env_int("MELDPUNT_PROMISE_RISK_HOURS", 24, minimum=1)
+# Legal reporting clocks (docs/regulatory-clocks.md): a manufacturer under the Cyber
+# Resilience Act (Art. 14: actively exploited vulnerabilities) and/or an essential or
+# important entity under NIS2 (Art. 23: significant incidents). Off: no clocks run.
+MELDPUNT_CRA_MANUFACTURER = env_bool("MELDPUNT_CRA_MANUFACTURER", False)
+MELDPUNT_NIS2_ENTITY = env_bool("MELDPUNT_NIS2_ENTITY", False)
 # Advisories are numbered <prefix>-<year>-<serial>; the prefix is also the CSAF tracking id's.
 MELDPUNT_ADVISORY_PREFIX = env("MELDPUNT_ADVISORY_PREFIX", "MPSA").upper()
 # Retention: days after a report is published or closed until its attachments (which may

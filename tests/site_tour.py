@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.test import Client, override_settings
+from django.utils import timezone
 
 from meldpunt.advisories import publishing
 from meldpunt.policy import keys
+from meldpunt.reports import regulatory
 from meldpunt.reports.assessment import assess
 from meldpunt.reports.models import SavedView, Tag
+from meldpunt.reports.reporting_clocks import CRA_EARLY_WARNING
 from meldpunt.scope.models import Asset
 from tests.advisory_cast import fixed, ready
 from tests.conftest import make_staff, sign_in, submit, valid_report
@@ -119,6 +122,20 @@ def open_desk() -> Desk:
     hook = webhook_with_log(ada)
     # A template report, labelled "likely low value" on intake (meldpunt.begbounty).
     beg = submit(Client(), description="No DMARC record on your domain. Bounty?").report
+    # Actively exploited (the finder said so) with the early warning sent: the legal
+    # reporting clocks (the tours turn MELDPUNT_CRA_MANUFACTURER and _NIS2_ENTITY on).
+    exploited = submit(Client(), exploited="yes").report
+    with override_settings(MELDPUNT_CRA_MANUFACTURER=True, MELDPUNT_NIS2_ENTITY=True):
+        regulatory.set_flags(exploited, alice, exploited=True, nis2_incident=True)
+        regulatory.record_sent(
+            exploited,
+            alice,
+            CRA_EARLY_WARNING,
+            sent_at=timezone.now(),
+            channel="enisa_srp",
+            reference="SRP-<1>",
+        )
+    flagged = submit(Client(), exploited="yes").report  # not confirmed yet: the prompt
 
     public = [
         ("policy", "/"),
@@ -164,6 +181,8 @@ def open_desk() -> Desk:
         ("views", "/triage/views/"),
         ("inbox-low-value", "/triage/?low_value=yes"),
         ("report-low-value", f"/triage/reports/{beg.uid}/"),
+        ("report-exploited", f"/triage/reports/{exploited.uid}/"),
+        ("report-exploited-unconfirmed", f"/triage/reports/{flagged.uid}/"),
         ("low-value-answer", f"/triage/reports/{beg.uid}/low-value/answer/"),
         ("low-value-rules", "/triage/low-value-rules/"),
         ("low-value-rule", "/triage/low-value-rules/email-authentication/"),

@@ -128,6 +128,8 @@ RULES: dict[str, Rule] = {
     "triage:tag_edit": Rule("GET", ADMIN),
     "triage:tag_delete": Rule("POST", ADMIN),
     "triage:report_tags": Rule("POST", CHANGERS),
+    "triage:regulatory_flags": Rule("POST", CHANGERS),
+    "triage:regulatory_sent": Rule("POST", CHANGERS),
     # The scope inventory: every staff member reads it, admins change it.
     "triage:scope": Rule("GET", STAFF),
     "triage:scope_asset": Rule("GET", ADMIN),
@@ -173,6 +175,8 @@ RULES: dict[str, Rule] = {
     "api:delete_saved_view": Rule("POST", frozenset()),  # DELETE only: refused to all alike
     "api:put_tags": Rule("POST", frozenset()),  # PUT only: refused to every session alike
     "api:assess_report": Rule("POST", frozenset()),
+    "api:set_regulatory_flags": Rule("POST", frozenset()),
+    "api:record_regulatory_sent": Rule("POST", frozenset()),
     "api:list_notes": Rule("GET", frozenset()),
     "api:download_attachment": Rule("GET", frozenset()),
     "api:list_tokens": Rule("GET", frozenset()),

@@ -35,7 +35,9 @@ def fetch(client: Client, path: str) -> str:
 
 
 @pytest.mark.django_db
-def test_it_serves_only_valid_html(tmp_path: Path) -> None:
+def test_it_serves_only_valid_html(tmp_path: Path, settings: Any) -> None:
+    settings.MELDPUNT_CRA_MANUFACTURER = True  # the legal reporting clocks are toured too
+    settings.MELDPUNT_NIS2_ENTITY = True
     jar = tool("vnu-jar/build/dist/vnu.jar")
     if not shutil.which("java"):
         pytest.fail(

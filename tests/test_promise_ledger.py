@@ -20,6 +20,7 @@ from meldpunt.reports.assessment import assess
 from meldpunt.reports.lifecycle import transition
 from meldpunt.reports.messages import send_first_response, send_message
 from meldpunt.reports.models import OutboundMail, Promise, Report, State
+from meldpunt.reports.reporting_clocks import STEPS
 from meldpunt.triage.metrics import promise_figures
 from tests.advisory_cast import fixed, ready
 from tests.conftest import sign_in, submit
@@ -53,6 +54,7 @@ def test_it_starts_a_ledger_with_every_promise_when_a_report_arrives(rita):
         "credit": "not_applicable",
         "publication_involvement": "not_applicable",
         "data_deletion": "not_applicable",
+        **{step: "not_applicable" for step in STEPS},  # no legal clock runs (off, unflagged)
     }
     assert row(rita.report, "first_response").due_at == rita.report.response_due_at
 

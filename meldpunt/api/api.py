@@ -41,7 +41,17 @@ from meldpunt.audit.log import append as audit
 from meldpunt.audit.log import bind as audit_bind
 from meldpunt.lib.uploads import IncomingFile, file_response, read_uploads, shown_file_name
 from meldpunt.policy.commitments import CATEGORIES
-from meldpunt.reports import assessment, lifecycle, messages, notes, outbox, services, ssvc
+from meldpunt.reports import (
+    assessment,
+    lifecycle,
+    messages,
+    notes,
+    outbox,
+    regulatory,
+    services,
+    ssvc,
+)
+from meldpunt.reports import reporting_clocks as rc
 from meldpunt.reports.assessment import primary_score
 from meldpunt.reports.duplicates import suggest_duplicates
 from meldpunt.reports.filters import (
@@ -1102,6 +1112,115 @@ def assess_report(
         return Status(422, problem("invalid", [entry]))
     response["ETag"] = report_etag(report)
     return Status(200, _summary(_report(request, uid), timezone.now()))
+
+
+# --- Legal reporting clocks (CRA Art. 14, NIS2 Art. 23) ------------------------------------
+
+
+class RegulatoryFlags(Schema):
+    exploited: bool | None = None  # actively exploited (CRA): starts the CRA clock
+    exploited_aware_at: datetime | None = None  # default: now
+    nis2_incident: bool | None = None  # significant incident (NIS2): starts the NIS2 clock
+    nis2_aware_at: datetime | None = None  # default: now
+    fix_available_at: datetime | None = None  # default: when the report was marked fixed
+    member_states: str | None = Field(None, max_length=200)
+
+
+class RegulatorySent(Schema):
+    step: str = Field(json_schema_extra={"enum": list(rc.STEPS)})
+    sent_at: datetime
+    submitted_via: str = Field(json_schema_extra={"enum": list(rc.CHANNELS)})
+    reference: str = Field("", max_length=200)
+
+
+class RegulatoryState(Schema):
+    flags: dict[str, Any]
+    clocks: list[dict[str, Any]]
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A moment without an offset is read in MELDPUNT_TIME_ZONE."""
+    if moment is None or timezone.is_aware(moment):
+        return moment
+    return timezone.make_aware(moment)
+
+
+def _regulatory_state(report: Report) -> dict[str, Any]:
+    return {
+        "flags": regulatory.current_flags(report).as_data(),
+        "clocks": regulatory.export(report, ledger(report)),
+    }
+
+
+def _regulatory_refused(refused: regulatory.RegulatoryError) -> Any:
+    entry = {"loc": ["body", refused.field], "msg": str(refused), "type": "value"}
+    return Status(422, problem("invalid", [entry]))
+
+
+REGULATORY_DOC = (
+    "The legal reporting clocks run only when the organisation is configured as a CRA "
+    "manufacturer or NIS2 entity. Moments without an offset are read in the site's time zone. "
+)
+
+
+@api.patch(
+    "/reports/{uid}/regulatory",
+    auth=TRIAGE,
+    response={200: RegulatoryState, **WRITES},
+    summary="Mark a report actively exploited (CRA) or a significant incident (NIS2)",
+    description=REGULATORY_DOC + IF_MATCH_DOC,
+)
+def set_regulatory_flags(
+    request: HttpRequest, uid: uuid.UUID, change: RegulatoryFlags, response: HttpResponse
+) -> Any:
+    require_change_role(request)
+    report = _report(request, uid)
+    values = change.model_dump(exclude_unset=True)
+    for flag in ("exploited", "nis2_incident", "member_states"):
+        if flag in values and values[flag] is None:
+            del values[flag]
+    for name in ("exploited_aware_at", "nis2_aware_at", "fix_available_at"):
+        if name in values:
+            values[name] = _aware(values[name])
+    try:
+        with transaction.atomic():
+            check_if_match(request, report_etag(lifecycle.lock(report)))
+            regulatory.set_flags(report, _user(request), **values)
+    except regulatory.RegulatoryError as refused:
+        return _regulatory_refused(refused)
+    response["ETag"] = report_etag(report)
+    return Status(200, _regulatory_state(report))
+
+
+@api.post(
+    "/reports/{uid}/regulatory/sent",
+    auth=TRIAGE,
+    response={200: RegulatoryState, **WRITES},
+    summary="Record a step of a legal reporting clock as sent to the authority",
+    description=REGULATORY_DOC
+    + "Nothing is sent by Meldpunt: this records your submission. "
+    + IF_MATCH_DOC,
+)
+def record_regulatory_sent(
+    request: HttpRequest, uid: uuid.UUID, sent: RegulatorySent, response: HttpResponse
+) -> Any:
+    require_change_role(request)
+    report = _report(request, uid)
+    try:
+        with transaction.atomic():
+            check_if_match(request, report_etag(lifecycle.lock(report)))
+            regulatory.record_sent(
+                report,
+                _user(request),
+                sent.step,
+                sent_at=_aware(sent.sent_at) or timezone.now(),
+                channel=sent.submitted_via,
+                reference=sent.reference,
+            )
+    except regulatory.RegulatoryError as refused:
+        return _regulatory_refused(refused)
+    response["ETag"] = report_etag(report)
+    return Status(200, _regulatory_state(report))
 
 
 # --- Notes ----------------------------------------------------------------------------------

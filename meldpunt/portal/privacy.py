@@ -25,7 +25,9 @@ from meldpunt.advisories import publishing
 from meldpunt.audit.models import Disclosure
 from meldpunt.portal.forms import ErasureForm
 from meldpunt.portal.views import _finder_or_404, status_page
+from meldpunt.reports import regulatory
 from meldpunt.reports.models import Credit, Report
+from meldpunt.reports.promises import ledger
 from meldpunt.reports.services import forget_contact, record_event
 
 
@@ -75,6 +77,8 @@ def export_document(report: Report) -> dict[str, Any]:
             }
             for d in Disclosure.objects.filter(report=report, finder_may_know=True)
         ],
+        # The reports to authorities (CRA, NIS2) with when and how each was sent.
+        "legal_reporting": regulatory.export(report, ledger(report)),
         "history": [
             {"at": e.created_at.isoformat(), "what": e.kind}
             for e in report.events.order_by("created_at", "pk")

@@ -111,6 +111,8 @@ EVENT_LABELS: dict[str, Any] = {
     "tag_removed": _("Tag removed"),
     "scope_checked": _("Scope checked against the inventory"),
     "low_value_cleared": _("Label “likely low value” taken back"),
+    "regulatory_flags_changed": _("Legal reporting flags changed"),
+    "regulatory_report_sent": _("Report to an authority recorded as sent"),
 }
 # The scope inventory's verdict on a report (Report.scope_verdict; meldpunt.scope), and the
 # inbox's "unchecked" for "" (received while the inventory was empty).
@@ -130,6 +132,20 @@ PROMISE_LABELS: dict[str, Any] = {
     "credit": _("Credit as the finder chose"),
     "publication_involvement": _("Finder involved before publication"),
     "data_deletion": _("Reminder to delete obtained data"),
+    # The legal reporting clocks (meldpunt.reports.reporting_clocks): to authorities.
+    "cra_early_warning": _("CRA early warning (24 h)"),
+    "cra_notification": _("CRA vulnerability notification (72 h)"),
+    "cra_final_report": _("CRA final report (14 days after the fix)"),
+    "nis2_early_warning": _("NIS2 early warning (24 h)"),
+    "nis2_notification": _("NIS2 incident notification (72 h)"),
+    "nis2_final_report": _("NIS2 final report (one month)"),
+}
+# How a report went to an authority (recorded by hand; Meldpunt never calls one).
+SUBMISSION_LABELS: dict[str, Any] = {
+    "enisa_srp": _("ENISA single reporting platform"),
+    "ccb_form": _("CCB notification form"),
+    "email": _("E-mail"),
+    "other": _("Other"),
 }
 PROMISE_STATE_LABELS: dict[str, Any] = {
     Promise.State.PENDING: _("Pending"),
@@ -215,6 +231,16 @@ EVENT_DETAIL_LABELS: dict[str, Any] = {
     "bulk": _("Bulk action"),
     "verdict": _("Scope inventory says"),
     "previous_verdict": _("Before"),
+    "exploited": _("Actively exploited"),
+    "exploited_aware_at": _("Aware of the exploitation since"),
+    "nis2_incident": _("Significant incident (NIS2)"),
+    "nis2_aware_at": _("Aware of the incident since"),
+    "fix_available_at": _("Corrective measure available since"),
+    "member_states": _("Member states affected"),
+    "step": _("Reporting step"),
+    "sent_at": _("Sent"),
+    "submitted_via": _("Submitted via"),
+    "reference": _("Authority's reference"),
 }
 HIDDEN_DETAILS = frozenset({"note", "message", "attachment"})
 _CODED: dict[str, dict[str, Any]] = {
@@ -227,8 +253,20 @@ _CODED: dict[str, dict[str, Any]] = {
     "channel": CHANNEL_LABELS,
     "verdict": SCOPE_VERDICT_LABELS,
     "previous_verdict": SCOPE_VERDICT_LABELS,
+    "step": PROMISE_LABELS,
+    "submitted_via": SUBMISSION_LABELS,
 }
-_DATES = frozenset({"expected_fix_date", "publish_at", "promised_at"})
+_DATES = frozenset(
+    {
+        "expected_fix_date",
+        "publish_at",
+        "promised_at",
+        "exploited_aware_at",
+        "nis2_aware_at",
+        "fix_available_at",
+        "sent_at",
+    }
+)
 
 
 def event_details(data: dict[str, Any]) -> list[tuple[str, str]]:

@@ -380,6 +380,12 @@ class Reminder(models.Model):
         UPDATE_DUE = "update_due"  # to the assignee: the finder is owed a progress update
         FIX_OVERDUE = "fix_overdue"  # to the assignee and admins: the expected fix date passed
         NOT_REACHED = "finder_not_reached"  # to the assignee: our news did not reach the finder
+        # The legal reporting clocks (a step to an authority): soon to the assignee, overdue
+        # to the assignee and admins; one kind per regime, as both clocks may share a due time.
+        CRA_SOON = "cra_soon"
+        CRA_OVERDUE = "cra_overdue"
+        NIS2_SOON = "nis2_soon"
+        NIS2_OVERDUE = "nis2_overdue"
 
     report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="reminders")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from meldpunt.lib.deadlines import end_of_day
-from meldpunt.reports import clock, signals
+from meldpunt.reports import clock, reporting_clocks, signals
 from meldpunt.reports.models import (
     UPDATE_STATES,
     Event,
@@ -311,6 +311,38 @@ def data_deletion(f: Facts) -> Outcome:
     if reminded is not None:
         return by_time(due, reminded.created_at, event_evidence(reminded))
     return Outcome(PENDING, due)
+
+
+def _reporting_step(step: str) -> Callable[[Facts], Outcome]:
+    """A step of a legal reporting clock (CRA, NIS2): kept by recording it as sent in time."""
+
+    def evaluate(f: Facts) -> Outcome:
+        if not reporting_clocks.regime_on(reporting_clocks.STEPS[step]):
+            return NA
+        flags = reporting_clocks.flags(f.events)
+        if reporting_clocks.start(step, flags) is None:
+            return NA
+        due = reporting_clocks.due(step, f.events, flags)
+        done = reporting_clocks.sent(f.events, step)
+        if done is not None:
+            evidence = {
+                **event_evidence(done),
+                "sent_at": str(done.data["sent_at"]),
+                "submitted_via": str(done.data.get("submitted_via", "")),
+                "reference": str(done.data.get("reference", "")),
+            }
+            settled = reporting_clocks.sent_at(done)
+            if due is None:
+                return Outcome(KEPT, None, settled, evidence)
+            return by_time(due, settled, evidence)
+        return Outcome(PENDING, due)
+
+    return evaluate
+
+
+for _step in reporting_clocks.STEPS:
+    # The authorities', not the finder's: never on the finder's status page.
+    register(_step, shown_to_finder=False)(_reporting_step(_step))
 
 
 # --- Evaluation and storage ---------------------------------------------------------------

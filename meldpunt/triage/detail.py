@@ -47,6 +47,7 @@ from meldpunt.reports.labels import (
     SEVERITY_LABELS,
     SSVC_EXPLANATIONS,
     STATE_LABELS,
+    SUBMISSION_LABELS,
     delivery_label,
     event_details,
 )
@@ -63,10 +64,12 @@ from meldpunt.reports.models import (
 from meldpunt.reports.notes import add_note as add_note_to
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import UNREAD, Reach, finder_reach
+from meldpunt.reports.reporting_clocks import STEPS
 from meldpunt.reports.services import download_attachment
 from meldpunt.scope.inventory import contact_url, current_rules
 from meldpunt.scope.matching import Match, matches
 from meldpunt.triage import custody, low_value
+from meldpunt.triage import regulatory as regulatory_panel
 from meldpunt.triage.access import get_report_for_staff, get_report_for_triager
 from meldpunt.triage.tags import report_tags_form
 from meldpunt.webhooks.trackers import issues as tracker_issues
@@ -159,6 +162,8 @@ def promise_rows(report: Report, mails: dict[str, OutboundMail]) -> list[Promise
             evidence_lines(p.evidence, mails),
         )
         for p in ledger(report)
+        # A legal clock that does not run on this report (most reports) is not listed.
+        if not (p.kind in STEPS and p.state == Promise.State.NOT_APPLICABLE)
     ]
 
 
@@ -189,6 +194,11 @@ def evidence_lines(evidence: dict[str, Any], mails: dict[str, OutboundMail]) -> 
         lines.append(_("credit: %(choice)s") % {"choice": CREDIT_LABELS.get(credit, credit)})
     if published := evidence.get("published"):
         lines.append(_("published %(when)s") % {"when": _moment(published)})
+    if via := evidence.get("submitted_via"):
+        how = SUBMISSION_LABELS.get(str(via), via)
+        lines.append(_("submitted via %(how)s") % {"how": how})
+    if reference := evidence.get("reference"):
+        lines.append(_("reference: %(reference)s") % {"reference": reference})
     if reason := evidence.get("early_reason"):
         lines.append(
             _("early, because: %(reason)s") % {"reason": EARLY_REASONS.get(reason, reason)}
@@ -293,6 +303,7 @@ def _detail_page(
         "reach": (reach := finder_reach(report)),
         "not_reached_reason": not_reached_reason(reach),
         "promises": promise_rows(report, newest_mails),
+        "regulatory": regulatory_panel.panel(report, ledger(report), can_change(request)),
         "tags": report.tags.all(),
         "tracker_issues": tracker_issues(report),
         "tags_form": report_tags_form(report) if can_change(request) else None,

@@ -27,6 +27,7 @@ from meldpunt.accounts.gate import staff_required
 from meldpunt.reports.labels import PROMISE_LABELS, delivery_label
 from meldpunt.reports.models import Event, OutboundMail, Promise, Report, State, overdue
 from meldpunt.reports.promises import PROMISES
+from meldpunt.reports.reporting_clocks import STEPS, any_regime_on, regime_on
 
 MONTHS = 12
 NO_FIGURE = "—"
@@ -186,7 +187,7 @@ def promise_table(now: dt.datetime | None = None) -> dict[str, Any]:
     """Share kept per promise per month, newest month first."""
     now = now or timezone.now()
     figures = promise_figures(now)
-    kinds = list(PROMISES)
+    kinds = [kind for kind in PROMISES if kind not in STEPS]  # the legal clocks: below
     return {
         "columns": [PROMISE_LABELS.get(kind, kind) for kind in kinds],
         "rows": [
@@ -200,6 +201,46 @@ def promise_table(now: dt.datetime | None = None) -> dict[str, Any]:
             for month in reversed(month_starts(now))
         ],
     }
+
+
+def legal_deadlines(now: dt.datetime | None = None) -> list[dict[str, Any]] | None:
+    """Per step of the legal reporting clocks, the last twelve months: kept in time out of
+    settled (sent), and how many are overdue and not sent yet. None when no regime is on."""
+    if not any_regime_on():
+        return None
+    now = now or timezone.now()
+    tz = timezone.get_default_timezone()
+    since = dt.datetime.combine(min(month_starts(now)), dt.time.min, tzinfo=tz)
+    steps = Promise.objects.filter(kind__in=list(STEPS))
+    settled = dict(
+        steps.filter(settled_at__gte=since)
+        .values("kind")
+        .annotate(n=Count("id"), kept=Count("id", filter=Q(state=Promise.State.KEPT)))
+        .values_list("kind", "kept")
+    )
+    counts = dict(
+        steps.filter(settled_at__gte=since)
+        .values("kind")
+        .annotate(n=Count("id"))
+        .values_list("kind", "n")
+    )
+    overdue = dict(
+        steps.filter(settled_at=None, due_at__lt=now)
+        .exclude(state=Promise.State.NOT_APPLICABLE)
+        .values("kind")
+        .annotate(n=Count("id"))
+        .values_list("kind", "n")
+    )
+    return [
+        {
+            "kind": step,
+            "label": PROMISE_LABELS.get(step, step),
+            "kept": share_text(settled.get(step, 0), counts.get(step, 0)),
+            "overdue": overdue.get(step, 0),
+        }
+        for step in STEPS
+        if regime_on(STEPS[step])
+    ]
 
 
 # --- Presentation -------------------------------------------------------------------
@@ -363,6 +404,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "total": row(total),
         "chart": chart(months),
         "promises": promise_table(),
+        "legal_deadlines": legal_deadlines(),
         "mail_states": [(s.value, delivery_label(s)) for s in OutboundMail.Status],
         "mail_rows": mail_states(),
     }

@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from meldpunt.accounts.models import REPORT_CHANGERS, Role
 from meldpunt.reports import clock
-from meldpunt.reports.models import FIX_STATES, UPDATE_STATES, Reminder, Report
+from meldpunt.reports.models import FIX_STATES, UPDATE_STATES, Promise, Reminder, Report
 from meldpunt.reports.reach import finder_reach, not_reached
+from meldpunt.reports.reporting_clocks import CRA, STEPS
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ SUBJECTS: dict[str, str] = {
     Reminder.Kind.UPDATE_DUE: "[{ref}] progress update owed to the finder since {due}",
     Reminder.Kind.FIX_OVERDUE: "[{ref}] expected fix date {due} has passed",
     Reminder.Kind.NOT_REACHED: "[{ref}] the finder was not reached: news of {due}",
+    Reminder.Kind.CRA_SOON: "[{ref}] CRA report to the authority due {due}",
+    Reminder.Kind.CRA_OVERDUE: "[{ref}] OVERDUE: CRA report to the authority was due {due}",
+    Reminder.Kind.NIS2_SOON: "[{ref}] NIS2 report to the authority due {due}",
+    Reminder.Kind.NIS2_OVERDUE: "[{ref}] OVERDUE: NIS2 report to the authority was due {due}",
 }
 
 
@@ -88,6 +93,32 @@ def send_due_reminders(now: datetime | None = None) -> int:
     sent += _updates_due(now)
     sent += _fixes_overdue(now)
     sent += _finders_not_reached(now)
+    sent += _legal_clocks(now)
+    return sent
+
+
+def _legal_clocks(now: datetime) -> int:
+    """A step of a legal reporting clock not yet recorded as sent: the assignee (or the team)
+    before it falls due, admins too once it is overdue. The ledger's row says the due time."""
+    warn = timedelta(hours=settings.MELDPUNT_REMINDER_HOURS)
+    open_steps = Promise.objects.select_related("report__assignee").filter(
+        kind__in=list(STEPS),
+        state__in=[Promise.State.PENDING, Promise.State.AT_RISK, Promise.State.BROKEN],
+        settled_at=None,
+        due_at__lte=now + warn,
+    )
+    sent = 0
+    for step in open_steps:
+        if step.due_at is None:  # filtered above; for the type checker
+            continue
+        regime = STEPS[step.kind]
+        if step.due_at > now:
+            to = _team_for(step.report)
+            kind = Reminder.Kind.CRA_SOON if regime == CRA else Reminder.Kind.NIS2_SOON
+        else:
+            to = sorted(set(_admins()) | set(_team_for(step.report)))
+            kind = Reminder.Kind.CRA_OVERDUE if regime == CRA else Reminder.Kind.NIS2_OVERDUE
+        sent += _send_once(step.report, kind, step.due_at, to)
     return sent
 
 

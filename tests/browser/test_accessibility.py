@@ -13,7 +13,15 @@ from tests.site_tour import LANGUAGES, open_desk, tool
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 FINDER_PAGES = {"policy", "report-form", "status-login", "advisories", "advisory"}
-STAFF_PAGES = {"inbox", "report", "advisory-draft", "advisory-published", "metrics", "audit-log"}
+STAFF_PAGES = {
+    "inbox",
+    "report",
+    "report-exploited",
+    "advisory-draft",
+    "advisory-published",
+    "metrics",
+    "audit-log",
+}
 
 
 def context_for(browser: Browser, origin: str, client: Client) -> BrowserContext:
@@ -28,7 +36,11 @@ def context_for(browser: Browser, origin: str, client: Client) -> BrowserContext
     return context
 
 
-def test_it_has_no_accessibility_violations(browser: Browser, live_server: Any) -> None:
+def test_it_has_no_accessibility_violations(
+    browser: Browser, live_server: Any, settings: Any
+) -> None:
+    settings.MELDPUNT_CRA_MANUFACTURER = True  # the legal reporting clocks are toured too
+    settings.MELDPUNT_NIS2_ENTITY = True
     axe = tool("axe-core/axe.min.js")
     desk = open_desk()
     origin = live_server.url
@@ -57,5 +69,5 @@ def test_it_has_no_accessibility_violations(browser: Browser, live_server: Any) 
                     for v in result["violations"]
                 ]
         context.close()
-    assert visited == 3 * 13
+    assert visited == 3 * 14
     assert not found, f"{len(found)} axe violations:\n" + "\n".join(found)
