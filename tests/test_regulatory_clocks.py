@@ -234,8 +234,23 @@ def test_the_draft_carries_what_the_authority_asks_for(rita: Submitted, alice, r
 # --- The desk, the API and the export ----------------------------------------------------
 
 
-def test_the_report_page_prompts_to_confirm_what_the_finder_said(db, alice, regimes):
+def test_the_finders_exploited_answer_starts_the_cra_clock_at_receipt(db, regimes):
     report = submit(Client(), exploited="yes").report
+    flags = regulatory.current_flags(report)
+    assert flags.exploited and flags.exploited_aware_at == report.created_at
+    assert row(report, rc.CRA_EARLY_WARNING).due_at == report.created_at + timedelta(hours=24)
+    assert report.events.filter(kind=rc.FLAGS_CHANGED, actor="finder").exists()
+    # Not for a finder who said no, nor for an organisation that is no manufacturer.
+    assert not regulatory.current_flags(submit(Client(), exploited="no").report).exploited
+    regimes.MELDPUNT_CRA_MANUFACTURER = False
+    assert not regulatory.current_flags(submit(Client(), exploited="yes").report).exploited
+
+
+def test_the_report_page_prompts_to_confirm_what_the_finder_said(db, alice, regimes):
+    # Received while the organisation was not (yet) set up as a manufacturer.
+    regimes.MELDPUNT_CRA_MANUFACTURER = False
+    report = submit(Client(), exploited="yes").report
+    regimes.MELDPUNT_CRA_MANUFACTURER = True
     page = sign_in(Client(), alice).get(f"/triage/reports/{report.uid}/").content.decode()
     assert 'id="regulatory-confirm"' in page
     # The moment of awareness offered is when the report was received; nothing runs yet.

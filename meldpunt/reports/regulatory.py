@@ -6,10 +6,11 @@ as sent. The desk and the API call these; each change is an event (so it is in t
 history, the audit log and the promise ledger in the same transaction). No authority is
 ever called: staff submit by hand and record when, how and the reference they got.
 
-The finder's answer "exploited: yes" on the form does not start the clock by itself: the
-report page asks staff to confirm, with the time of receipt offered as the moment of
-awareness (the law's clock runs from the manufacturer's awareness, which a claim alone
-does not establish).
+The finder's answer "exploited: yes" on the form starts the CRA clock on intake, aware
+since the report arrived (`flag_from_finder`, when MELDPUNT_CRA_MANUFACTURER is on): the
+law's clock runs from awareness, and a report that says so is how the organisation becomes
+aware. Staff unmark it when it is not confirmed (the history keeps both). A report received
+while the setting was off gets a prompt on its page to confirm instead.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -28,6 +31,7 @@ from meldpunt.reports import reporting_clocks as rc
 from meldpunt.reports.lifecycle import lock
 from meldpunt.reports.models import Event, Promise, Report
 from meldpunt.reports.services import record_event
+from meldpunt.reports.signals import event_recorded
 
 UNSET: Any = object()
 
@@ -220,3 +224,24 @@ def draft(report: Report, step: str) -> str:
     if step in (rc.CRA_FINAL_REPORT, rc.NIS2_FINAL_REPORT):
         lines.append(_("Severity and impact, root cause: %(todo)s") % {"todo": todo})
     return "\n".join(lines)
+
+
+def flag_from_finder(report: Report) -> bool:
+    """The finder answered "exploited: yes": the CRA clock starts, aware since receipt."""
+    if not settings.MELDPUNT_CRA_MANUFACTURER:
+        return False
+    if str(report.content.get("exploited", "")) != "yes":
+        return False
+    old = current_flags(report)
+    if old.exploited:
+        return False
+    new = replace(old, exploited=True, exploited_aware_at=report.created_at)
+    record_event(report, rc.FLAGS_CHANGED, "finder", **new.as_data())
+    return True
+
+
+@receiver(event_recorded)
+def _on_received(sender: type, report: Report, event: Event, **kwargs: Any) -> None:
+    # In the intake's own transaction, like every listener of a new report.
+    if event.kind == "received":
+        flag_from_finder(report)

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from playwright.sync_api import Browser, expect
 
+from meldpunt.reports import regulatory
 from meldpunt.reports.models import Promise
 from tests.browser.conftest import _open_page
 from tests.browser.test_staff_xss import press, sign_in_with_totp
@@ -22,7 +23,8 @@ def test_a_triager_runs_the_cra_early_warning(
     browser: Browser, live_server: Any, shoot: Any, settings: Any
 ) -> None:
     settings.MELDPUNT_CRA_MANUFACTURER = True
-    sent = submit(Client(), exploited="yes", description="Exploited in the wild.")
+    # The finder did not know it was exploited; the team learns it and marks the report.
+    sent = submit(Client(), exploited="no", description="Exploited in the wild.")
     report = sent.report
     alice = make_staff("alice@example.org", "triager")
     base = live_server.url
@@ -30,21 +32,20 @@ def test_a_triager_runs_the_cra_early_warning(
     sign_in_with_totp(page, base, alice)
     page.goto(f"{base}/triage/reports/{report.uid}/")
 
-    # The finder's answer asks for confirmation; the clock does not run yet.
-    expect(page.locator("#regulatory-confirm")).to_be_visible()
+    # No clock runs until someone marks it.
     expect(page.locator("#regulatory-steps")).to_have_count(0)
     page.get_by_label("Actively exploited (CRA)").check()
     press(page, "Save the legal reporting flags")
 
-    # The 24 h clock, from the moment offered: when the report was received.
+    # The 24 h clock, from the moment of marking (no earlier moment was given).
     early = page.locator('li[data-step="cra_early_warning"]')
     expect(early).to_be_visible()
     due = early.locator("time.due").get_attribute("datetime")
     assert due is not None
     promise = Promise.objects.get(report=report, kind="cra_early_warning")
-    received = report.created_at.replace(second=0, microsecond=0)  # the form has minutes
-    assert promise.due_at == received + timedelta(hours=24)
-    assert datetime.fromisoformat(due) == promise.due_at
+    aware = regulatory.current_flags(report).exploited_aware_at
+    assert aware is not None and promise.due_at == aware + timedelta(hours=24)
+    assert datetime.fromisoformat(due) == promise.due_at.replace(microsecond=0)  # HTML: seconds
     expect(early).to_contain_text("left")
     expect(page.locator('li[data-step="cra_notification"]')).to_be_visible()
     shoot(page, "clocks-01-early-warning-due")
