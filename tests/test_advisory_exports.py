@@ -253,6 +253,18 @@ def test_an_osv_document_describes_the_packages_and_their_ranges(client: Client)
     assert advisory.identifier in document["references"][0]["url"]
 
 
+def test_the_csaf_document_links_the_osv_document_of_an_advisory_about_packages() -> None:
+    with_packages = publish("MPSA-2026-0135", content(packages=PACKAGES))
+    without = publish("MPSA-2026-0136", content())
+
+    def urls(advisory: Advisory) -> list[str]:
+        csaf = advisory.revisions.get().csaf
+        return [r["url"] for r in csaf["document"]["references"]]
+
+    assert any(u.endswith("/advisories/MPSA-2026-0135/osv.json") for u in urls(with_packages))
+    assert not any(u.endswith("osv.json") for u in urls(without))
+
+
 def test_osv_only_for_published_advisories_about_packages(client: Client) -> None:
     publish("MPSA-2026-0140", content())  # a web shop, no packages
     assert client.get("/advisories/MPSA-2026-0140/osv.json").status_code == 404

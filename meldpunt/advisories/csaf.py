@@ -242,6 +242,16 @@ def build_document(
             "url": csaf_url(identifier, initial["date"], translated),
         },
     ]
+    if content.get("packages"):
+        # The same advisory as an OSV document (exports.osv_document), for package consumers.
+        path = reverse("advisories_public:osv", args=[identifier])
+        references.append(
+            {
+                "category": "self",
+                "summary": f"{identifier} (OSV)",
+                "url": f"{settings.MELDPUNT_BASE_URL}{path}",
+            }
+        )
     references += [
         {"category": "external", "summary": url, "url": url}
         for url in content.get("references", [])
