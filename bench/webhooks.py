@@ -28,7 +28,8 @@ per run and dropped afterwards; names starting with `test` are refused) or on ke
    the queue, the claim and the delivery log cost on top of the HTTP itself.
 
 The target (issue 16): at least 200 deliveries per second to a local receiver. The
-workers are stopped (SIGTERM, then SIGKILL after 20 s) in every case.
+workers are stopped (SIGTERM, then SIGKILL after 20 s) in every case: Ctrl-C, SIGTERM and
+SIGHUP to this script unwind through the same path.
 """
 
 from __future__ import annotations
@@ -350,19 +351,22 @@ def main() -> int:
     parser.add_argument("--reuse", type=Path, metavar="DATA_DIR", help="run on kept data")
     parser.add_argument("--json", type=Path, help="also write the result as JSON here")
     args = parser.parse_args()
+    # SIGTERM and SIGHUP unwind like Ctrl-C, so the workers and the receiver are stopped.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda number, _frame: sys.exit(128 + number))
     if args.pg_database.startswith("test"):
         parser.error("refusing to use a database whose name starts with 'test'")
     if args.reuse:
         result = run(args, args.reuse)
     else:
         data_dir = Path(tempfile.mkdtemp(prefix="meldpunt-webhooks-"))
-        pg_admin("dropdb", "--if-exists", args.pg_database)
+        pg_admin("dropdb", "--if-exists", "--force", args.pg_database)
         pg_admin("createdb", args.pg_database)
         try:
             result = run(args, data_dir)
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
-            pg_admin("dropdb", "--if-exists", args.pg_database)
+            pg_admin("dropdb", "--if-exists", "--force", args.pg_database)
     ok = not result["problems"]
     met = result["fan_out_per_second"] >= TARGET_PER_SECOND
     print(
