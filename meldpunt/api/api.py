@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import contextvars
 import functools
 import hashlib
@@ -10,7 +11,7 @@ import json
 import logging
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -811,6 +812,16 @@ def check_if_match(request: HttpRequest, current: str) -> None:
         raise PreconditionFailed
 
 
+@contextlib.contextmanager
+def _report_change(request: HttpRequest, report: Report, response: HttpResponse) -> Iterator[None]:
+    """One change of a report (the body of the with): under its row lock, only if If-Match
+    still names it; the answer then carries the new ETag. What the change raises goes out."""
+    with transaction.atomic():
+        check_if_match(request, report_etag(lifecycle.lock(report)))
+        yield
+    response["ETag"] = report_etag(report)
+
+
 IF_MATCH_DOC = (
     "Send the ETag of your last read as If-Match: if the object changed since, the answer is "
     "412 `precondition_failed` and nothing changes. Without If-Match the change is made."
@@ -864,15 +875,13 @@ def change_state(
                 400, problem("unknown_reference", "duplicate_of: no report with that reference")
             )
     try:
-        with transaction.atomic():
-            check_if_match(request, report_etag(lifecycle.lock(report)))
+        with _report_change(request, report, response):
             if original is not None:
                 messages.mark_duplicate(report, original, _user(request), change.message or "")
             else:
                 lifecycle.transition(report, change.to, _user(request), change.resolution)
     except lifecycle.WorkflowError as refused:
         return Status(400, problem("workflow_refused", str(refused)))
-    response["ETag"] = report_etag(report)
     return Status(200, _summary(_report(request, uid), timezone.now()))
 
 
@@ -886,7 +895,8 @@ def change_state(
 def post_message(
     request: HttpRequest, uid: uuid.UUID, new: NewMessage, response: HttpResponse
 ) -> Any:
-    return _send_message(request, uid, new, [], response)
+    require_change_role(request)
+    return _send_message(request, _report(request, uid), new, [], response)
 
 
 # At most as many as a finder may send (MELDPUNT_MAX_ATTACHMENTS): the document says so too.
@@ -916,35 +926,32 @@ def post_message_with_attachments(
     files: list[UploadedFile] | None = MESSAGE_FILES,
 ) -> Any:
     require_change_role(request)
-    _report(request, uid)  # a 404 before the files are looked at
+    report = _report(request, uid)  # a 404 before the files are looked at
     try:
         incoming = read_uploads(files or [])
     except forms.ValidationError as refused:
         entry = {"loc": ["body", "files"], "msg": " ".join(refused.messages), "type": "value"}
         return Status(422, problem("invalid", [entry]))
-    return _send_message(request, uid, new, incoming, response)
+    return _send_message(request, report, new, incoming, response)
 
 
 def _send_message(
     request: HttpRequest,
-    uid: uuid.UUID,
+    report: Report,
     new: NewMessage,
     files: list[IncomingFile],
     response: HttpResponse,
 ) -> Any:
-    require_change_role(request)
-    report = _report(request, uid)
+    """The message of both operations, once the caller checked the role and found the report."""
     send = messages.send_first_response if new.first_response else messages.send_message
     try:
-        with transaction.atomic():
-            check_if_match(request, report_etag(lifecycle.lock(report)))
+        with _report_change(request, report, response):
             message = send(report, _user(request), new.text, files=files)
     except lifecycle.WorkflowError as refused:
         return Status(400, problem("workflow_refused", str(refused)))
     except services.StorageFull:
         detail = "no room to store the attachments now: nothing was stored or sent"
         return Status(507, problem("storage_full", detail))
-    response["ETag"] = report_etag(report)
     return Status(201, _message_out(message, _newest(message.mails.defer("envelope_blob"))))
 
 
@@ -1104,13 +1111,11 @@ def assess_report(
     require_change_role(request)
     report = _report(request, uid)
     try:
-        with transaction.atomic():
-            check_if_match(request, report_etag(lifecycle.lock(report)))
+        with _report_change(request, report, response):
             assessment.assess(report, _user(request), **_assessment_values(change))
     except assessment.AssessmentError as refused:
         entry = {"loc": ["body", "change", refused.field], "msg": str(refused), "type": "value"}
         return Status(422, problem("invalid", [entry]))
-    response["ETag"] = report_etag(report)
     return Status(200, _summary(_report(request, uid), timezone.now()))
 
 
@@ -1183,12 +1188,10 @@ def set_regulatory_flags(
         if name in values:
             values[name] = _aware(values[name])
     try:
-        with transaction.atomic():
-            check_if_match(request, report_etag(lifecycle.lock(report)))
+        with _report_change(request, report, response):
             regulatory.set_flags(report, _user(request), **values)
     except regulatory.RegulatoryError as refused:
         return _regulatory_refused(refused)
-    response["ETag"] = report_etag(report)
     return Status(200, _regulatory_state(report))
 
 
@@ -1207,8 +1210,7 @@ def record_regulatory_sent(
     require_change_role(request)
     report = _report(request, uid)
     try:
-        with transaction.atomic():
-            check_if_match(request, report_etag(lifecycle.lock(report)))
+        with _report_change(request, report, response):
             regulatory.record_sent(
                 report,
                 _user(request),
@@ -1219,7 +1221,6 @@ def record_regulatory_sent(
             )
     except regulatory.RegulatoryError as refused:
         return _regulatory_refused(refused)
-    response["ETag"] = report_etag(report)
     return Status(200, _regulatory_state(report))
 
 
