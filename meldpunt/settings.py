@@ -239,6 +239,8 @@ MELDPUNT_STAFF_LOGIN_GLOBAL_LIMIT = env_int("MELDPUNT_STAFF_LOGIN_GLOBAL_LIMIT",
 # A browser where a staff member signed in stays known (a device cookie) this long: its
 # sign-in attempts count against its own limit, not the per-client/account/global ones.
 MELDPUNT_STAFF_DEVICE_DAYS = env_int("MELDPUNT_STAFF_DEVICE_DAYS", 30, minimum=1)
+# An active staff account without a sign-in for this long is reported to the admins (once).
+MELDPUNT_STAFF_INACTIVE_DAYS = env_int("MELDPUNT_STAFF_INACTIVE_DAYS", 90, minimum=1)
 MELDPUNT_SUBMIT_CLIENT_LIMIT = env_int("MELDPUNT_SUBMIT_CLIENT_LIMIT", 20, minimum=1)
 MELDPUNT_SUBMIT_WINDOW_MINUTES = env_int("MELDPUNT_SUBMIT_WINDOW_MINUTES", 60, minimum=1)
 # Number of reverse proxies in front of Meldpunt whose X-Forwarded-For is trusted.

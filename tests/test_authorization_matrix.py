@@ -19,6 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from meldpunt.accounts.models import StaffProfile
 from meldpunt.advisories import publishing
 from meldpunt.api.models import ApiToken
 from meldpunt.api.tokens import issue_token
@@ -113,6 +114,14 @@ RULES: dict[str, Rule] = {
     "triage:webhook_test": Rule("POST", ADMIN),
     "triage:webhook_enable": Rule("POST", ADMIN),
     "triage:webhook_remove": Rule("POST", ADMIN),
+    "triage:staff": Rule("GET", ADMIN),
+    "triage:staff_member": Rule("GET", ADMIN),
+    "triage:staff_deactivate": Rule("POST", ADMIN),
+    "triage:staff_activate": Rule("POST", ADMIN),
+    "triage:staff_end_sessions": Rule("POST", ADMIN),
+    "triage:my_sessions": Rule("GET", STAFF),
+    # Someone else's or an unknown session: staff get "nothing was ended", never its owner's.
+    "triage:my_session_end": Rule("POST", STAFF),
     "triage:add_note": Rule("POST", CHANGERS),
     "triage:transition": Rule("POST", CHANGERS),
     "triage:assess": Rule("POST", CHANGERS),
@@ -329,6 +338,10 @@ def url_for(route: str, name: str, world: dict[str, Any]) -> str:
         values["uid"] = values["uid_token"]
     if name.startswith("triage:outbox_"):
         values["uid"] = str(world["outbound"].uid)
+    if name.startswith("triage:staff_"):
+        # Its own account: the admin may deactivate it or end its sessions.
+        member = make_staff(f"{uuid.uuid4().hex}@example.org", "viewer")
+        values["uid"] = str(StaffProfile.objects.get(user=member).uid)
     if name.startswith("triage:webhook") and "<uuid:uid>" in route:
         values["uid"] = str(webhook_endpoint().uid)  # its own: the admin may remove it
     path = route

@@ -12,6 +12,8 @@ from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
+from meldpunt.accounts import sessions
+
 SECOND_FACTOR_AT = "staff_second_factor_at"
 # The account that gave its password and still owes the second factor (or its enrolment).
 PENDING = "staff_pending"
@@ -51,6 +53,7 @@ def staff_required(view: View) -> View:
             raise Http404  # signed in, but not staff: an outsider
         if not is_staff_verified(request):
             return _to_login(request)
+        sessions.touch(request)
         return view(request, *args, **kwargs)
 
     return wrapper

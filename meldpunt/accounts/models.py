@@ -49,3 +49,44 @@ class RecoveryCode(models.Model):
 
     def __str__(self) -> str:
         return f"recovery code of {self.user_id}"
+
+
+class StaffSession(models.Model):
+    """A signed-in staff session, so that staff can see and end them (account life cycle).
+
+    The session key itself stays in Django's session table: a hash here names it without
+    letting a reader of this table take the session over. No client address is kept (the
+    policy promises none is stored); the device is a coarse browser and system name.
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_sessions"
+    )
+    key_digest = models.CharField(max_length=64, unique=True)
+    browser = models.CharField(max_length=20)
+    system = models.CharField(max_length=20)
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"session {self.uid} of {self.user_id}"
+
+
+class InactiveNotice(models.Model):
+    """Admins were told this account was not used since `since`; the unique key makes it once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inactive_notices"
+    )
+    # The last sign-in (or the creation) the notice is about: a later one is a new period.
+    since = models.DateTimeField()
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "since"], name="inactive_notice_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"inactive notice for {self.user_id}"

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission, User
 from django.contrib.auth.password_validation import validate_password
@@ -11,6 +14,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from meldpunt.accounts import sessions
 from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provisioning_uri
 from meldpunt.accounts.gate import PENDING
 from meldpunt.accounts.models import RecoveryCode, Role, StaffProfile
@@ -67,6 +71,21 @@ class StaffRow:
     second_factor: bool
     recovery_codes_left: int
     last_login: datetime | None
+    uid: UUID
+    role_label: str
+    sessions: int
+    # Active, and no sign-in for MELDPUNT_STAFF_INACTIVE_DAYS (reported to the admins).
+    inactive: bool
+
+
+def inactive_before(now: datetime | None = None) -> datetime:
+    """An account whose last sign-in (or creation) is older than this is unused."""
+    return (now or timezone.now()) - timedelta(days=settings.MELDPUNT_STAFF_INACTIVE_DAYS)
+
+
+def last_used(user: Any) -> datetime:
+    """The last sign-in, or the creation of an account that never signed in."""
+    return user.last_login or user.date_joined  # type: ignore[no-any-return]
 
 
 def list_staff() -> list[StaffRow]:
@@ -77,6 +96,8 @@ def list_staff() -> list[StaffRow]:
         .annotate(n=Count("pk"))
         .values_list("user_id", "n")
     )
+    open_sessions = sessions.open_counts()
+    cutoff = inactive_before()
     return [
         StaffRow(
             username=p.user.get_username(),
@@ -85,6 +106,10 @@ def list_staff() -> list[StaffRow]:
             second_factor=p.totp_confirmed,
             recovery_codes_left=unused.get(p.user_id, 0),
             last_login=p.user.last_login,
+            uid=p.uid,
+            role_label=str(p.get_role_display()),
+            sessions=open_sessions.get(p.user_id, 0),
+            inactive=p.user.is_active and last_used(p.user) < cutoff,
         )
         for p in profiles
     ]
@@ -106,6 +131,7 @@ def end_sessions(user: User) -> int:
         if str(user.pk) in {str(data.get(SESSION_KEY)), str(data.get(PENDING))}:
             session.delete()
             ended += 1
+    sessions.forget_all(user)
     return ended
 
 
@@ -139,12 +165,58 @@ def reset_second_factor(user: User) -> int:
     return ended
 
 
-def set_active(user: User, active: bool) -> int:
-    """(De)activate an account; a deactivated one loses its sessions (API tokens stop too)."""
+class Refused(ValueError):
+    """A change the account rules do not allow; `code` says which rule."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def set_active(user: User, active: bool, by: User | None = None) -> int:
+    """(De)activate an account; a deactivated one loses its sessions (API tokens stop too).
+
+    `by` is the admin on the staff screen (None: the operator's command line). Nobody
+    deactivates themselves, and the last active admin stays: the desk keeps someone who
+    can manage it (the command line can still bring an account back).
+    """
     with transaction.atomic():
+        if not active:
+            if by is not None and by.pk == user.pk:
+                raise Refused("self")
+            admins = (
+                StaffProfile.objects.select_for_update()
+                .filter(role=Role.ADMIN, user__is_active=True)
+                .values_list("user_id", flat=True)
+            )
+            if set(admins) == {user.pk}:
+                raise Refused("last_admin")
         user.is_active = active
         user.save(update_fields=["is_active"])
         ended = 0 if active else end_sessions(user)
         action = "staff_activated" if active else "staff_deactivated"
-        audit(action, OPERATOR, account=staff_actor(user), sessions_ended=ended)
+        who = OPERATOR if by is None else staff_actor(by)
+        audit(action, who, account=staff_actor(user), sessions_ended=ended)
+    return ended
+
+
+def end_all_sessions(user: User, by: User) -> int:
+    """An admin ends every session of `user` (a lost laptop, a shared screen)."""
+    with transaction.atomic():
+        ended = end_sessions(user)
+        audit(
+            "staff_sessions_ended", staff_actor(by), account=staff_actor(user), sessions_ended=ended
+        )
+    return ended
+
+
+def end_own_session(user: User, uid: UUID, current: str | None) -> bool:
+    """A staff member ends one of their other sessions; never the one they are using."""
+    row = user.staff_sessions.filter(uid=uid).first()
+    if row is None or row.key_digest == current:
+        return False
+    with transaction.atomic():
+        ended = sessions.end_one(user, uid)
+        if ended:
+            audit("staff_session_ended", staff_actor(user), account=staff_actor(user))
     return ended

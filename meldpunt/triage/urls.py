@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("meldpunt.triage.urls_outbox")),
     path("", include("meldpunt.triage.urls_webhooks")),
     path("", include("meldpunt.triage.urls_tools")),
+    path("", include("meldpunt.triage.urls_staff")),
 ]

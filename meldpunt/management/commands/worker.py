@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
+from meldpunt.accounts import inactive, sessions
 from meldpunt.advisories.publishing import publish_due
 from meldpunt.policy.securitytxt import renew_if_due
 from meldpunt.reports import orphans, outbox, promises
@@ -73,6 +74,13 @@ def _orphan_files() -> None:
         log.info("removed %d attachment files that no row names", removed)
 
 
+def _staff_accounts() -> None:
+    # Unused accounts are a way in after their owner left; each is reported once.
+    if reported := inactive.report_inactive():
+        log.info("reported %d unused staff accounts to the admins", reported)
+    sessions.purge_stale()
+
+
 ORPHAN_PASS_SECONDS = 3600
 _orphans_checked = -float(ORPHAN_PASS_SECONDS)
 
@@ -85,6 +93,7 @@ JOBS = [
     _security_txt,
     _retention,
     _orphan_files,
+    _staff_accounts,
 ]
 
 

@@ -20,7 +20,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        sub.add_parser("list", help="user name, role, active, second factor, last sign-in")
+        listing = sub.add_parser(
+            "list", help="user name, role, active, second factor, last sign-in"
+        )
+        listing.add_argument(
+            "--inactive",
+            action="store_true",
+            help="only active accounts unused for MELDPUNT_STAFF_INACTIVE_DAYS",
+        )
         password = sub.add_parser(
             "set-password", help="ask for a new password (twice) and end the user's sessions"
         )
@@ -38,7 +45,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "list":
-            self._list()
+            self._list(only_inactive=options["inactive"])
             return
         user = staff.find_staff(options["username"])
         if user is None:
@@ -61,15 +68,23 @@ class Command(BaseCommand):
             self._set_active(user, active=action == "activate")
 
     def _set_active(self, user: User, active: bool) -> None:
-        ended = staff.set_active(user, active)
+        try:
+            ended = staff.set_active(user, active)
+        except staff.Refused as refused:
+            raise CommandError(
+                f"{user.get_username()} is the last active administrator; "
+                "make another account an administrator first"
+            ) from refused
         if active:
             self.stdout.write(f"{user.get_username()} may sign in again.")
         else:
             self.stdout.write(f"{user.get_username()} deactivated; {_sessions(ended)} ended.")
 
-    def _list(self) -> None:
+    def _list(self, only_inactive: bool) -> None:
         rows = [("user", "role", "active", "second factor", "last sign-in")]
         for row in staff.list_staff():
+            if only_inactive and not row.inactive:
+                continue
             factor = (
                 f"yes ({row.recovery_codes_left} recovery codes)" if row.second_factor else "no"
             )
@@ -78,7 +93,8 @@ class Command(BaseCommand):
                 if row.last_login
                 else "never"
             )
-            rows.append((row.username, row.role, "yes" if row.active else "no", factor, last))
+            active = ("yes (unused)" if row.inactive else "yes") if row.active else "no"
+            rows.append((row.username, row.role, active, factor, last))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
             self.stdout.write(
