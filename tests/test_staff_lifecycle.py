@@ -244,3 +244,21 @@ def test_it_reports_unused_accounts_to_admins_once(alice, bob, settings):
     # A sign-in and a new stretch of disuse is a new period: reported again.
     User.objects.filter(pk=alice.pk).update(last_login=old + timedelta(days=1))
     assert inactive.report_inactive() == 1
+
+
+def test_it_names_devices_coarsely() -> None:
+    from meldpunt.lib.useragent import summary
+
+    edge = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.2592.87"
+    )
+    android = (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0.0.0 Mobile Safari/537.36"
+    )
+    assert summary(FIREFOX) == ("Firefox", "Linux")
+    assert summary(SAFARI) == ("Safari", "iOS")
+    assert summary(edge) == ("Edge", "Windows")
+    assert summary(android) == ("Chrome", "Android")
+    assert summary("") == ("?", "?")
