@@ -21,6 +21,8 @@ STAFF_PAGES = {
     "advisory-published",
     "metrics",
     "audit-log",
+    "staff-accounts",
+    "staff-member",
 }
 
 
@@ -69,5 +71,5 @@ def test_it_has_no_accessibility_violations(
                     for v in result["violations"]
                 ]
         context.close()
-    assert visited == 3 * 14
+    assert visited == 3 * 16
     assert not found, f"{len(found)} axe violations:\n" + "\n".join(found)
