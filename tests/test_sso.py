@@ -21,6 +21,7 @@ from meldpunt.accounts import oidc
 from meldpunt.accounts.gate import SECOND_FACTOR_AT
 from meldpunt.accounts.models import OidcIdentity, StaffProfile
 from meldpunt.accounts.sso_views import SSO_PENDING
+from meldpunt.accounts.staff import set_active
 from meldpunt.audit.models import AuditEntry
 from tests.conftest import PASSWORD, make_staff
 from tests.mailservers import free_port
@@ -130,6 +131,15 @@ def test_it_ends_access_and_sessions_of_a_user_removed_from_the_groups(configure
     back = Client()
     assert sso(back, "hugo", ["sec-view"], amr=["otp"])["Location"] == "/triage/"
     assert User.objects.get(pk=hugo.pk).is_active
+
+
+def test_it_keeps_an_account_an_admin_deactivated_inactive() -> None:
+    sso(Client(), "nina", ["sec-triage"])
+    nina = User.objects.get(username="nina@example.org")
+    set_active(nina, False)
+    answer = sso(Client(), "nina", ["sec-triage"])
+    assert answer.status_code == 403 and b"deactivated by an administrator" in answer.content
+    assert not User.objects.get(pk=nina.pk).is_active
 
 
 def test_it_refuses_an_answer_with_another_state() -> None:

@@ -60,6 +60,9 @@ class OidcIdentity(models.Model):
     issuer = models.CharField(max_length=255)
     subject = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Deactivated because the groups no longer map to a role: back in a group, active again.
+    # An account an admin deactivated stays so, whatever the groups say.
+    deprovisioned = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -139,7 +139,7 @@ def _request(
         raise Unavailable(f"HTTP {status}, not JSON") from exc
     if not isinstance(parsed, dict):
         raise Unavailable(f"HTTP {status}, not a JSON object")
-    if status >= 500:
+    if status >= 500 or (status != 200 and body is None):
         raise Unavailable(f"HTTP {status}")
     if status != 200:
         # The token endpoint refuses a bad, used or foreign code with 400 invalid_grant.
@@ -313,7 +313,7 @@ def _is_break_glass(username: str) -> bool:
 @dataclass(frozen=True)
 class Outcome:
     user: User | None
-    reason: str  # why there is no user: "no_role", "deactivated", "name_taken"
+    reason: str  # why there is no user: "no_role", "deactivated" (by an admin), "name_taken"
 
 
 def sign_in(cfg: Config, claims: dict[str, Any]) -> Outcome:
@@ -337,12 +337,19 @@ def sign_in(cfg: Config, claims: dict[str, Any]) -> Outcome:
             if user.is_active:
                 user.is_active = False
                 user.save(update_fields=["is_active"])
+                link.deprovisioned = True
+                link.save(update_fields=["deprovisioned"])
                 ended = end_sessions(user)
                 audit("sso_deprovisioned", staff_actor(user), sessions_ended=ended)
             return Outcome(None, "no_role")
         if not user.is_active:
+            if not link.deprovisioned:
+                audit("sso_refused", staff_actor(user), reason="deactivated")
+                return Outcome(None, "deactivated")
             user.is_active = True
             user.save(update_fields=["is_active"])
+            link.deprovisioned = False
+            link.save(update_fields=["deprovisioned"])
             audit("sso_reprovisioned", staff_actor(user), role=role)
         _set_role(user, role)
         return Outcome(user, "")
