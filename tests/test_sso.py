@@ -150,6 +150,7 @@ def test_it_refuses_an_answer_with_another_state() -> None:
     answer = client.get(forged)
     assert answer.status_code == 400
     assert not User.objects.filter(username="ivan@example.org").exists()
+    assert actions() == ["sso_refused"]
     # Nor may the real answer be used after that: the attempt is spent.
     assert client.get(callback).status_code == 400
 
@@ -292,6 +293,11 @@ def test_it_refuses_a_discovery_document_pointing_elsewhere(provider: Provider) 
     cfg = oidc.Config(issuer=provider.issuer, client_id="meldpunt", client_secret="s", name="x")
     with pytest.raises(oidc.Unavailable, match="another host"):
         oidc._request(cfg, "http://192.0.2.1/token")
+
+
+def test_it_writes_no_audit_entry_for_a_callback_nobody_started() -> None:
+    assert Client().get("/triage/login/sso/callback/?state=x&code=y").status_code == 400
+    assert actions() == []
 
 
 def test_it_answers_404_without_configuration(configured: Any) -> None:

@@ -68,7 +68,8 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
         return _error(request, cfg, "unavailable", 503)
     except oidc.Refused as exc:
         log.info("single sign-on refused: %s", exc)
-        audit("sso_refused", "anonymous", reason="invalid_answer")
+        if pending:  # a sign-in begun here; a bare request to this URL is not worth an entry
+            audit("sso_refused", "anonymous", reason="invalid_answer")
         return _error(request, cfg, "refused", 400)
     if pending and pending.get("fresh"):
         return _fresh_proof(request, cfg, claims, str(pending.get("next", "")))
