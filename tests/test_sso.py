@@ -217,6 +217,19 @@ def test_it_refuses_an_expired_id_token(provider: Provider) -> None:
         oidc.verify_id_token(cfg, id_token, nonce, now=later)
 
 
+def test_it_refuses_an_expired_id_token_end_to_end(
+    configured: Any, provider: Provider, caplog: Any
+) -> None:
+    configured.MELDPUNT_OIDC_CLIENT_ID = "stale-app"
+    configured.MELDPUNT_OIDC_CLIENT_SECRET = provider.secret("stale-app")
+    with caplog.at_level("INFO", logger="meldpunt.accounts.sso_views"):
+        answer = sso(Client(), "olga", ["sec-admins"])
+    assert "ExpiredToken" in caplog.text
+    assert answer.status_code == 400
+    assert b"could not be completed" in answer.content
+    assert not User.objects.filter(username="olga@example.org").exists()
+
+
 def test_it_refuses_a_forged_signature(provider: Provider) -> None:
     cfg = oidc.config()
     assert cfg is not None

@@ -1,5 +1,5 @@
 // A real OpenID Provider for the SSO tests: the certified `oidc-provider` package (installed
-// by bin/test-tools), with two registered clients and a directory of test users.
+// by bin/test-tools), with three registered clients and a directory of test users.
 //
 //   node tests/oidc/provider.mjs PORT REDIRECT_URI
 //
@@ -33,7 +33,10 @@ function client(id) {
 }
 
 const provider = new Provider(issuer, {
-  clients: [client('meldpunt'), client('other-app')],
+  clients: [client('meldpunt'), client('other-app'), client('stale-app')],
+  // stale-app's ID tokens expired five minutes before they are issued: a provider whose
+  // clock runs far behind, seen from the desk.
+  ttl: { IdToken: (ctx, token, client) => (client.clientId === 'stale-app' ? -300 : 3600) },
   pkce: { required: () => true, methods: ['S256'] },
   scopes: ['openid', 'email', 'groups'],
   // amr with the openid scope: how the user signed in goes into every ID token, as Keycloak,
