@@ -99,3 +99,33 @@ def key_file(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage
             )
         ]
     return []
+
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _oidc_issuer_problem(deploy: bool) -> list[checks.CheckMessage]:
+    issuer = settings.MELDPUNT_OIDC_ISSUER
+    if not issuer:
+        return []
+    url = urlsplit(issuer)
+    if url.scheme == "https" and url.hostname and not url.query and not url.fragment:
+        return []
+    # Plain http lets anyone on the path forge the keys and the sign-in: tests and a
+    # developer's machine (DEBUG, or an issuer on loopback) only, never `check --deploy`.
+    if url.scheme == "http" and not deploy and (settings.DEBUG or url.hostname in _LOOPBACK):
+        return []
+    message = f"MELDPUNT_OIDC_ISSUER={issuer!r} must be an https:// URL (no query or fragment)."
+    return [checks.Error(message, id="meldpunt.E030")]
+
+
+@checks.register()
+def oidc_issuer(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    return _oidc_issuer_problem(deploy=False)
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def oidc_issuer_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if _oidc_issuer_problem(deploy=False):
+        return []  # said once already by oidc_issuer
+    return _oidc_issuer_problem(deploy=True)

@@ -236,6 +236,49 @@ MELDPUNT_RECEIPT_GLOBAL_LIMIT = env_int("MELDPUNT_RECEIPT_GLOBAL_LIMIT", 500, mi
 MELDPUNT_RECEIPT_WINDOW_MINUTES = env_int("MELDPUNT_RECEIPT_WINDOW_MINUTES", 15, minimum=1)
 MELDPUNT_STAFF_LOGIN_LIMIT = env_int("MELDPUNT_STAFF_LOGIN_LIMIT", 10, minimum=1)
 MELDPUNT_STAFF_LOGIN_GLOBAL_LIMIT = env_int("MELDPUNT_STAFF_LOGIN_GLOBAL_LIMIT", 300, minimum=1)
+# Single sign-on with OpenID Connect (docs/sso.md); off while MELDPUNT_OIDC_ISSUER is empty.
+MELDPUNT_OIDC_ISSUER = env("MELDPUNT_OIDC_ISSUER", "").rstrip("/")
+MELDPUNT_OIDC_CLIENT_ID = env("MELDPUNT_OIDC_CLIENT_ID", "")
+MELDPUNT_OIDC_CLIENT_SECRET = env("MELDPUNT_OIDC_CLIENT_SECRET", "")
+MELDPUNT_OIDC_NAME = env("MELDPUNT_OIDC_NAME", "single sign-on")
+MELDPUNT_OIDC_SCOPES = env("MELDPUNT_OIDC_SCOPES", "openid email profile").split()
+MELDPUNT_OIDC_GROUPS_CLAIM = env("MELDPUNT_OIDC_GROUPS_CLAIM", "groups")
+MELDPUNT_OIDC_ROLE_MAP: dict[str, str] = {}
+MELDPUNT_OIDC_ACCEPT_MFA = env_bool("MELDPUNT_OIDC_ACCEPT_MFA", False)
+# The `amr` values (RFC 8176) or `acr` values that count as multi-factor when accepted.
+MELDPUNT_OIDC_MFA_AMR = [
+    v for v in map(str.strip, env("MELDPUNT_OIDC_MFA_AMR", "mfa,otp,hwk,swk").split(",")) if v
+]
+MELDPUNT_OIDC_MFA_ACR = [
+    v for v in map(str.strip, env("MELDPUNT_OIDC_MFA_ACR", "").split(",")) if v
+]
+MELDPUNT_OIDC_LEEWAY_SECONDS = env_int("MELDPUNT_OIDC_LEEWAY_SECONDS", 60, minimum=0)
+MELDPUNT_OIDC_TIMEOUT_SECONDS = env_int("MELDPUNT_OIDC_TIMEOUT_SECONDS", 10, minimum=1)
+# Password sign-in can be switched off for everyone but one named break-glass admin.
+MELDPUNT_LOCAL_LOGIN = env_bool("MELDPUNT_LOCAL_LOGIN", True)
+MELDPUNT_BREAK_GLASS_ADMIN = env("MELDPUNT_BREAK_GLASS_ADMIN", "")
+if MELDPUNT_OIDC_ISSUER:
+    if not (MELDPUNT_OIDC_CLIENT_ID and MELDPUNT_OIDC_CLIENT_SECRET):
+        CONFIG_ERRORS.append(
+            "MELDPUNT_OIDC_ISSUER is set: MELDPUNT_OIDC_CLIENT_ID and "
+            "MELDPUNT_OIDC_CLIENT_SECRET are needed too."
+        )
+    if "openid" not in MELDPUNT_OIDC_SCOPES:
+        CONFIG_ERRORS.append("MELDPUNT_OIDC_SCOPES must include openid.")
+    for _item in filter(None, (p.strip() for p in env("MELDPUNT_OIDC_ROLE_MAP", "").split(","))):
+        _group, _, _role = _item.rpartition("=")
+        if not _group.strip() or _role.strip() not in {"admin", "triager", "viewer"}:
+            CONFIG_ERRORS.append(
+                f"MELDPUNT_OIDC_ROLE_MAP: {_item!r} must look like GROUP=admin|triager|viewer."
+            )
+        else:
+            MELDPUNT_OIDC_ROLE_MAP[_group.strip()] = _role.strip()
+    if not MELDPUNT_OIDC_ROLE_MAP:
+        CONFIG_ERRORS.append("MELDPUNT_OIDC_ROLE_MAP must map at least one group to a role.")
+if not MELDPUNT_LOCAL_LOGIN and not MELDPUNT_BREAK_GLASS_ADMIN:
+    CONFIG_ERRORS.append(
+        "MELDPUNT_LOCAL_LOGIN is off: name the break-glass admin in MELDPUNT_BREAK_GLASS_ADMIN."
+    )
 # A browser where a staff member signed in stays known (a device cookie) this long: its
 # sign-in attempts count against its own limit, not the per-client/account/global ones.
 MELDPUNT_STAFF_DEVICE_DAYS = env_int("MELDPUNT_STAFF_DEVICE_DAYS", 30, minimum=1)

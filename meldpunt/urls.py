@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.i18n import set_language
 
+from meldpunt.accounts import sso_views as sso
 from meldpunt.accounts import views as accounts
 from meldpunt.api import views as api_views
 from meldpunt.api.api import api as staff_api
@@ -31,6 +32,8 @@ staff_patterns = (
         path("login/verify/", accounts.verify, name="verify"),
         path("login/enrol/", accounts.enrol, name="enrol"),
         path("login/again/", accounts.again, name="again"),
+        path("login/sso/", sso.sso_login, name="sso_login"),
+        path("login/sso/callback/", sso.sso_callback, name="sso_callback"),
         path("logout/", accounts.logout_view, name="logout"),
     ],
     "accounts",

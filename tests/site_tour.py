@@ -212,3 +212,23 @@ def form_with_errors(client: Client) -> str:
     """The report form as a finder sees it after a mistake."""
     data = valid_report(description="")
     return str(client.post("/report/", data).content.decode())
+
+
+def sso_pages(language: str) -> dict[str, str]:
+    """Sign-in with single sign-on offered, password sign-in for break-glass only, and the
+    page shown when the identity provider is down (a loopback port where nobody listens)."""
+    from tests.mailservers import free_port
+
+    sso = {
+        "MELDPUNT_OIDC_ISSUER": f"http://127.0.0.1:{free_port()}",
+        "MELDPUNT_OIDC_CLIENT_ID": "meldpunt",
+        "MELDPUNT_OIDC_NAME": "Example IdP",
+        "MELDPUNT_LOCAL_LOGIN": False,
+        "MELDPUNT_BREAK_GLASS_ADMIN": "root@example.org",
+    }
+    client = in_language(Client(), language)
+    with override_settings(**sso):
+        login = client.get("/triage/login/")
+        down = client.get("/triage/login/sso/")
+    assert (login.status_code, down.status_code) == (200, 503)
+    return {"sso-login": login.content.decode(), "sso-unavailable": down.content.decode()}

@@ -15,7 +15,15 @@ from django.template import engines
 from django.test import Client
 from django.utils import timezone
 
-from tests.site_tour import LANGUAGES, bulk_refused, form_with_errors, in_language, open_desk, tool
+from tests.site_tour import (
+    LANGUAGES,
+    bulk_refused,
+    form_with_errors,
+    in_language,
+    open_desk,
+    sso_pages,
+    tool,
+)
 
 
 def test_it_prints_a_moment_as_html_datetime_accepts_it() -> None:
@@ -56,6 +64,8 @@ def test_it_serves_only_valid_html(tmp_path: Path, settings: Any) -> None:
         keep(f"{language}-report-form-errors", form_with_errors(in_language(Client(), language)))
         refused = bulk_refused(in_language(desk.staff, language), desk.refused_reports)
         keep(f"{language}-bulk-refused", refused)
+        for name, html in sso_pages(language).items():
+            keep(f"{language}-{name}", html)
         for client, pages in [
             (desk.visitor, desk.public),
             (desk.finder, desk.finder_pages),

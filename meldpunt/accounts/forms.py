@@ -39,6 +39,10 @@ class LoginForm(Form):
         if ratelimit.first_refused(*self._limits(username)):
             self.rate_limited = True
             raise forms.ValidationError(ratelimit.TOO_MANY_ATTEMPTS)
+        if not local_login_allowed(username):
+            raise forms.ValidationError(
+                _("Sign-in with a password is switched off: use single sign-on.")
+            )
         user = authenticate(self.request, username=username, password=password)
         if user is None or not StaffProfile.objects.filter(user_id=user.pk).exists():
             raise forms.ValidationError(_("This user name and password do not match."))
@@ -103,6 +107,12 @@ class EnrolForm(Form):
         if not accept_totp(self.profile, code, confirming=True):
             raise forms.ValidationError(_("This code is not valid. Check the time on your phone."))
         return code
+
+
+def local_login_allowed(username: str) -> bool:
+    """Passwords may be switched off for everyone but the named break-glass admin."""
+    name = settings.MELDPUNT_BREAK_GLASS_ADMIN
+    return settings.MELDPUNT_LOCAL_LOGIN or (bool(name) and username.lower() == name.lower())
 
 
 def global_login_limit() -> ratelimit.Limit:

@@ -90,3 +90,25 @@ class InactiveNotice(models.Model):
 
     def __str__(self) -> str:
         return f"inactive notice for {self.user_id}"
+
+
+class OidcIdentity(models.Model):
+    """The identity provider's user (issuer and `sub`) a staff account signs in as."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identity"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Deactivated because the groups no longer map to a role: back in a group, active again.
+    # An account an admin deactivated stays so, whatever the groups say.
+    deprovisioned = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="oidc_identity_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"identity of {self.user_id}"

@@ -6,6 +6,7 @@ import io
 import time
 
 import segno
+from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -36,7 +37,7 @@ def _pending_user(request: HttpRequest) -> User | None:
     return User.objects.filter(pk=int(pending), is_active=True).first()
 
 
-def _safe_next(request: HttpRequest, candidate: str | None) -> str:
+def safe_next(request: HttpRequest, candidate: str | None) -> str:
     if candidate and url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
@@ -47,20 +48,31 @@ def _safe_next(request: HttpRequest, candidate: str | None) -> str:
 @require_http_methods(["GET", "HEAD", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        request.session[NEXT] = _safe_next(request, request.GET.get("next"))
-        return render_private(
-            request, "accounts/login.html", {"form": LoginForm(request=request, client="")}
-        )
+        request.session[NEXT] = safe_next(request, request.GET.get("next"))
+        form = LoginForm(request=request, client="")
+        return render_private(request, "accounts/login.html", _login_context(request, form))
     form = LoginForm(request.POST, request=request, client=client_key(request))
     if not form.is_valid() or form.user is None:
         status = 429 if form.rate_limited else 400
-        return render_private(request, "accounts/login.html", {"form": form}, status=status)
+        context = _login_context(request, form)
+        return render_private(request, "accounts/login.html", context, status=status)
     request.session.cycle_key()
     request.session[PENDING] = form.user.pk
     request.session[PENDING_AT] = time.time()
     profile = StaffProfile.objects.get(user_id=form.user.pk)
     step = "accounts:verify" if profile.totp_confirmed else "accounts:enrol"
     return HttpResponseRedirect(reverse(step), status=303)
+
+
+def _login_context(request: HttpRequest, form: LoginForm) -> dict[str, object]:
+    sso = settings.MELDPUNT_OIDC_NAME if settings.MELDPUNT_OIDC_ISSUER else ""
+    next_url = request.GET.get("next", "")
+    return {
+        "form": form,
+        "sso_name": sso,
+        "next": next_url if url_has_allowed_host_and_scheme(next_url, set()) else "",
+        "local_login": settings.MELDPUNT_LOCAL_LOGIN,
+    }
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -82,7 +94,7 @@ def _complete_login(request: HttpRequest, user: User) -> HttpResponse:
     target = request.session.get(NEXT)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SECOND_FACTOR_AT] = time.time()
-    response = HttpResponseRedirect(_safe_next(request, target), status=303)
+    response = HttpResponseRedirect(safe_next(request, target), status=303)
     devices.remember(request, response, user)
     return response
 
@@ -144,13 +156,19 @@ def again(request: HttpRequest) -> HttpResponse:
         status = 200 if request.method != "POST" else (429 if form.rate_limited else 400)
         if request.method == "POST":
             audit("sudo_failed", staff(user), rate_limited=form.rate_limited)
-        return render_private(
-            request, "accounts/verify.html", {"form": form, "again": True}, status
-        )
+        context = {"form": form, "again": True, "sso_name": _sso_for(user)}
+        return render_private(request, "accounts/verify.html", context, status)
     audit("sudo_passed", staff(user), method=form.method)
     request.session[SECOND_FACTOR_AT] = time.time()
-    target = _safe_next(request, request.GET.get("next"))
+    target = safe_next(request, request.GET.get("next"))
     return HttpResponseRedirect(target, status=303)
+
+
+def _sso_for(user: User) -> str:
+    """The identity provider's name if this account may prove itself there afresh."""
+    if not settings.MELDPUNT_OIDC_ACCEPT_MFA or not settings.MELDPUNT_OIDC_ISSUER:
+        return ""
+    return settings.MELDPUNT_OIDC_NAME if hasattr(user, "oidc_identity") else ""
 
 
 @require_POST
