@@ -108,15 +108,21 @@ def _oidc_issuer_problem(deploy: bool) -> list[checks.CheckMessage]:
     issuer = settings.MELDPUNT_OIDC_ISSUER
     if not issuer:
         return []
-    url = urlsplit(issuer)
-    if url.scheme == "https" and url.hostname and not url.query and not url.fragment:
-        return []
-    # Plain http lets anyone on the path forge the keys and the sign-in: tests and a
-    # developer's machine (DEBUG, or an issuer on loopback) only, never `check --deploy`.
-    if url.scheme == "http" and not deploy and (settings.DEBUG or url.hostname in _LOOPBACK):
-        return []
-    message = f"MELDPUNT_OIDC_ISSUER={issuer!r} must be an https:// URL (no query or fragment)."
-    return [checks.Error(message, id="meldpunt.E030")]
+    problems = []
+    for name, value in [("MELDPUNT_OIDC_ISSUER", issuer)] + [
+        ("MELDPUNT_OIDC_ENDPOINT_ORIGINS", origin)
+        for origin in settings.MELDPUNT_OIDC_ENDPOINT_ORIGINS
+    ]:
+        url = urlsplit(value)
+        if url.scheme == "https" and url.hostname and not url.query and not url.fragment:
+            continue
+        # Plain http lets anyone on the path forge the keys and the sign-in: tests and a
+        # developer's machine (DEBUG, or loopback) only, never `check --deploy`.
+        if url.scheme == "http" and not deploy and (settings.DEBUG or url.hostname in _LOOPBACK):
+            continue
+        message = f"{name}={value!r} must be an https:// URL (no query or fragment)."
+        problems.append(checks.Error(message, id="meldpunt.E030"))
+    return problems
 
 
 @checks.register()

@@ -254,6 +254,13 @@ MELDPUNT_OIDC_MFA_ACR = [
 ]
 MELDPUNT_OIDC_LEEWAY_SECONDS = env_int("MELDPUNT_OIDC_LEEWAY_SECONDS", 60, minimum=0)
 MELDPUNT_OIDC_TIMEOUT_SECONDS = env_int("MELDPUNT_OIDC_TIMEOUT_SECONDS", 10, minimum=1)
+# Origins besides the issuer's own that discovery may name for the token endpoint and keys
+# (Google: https://oauth2.googleapis.com,https://www.googleapis.com). Only these are asked.
+MELDPUNT_OIDC_ENDPOINT_ORIGINS = [
+    v.rstrip("/")
+    for v in map(str.strip, env("MELDPUNT_OIDC_ENDPOINT_ORIGINS", "").split(","))
+    if v
+]
 # Password sign-in can be switched off for everyone but one named break-glass admin.
 MELDPUNT_LOCAL_LOGIN = env_bool("MELDPUNT_LOCAL_LOGIN", True)
 MELDPUNT_BREAK_GLASS_ADMIN = env("MELDPUNT_BREAK_GLASS_ADMIN", "")
@@ -275,6 +282,12 @@ if MELDPUNT_OIDC_ISSUER:
             MELDPUNT_OIDC_ROLE_MAP[_group.strip()] = _role.strip()
     if not MELDPUNT_OIDC_ROLE_MAP:
         CONFIG_ERRORS.append("MELDPUNT_OIDC_ROLE_MAP must map at least one group to a role.")
+    for _origin in MELDPUNT_OIDC_ENDPOINT_ORIGINS:
+        _parts = urlsplit(_origin)
+        if _parts.scheme not in {"http", "https"} or not _parts.hostname or _parts.path:
+            CONFIG_ERRORS.append(
+                f"MELDPUNT_OIDC_ENDPOINT_ORIGINS: {_origin!r} must look like https://host[:port]."
+            )
 if not MELDPUNT_LOCAL_LOGIN and not MELDPUNT_BREAK_GLASS_ADMIN:
     CONFIG_ERRORS.append(
         "MELDPUNT_LOCAL_LOGIN is off: name the break-glass admin in MELDPUNT_BREAK_GLASS_ADMIN."

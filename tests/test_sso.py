@@ -6,6 +6,7 @@ and signatures are its own. The desk is driven in-process with Django's test cli
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -308,6 +309,21 @@ def test_it_refuses_a_discovery_document_pointing_elsewhere(provider: Provider) 
         oidc._request(cfg, "http://192.0.2.1/token")
 
 
+def test_it_asks_another_origin_only_when_the_admin_named_it(provider: Provider) -> None:
+    """The same real provider under another host name (localhost) stands in for an IdP such
+    as Google, whose token endpoint and keys are not on the issuer's host."""
+    elsewhere = provider.issuer.replace("127.0.0.1", "localhost")
+    url = f"{elsewhere}/.well-known/openid-configuration"
+    cfg = oidc.Config(issuer=provider.issuer, client_id="meldpunt", client_secret="s", name="x")
+    with pytest.raises(oidc.Unavailable, match="another host"):
+        oidc._request(cfg, url)
+    named = dataclasses.replace(cfg, endpoint_origins=frozenset({elsewhere}))
+    assert named.endpoint_origins and oidc._request(named, url)["issuer"] == provider.issuer
+    # Naming one origin does not open another.
+    with pytest.raises(oidc.Unavailable, match="another host"):
+        oidc._request(named, "http://192.0.2.1/token")
+
+
 def test_it_writes_no_audit_entry_for_a_callback_nobody_started() -> None:
     assert Client().get("/triage/login/sso/callback/?state=x&code=y").status_code == 400
     assert actions() == []
@@ -330,4 +346,8 @@ def test_it_refuses_an_http_issuer_in_deploy_checks(configured: Any) -> None:
     configured.MELDPUNT_OIDC_ISSUER = "http://idp.example.org"
     assert "meldpunt.E030" in ids(False)
     configured.MELDPUNT_OIDC_ISSUER = "https://idp.example.org/realms/staff"
+    assert "meldpunt.E030" not in ids(True)
+    configured.MELDPUNT_OIDC_ENDPOINT_ORIGINS = ["http://keys.example.org"]
+    assert "meldpunt.E030" in ids(False)
+    configured.MELDPUNT_OIDC_ENDPOINT_ORIGINS = ["https://keys.example.org"]
     assert "meldpunt.E030" not in ids(True)

@@ -67,6 +67,8 @@ class Config:
     mfa_acr: frozenset[str] = frozenset()
     leeway: int = 60
     timeout: float = 10.0
+    # Origins besides the issuer's that the admin allows discovery to name (token, keys).
+    endpoint_origins: frozenset[str] = frozenset()
 
 
 def config() -> Config | None:
@@ -86,6 +88,7 @@ def config() -> Config | None:
         mfa_acr=frozenset(settings.MELDPUNT_OIDC_MFA_ACR),
         leeway=settings.MELDPUNT_OIDC_LEEWAY_SECONDS,
         timeout=float(settings.MELDPUNT_OIDC_TIMEOUT_SECONDS),
+        endpoint_origins=frozenset(settings.MELDPUNT_OIDC_ENDPOINT_ORIGINS),
     )
 
 
@@ -100,11 +103,18 @@ def _same_origin(url: str, issuer: str) -> bool:
     }
 
 
+def _allowed(url: str, cfg: Config) -> bool:
+    """On the issuer's own origin, or on one the admin named in MELDPUNT_OIDC_ENDPOINT_ORIGINS."""
+    return _same_origin(url, cfg.issuer) or any(
+        _same_origin(url, origin) for origin in cfg.endpoint_origins
+    )
+
+
 def _request(
     cfg: Config, url: str, body: dict[str, str] | None = None, auth: bool = False
 ) -> dict[str, Any]:
     """GET (or POST a form to) a URL on the issuer's host; the JSON answer or Unavailable."""
-    if not _same_origin(url, cfg.issuer):
+    if not _allowed(url, cfg):
         raise Unavailable("the identity provider named an endpoint on another host")
     parts = urlsplit(url)
     connection_class = (
@@ -157,9 +167,7 @@ def metadata(cfg: Config) -> dict[str, Any]:
     if document.get("issuer") != cfg.issuer:
         raise Unavailable("the discovery document names another issuer")
     for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-        if not isinstance(document.get(name), str) or not _same_origin(
-            document[name], cfg.issuer
-        ):
+        if not isinstance(document.get(name), str) or not _allowed(document[name], cfg):
             raise Unavailable(f"{name} is missing or on another host")
     cache.set(key, document, METADATA_SECONDS)
     return document
