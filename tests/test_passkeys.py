@@ -202,3 +202,20 @@ def test_required_passkeys_send_a_member_without_one_to_register_first(
 
     assert register(client, key).status_code == 200
     assert client.get("/triage/").status_code == 200
+
+
+def test_a_passkey_renews_the_proof_for_a_sensitive_action(
+    alice: Any, key: SoftAuthenticator, enrolled: Passkey
+) -> None:
+    client = sign_in(Client(), alice)
+    session = client.session
+    session["staff_second_factor_at"] = time.time() - 3600
+    session.save()
+    page = client.get("/triage/login/again/?next=/triage/passkeys/")
+    assert b"Use a passkey" in page.content and b'data-next="/triage/passkeys/"' in page.content
+    options = client.post("/triage/login/passkey/options/").content.decode()
+    response = {"response": key.assert_(options), "next": "https://evil.example/"}
+    answer = client.post("/triage/login/passkey/", response)
+    assert answer.status_code == 200 and answer.json() == {"next": "/triage/"}  # not elsewhere
+    assert client.post(f"/triage/passkeys/{enrolled.uid}/remove/").status_code == 303
+    assert "sudo_passed" in actions(alice)
