@@ -71,6 +71,10 @@ def test_it_registers_a_passkey_and_signs_in_with_it(
     assert bytes(enrolled.credential_id) == key.credential_id
 
     client = password_step(alice)
+    page = client.get("/triage/login/verify/").content.decode()
+    # Without JavaScript the page says why, and the code form stays (codes are allowed here).
+    assert "Signing in with a passkey needs JavaScript. Use a code instead." in page
+    assert 'name="code"' in page and "meldpunt/passkeys.js" in page
     answer = passkey_step(client, key)
     assert answer.status_code == 200 and answer.json() == {"next": "/triage/"}
     assert client.get("/triage/").status_code == 200
