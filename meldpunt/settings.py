@@ -297,6 +297,12 @@ if not MELDPUNT_LOCAL_LOGIN and not MELDPUNT_BREAK_GLASS_ADMIN:
 MELDPUNT_STAFF_DEVICE_DAYS = env_int("MELDPUNT_STAFF_DEVICE_DAYS", 30, minimum=1)
 # An active staff account without a sign-in for this long is reported to the admins (once).
 MELDPUNT_STAFF_INACTIVE_DAYS = env_int("MELDPUNT_STAFF_INACTIVE_DAYS", 90, minimum=1)
+# Passkeys (WebAuthn) as the staff second factor. Required: a code from the authenticator
+# app no longer signs in (it can be phished); staff without a passkey sign in with TOTP
+# once and must register one before anything else. TOTP_AS_RECOVERY lets TOTP and the
+# recovery codes stand in for a lost passkey (off: the operator resets the second factor).
+MELDPUNT_REQUIRE_PASSKEYS = env_bool("MELDPUNT_REQUIRE_PASSKEYS", False)
+MELDPUNT_TOTP_AS_RECOVERY = env_bool("MELDPUNT_TOTP_AS_RECOVERY", False)
 MELDPUNT_SUBMIT_CLIENT_LIMIT = env_int("MELDPUNT_SUBMIT_CLIENT_LIMIT", 20, minimum=1)
 MELDPUNT_SUBMIT_WINDOW_MINUTES = env_int("MELDPUNT_SUBMIT_WINDOW_MINUTES", 60, minimum=1)
 # Number of reverse proxies in front of Meldpunt whose X-Forwarded-For is trusted.

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.i18n import set_language
 
+from meldpunt.accounts import passkey_views
 from meldpunt.accounts import sso_views as sso
 from meldpunt.accounts import views as accounts
 from meldpunt.api import views as api_views
@@ -34,6 +35,12 @@ staff_patterns = (
         path("login/again/", accounts.again, name="again"),
         path("login/sso/", sso.sso_login, name="sso_login"),
         path("login/sso/callback/", sso.sso_callback, name="sso_callback"),
+        path("login/passkey/options/", passkey_views.sign_in_options, name="passkey_options"),
+        path("login/passkey/", passkey_views.sign_in, name="passkey_sign_in"),
+        path("passkeys/", passkey_views.manage, name="passkeys"),
+        path("passkeys/options/", passkey_views.register_options, name="passkey_register_options"),
+        path("passkeys/register/", passkey_views.register, name="passkey_register"),
+        path("passkeys/<uuid:uid>/remove/", passkey_views.remove, name="passkey_remove"),
         path("logout/", accounts.logout_view, name="logout"),
     ],
     "accounts",

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from meldpunt.accounts.models import Passkey
 from meldpunt.advisories import publishing
 from meldpunt.policy import keys
 from meldpunt.reports import regulatory
@@ -92,6 +93,11 @@ def open_desk() -> Desk:
     assert finder.post(f"/status/advisory/{reviewed.uid}/", review).status_code == 303
 
     staff = sign_in(Client(), ada)
+    # Ada's passkeys: one in use, one blocked after its counter went backwards.
+    used = {"sign_count": 3, "last_used_at": MOMENT}
+    Passkey.objects.create(user=ada, name="Laptop", credential_id=b"1", public_key=b"k", **used)
+    blocked = {"credential_id": b"2", "public_key": b"k", "regressed_at": MOMENT}
+    Passkey.objects.create(user=ada, name="Security key", **blocked)
     report = rita.report
     assert staff.post(f"/triage/reports/{report.uid}/notes/", {"text": "Seen."}).status_code == 303
     tag = Tag.objects.create(name="auth", colour="red", description="Log-in flows")
@@ -173,6 +179,7 @@ def open_desk() -> Desk:
         ("my-sessions", "/triage/sessions/"),
         ("templates", "/triage/templates/"),
         ("api-tokens", "/triage/tokens/"),
+        ("passkeys", "/triage/passkeys/"),
         ("api-docs", "/api/v1/docs"),
         ("template", "/triage/templates/fixed/en/"),
         ("tags", "/triage/tags/"),

@@ -100,6 +100,15 @@ RULES: dict[str, Rule] = {
     # Single sign-on is not configured here: not found for everyone (tests/test_sso.py).
     "accounts:sso_login": Rule("GET", frozenset(), same_for_all=True),
     "accounts:sso_callback": Rule("GET", frozenset(), same_for_all=True),
+    # Passkeys: the sign-in steps answer the account half-way through signing in (or a
+    # signed-in member asked again); an empty answer is a 400, not a refusal.
+    "accounts:passkey_options": Rule("POST", STAFF),
+    "accounts:passkey_sign_in": Rule("POST", STAFF),
+    "accounts:passkeys": Rule("GET", STAFF),
+    "accounts:passkey_register_options": Rule("POST", STAFF),
+    "accounts:passkey_register": Rule("POST", STAFF),
+    # Only one's own passkey; this one is nobody's.
+    "accounts:passkey_remove": Rule("POST", frozenset()),
     # The triage desk.
     "triage:inbox": Rule("GET", STAFF),
     "triage:report": Rule("GET", STAFF),

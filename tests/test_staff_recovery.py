@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from meldpunt.accounts.factors import new_recovery_codes
+from meldpunt.accounts.models import Passkey
 from meldpunt.audit.models import AuditEntry
 from tests.conftest import sign_in
 from tests.test_commands import MELDPUNT, operator_env, run
@@ -75,6 +76,7 @@ def test_it_refuses_a_weak_password_and_keeps_the_old_one(alice, monkeypatch):
 
 def test_it_resets_the_second_factor_so_the_next_sign_in_enrols(alice):
     codes = new_recovery_codes(alice)
+    Passkey.objects.create(user=alice, name="Lost phone", credential_id=b"1", public_key=b"k")
     signed_in = sign_in(Client(), alice)
     out = staff("reset-second-factor", "alice@example.org")
     assert "Second factor of alice@example.org removed; 1 session ended." in out
@@ -89,8 +91,10 @@ def test_it_resets_the_second_factor_so_the_next_sign_in_enrols(alice):
     assert entry.data == {
         "account": f"staff:{alice.pk}",
         "recovery_codes_removed": 10,
+        "passkeys_removed": 1,
         "sessions_ended": 1,
     }
+    assert not Passkey.objects.filter(user=alice).exists()
 
 
 def test_it_deactivates_and_activates_an_account(alice):

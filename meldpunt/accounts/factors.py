@@ -1,7 +1,8 @@
-"""Second factors. Each method verifies one kind of proof; WebAuthn can be added as another.
+"""Second factors. Each method verifies one kind of proof.
 
-The verify step asks every enrolled method in turn, so a new method only needs a class here
-and a field on the form.
+The verify step asks every enrolled method the policy allows in turn, so a new method only
+needs a class here and a field on the form. Codes (TOTP, recovery codes) come through the
+form; a passkey's proof is a WebAuthn response checked against the session's challenge.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Protocol
 import pyotp
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
 from django.utils import timezone
 
+from meldpunt.accounts import passkeys
 from meldpunt.accounts.models import RecoveryCode, StaffProfile
 from meldpunt.lib.crypto import load_keyring
 from meldpunt.lib.receipt import ALPHABET
@@ -123,11 +126,50 @@ def new_recovery_codes(user: AbstractBaseUser) -> list[str]:
     return [f"{c[:5]}-{c[5:]}" for c in codes]
 
 
+class Passkeys:
+    """A WebAuthn assertion (JSON) answering the challenge this session was given."""
+
+    name = "passkey"
+
+    def __init__(self, session: SessionBase) -> None:
+        self.session = session
+        self.refusal: str | None = None
+
+    def is_enrolled(self, user: AbstractBaseUser) -> bool:
+        return bool(passkeys.usable(user))
+
+    def verify(self, user: AbstractBaseUser, proof: str) -> bool:
+        try:
+            passkeys.authenticate(self.session, user, proof)
+        except passkeys.PasskeyRefused as refused:
+            self.refusal = refused.reason
+            return False
+        return True
+
+
 METHODS: list[SecondFactor] = [Totp(), RecoveryCodes()]
 
 
+def codes_allowed(user: AbstractBaseUser) -> bool:
+    """May this user sign in with a code (TOTP or recovery) rather than a passkey?
+
+    Where passkeys are required, codes stay only as the recovery path the admin allows,
+    and for someone who has no passkey yet: they sign in once to register one
+    (`passkey_owed`), and may do nothing else first.
+    """
+    if not settings.MELDPUNT_REQUIRE_PASSKEYS:
+        return True
+    return bool(settings.MELDPUNT_TOTP_AS_RECOVERY) or not passkeys.usable(user)
+
+
+def passkey_owed(user: AbstractBaseUser) -> bool:
+    return bool(settings.MELDPUNT_REQUIRE_PASSKEYS) and not passkeys.usable(user)
+
+
 def verify_any(user: AbstractBaseUser, proof: str) -> str | None:
-    """The name of the method that accepted the proof, or None."""
+    """The name of the code method that accepted the proof, or None."""
+    if not codes_allowed(user):
+        return None
     for method in METHODS:
         if method.is_enrolled(user) and method.verify(user, proof):
             return method.name

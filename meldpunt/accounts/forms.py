@@ -14,6 +14,7 @@ from meldpunt import ratelimit
 from meldpunt.accounts import devices
 from meldpunt.accounts.factors import accept_totp, verify_any
 from meldpunt.accounts.models import StaffProfile
+from meldpunt.accounts.passkeys import MAX_RESPONSE_CHARS
 from meldpunt.lib.forms import Form
 
 
@@ -119,3 +120,26 @@ def global_login_limit() -> ratelimit.Limit:
     return ratelimit.Limit(
         "staff-login-global", settings.MELDPUNT_STAFF_LOGIN_GLOBAL_LIMIT, timedelta(minutes=15)
     )
+
+
+class PasskeyResponseForm(Form):
+    """A WebAuthn response (JSON) from the page's script; its checks are in `passkeys`."""
+
+    response = forms.CharField(max_length=MAX_RESPONSE_CHARS, strip=False)
+
+
+class PasskeyNameForm(Form):
+    name = forms.CharField(
+        label=_("Name of this passkey"),
+        help_text=_("So that you can tell your passkeys apart, e.g. “work laptop”."),
+        max_length=80,
+    )
+
+
+class PasskeyRegisterForm(PasskeyNameForm, PasskeyResponseForm):
+    pass
+
+
+def second_factor_limited(user: AbstractBaseUser) -> bool:
+    """Count one second-factor attempt; True when the account has had too many."""
+    return not ratelimit.hit(_limit("staff-second-factor"), str(user.pk))

@@ -17,6 +17,9 @@ from meldpunt.accounts import sessions
 SECOND_FACTOR_AT = "staff_second_factor_at"
 # The account that gave its password and still owes the second factor (or its enrolment).
 PENDING = "staff_pending"
+# Set at sign-in where passkeys are required and the member has none: until they register
+# one, staff pages send them to do so (MELDPUNT_REQUIRE_PASSKEYS).
+PASSKEY_OWED = "staff_passkey_owed"
 # Sensitive actions (export, publishing, keys, deletion) ask again after this long.
 SUDO_SECONDS = 5 * 60
 
@@ -54,6 +57,8 @@ def staff_required(view: View) -> View:
         if not is_staff_verified(request):
             return _to_login(request)
         sessions.touch(request)
+        if request.session.get(PASSKEY_OWED) and not getattr(view, "while_passkey_owed", False):
+            return HttpResponseRedirect(reverse("accounts:passkeys"))
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -65,7 +70,8 @@ def guard_admin_site() -> None:
     original = site.has_permission
 
     def has_permission(request: HttpRequest) -> bool:
-        return original(request) and is_staff_verified(request)
+        owed = bool(request.session.get(PASSKEY_OWED))
+        return original(request) and is_staff_verified(request) and not owed
 
     def login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         return _to_login(request)

@@ -112,3 +112,32 @@ class OidcIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"identity of {self.user_id}"
+
+
+class Passkey(models.Model):
+    """A WebAuthn credential a staff member registered as a second factor.
+
+    Only public material is kept: the credential id and public key identify and check the
+    authenticator, the sign count lets a cloned authenticator show itself.
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="passkeys"
+    )
+    name = models.CharField(max_length=80)
+    credential_id = models.BinaryField(max_length=1023, unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.BigIntegerField(default=0)
+    transports = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # Set when an assertion came with a sign count that went backwards: a possible clone.
+    # The passkey is refused from then on; its owner removes it and registers a new one.
+    regressed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"passkey {self.pk} of {self.user_id}"

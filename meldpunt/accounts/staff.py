@@ -17,7 +17,7 @@ from django.utils import timezone
 from meldpunt.accounts import sessions
 from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provisioning_uri
 from meldpunt.accounts.gate import PENDING
-from meldpunt.accounts.models import RecoveryCode, Role, StaffProfile
+from meldpunt.accounts.models import Passkey, RecoveryCode, Role, StaffProfile
 from meldpunt.audit.actors import staff as staff_actor
 from meldpunt.audit.log import append as audit
 
@@ -147,19 +147,21 @@ def set_password(user: User, password: str) -> int:
 
 
 def reset_second_factor(user: User) -> int:
-    """Forget the TOTP secret and recovery codes: the next sign-in enrols again."""
+    """Forget the TOTP secret, recovery codes and passkeys: the next sign-in enrols again."""
     with transaction.atomic():
         profile = StaffProfile.objects.select_for_update().get(user_id=user.pk)
         profile.totp = {}
         profile.totp_confirmed = False
         profile.save(update_fields=["totp_blob", "totp_confirmed"])
         codes = RecoveryCode.objects.filter(user_id=user.pk).delete()[0]
+        removed = Passkey.objects.filter(user_id=user.pk).delete()[0]
         ended = end_sessions(user)
         audit(
             "staff_second_factor_reset",
             OPERATOR,
             account=staff_actor(user),
             recovery_codes_removed=codes,
+            passkeys_removed=removed,
             sessions_ended=ended,
         )
     return ended

@@ -15,12 +15,20 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from meldpunt.accounts import devices
-from meldpunt.accounts.factors import new_recovery_codes, new_totp_secret, provisioning_uri
+from meldpunt.accounts.factors import (
+    codes_allowed,
+    new_recovery_codes,
+    new_totp_secret,
+    passkey_owed,
+    provisioning_uri,
+)
 from meldpunt.accounts.forms import EnrolForm, LoginForm, SecondFactorForm
-from meldpunt.accounts.gate import PENDING, SECOND_FACTOR_AT, staff_required
+from meldpunt.accounts.gate import PASSKEY_OWED, PENDING, SECOND_FACTOR_AT, staff_required
 from meldpunt.accounts.models import StaffProfile
+from meldpunt.accounts.passkeys import usable
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
+from meldpunt.lib.middleware import allow_same_origin_fetch
 from meldpunt.lib.pages import render_private
 from meldpunt.ratelimit import client_key
 
@@ -29,7 +37,7 @@ PENDING_AT, NEXT = "staff_pending_at", "staff_next"
 PENDING_SECONDS = 5 * 60
 
 
-def _pending_user(request: HttpRequest) -> User | None:
+def pending_user(request: HttpRequest) -> User | None:
     started = float(request.session.get(PENDING_AT, 0))
     pending = request.session.get(PENDING)
     if pending is None or time.time() - started > PENDING_SECONDS:
@@ -77,7 +85,7 @@ def _login_context(request: HttpRequest, form: LoginForm) -> dict[str, object]:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def verify(request: HttpRequest) -> HttpResponse:
-    user = _pending_user(request)
+    user = pending_user(request)
     if user is None:
         return HttpResponseRedirect(reverse("accounts:login"))
     form = SecondFactorForm(request.POST or None, user=user)
@@ -85,15 +93,27 @@ def verify(request: HttpRequest) -> HttpResponse:
         status = 200 if request.method != "POST" else (429 if form.rate_limited else 400)
         if request.method == "POST":
             audit("second_factor_failed", staff(user), rate_limited=form.rate_limited)
-        return render_private(request, "accounts/verify.html", {"form": form}, status=status)
+        return _verify_page(request, user, {"form": form}, status)
     audit("second_factor_passed", staff(user), method=form.method)
-    return _complete_login(request, user)
+    return complete_login(request, user)
 
 
-def _complete_login(request: HttpRequest, user: User) -> HttpResponse:
+def _verify_page(
+    request: HttpRequest, user: User, context: dict[str, object], status: int
+) -> HttpResponse:
+    """The second-factor page: a code form, a passkey button, or both, as the policy allows."""
+    context |= {"has_passkey": bool(usable(user)), "codes_allowed": codes_allowed(user)}
+    page = render_private(request, "accounts/verify.html", context, status=status)
+    return allow_same_origin_fetch(page)
+
+
+def complete_login(request: HttpRequest, user: User) -> HttpResponse:
     target = request.session.get(NEXT)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SECOND_FACTOR_AT] = time.time()
+    if passkey_owed(user):
+        request.session[PASSKEY_OWED] = True
+        target = reverse("accounts:passkeys")
     response = HttpResponseRedirect(safe_next(request, target), status=303)
     devices.remember(request, response, user)
     return response
@@ -101,7 +121,7 @@ def _complete_login(request: HttpRequest, user: User) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def enrol(request: HttpRequest) -> HttpResponse:
-    user = _pending_user(request)
+    user = pending_user(request)
     profile = StaffProfile.objects.filter(user_id=user.pk).first() if user else None
     if user is None or profile is None or profile.totp_confirmed:
         return HttpResponseRedirect(reverse("accounts:login"))
@@ -119,7 +139,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
         )
     codes = new_recovery_codes(user)
     audit("second_factor_enrolled", staff(user), method="totp", recovery_codes=len(codes))
-    response = _complete_login(request, user)
+    response = complete_login(request, user)
     page = render_private(
         request, "accounts/recovery_codes.html", {"codes": codes, "next": response["Location"]}
     )
@@ -156,8 +176,13 @@ def again(request: HttpRequest) -> HttpResponse:
         status = 200 if request.method != "POST" else (429 if form.rate_limited else 400)
         if request.method == "POST":
             audit("sudo_failed", staff(user), rate_limited=form.rate_limited)
-        context = {"form": form, "again": True, "sso_name": _sso_for(user)}
-        return render_private(request, "accounts/verify.html", context, status)
+        context = {
+            "form": form,
+            "again": True,
+            "sso_name": _sso_for(user),
+            "next": safe_next(request, request.GET.get("next")),
+        }
+        return _verify_page(request, user, context, status)
     audit("sudo_passed", staff(user), method=form.method)
     request.session[SECOND_FACTOR_AT] = time.time()
     target = safe_next(request, request.GET.get("next"))
