@@ -124,7 +124,9 @@ def test_it_serves_pages_and_static_files_with_gunicorn(tmp_path):
     )
     try:
         page = ""
-        for _ in range(100):
+        # Start-up runs collectstatic and checks migrations: seconds on a loaded machine.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
                     page = response.read().decode()
