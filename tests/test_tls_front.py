@@ -1,0 +1,339 @@
+"""deploy/nginx/meldpunt.conf in front of `meldpunt serve`, checked over https.
+
+Debian's nginx runs the repository's site file (paths and ports swapped for temporary ones)
+with a certificate from a throw-away CA; the client trusts that CA only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import sectxt  # type: ignore[import-untyped]  # ships no type hints
+from cryptography.hazmat.primitives import serialization
+
+from tests.mailservers import make_ca, make_server_cert
+from tests.test_commands import MELDPUNT, free_port, operator_env, run
+
+pytestmark = pytest.mark.own_instance
+
+NGINX = "/usr/sbin/nginx"
+SITE = Path(__file__).resolve().parent.parent / "deploy" / "nginx" / "meldpunt.conf"
+FORWARDED_FOR = "203.0.113.77"
+HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+RECEIPT_RE = re.compile(r'id="receipt-code"[^>]*>([0-9A-Z-]+)<')
+
+# The wrapper is what /etc/nginx/nginx.conf is on a server: it includes the site file.
+MAIN_CONF = """\
+{user}
+worker_processes 1;
+events {{ worker_connections 64; }}
+http {{
+    default_type application/octet-stream;
+    client_body_temp_path {run}/body;
+    proxy_temp_path {run}/proxy;
+    fastcgi_temp_path {run}/fastcgi;
+    uwsgi_temp_path {run}/uwsgi;
+    scgi_temp_path {run}/scgi;
+    include {run}/meldpunt.conf;
+}}
+"""
+
+
+@dataclass
+class Front:
+    base: str  # https://127.0.0.1:PORT
+    http_port: int
+    https_port: int
+    app_port: int
+    ca: Path
+    logs: Path
+
+
+def render_site(run_dir: Path, https_port: int, http_port: int, app_port: int) -> str:
+    """The repository's site file with this test's paths and ports; each must be there."""
+    substitutions = [
+        ("listen [::]:443 ssl http2;", ""),  # loopback IPv4 is enough (CI may lack IPv6)
+        ("listen [::]:80;", ""),
+        ("listen 443 ssl", f"listen 127.0.0.1:{https_port} ssl"),
+        ("listen 80;", f"listen 127.0.0.1:{http_port};"),
+        ("server 127.0.0.1:8000;", f"server 127.0.0.1:{app_port};"),
+        ("https://security.example.org$request_uri", f"https://127.0.0.1:{https_port}$request_uri"),
+        ("/etc/letsencrypt/live/security.example.org/fullchain.pem", str(run_dir / "cert.pem")),
+        ("/etc/letsencrypt/live/security.example.org/privkey.pem", str(run_dir / "key.pem")),
+        ("/var/log/nginx/", f"{run_dir}/logs/"),
+        ("/var/www/acme", str(run_dir / "acme")),
+        ("server_name security.example.org;", "server_name 127.0.0.1 localhost;"),
+    ]
+    text = SITE.read_text()
+    for old, new in substitutions:
+        assert old in text, f"deploy/nginx/meldpunt.conf no longer has {old!r}"
+        text = text.replace(old, new)
+    assert "security.example.org" not in text.replace("# ", "").split("#")[0]
+    return text
+
+
+def write_certificates(run_dir: Path) -> Path:
+    ca, ca_key = make_ca("Meldpunt test CA")
+    cert, key = make_server_cert(ca, ca_key)
+    (run_dir / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (run_dir / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (run_dir / "key.pem").chmod(0o600)
+    ca_file = run_dir / "ca.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return ca_file
+
+
+def wait_for(port: int, what: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{what} stopped with exit code {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{what} never listened on {port}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process and everything it started (gunicorn's and nginx's workers)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    if not os.access(NGINX, os.X_OK):
+        pytest.skip(f"{NGINX} is missing: bin/setup --dev installs Debian's nginx")
+    run_dir = tmp_path_factory.mktemp("tls-front")
+    (run_dir / "logs").mkdir()
+    (run_dir / "acme").mkdir()
+    https_port, http_port, app_port = free_port(), free_port(), free_port()
+    base = f"https://127.0.0.1:{https_port}"
+    env = operator_env(
+        run_dir / "data",
+        MELDPUNT_BIND=f"127.0.0.1:{app_port}",
+        MELDPUNT_BASE_URL=base,
+        MELDPUNT_TRUSTED_PROXIES="1",
+        MELDPUNT_WORKERS="1",
+        MELDPUNT_THREADS="4",
+    )
+    init = run(["init"], env)
+    assert init.returncode == 0, init.stderr
+    ca_file = write_certificates(run_dir)
+    (run_dir / "meldpunt.conf").write_text(render_site(run_dir, https_port, http_port, app_port))
+    # As root (CI) nginx would hand its workers to "nobody", who may not enter the
+    # temporary directory; as anyone else the user directive is ignored with a warning.
+    user = "user root root;" if os.geteuid() == 0 else ""
+    (run_dir / "nginx.conf").write_text(MAIN_CONF.format(user=user, run=run_dir))
+    out, err = run_dir / "logs" / "meldpunt.stdout", run_dir / "logs" / "meldpunt.stderr"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        app = subprocess.Popen(
+            [*MELDPUNT, "serve"], env=env, stdout=stdout, stderr=stderr, start_new_session=True
+        )
+    nginx = None
+    try:
+        with (run_dir / "logs" / "nginx.stderr").open("wb") as nginx_err:
+            nginx = subprocess.Popen(
+                [
+                    NGINX,
+                    "-p",
+                    str(run_dir),
+                    "-c",
+                    str(run_dir / "nginx.conf"),
+                    "-g",
+                    f"daemon off; pid {run_dir}/nginx.pid; error_log {run_dir}/logs/error.log;",
+                ],
+                stdout=nginx_err,
+                stderr=nginx_err,
+                start_new_session=True,
+            )
+        wait_for(https_port, "nginx", nginx)
+        wait_for(app_port, "meldpunt serve", app)
+        yield Front(base, http_port, https_port, app_port, ca_file, run_dir / "logs")
+    finally:
+        if nginx is not None:
+            stop(nginx)
+        stop(app)
+
+
+def session(front: Front) -> requests.Session:
+    client = requests.Session()
+    # Not from the environment: requests would let REQUESTS_CA_BUNDLE override `verify`,
+    # and a proxy setting would send the requests elsewhere.
+    client.trust_env = False
+    client.verify = str(front.ca)
+    # What a browser sends with a form post; the client address nginx must not pass on
+    # as given, and that no log may keep.
+    client.headers.update({"Origin": front.base, "X-Forwarded-For": FORWARDED_FOR})
+    return client
+
+
+def hidden_fields(page: str) -> dict[str, str]:
+    return dict(HIDDEN_RE.findall(page))
+
+
+def test_it_takes_a_report_and_lets_the_finder_sign_in_over_https(front: Front) -> None:
+    client = session(front)
+    form = client.get(f"{front.base}/report/", timeout=10)
+    assert form.status_code == 200
+    data = {
+        **hidden_fields(form.text),
+        "affected_systems": "https://portal.example.org/login",
+        "category": "xss",
+        "description": "Reflected XSS in the q parameter.",
+        "steps": "Open /search?q=<script>",
+        "impact": "Session theft.",
+        "exploited": "no",
+        "already_public": "no",
+        "csirt_notified": "no",
+        "credit": "none",
+        "accept_policy": "on",
+    }
+    assert "csrfmiddlewaretoken" in data
+    files = {"attachments": ("proof.txt", b"proof of concept\n", "text/plain")}
+    receipt = client.post(
+        f"{front.base}/report/",
+        data=data,
+        files=files,
+        headers={"Referer": f"{front.base}/report/"},
+        timeout=30,
+    )
+    assert receipt.status_code == 200, receipt.text[:2000]
+    code = RECEIPT_RE.search(receipt.text)
+    assert code, "no receipt code on the page"
+
+    portal = session(front)
+    login = portal.get(f"{front.base}/status/", timeout=10)
+    signed_in = portal.post(
+        f"{front.base}/status/",
+        data={**hidden_fields(login.text), "code": code.group(1)},
+        headers={"Referer": f"{front.base}/status/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert signed_in.status_code == 303, signed_in.text[:2000]
+    assert signed_in.headers["Location"] == "/status/"
+    status = portal.get(f"{front.base}/status/", timeout=10)
+    assert status.status_code == 200
+    assert "proof.txt" in status.text
+
+
+def test_it_serves_a_security_txt_the_validator_accepts_by_url(
+    front: Front, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sectxt fetches with requests, which trusts the bundle named here (and only it).
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(front.ca))
+    checked = sectxt.SecurityTXT(f"{front.base}/")
+    assert checked.errors == [], checked.errors
+    assert checked.is_valid()
+    codes = {r["code"] for r in checked.recommendations}
+    assert not codes & {"not_signed", "no_canonical", "no_encryption"}
+
+
+def test_it_sends_secure_cookies_and_hsts(front: Front) -> None:
+    response = session(front).get(f"{front.base}/report/", timeout=10)
+    cookies = response.raw.headers.getlist("Set-Cookie")
+    names = {c.split("=", 1)[0]: c for c in cookies}
+    assert "csrftoken" in names, cookies
+    for cookie in cookies:
+        assert "; Secure" in cookie, cookie
+    for name in ("csrftoken", *(n for n in names if n.endswith("session"))):
+        assert "; HttpOnly" in names[name], names[name]
+        assert "; SameSite=Lax" in names[name], names[name]
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert len(response.raw.headers.getlist("Strict-Transport-Security")) == 1
+    # An answer nginx makes itself carries HSTS too: a body over the request limit.
+    refused = session(front).post(
+        f"{front.base}/report/", headers={"Content-Length": "999999999999"}, timeout=10
+    )
+    assert refused.status_code == 413
+    assert refused.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_it_redirects_plain_http_to_https(front: Front) -> None:
+    response = session(front).get(
+        f"http://127.0.0.1:{front.http_port}/report/?lang=fr",
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 301
+    assert response.headers["Location"] == f"{front.base}/report/?lang=fr"
+
+
+def _handshake(front: Front, version: ssl.TLSVersion) -> str:
+    context = ssl.create_default_context(cafile=str(front.ca))
+    context.minimum_version = version
+    context.maximum_version = version
+    if version < ssl.TLSVersion.TLSv1_2:
+        # OpenSSL 3 clients offer TLS 1.1 only at security level 0.
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with (
+        socket.create_connection(("127.0.0.1", front.https_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        return str(tls.version())
+
+
+def test_it_speaks_tls_1_2_and_1_3_only(front: Front) -> None:
+    assert _handshake(front, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    assert _handshake(front, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    with pytest.raises(ssl.SSLError) as refused:
+        _handshake(front, ssl.TLSVersion.TLSv1_1)
+    # The server refused it; the client did offer TLS 1.1.
+    assert "NO_PROTOCOLS_AVAILABLE" not in str(refused.value), refused.value
+    # A client that does not trust the throw-away CA is not fooled either.
+    stranger = session(front)
+    stranger.verify = True  # the system's CAs only
+    with pytest.raises(requests.exceptions.SSLError):
+        stranger.get(f"{front.base}/", timeout=10)
+
+
+def test_it_keeps_client_addresses_out_of_every_log(front: Front) -> None:
+    # Requests worth logging: a page, a refused body, a plain-http redirect, a failed
+    # handshake (the other tests in this module make more).
+    client = session(front)
+    assert client.get(f"{front.base}/", timeout=10).status_code == 200
+    too_large = client.post(
+        f"{front.base}/report/", headers={"Content-Length": "999999999999"}, timeout=10
+    )
+    assert too_large.status_code == 413
+    client.get(f"http://127.0.0.1:{front.http_port}/", allow_redirects=False, timeout=10)
+    with pytest.raises(ssl.SSLError):
+        _handshake(front, ssl.TLSVersion.TLSv1_1)
+    time.sleep(0.3)  # nginx writes its access log at the end of each request
+    texts = {path.name: path.read_text(errors="replace") for path in front.logs.iterdir()}
+    # The servers' own addresses (start-up lines, links) are no client's.
+    ours = [f"127.0.0.1:{port}" for port in (front.https_port, front.http_port, front.app_port)]
+    assert "GET / HTTP/" in texts["meldpunt.access.log"]
+    assert '"POST /report/ HTTP/1.1" 413' in texts["meldpunt.access.log"]
+    assert '"GET /" 200' in texts["meldpunt.stdout"]  # gunicorn's access log, via nginx
+    for name, text in texts.items():
+        for address in ours:
+            text = text.replace(address, "")
+        assert "127.0.0.1" not in text, (name, text)
+        assert FORWARDED_FOR not in text, name
+        assert "python-requests" not in text, name
