@@ -17,11 +17,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 import sectxt  # type: ignore[import-untyped]  # ships no type hints
 from cryptography.hazmat.primitives import serialization
+from requests.adapters import HTTPAdapter
 
 from tests.mailservers import make_ca, make_server_cert
 from tests.test_commands import MELDPUNT, free_port, operator_env, run
@@ -34,6 +36,13 @@ DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 NGINX_SITE = DEPLOY / "nginx" / "meldpunt.conf"
 CADDYFILE = DEPLOY / "Caddyfile"
 FORWARDED_FOR = "203.0.113.77"
+# Each front's client connects from an address of its own: no server on the path uses it,
+# so finding it in a log can only mean the log names the client; and the fronts' rate-limit
+# counts (Meldpunt's, per client) stay apart.
+CLIENT = {"nginx": "127.0.0.2", "caddy": "127.0.0.3"}
+# The rate-limit test's client, so the limit it reaches holds up no other test.
+GUESSER = {"nginx": "127.0.0.4", "caddy": "127.0.0.5"}
+STAFF_LOGIN_LIMIT = 3  # attempts per client (a low MELDPUNT_STAFF_LOGIN_LIMIT: each costs Argon2)
 HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 RECEIPT_RE = re.compile(r'id="receipt-code"[^>]*>([0-9A-Z-]+)<')
 
@@ -182,6 +191,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         MELDPUNT_TRUSTED_PROXIES="1",
         MELDPUNT_WORKERS="1",
         MELDPUNT_THREADS="4",
+        MELDPUNT_STAFF_LOGIN_LIMIT=str(STAFF_LOGIN_LIMIT),
     )
     init = run(["init"], env)
     assert init.returncode == 0, init.stderr
@@ -250,8 +260,22 @@ def front(request: pytest.FixtureRequest, app: App) -> Iterator[Front]:
         stop(proxy)
 
 
-def session(front: Front) -> requests.Session:
+class FromAddress(HTTPAdapter):
+    """Connections from a given local address (requests has no option for it)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def session(front: Front, address: str = "") -> requests.Session:
     client = requests.Session()
+    client.mount("https://", FromAddress(address or CLIENT[front.kind]))
+    client.mount("http://", FromAddress(address or CLIENT[front.kind]))
     # Not from the environment: requests would let REQUESTS_CA_BUNDLE override `verify`,
     # and a proxy setting would send the requests elsewhere.
     client.trust_env = False
@@ -356,6 +380,27 @@ def test_it_redirects_plain_http_to_https(front: Front) -> None:
     assert response.headers["Location"] == f"{front.base}/report/?lang=fr"
 
 
+def test_it_counts_attempts_per_client_whatever_x_forwarded_for_says(front: Front) -> None:
+    # Meldpunt takes the client's address from the front's X-Forwarded-For; a client that
+    # sends one of its own must not get a fresh allowance with every made-up address.
+    client = session(front, GUESSER[front.kind])
+    login = client.get(f"{front.base}/triage/login/", timeout=10)
+    answers = []
+    for n in range(1, STAFF_LOGIN_LIMIT + 2):
+        answer = client.post(
+            f"{front.base}/triage/login/",
+            data={
+                **hidden_fields(login.text),
+                "username": f"nobody{n}@example.org",
+                "password": "not the password",
+            },
+            headers={"X-Forwarded-For": f"198.51.100.{n}", "Referer": f"{front.base}/"},
+            timeout=10,
+        )
+        answers.append(answer.status_code)
+    assert answers == [400] * STAFF_LOGIN_LIMIT + [429]
+
+
 def _handshake(front: Front, version: ssl.TLSVersion) -> str:
     context = ssl.create_default_context(cafile=str(front.ca))
     context.minimum_version = version
@@ -364,7 +409,9 @@ def _handshake(front: Front, version: ssl.TLSVersion) -> str:
         # OpenSSL 3 clients offer TLS 1.1 only at security level 0.
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
     with (
-        socket.create_connection(("127.0.0.1", front.https_port), timeout=10) as raw,
+        socket.create_connection(
+            ("127.0.0.1", front.https_port), timeout=10, source_address=(CLIENT[front.kind], 0)
+        ) as raw,
         context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
     ):
         return str(tls.version())
@@ -418,5 +465,6 @@ def test_it_keeps_client_addresses_out_of_every_log(front: Front) -> None:
         for address in ours:
             text = text.replace(address, "")
         assert "127.0.0.1" not in text, (name, text)
+        assert CLIENT[front.kind] not in text, (name, text)
         assert FORWARDED_FOR not in text, name
         assert "python-requests" not in text, name
