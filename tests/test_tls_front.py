@@ -39,9 +39,9 @@ FORWARDED_FOR = "203.0.113.77"
 # Each front's client connects from an address of its own: no server on the path uses it,
 # so finding it in a log can only mean the log names the client; and the fronts' rate-limit
 # counts (Meldpunt's, per client) stay apart.
-CLIENT = {"nginx": "127.0.0.2", "caddy": "127.0.0.3"}
+CLIENT = {"nginx": "127.0.0.2", "caddy": "127.0.0.3", "nginx-static": "127.0.0.6"}
 # The rate-limit test's client, so the limit it reaches holds up no other test.
-GUESSER = {"nginx": "127.0.0.4", "caddy": "127.0.0.5"}
+GUESSER = {"nginx": "127.0.0.4", "caddy": "127.0.0.5", "nginx-static": "127.0.0.7"}
 STAFF_LOGIN_LIMIT = 3  # attempts per client (a low MELDPUNT_STAFF_LOGIN_LIMIT: each costs Argon2)
 HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 RECEIPT_RE = re.compile(r'id="receipt-code"[^>]*>([0-9A-Z-]+)<')
@@ -52,6 +52,7 @@ MAIN_CONF = """\
 worker_processes 1;
 events {{ worker_connections 64; }}
 http {{
+    include /etc/nginx/mime.types;  # as Debian's nginx.conf does (static files need it)
     default_type application/octet-stream;
     client_body_temp_path {run}/body;
     proxy_temp_path {run}/proxy;
@@ -77,7 +78,7 @@ class App:
 
 @dataclass
 class Front:
-    kind: str  # nginx or caddy
+    kind: str  # nginx, nginx-static (its optional static-files block on) or caddy
     base: str
     http_port: int
     https_port: int
@@ -86,19 +87,26 @@ class Front:
     logs: list[Path]  # the front's log directory and Meldpunt's
 
 
-def render(path: Path, substitutions: list[tuple[str, str]]) -> str:
+def render(text: str, substitutions: list[tuple[str, str]]) -> str:
     """A file of deploy/ with this test's paths and ports; each replaced text must be there."""
-    text = path.read_text()
     for old, new in substitutions:
-        assert old in text, f"{path.name} no longer has {old!r}"
+        assert old in text, f"deploy/ no longer has {old!r}"
         text = text.replace(old, new)
     return text
 
 
-def render_nginx(app: App, logs: Path) -> str:
+STATIC_BLOCK = re.compile(r"^    # location /static/ \{\n(?:    # .*\n)*?    # \}\n", re.MULTILINE)
+
+
+def render_nginx(app: App, logs: Path, static: bool) -> str:
     run_dir = app.run_dir
+    text = NGINX_SITE.read_text()
+    if static:  # the optional block, uncommented as the docs say
+        (block,) = STATIC_BLOCK.findall(text)
+        text = text.replace(block, block.replace("    # ", "    "))
+        text = text.replace("alias /var/lib/meldpunt/static/;", f"alias {run_dir}/data/static/;")
     return render(
-        NGINX_SITE,
+        text,
         [
             ("listen [::]:443 ssl http2;", ""),  # loopback IPv4 is enough (CI may lack IPv6)
             ("listen [::]:80;", ""),
@@ -118,7 +126,7 @@ def render_nginx(app: App, logs: Path) -> str:
 def render_caddy(app: App, logs: Path) -> str:
     run_dir = app.run_dir
     return render(
-        CADDYFILE,
+        CADDYFILE.read_text(),
         [
             (
                 "email hostmaster@example.org",
@@ -208,8 +216,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         stop(server)
 
 
-def start_nginx(app: App, logs: Path) -> subprocess.Popen[bytes]:
-    (app.run_dir / "meldpunt.conf").write_text(render_nginx(app, logs))
+def start_nginx(app: App, logs: Path, static: bool) -> subprocess.Popen[bytes]:
+    (app.run_dir / "meldpunt.conf").write_text(render_nginx(app, logs, static))
     # As root (CI) nginx would hand its workers to "nobody", who may not enter the
     # temporary directory; as anyone else the user directive is ignored with a warning.
     user = "user root root;" if os.geteuid() == 0 else ""
@@ -236,15 +244,18 @@ def start_caddy(app: App, logs: Path) -> subprocess.Popen[bytes]:
         )
 
 
-@pytest.fixture(scope="module", params=["nginx", "caddy"])
+@pytest.fixture(scope="module", params=["nginx", "nginx-static", "caddy"])
 def front(request: pytest.FixtureRequest, app: App) -> Iterator[Front]:
     kind = str(request.param)
-    binary = {"nginx": NGINX, "caddy": CADDY}[kind]
+    binary = CADDY if kind == "caddy" else NGINX
     if not os.access(binary, os.X_OK):
-        pytest.skip(f"{binary} is missing: bin/setup --dev installs Debian's {kind}")
+        pytest.skip(f"{binary} is missing: bin/setup --dev installs it (Debian's package)")
     logs = app.run_dir / f"{kind}-logs"
     logs.mkdir()
-    proxy = (start_nginx if kind == "nginx" else start_caddy)(app, logs)
+    if kind == "caddy":
+        proxy = start_caddy(app, logs)
+    else:
+        proxy = start_nginx(app, logs, static=kind == "nginx-static")
     try:
         wait_for(app.https_port, kind, proxy)
         yield Front(
@@ -401,6 +412,24 @@ def test_it_counts_attempts_per_client_whatever_x_forwarded_for_says(front: Fron
     assert answers == [400] * STAFF_LOGIN_LIMIT + [429]
 
 
+def test_it_serves_static_files_with_the_same_headers(front: Front) -> None:
+    page = session(front).get(f"{front.base}/report/", timeout=10).text
+    stylesheet = re.search(r'<link rel="stylesheet" href="(/static/[^"]+\.css)"', page)
+    assert stylesheet, "no stylesheet on the page"
+    meldpunt_log = front.logs[1] / "meldpunt.stdout"
+    before = meldpunt_log.read_text().count(stylesheet.group(1))
+    response = session(front).get(f"{front.base}{stylesheet.group(1)}", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/css")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert "immutable" in response.headers["Cache-Control"]
+    time.sleep(0.3)
+    served_by_meldpunt = meldpunt_log.read_text().count(stylesheet.group(1)) > before
+    assert served_by_meldpunt == (front.kind != "nginx-static")
+
+
 def _handshake(front: Front, version: ssl.TLSVersion) -> str:
     context = ssl.create_default_context(cafile=str(front.ca))
     context.minimum_version = version
@@ -436,7 +465,7 @@ def test_it_keeps_client_addresses_out_of_every_log(front: Front) -> None:
     # handshake (the other tests in this module make more).
     client = session(front)
     assert client.get(f"{front.base}/", timeout=10).status_code == 200
-    if front.kind == "nginx":  # nginx refuses on the header alone, and would log it
+    if front.kind != "caddy":  # nginx refuses on the header alone, and would log it
         too_large = client.post(
             f"{front.base}/report/", headers={"Content-Length": "999999999999"}, timeout=10
         )
@@ -455,7 +484,7 @@ def test_it_keeps_client_addresses_out_of_every_log(front: Front) -> None:
     ours = [f"127.0.0.1:{port}" for port in (front.https_port, front.http_port, front.app_port)]
     ours.append("[localhost 127.0.0.1]")
     access = texts["meldpunt.access.log"]
-    if front.kind == "nginx":
+    if front.kind != "caddy":
         assert "GET / HTTP/" in access
         assert '"POST /report/ HTTP/1.1" 413' in access
     else:
