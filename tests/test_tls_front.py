@@ -92,6 +92,9 @@ def render(text: str, substitutions: list[tuple[str, str]]) -> str:
     for old, new in substitutions:
         assert old in text, f"deploy/ no longer has {old!r}"
         text = text.replace(old, new)
+    # Every place that names the site was swapped: a new one needs a substitution here.
+    settings = [ln for ln in text.splitlines() if not ln.strip().startswith("#")]
+    assert not [ln for ln in settings if "example.org" in ln], settings
     return text
 
 
