@@ -32,6 +32,9 @@ REDIRECT = "http://127.0.0.1:8000/triage/login/sso/callback/"
 ROLE_MAP = {"sec-admins": "admin", "sec-triage": "triager", "sec-view": "viewer"}
 
 
+# One worker runs the whole module: the provider (a Node process) starts once.
+pytestmark = pytest.mark.xdist_group("oidc_provider")
+
 @pytest.fixture(scope="module")
 def provider() -> Iterator[Provider]:
     with running_provider(REDIRECT) as running:

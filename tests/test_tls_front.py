@@ -28,7 +28,8 @@ from requests.adapters import HTTPAdapter
 from tests.mailservers import make_ca, make_server_cert
 from tests.test_commands import MELDPUNT, free_port, operator_env, run
 
-pytestmark = pytest.mark.own_instance
+# One worker runs the whole module: its fronts and `meldpunt serve` start once.
+pytestmark = [pytest.mark.own_instance, pytest.mark.xdist_group("tls_front")]
 
 NGINX = "/usr/sbin/nginx"
 CADDY = "/usr/bin/caddy"
