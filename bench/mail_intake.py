@@ -243,6 +243,8 @@ def profile(mails: list[bytes], process: Callable[[bytes], Any], top: int, db: s
         process(raw)
     profiler.disable()
     say(f"[{db}] profiled {len(fresh)} intakes, {time.perf_counter() - t:.2f} s under cProfile")
+    if dump := os.environ.get("MAIL_BENCH_PSTATS"):
+        profiler.dump_stats(f"{dump}.{db}")  # for pstats' callers/callees views
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
     say(out.getvalue())

@@ -33,7 +33,7 @@ from meldpunt.lib.language import detect
 from meldpunt.lib.targets import find_targets
 from meldpunt.policy.commitments import current_version
 from meldpunt.reports import bounces, outbox
-from meldpunt.reports.models import REFERENCE, Attachment, Channel, Message, OutboundMail, Report
+from meldpunt.reports.models import REFERENCE, Channel, Message, OutboundMail, Report
 from meldpunt.reports.services import NewReport, add_message, submit_report
 
 log = logging.getLogger(__name__)
@@ -387,13 +387,12 @@ def _new_report(
             **({"email_raw": env.sender_raw} if env.sender_raw else {}),
         },
         files=content.files,
+        received_encrypted=content.encrypted,
     )
     receipt = submit_report(new)
     report = receipt.report
     # Noted at once: whatever fails after this point must take these files away again.
-    stored.extend(Attachment.objects.filter(report=report).values_list("storage_name", flat=True))
-    Report.objects.filter(pk=report.pk).update(received_encrypted=content.encrypted)
-    report.received_encrypted = content.encrypted
+    stored.extend(receipt.storage_names)
     if not no_answer_reason(msg, env) and not ratelimit.first_refused(
         (_autoreply_limit(), env.sender.lower()), (_autoreply_global_limit(), "all")
     ):

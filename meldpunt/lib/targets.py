@@ -95,9 +95,19 @@ def find_targets(text: str, limit: int) -> list[Target]:
     return list(found.values())
 
 
+_TRIM_KEEP_BRACKETS = _TRIM.replace("[]", "")
+
+
 def _target_in(word: str) -> Target | None:
+    # Every target has a dot (a host name, IPv4) or a colon (IPv6, a URL): most words of a
+    # mail have neither and are not parsed at all (intake reads every word of every mail).
+    # Only for ASCII words: IDNA's normalisation turns other characters into dots (U+2024).
+    if word.isascii() and "." not in word and ":" not in word:
+        return None
+    stripped = word.strip(_TRIM)
     # Brackets are kept on a second try: "[2001:db8::1]:443" is an address with a port.
-    for candidate in (word.strip(_TRIM), word.strip(_TRIM.replace("[]", ""))):
+    kept = word.strip(_TRIM_KEEP_BRACKETS)
+    for candidate in (stripped,) if kept == stripped else (stripped, kept):
         if "://" not in candidate and "@" in candidate:
             return None  # an e-mail address names a mailbox, not an affected system
         try:

@@ -410,6 +410,8 @@ def refresh(report: Report, now: datetime | None = None) -> list[Promise]:
     if missing := [row for kind, row in wanted.items() if kind not in stored]:
         Promise.objects.bulk_create(missing, ignore_conflicts=True)
         stored = {p.kind: p for p in Promise.objects.filter(report=current)}
+    # Rows written just now (a new report's ledger) carry this time already: no stamp for them.
+    stale = any(p.evaluated_at != now for p in stored.values())
     changed = []
     newly_late: list[Promise] = []
     for kind, row in wanted.items():
@@ -424,7 +426,8 @@ def refresh(report: Report, now: datetime | None = None) -> list[Promise]:
         old.evaluated_at = now
     if changed:
         Promise.objects.bulk_update(changed, FIELDS)
-    Promise.objects.filter(report=current).update(evaluated_at=now)
+    if stale:
+        Promise.objects.filter(report=current).update(evaluated_at=now)
     for promise in newly_late:
         signals.promise_changed.send(sender=Report, report=current, promise=promise)
     return [stored[kind] for kind in wanted]

@@ -59,12 +59,16 @@ class NewReport:
     files: list[IncomingFile] = field(default_factory=list)
     # A secret that identifies one submission attempt; a retry with it finds the first report.
     submission_seed: bytes | None = None
+    # Mail only: whether it came encrypted (None for the web form).
+    received_encrypted: bool | None = None
 
 
 @dataclass(frozen=True)
 class Receipt:
     report: Report
     code: str
+    # Where the new report's attachments were stored (empty for a receipt found again).
+    storage_names: tuple[str, ...] = ()
 
 
 def host_digest(host: str) -> bytes:
@@ -168,6 +172,7 @@ def submit_report(new: NewReport) -> Receipt:
             response_due_at=deadlines.due_after(now, settings.MELDPUNT_FIRST_RESPONSE_DAYS),
             has_contact=bool(new.finder.get("email")),
             has_pgp_key=bool(new.finder.get("pgp_key")),
+            received_encrypted=new.received_encrypted,
             receipt_digest=receipt.digest(code),
             submission_digest=(
                 submission_digest(new.submission_seed) if new.submission_seed else None
@@ -183,7 +188,7 @@ def submit_report(new: NewReport) -> Receipt:
         attach(stored, report, now)
         record_event(report, "received", "finder", channel=new.channel)
     log.info("report %s received via %s", report.reference, new.channel)
-    return Receipt(report=report, code=code)
+    return Receipt(report=report, code=code, storage_names=tuple(name for _a, name in stored))
 
 
 def find_resubmission(seed: bytes) -> Receipt | None:
