@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
 from meldpunt.advisories.publishing import publish_due
+from meldpunt.ops.heartbeat import WORKER, beat
 from meldpunt.policy.securitytxt import renew_if_due
 from meldpunt.reports import orphans, outbox, promises
 from meldpunt.reports.retention import purge_due
@@ -92,6 +93,8 @@ def run_schedule() -> None:
     """The periodic jobs; each is idempotent (several workers may run them) and runs alone."""
     for job in JOBS:
         try:
+            # Between jobs too: a long one then reads as busy, a stuck one as stale.
+            beat(WORKER)
             job()
         except Exception:
             log.exception(
