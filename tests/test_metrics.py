@@ -1,186 +1,179 @@
-"""/metrics: off by default, behind a token and/or an address list, and never an identifier."""
+"""The metrics page: how well the policy's promises were kept, per month."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import Client, override_settings
-from django.utils import timezone
-from prometheus_client.parser import text_string_to_metric_families
+from django.test import Client
+from django.utils import dateformat, timezone
 
-from meldpunt.intake.mail import process_message
-from meldpunt.ops import heartbeat
-from meldpunt.reports import outbox
-from meldpunt.reports.models import Report
+from meldpunt.reports.models import Event, Report, State
 from meldpunt.triage.metrics import monthly_figures
-from tests.conftest import make_staff, sign_in, submit
-from tests.test_database_unavailable import down
+from tests.conftest import sign_in, submit
 
-pytestmark = pytest.mark.django_db
-
-TOKEN = "metrics-token-for-tests-0123456789"
-ON = {"MELDPUNT_METRICS": True, "MELDPUNT_METRICS_TOKEN": TOKEN, "MELDPUNT_METRICS_ALLOW": []}
+BRUSSELS = ZoneInfo("Europe/Brussels")
+NOW = datetime(2026, 3, 20, 12, 0, tzinfo=BRUSSELS)
 
 
-def scrape(client: Client | None = None, token: str = TOKEN, **extra: Any) -> Any:
-    return (client or Client()).get(
-        "/metrics", headers={"Authorization": f"Bearer {token}"}, **extra
+def local(m: int, d: int, hour: int = 10, year: int = 2026) -> datetime:
+    return datetime(year, m, d, hour, tzinfo=BRUSSELS)
+
+
+def report(
+    client: Client,
+    created: datetime,
+    responded: datetime | None = None,
+    kept: bool | None = None,
+    **fields,
+) -> Report:
+    made = submit(client).report
+    Report.objects.filter(pk=made.pk).update(
+        created_at=created,
+        response_due_at=created + timedelta(days=3),
+        first_response_at=responded,
+        first_response_kept=kept,
+        **fields,
+    )
+    return made
+
+
+def fixed(made: Report, at: datetime, to: str = "fixed") -> None:
+    Event.objects.create(
+        report=made,
+        created_at=at,
+        kind="state_changed",
+        actor="alice@example.org",
+        data={"from": "fix_in_progress", "to": to},
     )
 
 
-def samples(body: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample by name and labels, through prometheus-client's own parser."""
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(body.decode())
-        for s in family.samples
-    }
-
-
-def value(body: bytes, name: str, **labels: str) -> float:
-    return samples(body).get((name, frozenset(labels.items())), 0.0)
-
-
-def test_it_is_off_by_default() -> None:
-    assert scrape().status_code == 404
-
-
-@override_settings(**ON)
-def test_it_wants_the_token() -> None:
-    assert Client().get("/metrics").status_code == 403
-    assert scrape(token="metrics-token-for-tests-012345678X").status_code == 403
-    assert Client().get("/metrics", headers={"Authorization": f"Basic {TOKEN}"}).status_code == 403
-    response = scrape()
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/plain; version=")
-    assert not response.cookies
-
-
-@override_settings(MELDPUNT_METRICS=True, MELDPUNT_METRICS_TOKEN="", MELDPUNT_METRICS_ALLOW=[])
-def test_it_opens_to_nobody_without_a_token_or_an_address_list() -> None:
-    assert Client().get("/metrics", headers={"Authorization": "Bearer "}).status_code == 403
-
-
-@override_settings(MELDPUNT_METRICS=True, MELDPUNT_METRICS_TOKEN="")
-def test_it_opens_to_the_listed_addresses() -> None:
-    with override_settings(MELDPUNT_METRICS_ALLOW=["127.0.0.0/8"]):
-        assert Client().get("/metrics").status_code == 200  # the test client is 127.0.0.1
-        assert Client().get("/metrics", REMOTE_ADDR="192.0.2.7").status_code == 403
-        # Without a trusted proxy, anyone can write X-Forwarded-For: it is not believed.
-        spoofed = Client().get(
-            "/metrics", REMOTE_ADDR="192.0.2.7", HTTP_X_FORWARDED_FOR="127.0.0.1"
-        )
-        assert spoofed.status_code == 403
-    with override_settings(MELDPUNT_METRICS_ALLOW=["10.0.0.0/8"], MELDPUNT_TRUSTED_PROXIES=1):
-        # Behind one trusted proxy, the address it saw is the client's.
-        assert Client().get("/metrics", HTTP_X_FORWARDED_FOR="10.1.2.3").status_code == 200
-        assert Client().get("/metrics", HTTP_X_FORWARDED_FOR="192.0.2.7").status_code == 403
-
-
-@override_settings(**ON | {"MELDPUNT_METRICS_ALLOW": ["10.0.0.0/8"]})
-def test_it_wants_both_when_both_are_set() -> None:
-    assert scrape().status_code == 403  # the right token from the wrong address
-    assert Client().get("/metrics", REMOTE_ADDR="10.0.0.9").status_code == 403
-    assert scrape(REMOTE_ADDR="10.0.0.9").status_code == 200
-
-
-@override_settings(**ON)
-def test_it_counts_requests_by_view() -> None:
-    before = scrape().content
+@pytest.fixture
+def reports(db):
     client = Client()
-    client.get("/report/")
-    client.get("/report/")
-    client.post("/healthz")
-    after = scrape().content
-    key = {"view": "report", "method": "GET", "status": "2xx"}
-    assert value(after, "meldpunt_http_requests_total", **key) - value(
-        before, "meldpunt_http_requests_total", **key
-    ) == pytest.approx(2)
-    refused = {"view": "healthz", "method": "POST", "status": "4xx"}
-    assert value(after, "meldpunt_http_requests_total", **refused) >= 1
-    assert value(after, "meldpunt_http_request_duration_seconds_count", view="report") >= 2
+    one = report(client, local(3, 2), local(3, 3), kept=True)  # 24 h
+    report(client, local(3, 5), local(3, 5, 22), kept=True)  # 12 h
+    three = report(client, local(3, 6), local(3, 11), kept=False)  # 5 days
+    report(client, local(3, 10))  # unanswered after its deadline: a broken promise
+    report(client, local(3, 19))  # unanswered, deadline still ahead: not decided yet
+    # 23:30 UTC on 28 February is already March in Brussels.
+    night = datetime(2026, 2, 28, 23, 30, tzinfo=UTC)
+    report(client, night, night + timedelta(hours=6), kept=True)
+    report(client, local(2, 15), local(2, 15, 12), kept=True)  # 2 h
+    report(client, local(1, 10), state=State.CLOSED)  # closed unanswered: off the clock
+    report(client, local(3, 10, year=2025), local(3, 11, year=2025), kept=False)  # too old
+    report(client, local(4, 2), local(4, 3), kept=False)  # after "now": a clock ahead of ours
+    fixed(one, local(3, 12))  # 10 days
+    fixed(three, local(3, 9), to="fix_in_progress")
+    fixed(three, local(3, 16))  # 10 days: the first time it was marked fixed counts
+    fixed(three, local(3, 19))
 
 
-@override_settings(**ON)
-def test_it_never_names_a_report(org_key: Any) -> None:
-    rita = submit(Client(), email="rita@example.net")
-    finder = Client()
-    finder.post("/status/", {"code": rita.code})
-    finder.get("/status/")
-    staff = sign_in(Client(), make_staff("alice@example.org", "triager"))
-    staff.get(f"/triage/reports/{rita.report.uid}/")
-    staff.get(f"/api/v1/reports/{rita.report.uid}")
-    Client().get(f"/triage/reports/{rita.report.uid}/")
-    Client().get(f"/status/attachment/{rita.report.uid}/")
-    body = scrape().content.decode()
-    for secret in (str(rita.report.uid), rita.report.uid.hex, rita.report.reference, rita.code):
-        assert secret not in body
-    assert "/triage/" not in body and "/status/" not in body  # view names, never paths
-    assert 'view="portal:status"' in body
+def test_it_computes_the_figures_per_month_of_receipt(reports):
+    months, total = monthly_figures(NOW)
+    assert [m.month for m in months][:2] == [date(2025, 4, 1), date(2025, 5, 1)]
+    assert months[-1].month == date(2026, 3, 1)
+    assert len(months) == 12
+    march, february, january = months[-1], months[-2], months[-3]
+    assert march.received == 6
+    assert march.response_median == 18 * 3600  # of 6, 12, 24 and 120 hours
+    assert (march.kept, march.measured) == (3, 5)
+    assert march.fixed == 2
+    assert march.fix_median == 10 * 86400
+    assert february.received == 1
+    assert february.response_median == 2 * 3600
+    assert february.kept_share == 1
+    assert february.fix_median is None
+    assert january.received == 1
+    assert january.kept_share is None
+    assert all(m.received == 0 for m in months[:-3])
+    assert total.received == 8
+    assert total.response_median == 12 * 3600
+    assert (total.kept, total.measured) == (4, 6)
+    assert total.fix_median == 10 * 86400
 
 
-@override_settings(**ON)
-def test_its_database_figures_follow_the_desk(
-    org_key: Any, django_capture_on_commit_callbacks: Any
-) -> None:
-    before = scrape().content
-    with django_capture_on_commit_callbacks(execute=True):
-        rita = submit(Client(), email="rita@example.net")
-        assert outbox.queue_news(rita.report) is not None  # the mail, and its task
+def test_it_shows_the_figures_in_a_table_and_a_chart(reports, bob, monkeypatch):
+    figures_at = monthly_figures
+    monkeypatch.setattr("meldpunt.triage.metrics.monthly_figures", lambda: figures_at(NOW))
+    page = sign_in(Client(HTTP_ACCEPT_LANGUAGE="en"), bob).get("/triage/metrics/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    rows = re.findall(r"<tr>\s*<th scope=\"row\">(.*?)</th>(.*?)</tr>", html, re.S)
+    cells = {month: re.findall(r"<td>(.*?)</td>", rest) for month, rest in rows}
+    assert cells["March 2026"] == ["6", "18.0 hours", "3 of 5 (60%)", "2", "10.0 days"]
+    assert cells["February 2026"] == ["1", "2.0 hours", "1 of 1 (100%)", "0", "—"]
+    assert cells["January 2026"] == ["1", "—", "—", "0", "—"]
+    assert cells["Last 12 months"] == ["8", "12.0 hours", "4 of 6 (67%)", "2", "10.0 days"]
+    assert next(iter(cells)) == "March 2026"  # newest first
+    chart = re.search(r"<svg .*?</svg>", html, re.S)
+    assert chart
+    svg = chart.group(0)
+    assert 'role="img"' in svg
+    assert '<title id="chart-title">' in svg
+    assert '<desc id="chart-desc">' in svg
+    assert svg.count("<rect ") == 13  # twelve months and the legend
+    assert "<polyline " in svg
 
-    process_message(
-        b"From: x@example.net\r\nMessage-ID: <m@x>\r\nAuto-Submitted: auto-replied\r\n\r\nhi"
+
+def test_it_shows_a_dash_for_time_to_fix_while_nothing_was_fixed(alice):
+    client = Client()
+    made = submit(client).report
+    Report.objects.filter(pk=made.pk).update(
+        first_response_at=made.created_at + timedelta(hours=3), first_response_kept=True
     )
-    heartbeat.beat(heartbeat.WORKER, force=True)
-    after = scrape().content
-    assert (
-        value(after, "meldpunt_reports", state="received")
-        == value(before, "meldpunt_reports", state="received") + 1
-    )
-    assert value(after, "meldpunt_outbound_mails", status="queued") == 1
-    assert value(before, "meldpunt_outbound_mails", status="queued") == 0
-    assert value(after, "meldpunt_outbound_mails", status="bounced") == 0  # every state, 0 too
-    assert value(after, "meldpunt_task_queue_ready") >= 1
-    assert value(after, "meldpunt_inbound_mails", outcome="ignored") == 1
-    assert value(after, "meldpunt_promises", state="pending") >= 1
-    assert value(after, "meldpunt_database_up") == 1
-    assert value(after, "meldpunt_data_dir_free_bytes") > 0
-    age = samples(after)[
-        (
-            "meldpunt_heartbeat_age_seconds",
-            frozenset({"process": "worker", "host": heartbeat.host_label()}.items()),
-        )
-    ]
-    assert 0 <= age < 60
-    assert value(after, "meldpunt_ready", check="worker") == 1
+    html = sign_in(client, alice).get("/triage/metrics/").content.decode()
+    overall = re.search(r'<dl class="facts" id="overall-figures">(.*?)</dl>', html, re.S)
+    assert overall
+    figures = re.findall(r"<dd>(.*?)</dd>", overall.group(1))
+    assert figures == ["1", "3.0 hours", "1 of 1 (100%)", "0", "—"]
 
 
-@override_settings(**ON)
-def test_the_compliance_gauge_is_the_metrics_pages_figure(rita: Any) -> None:
-    now = timezone.now()
-    answered = [submit(Client()).report for _ in range(3)]
-    Report.objects.filter(pk__in=[r.pk for r in answered[:2]]).update(
-        first_response_at=now, first_response_kept=True
-    )
-    Report.objects.filter(pk=answered[2].pk).update(
-        first_response_at=now, first_response_kept=False
-    )
-    # Rita's report is still unanswered past its deadline: it counts as broken.
-    Report.objects.filter(pk=rita.report.pk).update(response_due_at=now - dt.timedelta(hours=1))
-    body = scrape().content
-    _, total = monthly_figures()
-    assert (total.kept, total.measured) == (2, 4)
-    assert value(body, "meldpunt_response_clock_kept") == total.kept
-    assert value(body, "meldpunt_response_clock_measured") == total.measured
-    assert value(body, "meldpunt_response_clock_compliance_ratio") == pytest.approx(0.5)
+def test_it_draws_the_chart_without_inline_styles_in_any_language(reports, alice):
+    for language in ("en", "nl", "fr"):
+        client = sign_in(Client(HTTP_ACCEPT_LANGUAGE=language), alice)
+        html = client.get("/triage/metrics/").content.decode()
+        assert "style=" not in html
+        assert "<style" not in html
+        assert "<script" not in html
+        svg = re.search(r"<svg .*?</svg>", html, re.S)
+        assert svg
+        # Coordinates must not be localised: "12,5" would break the drawing in Dutch.
+        for name, value in re.findall(r' (x|y|x1|y1|x2|y2|cx|cy|width|height)="([^"]*)"', svg[0]):
+            assert re.fullmatch(r"-?\d+(\.\d+)?%?", value), (language, name, value)
+        for points in re.findall(r'points="([^"]*)"', svg[0]):
+            assert re.fullmatch(r"\d+\.\d,\d+\.\d( \d+\.\d,\d+\.\d)*", points), points
 
 
-@override_settings(**ON)
-def test_it_answers_with_the_database_down() -> None:
-    with down():
-        response = scrape()
-    assert response.status_code == 200
-    assert value(response.content, "meldpunt_database_up") == 0
-    assert value(response.content, "meldpunt_data_dir_free_bytes") > 0
+def test_it_sends_anonymous_visitors_to_the_login_page(db):
+    response = Client().get("/triage/metrics/")
+    assert response.status_code == 302
+    assert response["Location"] == "/triage/login/?next=%2Ftriage%2Fmetrics%2F"
+
+
+def test_it_answers_get_only(alice):
+    client = sign_in(Client(), alice)
+    assert client.post("/triage/metrics/").status_code == 405
+    assert client.head("/triage/metrics/").status_code == 200
+
+
+def test_it_uses_the_current_month_for_the_newest_row(alice):
+    html = sign_in(Client(), alice).get("/triage/metrics/").content.decode()
+    newest = re.search(r'<tbody>\s*<tr>\s*<th scope="row">(.*?)</th>', html)
+    assert newest
+    assert newest.group(1) == dateformat.format(timezone.localdate(), "F Y")
+
+
+def test_it_says_hour_for_one_hour_and_hours_otherwise():
+    from django.utils import translation
+
+    from meldpunt.triage.metrics import duration_text
+
+    with translation.override("en"):
+        assert duration_text(3600) == "1.0 hour"
+        assert duration_text(5400) == "1.5 hours"
+        assert duration_text(3 * 86400) == "3.0 days"
+    with translation.override("fr"):
+        assert duration_text(3600) == "1,0 heure"
