@@ -282,8 +282,8 @@ MELDPUNT_INTAKE_STALE_SECONDS = env_int("MELDPUNT_INTAKE_STALE_SECONDS", 900, mi
 # ... when a queued mail is overdue for sending this long, or this many wait to be sent.
 MELDPUNT_OUTBOX_STALE_SECONDS = env_int("MELDPUNT_OUTBOX_STALE_SECONDS", 1800, minimum=60)
 MELDPUNT_OUTBOX_MAX_QUEUED = env_int("MELDPUNT_OUTBOX_MAX_QUEUED", 500, minimum=1)
-# ... when the data directory's file system has less than this many MiB free.
-MELDPUNT_MIN_FREE_MB = env_int("MELDPUNT_MIN_FREE_MB", 1024, minimum=0)
+# ... and when the data directory has less than MELDPUNT_DISK_MIN_FREE_BYTES free (then
+# attachments are refused already).
 # /metrics (Prometheus): off unless enabled, then only for the token and/or the addresses.
 MELDPUNT_METRICS = env_bool("MELDPUNT_METRICS", False)
 MELDPUNT_METRICS_TOKEN = env("MELDPUNT_METRICS_TOKEN", "")
@@ -293,6 +293,11 @@ for _network in filter(None, (n.strip() for n in env("MELDPUNT_METRICS_ALLOW", "
         MELDPUNT_METRICS_ALLOW.append(str(ipaddress.ip_network(_network, strict=False)))
     except ValueError:
         CONFIG_ERRORS.append(f"MELDPUNT_METRICS_ALLOW: {_network!r} is not an address or network.")
+if MELDPUNT_METRICS:
+    # prometheus-client's multiprocess mode: every gunicorn worker writes its request counts
+    # to files here, and a scrape adds them up. It must be set before prometheus-client is
+    # first imported (Django's checks import the middleware), so here; `serve` empties it.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(DATA_DIR / "metrics"))
 if MELDPUNT_METRICS and not (MELDPUNT_METRICS_TOKEN or MELDPUNT_METRICS_ALLOW):
     CONFIG_ERRORS.append(
         "MELDPUNT_METRICS=true needs MELDPUNT_METRICS_TOKEN or MELDPUNT_METRICS_ALLOW."

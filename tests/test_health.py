@@ -142,7 +142,7 @@ def test_it_is_not_ready_when_the_key_file_cannot_be_read(
 
 
 def test_it_is_not_ready_when_the_disk_fills_up(worker_alive: None) -> None:
-    with override_settings(MELDPUNT_MIN_FREE_MB=2**40):
+    with override_settings(MELDPUNT_DISK_MIN_FREE_BYTES=2**60):
         response = ask(token=TOKEN)
     assert response.status_code == 503
     assert not details(response)["disk"]["ok"]

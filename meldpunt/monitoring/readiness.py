@@ -113,11 +113,10 @@ def _outbox(now: dt.datetime) -> Check:
 
 
 def _disk() -> Check:
-    free_mb = free_bytes() // 2**20
-    limit = settings.MELDPUNT_MIN_FREE_MB
-    return Check(
-        "disk", free_mb >= limit, f"{free_mb} MiB free in the data directory (min {limit})"
-    )
+    # The limit below which attachments are refused: a host there cannot take every report.
+    free, limit = free_bytes(), settings.MELDPUNT_DISK_MIN_FREE_BYTES
+    detail = f"{free // 2**20} MiB free in the data directory (min {limit // 2**20} MiB)"
+    return Check("disk", free >= limit, detail)
 
 
 def _database_checks(now: dt.datetime) -> list[Check]:

@@ -8,12 +8,18 @@ a scrape adds them up; elsewhere (tests, `runserver`) one process counts alone.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import Counter, Histogram
+
+if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # `meldpunt serve` made it; another server (runserver, a WSGI server of one's own) may not.
+    Path(folder).mkdir(mode=0o700, parents=True, exist_ok=True)
 
 REQUESTS = Counter(
     "meldpunt_http_requests",

@@ -41,14 +41,13 @@ def _metrics_across_workers() -> dict[str, Any]:
     """prometheus-client's multiprocess mode: each gunicorn worker writes its request counts
     to a file, and a scrape (answered by any one worker) adds them all up.
 
-    The directory must be set before prometheus-client is first imported (it is imported
-    only in the workers and by /metrics) and emptied at each start.
+    The settings named the directory; it is emptied at each start (counters restart at 0,
+    which Prometheus reads as a restart), and a worker that exits is marked dead.
     """
-    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.DATA_DIR / "metrics")
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     for stale in folder.glob("*.db"):
         stale.unlink()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
     def child_exit(server: Any, worker: Any) -> None:
         from prometheus_client import multiprocess
