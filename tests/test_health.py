@@ -191,7 +191,9 @@ def test_it_is_not_ready_when_queued_mail_is_not_sent(worker_alive: None) -> Non
 def test_details_are_for_staff_and_the_token_only(worker_alive: None, rita_client: Client) -> None:
     assert ask(token=TOKEN)["Content-Type"] == "application/json"
     assert ask(token="health-token-for-tests-012345678X").content == b"ok\n"
-    assert ask(rita_client).content == b"ok\n"  # a finder's session: the bare word
+    finder = ask(rita_client)
+    assert finder.content == b"ok\n"  # a finder's session: the bare word
+    assert not finder.cookies
     with override_settings(MELDPUNT_HEALTH_TOKEN=""):  # no token set: none opens it
         assert Client().get("/readyz", headers={"Authorization": "Bearer "}).content == b"ok\n"
     staff = sign_in(Client(), make_staff("alice@example.org", "triager"))
