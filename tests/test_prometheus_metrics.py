@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from meldpunt.intake.mail import process_message
+from meldpunt.monitoring import collector
 from meldpunt.ops import heartbeat
 from meldpunt.reports import outbox
 from meldpunt.reports.models import Report
@@ -19,6 +21,14 @@ from tests.conftest import make_staff, sign_in, submit
 from tests.test_database_unavailable import down
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clock() -> Iterator[None]:
+    collector.forget_clock()
+    yield
+    collector.forget_clock()
+
 
 TOKEN = "metrics-token-for-tests-0123456789"
 ON = {"MELDPUNT_METRICS": True, "MELDPUNT_METRICS_TOKEN": TOKEN, "MELDPUNT_METRICS_ALLOW": []}
@@ -136,8 +146,8 @@ def test_its_database_figures_follow_the_desk(
     heartbeat.beat(heartbeat.WORKER, force=True)
     after = scrape().content
     assert (
-        value(after, "meldpunt_reports", state="received")
-        == value(before, "meldpunt_reports", state="received") + 1
+        value(after, "meldpunt_open_reports", state="received")
+        == value(before, "meldpunt_open_reports", state="received") + 1
     )
     assert value(after, "meldpunt_outbound_mails", status="queued") == 1
     assert value(before, "meldpunt_outbound_mails", status="queued") == 0
