@@ -194,3 +194,25 @@ def test_it_answers_with_the_database_down() -> None:
     assert response.status_code == 200
     assert value(response.content, "meldpunt_database_up") == 0
     assert value(response.content, "meldpunt_data_dir_free_bytes") > 0
+
+
+@override_settings(**ON)
+def test_a_scrape_costs_the_same_queries_however_many_reports() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> list[str]:
+        collector.forget_clock()
+        with CaptureQueriesContext(connection) as captured:
+            assert scrape().status_code == 200
+        return [q["sql"] for q in captured.captured_queries]
+
+    submit(Client())
+    queries()  # the first also checks the migrations (then kept for a minute)
+    few = queries()
+    for _ in range(3):
+        submit(Client())
+    assert len(queries()) == len(few)
+    # Closed reports and sent mail (the years of history) are never counted.
+    report_counts = [q for q in few if 'FROM "reports_report"' in q and "GROUP BY" in q]
+    assert report_counts and all("IN (" in q for q in report_counts)

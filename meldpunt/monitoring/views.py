@@ -90,6 +90,6 @@ def metrics(request: HttpRequest) -> HttpResponse:
         (token and not bearer_matches(request, token)) or (allow and not _address_allowed(request))
     ):
         return _text("forbidden", 403)
-    from meldpunt.monitoring import exposition  # prometheus-client: see serve.py
+    from meldpunt.monitoring import exposition  # the scrape side: loaded on the first scrape
 
     return HttpResponse(exposition.render(), content_type=exposition.CONTENT_TYPE)
