@@ -40,16 +40,21 @@ class Limit:
     window: timedelta
 
 
-def client_key(request: HttpRequest) -> str:
-    """The client's address, reduced to a /64 for IPv6 (one host usually holds the whole /64)."""
-    addr = request.META.get("REMOTE_ADDR", "")
+def client_address(request: HttpRequest) -> str:
+    """The client's address: the one the outermost trusted proxy saw, else the peer's."""
+    addr = str(request.META.get("REMOTE_ADDR", ""))
     if settings.MELDPUNT_TRUSTED_PROXIES:
         forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
         forwarded = [a for a in forwarded if a]
         if len(forwarded) >= settings.MELDPUNT_TRUSTED_PROXIES:
             addr = forwarded[-settings.MELDPUNT_TRUSTED_PROXIES]
+    return addr
+
+
+def client_key(request: HttpRequest) -> str:
+    """The client's address, reduced to a /64 for IPv6 (one host usually holds the whole /64)."""
     try:
-        ip = ipaddress.ip_address(addr)
+        ip = ipaddress.ip_address(client_address(request))
     except ValueError:
         return "unknown"
     if ip.version == 6:

@@ -7,6 +7,7 @@ traceback at import time.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -330,6 +331,41 @@ MELDPUNT_THREADS = env_int("MELDPUNT_THREADS", 4, minimum=1)
 # Background work: how often the worker looks for due reminders, and how early it warns.
 MELDPUNT_SCHEDULE_SECONDS = env_int("MELDPUNT_SCHEDULE_SECONDS", 60, minimum=5)
 MELDPUNT_REMINDER_HOURS = env_int("MELDPUNT_REMINDER_HOURS", 24, minimum=1)
+
+# --- Health and metrics (docs/monitoring.md) -------------------------------------
+# /readyz details (JSON) for a load balancer or a monitor that sends this bearer token.
+MELDPUNT_HEALTH_TOKEN = env("MELDPUNT_HEALTH_TOKEN", "")
+# Which host a heartbeat came from (the host name when empty).
+MELDPUNT_HOST_LABEL = env("MELDPUNT_HOST_LABEL", "")
+# /readyz fails when no worker beat for this long (it beats every loop, at most every 15 s).
+MELDPUNT_WORKER_STALE_SECONDS = env_int(
+    "MELDPUNT_WORKER_STALE_SECONDS", max(300, 3 * MELDPUNT_SCHEDULE_SECONDS), minimum=30
+)
+# ... when fetchmail (IMAP configured) had no successful poll for this long.
+MELDPUNT_INTAKE_STALE_SECONDS = env_int("MELDPUNT_INTAKE_STALE_SECONDS", 900, minimum=30)
+# ... when a queued mail is overdue for sending this long, or this many wait to be sent.
+MELDPUNT_OUTBOX_STALE_SECONDS = env_int("MELDPUNT_OUTBOX_STALE_SECONDS", 1800, minimum=60)
+MELDPUNT_OUTBOX_MAX_QUEUED = env_int("MELDPUNT_OUTBOX_MAX_QUEUED", 500, minimum=1)
+# ... and when the data directory has less than MELDPUNT_DISK_MIN_FREE_BYTES free (then
+# attachments are refused already).
+# /metrics (Prometheus): off unless enabled, then only for the token and/or the addresses.
+MELDPUNT_METRICS = env_bool("MELDPUNT_METRICS", False)
+MELDPUNT_METRICS_TOKEN = env("MELDPUNT_METRICS_TOKEN", "")
+MELDPUNT_METRICS_ALLOW: list[str] = []
+for _network in filter(None, (n.strip() for n in env("MELDPUNT_METRICS_ALLOW", "").split(","))):
+    try:
+        MELDPUNT_METRICS_ALLOW.append(str(ipaddress.ip_network(_network, strict=False)))
+    except ValueError:
+        CONFIG_ERRORS.append(f"MELDPUNT_METRICS_ALLOW: {_network!r} is not an address or network.")
+if MELDPUNT_METRICS:
+    # prometheus-client's multiprocess mode: every gunicorn worker writes its request counts
+    # to files here, and a scrape adds them up. It must be set before prometheus-client is
+    # first imported (Django's checks import the middleware), so here; `serve` empties it.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(DATA_DIR / "metrics"))
+if MELDPUNT_METRICS and not (MELDPUNT_METRICS_TOKEN or MELDPUNT_METRICS_ALLOW):
+    CONFIG_ERRORS.append(
+        "MELDPUNT_METRICS=true needs MELDPUNT_METRICS_TOKEN or MELDPUNT_METRICS_ALLOW."
+    )
 # A finder not reached (mail deferred, failed, bounced; no address and the news unread):
 # the assignee is told after this grace, which lets a deferred mail still go through.
 MELDPUNT_NOT_REACHED_HOURS = env_int("MELDPUNT_NOT_REACHED_HOURS", 24, minimum=1)
@@ -472,6 +508,7 @@ INSTALLED_APPS = [
     "meldpunt.webhooks",
     "meldpunt.scope",
     "meldpunt.begbounty",
+    "meldpunt.ops",
     # django-ninja's own copy of Swagger UI (its static files), for /api/v1/docs: no CDN.
     "ninja",
     # Django's tasks API (as in Django 6) with its queue in the database.
@@ -481,6 +518,8 @@ INSTALLED_APPS = [
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 MIDDLEWARE = [
+    # First, so that the time it measures includes every other middleware.
+    "meldpunt.monitoring.requests.RequestMetrics",
     "django.middleware.security.SecurityMiddleware",
     "meldpunt.lib.middleware.security_headers",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -558,6 +597,11 @@ SECURE_HSTS_PRELOAD = _https and env_bool("MELDPUNT_HSTS_PRELOAD", True)
 SECURE_SSL_REDIRECT = _https and env_bool("MELDPUNT_SSL_REDIRECT", MELDPUNT_TRUSTED_PROXIES > 0)
 if MELDPUNT_TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A load balancer's probe talks plain HTTP to `meldpunt serve` itself, without the proxy's
+# X-Forwarded-Proto: a redirect would read as "down". The bare answers hold nothing secret;
+# a token sent over plain HTTP is the operator's choice (docs/monitoring.md). /metrics
+# is not exempt: scrape it through the TLS front, or with the redirect off.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SILENCED_SYSTEM_CHECKS = [] if SECURE_SSL_REDIRECT or not _https else ["security.W008"]
 
 # --- Logging: ids and events only, never request bodies, codes or addresses ----

@@ -10,6 +10,7 @@ from meldpunt.accounts import views as accounts
 from meldpunt.api import views as api_views
 from meldpunt.api.api import api as staff_api
 from meldpunt.intake import views as intake
+from meldpunt.monitoring import views as monitoring
 from meldpunt.portal import privacy
 from meldpunt.portal import views as portal
 from meldpunt.public import policy, published
@@ -66,6 +67,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # The API's documentation page: a browser page for signed-in staff, not a token's.
     path("api/v1/docs", api_views.docs, name="api_docs"),
     path("api/v1/", staff_api.urls),
+    # For load balancers and Prometheus (docs/monitoring.md).
+    path("healthz", monitoring.healthz, name="healthz"),
+    path("readyz", monitoring.readyz, name="readyz"),
+    path("metrics", monitoring.metrics, name="metrics"),
     # Django's admin, for what the desk has no page for (meldpunt/triage/admin.py).
     path("admin/", admin.site.urls),
 ]

@@ -26,6 +26,7 @@ from meldpunt.api.tokens import issue_token
 from meldpunt.intake.mail import process_message
 from meldpunt.intake.models import InboundMail
 from meldpunt.lib.uploads import IncomingFile
+from meldpunt.ops import heartbeat
 from meldpunt.reports.models import Attachment, OutboundMail, SavedView, Tag
 from meldpunt.reports.services import add_message
 from meldpunt.scope.models import Asset
@@ -218,6 +219,13 @@ RULES: dict[str, Rule] = {
     "tokens:list": Rule("GET", STAFF),
     "tokens:create": Rule("POST", STAFF),
     "tokens:revoke": Rule("POST", ADMIN),
+    # For load balancers: the same status for everyone; the details go to staff or the
+    # health token (tests/test_health.py).
+    "healthz": PUBLIC,
+    "readyz": PUBLIC,
+    # Off unless MELDPUNT_METRICS, and then for a token or an address, never a session
+    # (tests/test_metrics.py).
+    "metrics": Rule("GET", frozenset()),
     # The API's documentation page is a desk page: a session that gave its second factor.
     "api_docs": Rule("GET", STAFF),
     # Any other path under /api/v1/: a JSON 404 for everyone alike.
@@ -302,6 +310,7 @@ def world(db: Any, org_key: Any) -> dict[str, Any]:
         "admin": sign_in(Client(), clients_admin),
     }
     issue_token(User.objects.get(username="ada@example.org"), "ada's")
+    heartbeat.beat(heartbeat.WORKER, force=True)  # /readyz: ready, so 200 for all
     values["uid_token"] = str(ApiToken.objects.get().uid)
     return {
         "values": values,

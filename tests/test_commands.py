@@ -76,6 +76,8 @@ def initialised(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("MELDPUNT_LANGUAGES", "nl,de", "'de' is not one of nl, en, fr"),
         ("DATABASE_URL", "mysql://x/y", "must point to SQLite or PostgreSQL"),
         ("MELDPUNT_DUPLICATE_CREDIT", "both", "MELDPUNT_DUPLICATE_CREDIT='both' must be"),
+        ("MELDPUNT_METRICS", "true", "needs MELDPUNT_METRICS_TOKEN or MELDPUNT_METRICS_ALLOW"),
+        ("MELDPUNT_METRICS_ALLOW", "10.0.0.0/33", "'10.0.0.0/33' is not an address or network"),
     ],
 )
 def test_it_explains_a_bad_configuration_in_one_line(initialised, variable, value, message):

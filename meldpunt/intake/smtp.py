@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from meldpunt.intake.mail import IntakeResult, TemporaryFailure, process_message
+from meldpunt.ops.heartbeat import SMTPD, beat
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,9 @@ def _take_in(raw: bytes) -> IntakeResult:
     # connection between mails, so a restarted database is never met through a dead one.
     close_old_connections()
     try:
-        return process_message(raw)
+        result = process_message(raw)
+        beat(SMTPD)  # the last mail accepted, for /metrics
+        return result
     finally:
         connections.close_all()
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +35,26 @@ class _Server(BaseApplication):  # type: ignore[misc]
         from meldpunt.wsgi import application
 
         return application
+
+
+def _metrics_across_workers() -> dict[str, Any]:
+    """prometheus-client's multiprocess mode: each gunicorn worker writes its request counts
+    to a file, and a scrape (answered by any one worker) adds them all up.
+
+    The settings named the directory; it is emptied at each start (counters restart at 0,
+    which Prometheus reads as a restart), and a worker that exits is marked dead.
+    """
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+
+    def child_exit(server: Any, worker: Any) -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+    return {"child_exit": child_exit}
 
 
 class Command(BaseCommand):
@@ -70,8 +92,10 @@ class Command(BaseCommand):
         if sink := outbox.mail_sink():
             self.stdout.write(f"Outbound mail is not sent: mails are written to {sink}")
         self.stdout.flush()
+        metrics = _metrics_across_workers() if settings.MELDPUNT_METRICS else {}
         _Server(
-            {
+            metrics
+            | {
                 "bind": options["bind"],
                 "workers": options["workers"],
                 # Threads: one request stuck on the database blocks its thread, not the

@@ -12,6 +12,7 @@ from django.db import close_old_connections
 
 from meldpunt.accounts import inactive, sessions
 from meldpunt.advisories.publishing import publish_due
+from meldpunt.ops.heartbeat import WORKER, beat
 from meldpunt.policy.securitytxt import renew_if_due
 from meldpunt.reports import orphans, outbox, promises
 from meldpunt.reports.retention import purge_due
@@ -101,6 +102,8 @@ def run_schedule() -> None:
     """The periodic jobs; each is idempotent (several workers may run them) and runs alone."""
     for job in JOBS:
         try:
+            # Between jobs too: a long one then reads as busy, a stuck one as stale.
+            beat(WORKER)
             job()
         except Exception:
             log.exception(

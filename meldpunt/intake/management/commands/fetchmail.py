@@ -10,6 +10,7 @@ from django.db import close_old_connections
 
 from meldpunt.intake import imap
 from meldpunt.intake.management.stopping import stop_on_signals
+from meldpunt.ops.heartbeat import FETCHMAIL, beat
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class Command(BaseCommand):
     def _poll(self, stop: threading.Event) -> None:
         try:
             stats = imap.fetch_once(stop)
+            beat(FETCHMAIL)  # a successful poll: /readyz knows the intake is not stalled
             if stats.found:
                 log.info("fetchmail: %s", stats)
         except imap.ImapError as exc:
@@ -48,6 +50,7 @@ class Command(BaseCommand):
             stats = imap.fetch_once()
         except imap.ImapError as exc:
             raise CommandError(str(exc)) from exc
+        beat(FETCHMAIL, force=True)
         if stats.deferred:
             raise CommandError(str(stats))
         self.stdout.write(str(stats))
