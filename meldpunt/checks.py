@@ -108,7 +108,7 @@ def _oidc_issuer_problem(deploy: bool) -> list[checks.CheckMessage]:
     issuer = settings.MELDPUNT_OIDC_ISSUER
     if not issuer:
         return []
-    problems = []
+    problems: list[checks.CheckMessage] = []
     for name, value in [("MELDPUNT_OIDC_ISSUER", issuer)] + [
         ("MELDPUNT_OIDC_ENDPOINT_ORIGINS", origin)
         for origin in settings.MELDPUNT_OIDC_ENDPOINT_ORIGINS
