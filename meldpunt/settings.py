@@ -466,6 +466,17 @@ def _database(url: str) -> dict[str, Any]:
 
 
 DATABASES = {"default": _database(DATABASE_URL)}
+
+# Where sealed attachments live: "database" (chunked rows, so several hosts need only the
+# shared PostgreSQL, the secret key and the key file) or "files" (the data directory).
+# New attachments go to this store; `meldpunt attachments move` moves the existing ones.
+_default_store = "files" if DATABASES["default"]["ENGINE"].endswith("sqlite3") else "database"
+MELDPUNT_ATTACHMENT_STORE = env("MELDPUNT_ATTACHMENT_STORE", _default_store).lower()
+if MELDPUNT_ATTACHMENT_STORE not in {"database", "files"}:
+    CONFIG_ERRORS.append(
+        f"MELDPUNT_ATTACHMENT_STORE={MELDPUNT_ATTACHMENT_STORE!r} must be database or files."
+    )
+    MELDPUNT_ATTACHMENT_STORE = _default_store
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STORAGES = {

@@ -111,6 +111,12 @@ def sign_in(client: Client, user: Any) -> Client:
 
 
 @pytest.fixture
+def files_store(settings: Any) -> None:
+    """Attachments as files in the data directory, for tests about those files."""
+    settings.MELDPUNT_ATTACHMENT_STORE = "files"
+
+
+@pytest.fixture
 def alice(db: Any) -> Any:
     return make_staff("alice@example.org", "triager")
 

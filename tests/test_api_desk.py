@@ -162,7 +162,7 @@ def test_it_lists_and_downloads_the_finders_files(alice, bob, rita):
     url = f"/api/v1/reports/{rita.report.uid}/attachments/{listed['uid']}"
     download = reader.get(url)
     assert download.status_code == 200
-    assert download.content == b"<script>alert(1)</script>"
+    assert download.getvalue() == b"<script>alert(1)</script>"
     assert download["Content-Type"] == "application/octet-stream"
     assert download["Content-Disposition"].startswith('attachment; filename="pocgpj.html"')
     assert download["Content-Security-Policy"] == "default-src 'none'; sandbox"

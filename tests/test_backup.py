@@ -83,19 +83,28 @@ def _ok(args: list[str], env: dict[str, str]) -> str:
     return result.stdout
 
 
+def _attachment_files(env: dict[str, str]) -> list[Path]:
+    folder = Path(env["MELDPUNT_DATA_DIR"]) / "attachments"
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+@pytest.mark.parametrize("store", ["files", "database"])
 def test_it_restores_every_report_message_and_attachment_into_an_empty_instance(
-    instances: Any, tmp_path: Path
+    instances: Any, tmp_path: Path, store: str
 ) -> None:
     a, b = instances
+    a["MELDPUNT_ATTACHMENT_STORE"] = b["MELDPUNT_ATTACHMENT_STORE"] = store
     _ok(["migrate"], a)
     _ok(["shell", "-c", FILL], a)
     before = _ok(["shell", "-c", CHECK], a)
     assert before.count("MARKER") == 12
+    assert len(_attachment_files(a)) == (6 if store == "files" else 0)
     backup = tmp_path / "meldpunt.backup"
     assert "6 attachments" in _ok(["backup", str(backup)], a)
     assert b"MARKER" not in backup.read_bytes()
     assert "6 attachments" in _ok(["restore", str(backup)], b)
     assert _ok(["shell", "-c", CHECK], b) == before
+    assert len(_attachment_files(b)) == len(_attachment_files(a))
     refused = run(["restore", str(backup)], b)
     assert refused.returncode != 0
     assert "already holds reports" in refused.stderr

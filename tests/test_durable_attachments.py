@@ -18,7 +18,7 @@ from django.test import Client
 
 from tests.conftest import submit
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("files_store")]
 
 
 def test_it_flushes_the_file_and_its_directory_before_the_commit(monkeypatch: Any) -> None:

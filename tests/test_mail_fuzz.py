@@ -79,9 +79,11 @@ def check(raw: bytes, files_before: set[str]) -> None:
         assert after == (reports, messages, intakes, attachments)
     # Every attachment file belongs to a row and every new row has its file: no orphans.
     new_files = files() - files_before
-    names = set(Attachment.objects.values_list("storage_name", flat=True))
+    names = set(Attachment.objects.filter(in_database=False).values_list("storage_name", flat=True))
     assert new_files <= names
     assert names - files_before <= new_files
+    # And every attachment kept in the database has its pieces.
+    assert not Attachment.objects.filter(in_database=True, chunks__isnull=True).exists()
 
 
 @pytest.fixture

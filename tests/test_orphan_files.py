@@ -18,12 +18,13 @@ from meldpunt.reports import orphans, services
 from meldpunt.reports.models import Attachment
 from tests.conftest import submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("files_store")]
 
 
 def crash_leftover() -> str:
     """What a process killed between writing a file and committing its row leaves."""
-    [(_attachment, name)] = services._store_files([IncomingFile("poc.txt", "text/plain", b"x")])
+    [stored] = services._store_files([IncomingFile("poc.txt", "text/plain", b"x")])
+    name = stored.name
     assert not Attachment.objects.filter(storage_name=name).exists()
     return name
 

@@ -56,7 +56,7 @@ def test_the_desk_sends_a_message_with_files_and_the_finder_downloads_them(alice
     link = f"/status/attachment/{att.uid}/"
     assert link in page
     got = finder.get(link)
-    assert got.status_code == 200 and got.content == PATCH
+    assert got.status_code == 200 and got.getvalue() == PATCH
     assert got["Content-Disposition"].startswith("attachment;")
     assert Event.objects.filter(report=rita.report, kind="attachment_downloaded").get().actor == (
         "finder"
@@ -85,7 +85,7 @@ def test_the_desk_applies_the_finders_limits(alice, rita, settings):
     assert not Message.objects.filter(author="staff").exists()
 
 
-def test_a_failing_store_leaves_no_message_and_no_file(alice, rita, monkeypatch):
+def test_a_failing_store_leaves_no_message_and_no_file(alice, rita, monkeypatch, files_store):
     before = stored_names()
     real = save_durably
     calls = []
@@ -154,7 +154,7 @@ def test_the_api_sends_files_that_download_as_sent(alice, rita):
     [sent] = [m for m in detail["messages"] if m["author"] == "staff"]
     assert sent["uid"] == body["uid"] and sent["attachments"] == body["attachments"]
     first = body["attachments"][0]["uid"]
-    assert client.get(f"{url}/attachments/{first}").content == PATCH
+    assert client.get(f"{url}/attachments/{first}").getvalue() == PATCH
     assert Event.objects.get(kind="message_sent").data["attachments"] == 2
     assert AuditEntry.objects.filter(action="attachment_sent").count() == 2
 

@@ -201,7 +201,7 @@ def test_it_downloads_an_attachment_that_cannot_run_in_the_browser(alice_client,
     assert f'href="{link}" download>bad&quot;name;&lt;b&gt;x.html</a>' in page
     response = alice_client.get(link)
     assert response.status_code == 200
-    assert response.content == b"<script>alert(1)</script>"
+    assert response.getvalue() == b"<script>alert(1)</script>"
     assert response["Content-Type"] == "application/octet-stream"
     assert response["Content-Disposition"] == (
         "attachment; filename=\"badname__b_x.html\"; filename*=UTF-8''badname%3B%3Cb%3Ex.html"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 
 from meldpunt.accounts import sessions
@@ -24,6 +25,8 @@ PASSKEY_OWED = "staff_passkey_owed"
 SUDO_SECONDS = 5 * 60
 
 View = Callable[..., HttpResponse]
+# Any view, a streamed download too (a StreamingHttpResponse is no HttpResponse).
+AnyView = TypeVar("AnyView", bound=Callable[..., HttpResponseBase])
 
 
 def second_factor_age(request: HttpRequest) -> float | None:
@@ -46,11 +49,11 @@ def _to_login(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(f"{reverse('accounts:login')}?{query}")
 
 
-def staff_required(view: View) -> View:
+def staff_required(view: AnyView) -> AnyView:
     """Password and second factor, or off to the login page."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if user.is_authenticated and getattr(user, "staff", None) is None:
             raise Http404  # signed in, but not staff: an outsider
@@ -61,7 +64,7 @@ def staff_required(view: View) -> View:
             return HttpResponseRedirect(reverse("accounts:passkeys"))
         return view(request, *args, **kwargs)
 
-    return wrapper
+    return cast(AnyView, wrapper)
 
 
 def guard_admin_site() -> None:

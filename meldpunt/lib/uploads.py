@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler, SkipFile
-from django.http import HttpResponse
+from django.http import StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -147,9 +147,12 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(kept, safe='')}"
 
 
-def file_response(data: bytes, name: str) -> HttpResponse:
-    """A finder's file for staff, desk and API alike: always a download, never run here."""
-    response = HttpResponse(data, content_type="application/octet-stream")
+def file_response(data: Iterable[bytes], name: str) -> StreamingHttpResponse:
+    """A finder's file for staff, desk and API alike: always a download, never run here.
+
+    Streamed piece by piece, so a large file stored in pieces is never in memory whole.
+    """
+    response = StreamingHttpResponse(data, content_type="application/octet-stream")
     response["Content-Disposition"] = content_disposition(shown_file_name(name))
     for header, value in DOWNLOAD_HEADERS.items():
         response[header] = value

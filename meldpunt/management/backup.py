@@ -8,10 +8,11 @@ instead of restoring part of the data. The key file itself is not in the backup:
 apart, as the README says; without it a backup is unreadable, which is the point.
 
 The database is copied first (SQLite's online backup API, or `pg_dump`, both a consistent
-snapshot while the service runs), then every attachment the database names. Attachments
-are written before the report that names them is committed, so every file the snapshot
-needs already exists when it is copied. (subprocess runs only pg_dump and pg_restore, with
-arguments from DATABASE_URL.)
+snapshot while the service runs), then every attachment file the database names.
+Attachments stored in the database (MELDPUNT_ATTACHMENT_STORE=database) are rows like any
+other, so the snapshot carries them; attachment files are written before the report that
+names them is committed, so every file the snapshot needs already exists when it is copied.
+(subprocess runs only pg_dump and pg_restore, with arguments from DATABASE_URL.)
 """
 
 from __future__ import annotations
@@ -170,7 +171,14 @@ def _snapshot_database(work: Path) -> Path:
 def _attachment_names() -> Iterator[str]:
     from meldpunt.reports.models import Attachment
 
-    yield from Attachment.objects.order_by("pk").values_list("storage_name", flat=True).iterator()
+    files = Attachment.objects.filter(in_database=False).order_by("pk")
+    yield from files.values_list("storage_name", flat=True).iterator()
+
+
+def _attachments_in_database() -> int:
+    from meldpunt.reports.models import Attachment
+
+    return Attachment.objects.filter(in_database=True).count()
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,7 @@ def write_backup(path: Path) -> BackupSummary:
     }
     count = 0
     partial = path.with_name(path.name + ".partial")
+    in_database = _attachments_in_database()  # before the snapshot: none are counted twice
     try:
         with tempfile.TemporaryDirectory(prefix="meldpunt-backup-") as tmp:
             snapshot = _snapshot_database(Path(tmp))
@@ -211,7 +220,7 @@ def write_backup(path: Path) -> BackupSummary:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return BackupSummary(path, count, path.stat().st_size)
+    return BackupSummary(path, count + in_database, path.stat().st_size)
 
 
 def _add_attachment(tar: tarfile.TarFile, name: str) -> int:
@@ -282,7 +291,7 @@ def restore_backup(path: Path) -> RestoreSummary:
         reader = DecryptingReader(src, data_key)
         with tempfile.TemporaryDirectory(prefix="meldpunt-restore-") as tmp:
             count = _unpack(reader, Path(tmp))
-    return RestoreSummary(count)
+    return RestoreSummary(count + _attachments_in_database())
 
 
 def _unpack(reader: DecryptingReader, work: Path) -> int:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -141,7 +142,7 @@ def reply(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-def attachment(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
+def attachment(request: HttpRequest, uid: uuid.UUID) -> HttpResponseBase:
     """A file the team sent with a message: only in this report's finder session, recorded."""
     report = _finder_or_404(request)
     found = download_attachment(report, uid, "finder")

@@ -21,8 +21,8 @@ from meldpunt.audit.actors import actor
 from meldpunt.lib.uploads import IncomingFile
 from meldpunt.reports import assessment, lifecycle, outbox
 from meldpunt.reports.lifecycle import WorkflowError, check_transition, lock, move_locked
-from meldpunt.reports.models import Attachment, Message, Report, Resolution, State
-from meldpunt.reports.services import attach, kept_files, record_event
+from meldpunt.reports.models import Message, Report, Resolution, State
+from meldpunt.reports.services import StoredFile, attach, kept_files, record_event
 
 PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 PLACEHOLDERS = (
@@ -89,7 +89,7 @@ def _team_message(
     text: str,
     template: str,
     first_response: bool = False,
-    stored: list[tuple[Attachment, str]] | None = None,
+    stored: list[StoredFile] | None = None,
 ) -> Message:
     """The message, its files (stored by the caller, see `kept_files`), event and mail."""
     stored = stored or []
@@ -113,7 +113,7 @@ def _team_message(
         first_response=first_response,
         attachments=len(stored),
     )
-    for att, _name in stored:
+    for att in (s.attachment for s in stored):
         # Each file the team sends is on the record: which one, how large, its digest.
         audit.append(
             "attachment_sent",

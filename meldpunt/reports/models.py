@@ -355,7 +355,12 @@ class Attachment(models.Model):
     )
     created_at = models.DateTimeField()
     size = models.PositiveBigIntegerField()
+    # The file's name in the data directory; also kept for one stored in the database, so
+    # moving it back to files (meldpunt attachments move) has its name ready.
     storage_name = models.CharField(max_length=100, unique=True)
+    # True: the sealed data is in AttachmentChunk rows, not in a file (settings'
+    # MELDPUNT_ATTACHMENT_STORE chose where a new one goes; old ones stay where they are).
+    in_database = models.BooleanField(default=False)
     meta_blob = models.BinaryField()
     meta = Sealed("meta_blob")
 
@@ -369,6 +374,26 @@ class Attachment(models.Model):
     @property
     def data_aad(self) -> str:
         return f"{self._meta.label_lower}:{self.uid}:data"
+
+
+class AttachmentChunk(models.Model):
+    """One sealed piece of an attachment stored in the database (see reports.attachment_store).
+
+    Each piece is sealed on its own, bound to the attachment, its index and whether it is
+    the last, so pieces cannot be re-ordered, dropped from the end or swapped between files.
+    """
+
+    attachment = models.ForeignKey(Attachment, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    blob = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["attachment", "index"], name="attachment_chunk_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk {self.index} of {self.attachment_id}"
 
 
 class Reminder(models.Model):

@@ -39,9 +39,11 @@ def _files(root: Path) -> Iterator[tuple[str, float]]:
 
 def _remove_unnamed(batch: list[tuple[str, float]]) -> int:
     known = set(
-        Attachment.objects.filter(storage_name__in=[n for n, _m in batch]).values_list(
-            "storage_name", flat=True
-        )
+        # A row kept in the database names no file: one left behind by an interrupted
+        # `meldpunt attachments move` is an orphan too.
+        Attachment.objects.filter(
+            storage_name__in=[n for n, _m in batch], in_database=False
+        ).values_list("storage_name", flat=True)
     )
     removed = 0
     for name, _mtime in batch:

@@ -51,6 +51,7 @@ def _purge_attachments(pk: int, now: datetime) -> int:
             return 0
         attachments = Attachment.objects.filter(report=report)
         names = list(attachments.values_list("storage_name", flat=True))
+        # Pieces kept in the database go with their rows, in this transaction.
         attachments.delete()
         report.attachments_purged_at = now
         report.save(update_fields=["attachments_purged_at"])

@@ -1,7 +1,8 @@
 """Creating reports and messages: the one path every intake channel goes through.
 
-Attachments are sealed and written to storage before the database transaction;
-if the transaction fails they are removed again, so nothing is half-stored.
+Attachments stored as files are sealed and written before the database transaction; if
+the transaction fails they are removed again, so nothing is half-stored. Attachments stored
+in the database (attachment_store) are sealed into the same transaction as their rows.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from meldpunt.lib.storage import save_durably
 from meldpunt.lib.targets import Target
 from meldpunt.lib.uploads import IncomingFile
 from meldpunt.policy.models import PolicyVersion
-from meldpunt.reports import promises, signals
+from meldpunt.reports import attachment_store, promises, signals
 from meldpunt.reports.models import (
     AffectedHost,
     Attachment,
@@ -97,30 +98,44 @@ def check_space(incoming: int) -> None:
             raise StorageFull("attachment quota reached")
 
 
-def _store_files(files: Iterable[IncomingFile]) -> list[tuple[Attachment, str]]:
+@dataclass
+class StoredFile:
+    """An attachment ready for its row: its file written (name), or its data to seal in."""
+
+    attachment: Attachment
+    name: str  # "" when it goes into the database
+    data: bytes | None = None
+
+
+def _store_files(files: Iterable[IncomingFile]) -> list[StoredFile]:
     files = list(files)
     check_space(sum(len(f.data) for f in files))
-    stored: list[tuple[Attachment, str]] = []
+    in_database = attachment_store.store_in_database()
+    stored: list[StoredFile] = []
     try:
         for incoming in files:
-            att = Attachment(uid=uuid.uuid4(), size=len(incoming.data))
+            att = Attachment(uid=uuid.uuid4(), size=len(incoming.data), in_database=in_database)
             att.meta = {
                 "name": incoming.name,
                 "content_type": incoming.content_type,
                 "sha256": hashlib.sha256(incoming.data).hexdigest(),
             }
+            if in_database:
+                att.storage_name = att.new_storage_name()
+                stored.append(StoredFile(att, "", incoming.data))
+                continue
             sealed = crypto.load_keyring().seal(incoming.data, att.data_aad)
             name = save_durably(default_storage, att.new_storage_name(), sealed)
             att.storage_name = name
-            stored.append((att, name))
+            stored.append(StoredFile(att, name))
     except BaseException:
-        _remove_files(name for _a, name in stored)
+        _remove_files(s.name for s in stored)
         raise
     return stored
 
 
 @contextmanager
-def kept_files(files: Iterable[IncomingFile]) -> Iterator[list[tuple[Attachment, str]]]:
+def kept_files(files: Iterable[IncomingFile]) -> Iterator[list[StoredFile]]:
     """Seal and store files before the caller's transaction; gone again if the block fails.
 
     Wrap the transaction in it (`with kept_files(f) as stored, transaction.atomic():`): a
@@ -130,23 +145,31 @@ def kept_files(files: Iterable[IncomingFile]) -> Iterator[list[tuple[Attachment,
     try:
         yield stored
     except BaseException:
-        _remove_files(name for _a, name in stored)
+        _remove_files(s.name for s in stored)
         raise
 
 
 def attach(
-    stored: list[tuple[Attachment, str]],
+    stored: list[StoredFile],
     report: Report,
     now: datetime,
     message: Message | None = None,
 ) -> None:
-    for att, _name in stored:
-        att.report, att.message, att.created_at = report, message, now
-    Attachment.objects.bulk_create(att for att, _name in stored)
+    """Save the attachments' rows (and the data of those kept in the database) in the caller's
+    transaction."""
+    for s in stored:
+        s.attachment.report, s.attachment.message, s.attachment.created_at = report, message, now
+    # Both PostgreSQL and SQLite (3.35+) return the new keys, which the pieces refer to.
+    Attachment.objects.bulk_create(s.attachment for s in stored)
+    for s in stored:
+        if s.data is not None:
+            attachment_store.write_chunks(s.attachment, s.data)
 
 
 def _remove_files(names: Iterable[str]) -> None:
     for name in names:
+        if not name:
+            continue
         try:
             default_storage.delete(name)
         except OSError:
@@ -256,19 +279,19 @@ def set_credit(report: Report, credit: str, actor: Actor | str) -> None:
 
 
 def read_attachment(att: Attachment) -> bytes:
-    with default_storage.open(att.storage_name, "rb") as fh:
-        blob = fh.read()
-    return crypto.load_keyring().open(blob, att.data_aad)
+    """The whole plaintext (for mail and tests); downloads stream it (download_attachment)."""
+    return attachment_store.read(att)
 
 
 def download_attachment(
     report: Report, attachment_uid: Any, by: Actor | str
-) -> tuple[Attachment, bytes] | None:
+) -> tuple[Attachment, Iterator[bytes]] | None:
     """A file of this report, recorded as a download: for staff (desk and API) any of its
     files; for the finder ("finder") only what the team sent them (portal).
 
     None when the report has no such file (for the finder: no such file from the team), or
-    the retention schedule purged it.
+    the retention schedule purged it. The data comes in pieces, the first one already
+    opened: a file that is gone answers None rather than a broken download.
     """
     files = report.attachments.all()
     if by == "finder":
@@ -277,7 +300,7 @@ def download_attachment(
     if attachment is None:
         return None
     try:
-        data = read_attachment(attachment)
+        data = attachment_store.first_piece(attachment)
     except FileNotFoundError:
         return None
     record_event(report, "attachment_downloaded", by, attachment=str(attachment.uid))

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
@@ -342,7 +343,7 @@ def add_note(request: HttpRequest, uid: uuid.UUID) -> HttpResponse:
 
 @require_GET
 @staff_required
-def download(request: HttpRequest, uid: uuid.UUID, att_uid: uuid.UUID) -> HttpResponse:
+def download(request: HttpRequest, uid: uuid.UUID, att_uid: uuid.UUID) -> HttpResponseBase:
     report = get_report_for_staff(request, uid)
     found = download_attachment(report, att_uid, actor(request.user))
     if found is None:

@@ -13,6 +13,7 @@ from meldpunt.audit.log import append as audit
 from meldpunt.lib import crypto
 from meldpunt.lib.sealed import Sealed
 from meldpunt.lib.storage import save_durably
+from meldpunt.reports import attachment_store
 from meldpunt.reports.models import Attachment
 
 
@@ -73,6 +74,8 @@ class Command(BaseCommand):
 
     def _rewrap_file(self, keyring: crypto.Keyring, pk: int) -> int:
         att = Attachment.objects.get(pk=pk)
+        if att.in_database:
+            return int(attachment_store.rewrap(att, keyring))
         with default_storage.open(att.storage_name, "rb") as fh:
             blob = fh.read()
         if keyring.key_id_of(blob) == keyring.primary:
