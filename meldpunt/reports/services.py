@@ -68,7 +68,8 @@ class NewReport:
 class Receipt:
     report: Report
     code: str
-    # Where the new report's attachments were stored (empty for a receipt found again).
+    # Where the new report's attachment files were stored (none for attachments in the
+    # database, and for a receipt found again).
     storage_names: tuple[str, ...] = ()
 
 
@@ -211,7 +212,9 @@ def submit_report(new: NewReport) -> Receipt:
         attach(stored, report, now)
         record_event(report, "received", "finder", channel=new.channel)
     log.info("report %s received via %s", report.reference, new.channel)
-    return Receipt(report=report, code=code, storage_names=tuple(name for _a, name in stored))
+    # Files only: an attachment sealed into the database goes with the transaction.
+    names = tuple(f.name for f in stored if f.name)
+    return Receipt(report=report, code=code, storage_names=names)
 
 
 def find_resubmission(seed: bytes) -> Receipt | None:
