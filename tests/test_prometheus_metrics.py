@@ -114,6 +114,20 @@ def test_it_counts_requests_by_view() -> None:
 
 
 @override_settings(**ON)
+def test_it_counts_web_submissions_by_outcome(org_key: Any) -> None:
+    def outcome(body: bytes, name: str) -> float:
+        return value(body, "meldpunt_web_submissions_total", outcome=name)
+
+    before = scrape().content
+    submit(Client(), email="rita@example.net")
+    Client().post("/report/", {"title": ""})  # no token, no text: given back with errors
+    after = scrape().content
+    assert outcome(after, "report") - outcome(before, "report") == 1
+    assert outcome(after, "invalid") - outcome(before, "invalid") == 1
+    assert outcome(after, "rate_limited") == outcome(before, "rate_limited")
+
+
+@override_settings(**ON)
 def test_it_never_names_a_report(org_key: Any) -> None:
     rita = submit(Client(), email="rita@example.net")
     finder = Client()

@@ -7,6 +7,7 @@ from django.middleware.csrf import get_token
 from django.views.decorators.http import require_http_methods
 
 from meldpunt.intake import proof_of_work
+from meldpunt.intake.counters import count
 from meldpunt.intake.forms import ReportForm, new_submission_token
 from meldpunt.lib.pages import render_private
 from meldpunt.policy.commitments import OUT_OF_SCOPE, current_version
@@ -36,11 +37,13 @@ def report(request: HttpRequest) -> HttpResponse:
     except (OperationalError, InterfaceError):
         # The database is down: nothing was stored. Give the form back as it was typed.
         form.unavailable()
+        count("unavailable")
         response = _form_page(request, form, status=503)
         response["Retry-After"] = "60"
         return response
     except StorageFull:
         form.storage_full()
+        count("storage_full")
         return _form_page(request, form, status=507)
 
 
@@ -53,6 +56,7 @@ def _browser(request: HttpRequest) -> str:
 def _submit(request: HttpRequest, form: ReportForm) -> HttpResponse:
     if not form.is_valid():
         limited = form.has_error(NON_FIELD_ERRORS, code="rate_limited")
+        count("rate_limited" if limited else "invalid")
         return _form_page(request, form, status=429 if limited else 400)
     try:
         receipt = submit_report(form.new_report(request.LANGUAGE_CODE))
@@ -63,8 +67,11 @@ def _submit(request: HttpRequest, form: ReportForm) -> HttpResponse:
             raise
         if not may_show_again(earlier):
             form.already_sent()
+            count("invalid")
             return _form_page(request, form, status=400)
+        count("repeated")
         return _receipt_page(request, earlier, repeated=True)
+    count("report")
     return _receipt_page(request, receipt)
 
 

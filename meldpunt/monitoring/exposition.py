@@ -7,6 +7,7 @@ import os
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from meldpunt.intake.counters import WEB_SUBMISSIONS
 from meldpunt.monitoring.collector import DatabaseCollector
 from meldpunt.monitoring.requests import LATENCY, REQUESTS
 
@@ -20,5 +21,6 @@ def render() -> bytes:
     else:
         registry.register(REQUESTS)
         registry.register(LATENCY)
+        registry.register(WEB_SUBMISSIONS)
     registry.register(DatabaseCollector())
     return generate_latest(registry)
