@@ -16,6 +16,7 @@ from django import forms
 from django.core.paginator import Paginator
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -30,6 +31,7 @@ from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import StaffProfile
 from meldpunt.begbounty.store import rule_names as low_value_rule_names
 from meldpunt.lib.forms import Form
+from meldpunt.lib.fragments import Fragments, fields_key
 from meldpunt.lib.pages import render_private
 from meldpunt.lib.templatetags.html_time import html_datetime
 from meldpunt.policy.commitments import category_label
@@ -177,6 +179,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
     bulk = bulk_form_context(request)
     context = {
         "form": form,
+        "filter_fields": filter_fields(form),
+        "bulk_controls": bulk_controls(bulk) if bulk is not None else "",
         "ignored": [form.fields[name].label for name in form.errors],
         "page": page,
         "rows": table_rows(rows(list(page), now), selectable=bulk is not None),
@@ -185,6 +189,36 @@ def inbox(request: HttpRequest) -> HttpResponse:
         **views_context(request, now),
     }
     return render_private(request, "triage/inbox.html", context, 400 if form.errors else 200)
+
+
+# The filter and bulk forms' fields, rendered once per language, values and choices (the
+# choices are read on every request and are part of the key): meldpunt/lib/fragments.py.
+_FRAGMENTS = Fragments(size=64)
+_FILTER_FIELDS = (
+    "q", "state", "assignee", "severity", "ssvc", "scope", "scope_check", "tag", "low_value",
+    "overdue", "not_reached", "at_risk",
+)  # fmt: skip
+_BULK_FIELDS = ("assignee", "tag", "move", "resolution", "template")
+
+
+def filter_fields(form: InboxFilter) -> SafeString:
+    def render() -> SafeString:
+        # The template engine's output is safe already (every value escaped by the fields).
+        return render_to_string("triage/inbox_filters.html", {"form": form})
+
+    key = fields_key(form, _FILTER_FIELDS)
+    # A search is not kept: its text can come from a report, and it is rarely asked twice.
+    if key is None or form.data.get("q"):
+        return render()
+    return _FRAGMENTS.get(("filters", key), render)
+
+
+def bulk_controls(bulk: BulkForm) -> SafeString:
+    def render() -> SafeString:
+        return render_to_string("triage/bulk_controls.html", {"form": bulk})
+
+    key = fields_key(bulk, _BULK_FIELDS)
+    return render() if key is None else _FRAGMENTS.get(("bulk", key), render)
 
 
 def views_context(request: HttpRequest, now: datetime) -> dict[str, Any]:
