@@ -31,7 +31,10 @@ or function that is not there yet, or fails, is reported as such, not timed. Bes
 a **floor**: the cheapest staff page (bench/views.py `floor_staff_page`, routed only by
 bench/urls.py, hence bench.settings): the same middleware, session, sign-in gate, staff
 profile and staff base template, no rows and no report query, timed against the inbox's
-plain query; `--only TEXT` limits a run to the pages whose name contains TEXT.
+plain query; beside the tag filter, the saved view and the first page, the same rows with
+their titles opened from the sealed content (`floor_staff_titles`), and beside the API list a
+bare django-ninja endpoint behind the same token authentication returning the API's plain
+query's 50 rows (`floor_api`); `--only TEXT` limits a run to the pages whose name contains TEXT.
 
 The Markdown summary goes to stdout after the details; progress to stderr.
 """
@@ -276,6 +279,7 @@ class Measurement:
 
 FLOOR = "floor: empty staff page (vs the inbox's plain query)"
 FLOOR_ROWS = "floor: the plain query's 50 rows as a bare staff page"
+FLOOR_TITLES = "floor: 50 rows with their titles decrypted, bare staff page"
 
 
 def measure_pages(
@@ -447,9 +451,12 @@ def measure_pages(
         "(SELECT t.report_id FROM reports_report_tags t WHERE t.tag_id = %s) "
         "ORDER BY r.response_due_at, r.id LIMIT 50"
     )
-    api_sql = (
-        f"SELECT {LIST_COLS} FROM reports_report r LEFT JOIN auth_user u ON u.id = r.assignee_id "
-        "ORDER BY r.response_due_at, r.id LIMIT 50"
+    from bench.views import API_SQL as api_sql
+    from bench.views import FLOOR_QUERIES
+
+    # The titles floor (bench/views.py) runs each page's own plain query.
+    FLOOR_QUERIES.update(
+        {"tag": (tag_sql, [tag_ids["retest"]]), "view": (view_sql, [tag_ids["retest"]])}
     )
     token = api_token(user)
     api_client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -460,7 +467,19 @@ def measure_pages(
             raise RuntimeError(f"GET /api/v1/reports answered {response.status_code}")
         return response
 
+    def api_floor(_i: int) -> Any:
+        response = api_client.get("/bench/floor-api/reports")
+        if response.status_code != 200 or len(response.json()) != 50:
+            raise RuntimeError(f"GET /bench/floor-api/reports answered {response.status_code}")
+        return response
+
     measurements += [
+        Measurement(
+            FLOOR_TITLES + " (inbox's plain query)",
+            get("/bench/floor-staff-titles/inbox/"),
+            sql_runner(lambda i: [(inbox_sql, [])]),
+            [(inbox_sql, [])],
+        ),
         Measurement(
             "inbox, tag filter (?tag=retest)",
             get("/triage/?tag=retest"),
@@ -476,6 +495,24 @@ def measure_pages(
         Measurement(
             "API list, 50 per page (GET /api/v1/reports)",
             api_list,
+            sql_runner(lambda i: [(api_sql, [])]),
+            [(api_sql, [])],
+        ),
+        Measurement(
+            FLOOR_TITLES + " (tag filter's plain query)",
+            get("/bench/floor-staff-titles/tag/"),
+            sql_runner(lambda i: [(tag_sql, [tag_ids["retest"]])]),
+            [(tag_sql, [tag_ids["retest"]])],
+        ),
+        Measurement(
+            FLOOR_TITLES + " (saved view's plain query)",
+            get("/bench/floor-staff-titles/view/"),
+            sql_runner(lambda i: [(view_sql, [tag_ids["retest"]])]),
+            [(view_sql, [tag_ids["retest"]])],
+        ),
+        Measurement(
+            "floor: bare django-ninja list, same token auth, the plain query's 50 rows",
+            api_floor,
             sql_runner(lambda i: [(api_sql, [])]),
             [(api_sql, [])],
         ),

@@ -17,4 +17,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("bench/floor-page/", views.floor_page),
     path("bench/floor-staff-page/", views.floor_staff_page),
     path("bench/floor-staff-rows/", views.floor_staff_rows),
+    path("bench/floor-staff-titles/<str:name>/", views.floor_staff_titles),
+    path("bench/floor-api/", views.floor_api.urls),
 ]

@@ -17,6 +17,20 @@
   No decryption, no filters, no form, no counts: no inbox that lists 50 reports can be
   faster.
 
+- `floor_staff_titles`: the rows floor with what issue 15 puts in every inbox row on top of
+  the plain columns: each row's title, which only the sealed content holds. The plain query
+  of a page (`FLOOR_QUERIES[name]`, filled by bench/triage.py with its baselines) fetches the
+  content blobs with the rows, and each is opened and cut to a title as the inbox does
+  (`reports.summary.title`). Still no filters, form, counts, chips or badges: no inbox page
+  that shows 50 titles for that query can be faster (a cache of opened titles would keep
+  report text outside the sealed store, so it is not an option).
+
+- `floor_api`: a bare django-ninja API (the same `StaffApi` class, so the same JSON-only
+  wrapping) with one endpoint behind the same token authentication (`TokenAuth("read")`: the
+  keyed-hash look-up, the last-used write, the audit binding) that returns the API's plain
+  query's 50 rows as they come from the cursor: no filters, no response schema, no pydantic
+  validation. No API list of 50 reports on this stack can be faster.
+
 Routed only by bench/urls.py, the URLconf of bench/settings.py
 (DJANGO_SETTINGS_MODULE=bench.settings); nothing under meldpunt/ knows about them.
 """
@@ -26,7 +40,9 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import uuid
 from types import SimpleNamespace
+from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse
@@ -39,8 +55,11 @@ from django.views.decorators.http import require_POST, require_safe
 
 from meldpunt.accounts.access import staff_profile
 from meldpunt.accounts.gate import staff_required
+from meldpunt.api.api import StaffApi, TokenAuth
+from meldpunt.lib import crypto
 from meldpunt.lib.pages import render_private
 from meldpunt.reports.filters import OPEN_STATES
+from meldpunt.reports.summary import title
 
 # The inbox's plain query (bench/triage.py's baseline): the list columns of the first 50 open
 # reports by response deadline, with the assignee's name.
@@ -53,6 +72,15 @@ INBOX_SQL = (
     f"SELECT {LIST_COLS} FROM reports_report r LEFT JOIN auth_user u ON u.id = r.assignee_id "
     f"WHERE r.state IN ({OPEN_IN}) ORDER BY r.response_due_at, r.id LIMIT 50"
 )
+
+# The API list's plain query (bench/triage.py's baseline for GET /api/v1/reports): every
+# report by deadline and id, 50.
+API_SQL = (
+    f"SELECT {LIST_COLS} FROM reports_report r LEFT JOIN auth_user u ON u.id = r.assignee_id "
+    "ORDER BY r.response_due_at, r.id LIMIT 50"
+)
+# A page's plain query by name, for floor_staff_titles; bench/triage.py fills it.
+FLOOR_QUERIES: dict[str, tuple[str, list[Any]]] = {"inbox": (INBOX_SQL, [])}
 
 _table_ready = False
 _serial = itertools.count(1)
@@ -135,3 +163,43 @@ def floor_staff_rows(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(_ROWS_PAGE.render({"rows": format_html_join("", _ROW, rows)}, request))
     add_never_cache_headers(response)
     return response
+
+
+_TITLED_ROW = "<tr>" + "<td>{}</td>" * 13 + "</tr>\n"
+
+
+@require_safe
+@staff_required
+def floor_staff_titles(request: HttpRequest, name: str) -> HttpResponse:
+    staff_profile(request)
+    sql, params = FLOOR_QUERIES[name]
+    # The same statement with the sealed content fetched alongside (the inbox needs two).
+    sql = sql.replace(" FROM reports_report r ", ", r.content_blob FROM reports_report r ", 1)
+    with connection.cursor() as c:
+        c.execute(sql, params)
+        rows = c.fetchall()
+    titled = (
+        (
+            *row[:-1],
+            title(crypto.open_json(row[-1], f"reports.report:{uuid.UUID(str(row[1]))}:content")),
+        )
+        for row in rows
+    )
+    response = HttpResponse(
+        _ROWS_PAGE.render({"rows": format_html_join("", _TITLED_ROW, titled)}, request)
+    )
+    add_never_cache_headers(response)
+    return response
+
+
+floor_api = StaffApi(
+    title="floor", version="floor", docs_url=None, openapi_url=None, urls_namespace="floor_api"
+)
+
+
+@floor_api.get("/reports", auth=TokenAuth("read"))
+def floor_api_list(request: HttpRequest) -> list[dict[str, Any]]:
+    with connection.cursor() as c:
+        c.execute(API_SQL)
+        names = [column[0] for column in c.description]
+        return [dict(zip(names, row, strict=True)) for row in c.fetchall()]

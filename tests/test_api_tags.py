@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from meldpunt.api.models import ApiToken
 from meldpunt.api.tokens import issue_token
@@ -40,6 +42,17 @@ def test_it_carries_tag_names_and_filters_by_tag(alice_api, tags):
     found = alice_api.get("/api/v1/reports", {"tag": "auth"}).json()
     assert [r["reference"] for r in found] == [tagged.reference]
     assert alice_api.get(f"/api/v1/reports/{tagged.uid}").json()["tags"] == ["auth", "quick-win"]
+
+
+def test_it_lists_tag_names_in_name_order_without_a_query_per_report(alice_api, tags):
+    """The list fetches the names of all its reports' tags in one statement."""
+    reports = [submit(Client()).report for _ in range(3)]
+    for report in reports:
+        report.tags.add(tags["quick-win"], tags["auth"])
+    with CaptureQueriesContext(connection) as queries:
+        listed = alice_api.get("/api/v1/reports").json()
+    assert [r["tags"] for r in listed] == [["auth", "quick-win"]] * 3
+    assert len([q for q in queries if "reports_report_tags" in q["sql"]]) == 1
 
 
 def test_it_refuses_an_unknown_tag_filter_naming_the_tags(alice_api, tags, rita):

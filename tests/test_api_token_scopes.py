@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from meldpunt.api.models import ApiToken
@@ -66,6 +68,24 @@ def test_it_records_when_a_token_was_last_used(alice, db):
     assert ApiToken.objects.get().last_used_at is None
     api(token).get("/api/v1/reports")
     assert ApiToken.objects.get().last_used_at is not None
+
+
+def test_it_writes_the_last_used_time_at_most_once_a_minute(alice, db):
+    """A script calling many times a second costs no write per call; a minute later the
+    time moves again, so the token page's minute stays right."""
+    token = issue_token(alice, "ci")
+    client = api(token)
+    assert client.get("/api/v1/reports").status_code == 200
+    first = ApiToken.objects.get().last_used_at
+    assert first is not None
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/reports").status_code == 200
+    assert not [q for q in queries if q["sql"].startswith("UPDATE")]
+    assert ApiToken.objects.get().last_used_at == first
+    ApiToken.objects.update(last_used_at=timezone.now() - timedelta(seconds=61))
+    assert client.get("/api/v1/reports").status_code == 200
+    moved = ApiToken.objects.get().last_used_at
+    assert moved is not None and moved > timezone.now() - timedelta(seconds=5)
 
 
 def test_it_names_the_token_in_the_audit_log_of_every_write(alice, rita):

@@ -85,7 +85,7 @@ from meldpunt.reports.saved_views import (
     view_filter,
     visible_views,
 )
-from meldpunt.reports.tags import set_tags, tag_names
+from meldpunt.reports.tags import set_tags, tag_names, tag_names_of
 from meldpunt.scope.inventory import AssetSpec, upsert
 from meldpunt.scope.inventory import checked as scope_checked
 from meldpunt.scope.matching import KINDS as SCOPE_KINDS
@@ -500,7 +500,8 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
-def _summary(report: Report, now: datetime) -> dict[str, Any]:
+def _summary(report: Report, now: datetime, tags: list[str] | None = None) -> dict[str, Any]:
+    """One report's summary; `tags`, when the caller fetched the names already (a list)."""
     score = primary_score(report.cvss31_vector, report.cvss40_vector)
     return {
         "uid": report.uid,
@@ -517,7 +518,7 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
         "response_due_at": report.response_due_at,
         "first_response_at": report.first_response_at,
         "overdue": report.is_overdue(now),
-        "tags": [t.name for t in report.tags.all()],
+        "tags": tags if tags is not None else [t.name for t in report.tags.all()],
         "scope_verdict": report.scope_verdict,
         "low_value_rule": report.low_value_rule,
         "ssvc_decision": report.ssvc_decision,
@@ -527,10 +528,8 @@ def _summary(report: Report, now: datetime) -> dict[str, Any]:
 
 def _filtered(filters: Filters, user: User) -> QuerySet[Report]:
     """The API's filters as the domain's: no state given means every state."""
-    reports: QuerySet[Report] = (
-        Report.objects.select_related("assignee")
-        .prefetch_related("tags")
-        .order_by("response_due_at", "pk")
+    reports: QuerySet[Report] = Report.objects.select_related("assignee").order_by(
+        "response_due_at", "pk"
     )
     unassigned = filters.assignee == "unassigned"
     named = filters.assignee and not unassigned
@@ -613,7 +612,8 @@ def list_reports(
         query.pop("offset", None)
         query["cursor"] = _cursor(page[-1])
         response["Link"] = f'<{request.path}?{query.urlencode()}>; rel="next"'
-    return [_summary(r, now) for r in page]
+    names = tag_names_of([r.pk for r in page])
+    return [_summary(r, now, names.get(r.pk, [])) for r in page]
 
 
 def _report(request: HttpRequest, uid: uuid.UUID) -> Report:

@@ -7,6 +7,7 @@ does it: the report page, a bulk action in the inbox or the API.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -20,6 +21,21 @@ from meldpunt.reports.services import record_event
 def tag_names() -> tuple[str, ...]:
     """Every tag's name, the values a tag filter accepts."""
     return tuple(Tag.objects.order_by("name").values_list("name", flat=True))
+
+
+def tag_names_of(report_ids: Iterable[int]) -> dict[int, list[str]]:
+    """Each report's tag names by name, in one statement and without model instances (a
+    list of 50 reports spent a quarter of its time in prefetching Tag objects: bench/README.md)."""
+    found: dict[int, list[str]] = {}
+    through: Any = Report.tags.through  # the stubs do not know the link table's columns
+    links = (
+        through.objects.filter(report_id__in=list(report_ids))
+        .order_by("tag__name")
+        .values_list("report_id", "tag__name")
+    )
+    for report_id, name in links:
+        found.setdefault(report_id, []).append(name)
+    return found
 
 
 def change_tags_locked(
