@@ -7,8 +7,6 @@ milliseconds at a million reports: no row reaches Python.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from meldpunt.intake.models import InboundMail
+from meldpunt.lib.kept import Kept
 from meldpunt.monitoring import readiness
 from meldpunt.ops.models import Heartbeat
 from meldpunt.reports.models import OutboundMail, Promise, Report, open_states
@@ -132,24 +131,16 @@ WATCHED_PROMISES = [
 # The twelve months' share moves slowly, and its query reads every report of the year
 # (~170 ms at a million): one answer per process serves the scrapes of a few minutes.
 CLOCK_CACHE_SECONDS = 300
-_clock: dict[str, Any] = {}
-_clock_lock = threading.Lock()
+_clock: Kept[tuple[int, int]] = Kept(CLOCK_CACHE_SECONDS, response_clock_compliance)
 
 
 def _clock_counts() -> tuple[int, int]:
-    with _clock_lock:
-        if _clock and time.monotonic() - _clock["at"] < CLOCK_CACHE_SECONDS:
-            return _clock["counts"]  # type: ignore[no-any-return]
-    counts = response_clock_compliance()
-    with _clock_lock:
-        _clock.update(at=time.monotonic(), counts=counts)
-    return counts
+    return _clock.get()
 
 
 def forget_clock() -> None:
     """Tests: count the response clock again on the next scrape."""
-    with _clock_lock:
-        _clock.clear()
+    _clock.forget()
 
 
 def _response_clock() -> Iterator[GaugeMetricFamily]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,15 +13,13 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
+from meldpunt.lib.kept import Kept
 from meldpunt.ops.heartbeat import FETCHMAIL, WORKER
 from meldpunt.ops.models import Heartbeat
 from meldpunt.reports.models import OutboundMail
 
 # Loading the migration graph costs tens of milliseconds: its answer is kept this long.
 MIGRATIONS_CACHE_SECONDS = 60
-
-_migrations: dict[str, float | bool] = {}
-_migrations_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -33,23 +29,22 @@ class Check:
     detail: str
 
 
+def _no_migration_left() -> bool:
+    executor = MigrationExecutor(connection)
+    return not executor.migration_plan(executor.loader.graph.leaf_nodes())
+
+
+_migrations = Kept(MIGRATIONS_CACHE_SECONDS, _no_migration_left)
+
+
 def migrations_applied() -> bool:
     """No migration left to apply (the answer is cached for a minute)."""
-    with _migrations_lock:
-        checked = _migrations.get("at")
-        if checked is not None and time.monotonic() - float(checked) < MIGRATIONS_CACHE_SECONDS:
-            return bool(_migrations["ok"])
-    executor = MigrationExecutor(connection)
-    ok = not executor.migration_plan(executor.loader.graph.leaf_nodes())
-    with _migrations_lock:
-        _migrations.update(at=time.monotonic(), ok=ok)
-    return ok
+    return _migrations.get()
 
 
 def forget_migrations() -> None:
     """Tests: check the migrations again on the next call."""
-    with _migrations_lock:
-        _migrations.clear()
+    _migrations.forget()
 
 
 def last_beat(name: str) -> dt.datetime | None:
