@@ -186,7 +186,7 @@ def submit_report(new: NewReport) -> Receipt:
             for h in sorted({t.host for t in new.targets})
         )
         attach(stored, report, now)
-        record_event(report, "received", "finder", channel=new.channel)
+        record_event(report, "received", "finder", first=True, channel=new.channel)
     log.info("report %s received via %s", report.reference, new.channel)
     return Receipt(report=report, code=code, storage_names=tuple(name for _a, name in stored))
 
@@ -205,15 +205,23 @@ def may_show_again(earlier: Receipt) -> bool:
     return earlier.report.created_at >= timezone.now() - window
 
 
-def record_event(report: Report, kind: str, actor: Actor | str, **data: Any) -> Event:
-    """Append to the report's history and, in the same transaction, to the audit log."""
+def record_event(
+    report: Report, kind: str, actor: Actor | str, *, first: bool = False, **data: Any
+) -> Event:
+    """Append to the report's history and, in the same transaction, to the audit log.
+
+    first: the report was stored in this transaction and this is its first event (its
+    ledger is then written at once, not read back and compared)."""
     who = actor if isinstance(actor, Actor) else Actor(actor, actor)
     event = Event.objects.create(
         report=report, created_at=timezone.now(), kind=kind, actor=who.event, data=data
     )
     audit.append(kind, who.audit, report.reference, **data)
     # The ledger follows every change in the same transaction: what changes a report is an event.
-    promises.refresh(report, event.created_at)
+    if first:
+        promises.start(report, event)
+    else:
+        promises.refresh(report, event.created_at)
     # Listeners (webhooks) queue their work in this same transaction: it exists iff the event does.
     signals.event_recorded.send(sender=Report, report=report, event=event)
     return event
