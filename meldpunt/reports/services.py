@@ -186,7 +186,7 @@ def submit_report(new: NewReport) -> Receipt:
             for h in sorted({t.host for t in new.targets})
         )
         attach(stored, report, now)
-        record_event(report, "received", "finder", first=True, channel=new.channel)
+        _record_event(report, "received", "finder", {"channel": new.channel}, first=True)
     log.info("report %s received via %s", report.reference, new.channel)
     return Receipt(report=report, code=code, storage_names=tuple(name for _a, name in stored))
 
@@ -205,13 +205,16 @@ def may_show_again(earlier: Receipt) -> bool:
     return earlier.report.created_at >= timezone.now() - window
 
 
-def record_event(
-    report: Report, kind: str, actor: Actor | str, *, first: bool = False, **data: Any
-) -> Event:
-    """Append to the report's history and, in the same transaction, to the audit log.
+def record_event(report: Report, kind: str, actor: Actor | str, **data: Any) -> Event:
+    """Append to the report's history and, in the same transaction, to the audit log."""
+    return _record_event(report, kind, actor, data)
 
-    first: the report was stored in this transaction and this is its first event (its
-    ledger is then written at once, not read back and compared)."""
+
+def _record_event(
+    report: Report, kind: str, actor: Actor | str, data: dict[str, Any], first: bool = False
+) -> Event:
+    """record_event; first: the report was stored in this transaction and this is its first
+    event (its ledger is then written at once, not read back and compared)."""
     who = actor if isinstance(actor, Actor) else Actor(actor, actor)
     event = Event.objects.create(
         report=report, created_at=timezone.now(), kind=kind, actor=who.event, data=data
