@@ -37,6 +37,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -56,7 +57,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PG_DATABASE = "meldpunt_bench_mail"
+# Another name (MAIL_BENCH_PG_DATABASE) lets two checkouts be measured side by side.
+PG_DATABASE = os.environ.get("MAIL_BENCH_PG_DATABASE", "meldpunt_bench_mail")
+if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", PG_DATABASE) or PG_DATABASE.startswith("test"):
+    raise SystemExit("MAIL_BENCH_PG_DATABASE: lower-case letters, digits, _; not test*")
 
 DESCRIPTION = (
     "The password reset form at https://portal.example.org/reset accepts a token that "
