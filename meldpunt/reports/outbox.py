@@ -3,8 +3,8 @@
 Plain mail crosses servers we do not control, so it never carries report content: a finder
 who gave us a key gets PGP/MIME mail encrypted to it and signed by us, anyone else a notice
 that there is news on /status/. A mail is queued in the caller's transaction (it exists
-exactly when the news does) and sent after the commit by a task, or by the worker's periodic
-pass `deliver_due`.
+exactly when the news does) with the task that sends it (both in the same commit), or by
+the worker's periodic pass `deliver_due`.
 
 Delivery states: QUEUED (not tried yet) and DEFERRED (an attempt failed for a reason that
 may pass: no connection, a time-out, an SMTP 4xx; tried again after BACKOFF) are pending;
