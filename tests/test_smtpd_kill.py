@@ -2,26 +2,31 @@
 a complete report after the restart, and nothing is half-stored.
 
 Several clients send at once, as the organisation's MX does when a flood arrives; the
-listener's process group is killed while mails are in flight, then started again.
+listener's process group is killed while mails are in flight, then started again. SQLite,
+or on a PostgreSQL test run (DATABASE_URL) a fresh PostgreSQL database of its own.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import smtplib
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.test_commands import MELDPUNT, free_port, operator_env, run
 
 CONTACT = "security@example.org"
+PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 BURST = 60
 CLIENTS = 4
 
@@ -90,9 +95,27 @@ def _smtpd(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     return server
 
 
+@pytest.fixture
+def database() -> Iterator[dict[str, str]]:
+    """On a PostgreSQL test run, a fresh database of its own (dropped after); else SQLite."""
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        yield {}
+        return
+    name = f"meldpunt_smtpd_kill_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {"DATABASE_URL": f"{PG_SERVER}/{name}"}
+    finally:
+        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.mark.own_instance
-def test_every_acknowledged_mail_survives_a_sigkill_of_smtpd(tmp_path: Path) -> None:
-    env = operator_env(tmp_path / "data", MELDPUNT_SECURITY_CONTACT=CONTACT)
+def test_every_acknowledged_mail_survives_a_sigkill_of_smtpd(
+    tmp_path: Path, database: dict[str, str]
+) -> None:
+    env = operator_env(tmp_path / "data", MELDPUNT_SECURITY_CONTACT=CONTACT, **database)
     assert run(["init"], env).returncode == 0
     port = free_port()
     server = _smtpd(env, port)
