@@ -17,6 +17,7 @@ from aiosmtpd.controller import Controller
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone, translation
+from django_tasks_db.models import DBTaskResult
 
 from meldpunt.reports import outbox
 from meldpunt.reports.messages import send_message
@@ -106,14 +107,18 @@ def test_it_queues_nothing_when_the_transaction_rolls_back(
         raise RuntimeError("the news was not saved after all")
     assert callbacks == []
     assert not OutboundMail.objects.exists()
+    assert not DBTaskResult.objects.exists()  # nor its delivery task
     assert outbox.deliver_due() == 0
     assert smtp.mails == []
 
 
-def test_it_enqueues_delivery_only_on_commit(finder, django_capture_on_commit_callbacks):
+def test_it_commits_the_delivery_task_with_the_mail(finder, django_capture_on_commit_callbacks):
+    # In the mail's own transaction (no second commit); a worker sees both or neither.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         mail = queued(finder.report)
-    assert len(callbacks) == 1
+    assert callbacks == []
+    [task] = DBTaskResult.objects.filter(task_path="meldpunt.reports.outbox.deliver")
+    assert task.args_kwargs == {"args": [str(mail.uid)], "kwargs": {}}
     assert mail.status == OutboundMail.Status.QUEUED and mail.attempts == 0
     assert mail.next_attempt_at <= timezone.now()
 

@@ -15,12 +15,15 @@ from django.utils import timezone
 from meldpunt.advisories import publishing
 from meldpunt.advisories.models import FinderReview
 from meldpunt.api.tokens import issue_token
+from meldpunt.lib.targets import parse_target
+from meldpunt.policy.commitments import current_version
 from meldpunt.reports import clock, promises
 from meldpunt.reports.assessment import assess
 from meldpunt.reports.lifecycle import transition
 from meldpunt.reports.messages import send_first_response, send_message
 from meldpunt.reports.models import OutboundMail, Promise, Report, State
 from meldpunt.reports.reporting_clocks import STEPS
+from meldpunt.reports.services import NewReport, submit_report
 from meldpunt.triage.metrics import promise_figures
 from tests.advisory_cast import fixed, ready
 from tests.conftest import sign_in, submit
@@ -57,6 +60,37 @@ def test_it_starts_a_ledger_with_every_promise_when_a_report_arrives(rita):
         **{step: "not_applicable" for step in STEPS},  # no legal clock runs (off, unflagged)
     }
     assert row(rita.report, "first_response").due_at == rita.report.response_due_at
+
+
+@pytest.mark.parametrize("regime", [False, True])
+def test_a_new_reports_ledger_is_what_a_full_refresh_computes(regime, settings, db):
+    # A new report's ledger is written at once (promises.start), not read back: a refresh
+    # reading everything from the database must find nothing to change, with the legal
+    # clocks on or off.
+    settings.MELDPUNT_CRA_MANUFACTURER = settings.MELDPUNT_NIS2_ENTITY = regime
+    report = submit_report(
+        NewReport(
+            channel="email",
+            language="en",
+            policy_version=current_version(),
+            category="other",
+            out_of_scope=False,
+            targets=[parse_target("https://app.example.org/")],
+            content={"description": "x"},
+            finder={"email": "finder@example.net"},
+        )
+    ).report
+
+    def facts(rows: Any) -> dict[str, tuple[Any, ...]]:
+        return {
+            p.kind: tuple(getattr(p, f) for f in (*promises.FIELDS, "evaluated_at")) for p in rows
+        }
+
+    first = facts(Promise.objects.filter(report=report))
+    assert set(first) == set(promises.PROMISES)
+    stamp = next(iter(first.values()))[-1]
+    assert facts(promises.refresh(report, stamp)) == first
+    assert facts(Promise.objects.filter(report=report)) == first
 
 
 def test_it_calls_a_first_response_at_risk_near_its_due_time(rita, settings):

@@ -135,7 +135,14 @@ def primary_record() -> OrgKey:
 
 def all_keys() -> list[LoadedKey]:
     """Every key, newest first: the ones a message to us may have been encrypted to."""
-    return [_load(k) for k in OrgKey.objects.all()]
+    # Each mail asks: read only which keys exist, and the sealed secret of a key not yet loaded.
+    found = list(OrgKey.objects.values_list("pk", "fingerprint"))
+    with _lock:
+        loaded = [_cache.get(fingerprint) for _pk, fingerprint in found]
+    if all(loaded):
+        return [k for k in loaded if k is not None]
+    rows = OrgKey.objects.in_bulk([pk for pk, _f in found])
+    return [_load(rows[pk]) for pk, _f in found if pk in rows]
 
 
 def public_armored() -> str:

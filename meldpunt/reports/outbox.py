@@ -3,8 +3,8 @@
 Plain mail crosses servers we do not control, so it never carries report content: a finder
 who gave us a key gets PGP/MIME mail encrypted to it and signed by us, anyone else a notice
 that there is news on /status/. A mail is queued in the caller's transaction (it exists
-exactly when the news does) and sent after the commit by a task, or by the worker's periodic
-pass `deliver_due`.
+exactly when the news does) with the task that sends it (both in the same commit), or by
+the worker's periodic pass `deliver_due`.
 
 Delivery states: QUEUED (not tried yet) and DEFERRED (an attempt failed for a reason that
 may pass: no connection, a time-out, an SMTP 4xx; tried again after BACKOFF) are pending;
@@ -47,7 +47,7 @@ import pysequoia
 from django.conf import settings
 from django.core.mail import EmailMessage as DjangoEmailMessage
 from django.core.mail import get_connection
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils import formats, timezone, translation
@@ -174,8 +174,7 @@ def queue(
     row.envelope = {"to": recipients, "raw": base64.b64encode(raw).decode("ascii")}
     with transaction.atomic():
         row.save()
-        # Only a committed mail may be sent; the periodic pass catches any enqueue that fails.
-        transaction.on_commit(functools.partial(_enqueue, str(row.uid)), robust=True)
+        _enqueue_with(str(row.uid))
     log.info("mail %s (%s) queued for %s", row.uid, kind, report.reference if report else "-")
     return row
 
@@ -219,6 +218,30 @@ def _unbuildable(row: OutboundMail, exc: Exception) -> OutboundMail:
 
 def _enqueue(uid: str) -> None:
     deliver.enqueue(uid)
+
+
+def _enqueue_with(uid: str) -> None:
+    """The delivery task, committed with the mail that is to be sent.
+
+    The task queue is a table of this database (django_tasks_db): its row goes into the
+    caller's transaction, so a worker sees both at once, and neither if it rolls back. No
+    second commit after the main one (on PostgreSQL, one more WAL flush per mail). A task
+    that cannot be inserted does not undo the mail: the periodic pass sends it anyway.
+    """
+    if not _tasks_in_database():
+        # Another task backend: only a committed mail may be handed to it.
+        transaction.on_commit(functools.partial(_enqueue, uid), robust=True)
+        return
+    try:
+        with transaction.atomic():
+            _enqueue(uid)
+    except DatabaseError as exc:
+        log.warning("delivery task for mail %s not queued (%s)", uid, type(exc).__name__)
+
+
+def _tasks_in_database() -> bool:
+    backend = str(settings.TASKS.get(deliver.backend, {}).get("BACKEND", ""))
+    return backend == "django_tasks_db.DatabaseBackend"
 
 
 # --- News for the finder ------------------------------------------------------------------

@@ -433,6 +433,33 @@ def refresh(report: Report, now: datetime | None = None) -> list[Promise]:
     return [stored[kind] for kind in wanted]
 
 
+def start(report: Report, event: Event) -> list[Promise]:
+    """The first ledger of a report stored in this transaction, whose only event is `event`.
+
+    What `refresh` would store, without reading back what the caller has just written: no
+    message, no mail and no ledger row exist yet, so one insert does it (and no promise can
+    have newly become late, so there is nothing to signal).
+    """
+    now = event.created_at
+    known = Facts(report, [event], [], {}, now)
+    rows = []
+    for kind, definition in PROMISES.items():
+        outcome = definition.evaluate(known)
+        rows.append(
+            Promise(
+                report=report,
+                kind=kind,
+                state=effective(outcome, now),
+                due_at=outcome.due_at,
+                settled_at=outcome.settled_at,
+                evidence=outcome.evidence,
+                evaluated_at=now,
+            )
+        )
+    Promise.objects.bulk_create(rows)
+    return rows
+
+
 def ledger(report: Report) -> list[Promise]:
     """The stored ledger in registry order; computed on first read if the report has none."""
     rows = {p.kind: p for p in Promise.objects.filter(report=report)}

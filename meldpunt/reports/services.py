@@ -210,7 +210,7 @@ def submit_report(new: NewReport) -> Receipt:
             for h in sorted({t.host for t in new.targets})
         )
         attach(stored, report, now)
-        record_event(report, "received", "finder", channel=new.channel)
+        _record_event(report, "received", "finder", {"channel": new.channel}, first=True)
     log.info("report %s received via %s", report.reference, new.channel)
     # Files only: an attachment sealed into the database goes with the transaction.
     names = tuple(f.name for f in stored if f.name)
@@ -233,13 +233,24 @@ def may_show_again(earlier: Receipt) -> bool:
 
 def record_event(report: Report, kind: str, actor: Actor | str, **data: Any) -> Event:
     """Append to the report's history and, in the same transaction, to the audit log."""
+    return _record_event(report, kind, actor, data)
+
+
+def _record_event(
+    report: Report, kind: str, actor: Actor | str, data: dict[str, Any], first: bool = False
+) -> Event:
+    """record_event; first: the report was stored in this transaction and this is its first
+    event (its ledger is then written at once, not read back and compared)."""
     who = actor if isinstance(actor, Actor) else Actor(actor, actor)
     event = Event.objects.create(
         report=report, created_at=timezone.now(), kind=kind, actor=who.event, data=data
     )
     audit.append(kind, who.audit, report.reference, **data)
     # The ledger follows every change in the same transaction: what changes a report is an event.
-    promises.refresh(report, event.created_at)
+    if first:
+        promises.start(report, event)
+    else:
+        promises.refresh(report, event.created_at)
     # Listeners (webhooks) queue their work in this same transaction: it exists iff the event does.
     signals.event_recorded.send(sender=Report, report=report, event=event)
     return event
