@@ -490,9 +490,11 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
-# Uploads stay in memory until they are sealed: Django would otherwise spool larger ones
-# to a temporary file, in clear. The request size limit (middleware) bounds the memory.
-FILE_UPLOAD_HANDLERS = ["meldpunt.lib.uploads.LimitedUploadHandler"]
+# Django would spool larger uploads to a temporary file, in clear. Instead, for the
+# database store, uploads are sealed piece by piece while they arrive (only ciphertext is
+# spooled); for the files store they stay in memory until sealed. The request size limit
+# (middleware) bounds the memory.
+FILE_UPLOAD_HANDLERS = ["meldpunt.reports.attachment_store.UploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = MELDPUNT_MAX_REQUEST_BYTES
 DATA_UPLOAD_MAX_MEMORY_SIZE = MELDPUNT_MAX_TEXT_CHARS * 12
 DATA_UPLOAD_MAX_NUMBER_FILES = MELDPUNT_MAX_ATTACHMENTS + 1

@@ -425,6 +425,8 @@ def _take(part: Message, content: Content, texts: list[str]) -> None:
     data = part.get_payload(decode=True)
     if ctype == "message/rfc822" or not isinstance(data, bytes):
         data = part.as_bytes(policy=email.policy.compat32) if ctype == "message/rfc822" else b""
+    # A mail arrives whole (the SMTP listener and IMAP hand over the complete message), so
+    # its attachments are bytes; only web uploads are sealed piece by piece as they arrive.
     content.files.append(
         IncomingFile(name=_file_name(part), content_type=ctype[:100], data=data or b"")
     )

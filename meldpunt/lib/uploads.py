@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,14 +17,26 @@ from django.http import StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from meldpunt.lib.chunks import SealingSpool
+
 
 @dataclass
 class IncomingFile:
-    """A file as it came in (web form or mail), before it is sealed and stored."""
+    """A file as it came in (web form or mail), before it is sealed and stored.
+
+    Either its data, or (a web upload for the database store) its pieces, sealed while the
+    upload came in under the name uid gave them (see SealingUploadHandler).
+    """
 
     name: str
     content_type: str
-    data: bytes
+    data: bytes = b""
+    sealed: SealingSpool | None = None
+    uid: uuid.UUID | None = None
+
+    @property
+    def size(self) -> int:
+        return self.sealed.size if self.sealed is not None else len(self.data)
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -76,11 +89,12 @@ def _read(upload: UploadedFile) -> IncomingFile:
             _("%(name)s is larger than %(size)s MB.")
             % {"name": name, "size": f"{max_bytes / 1024 / 1024:g}"}
         )
-    return IncomingFile(
-        name=name,
-        content_type=(upload.content_type or "application/octet-stream")[:100],
-        data=upload.read(),
-    )
+    content_type = (upload.content_type or "application/octet-stream")[:100]
+    if isinstance(upload, SealedUpload):
+        if upload.spool is None:  # dropped only past the size limit, refused above
+            raise ValueError("an oversized sealed upload was not refused")
+        return IncomingFile(name, content_type, sealed=upload.spool, uid=upload.uid)
+    return IncomingFile(name=name, content_type=content_type, data=upload.read())
 
 
 class LimitedUploadHandler(MemoryFileUploadHandler):
@@ -121,6 +135,80 @@ class LimitedUploadHandler(MemoryFileUploadHandler):
         if uploaded is not None:
             uploaded.size = self.size  # the size that was sent, not what was kept
         return uploaded
+
+
+class SealedUpload(UploadedFile):
+    """An uploaded file sealed in pieces as it came in; spool is None once it was too large."""
+
+    def __init__(
+        self, spool: SealingSpool | None, uid: uuid.UUID, name: str, content_type: str, size: int
+    ) -> None:
+        super().__init__(None, name, content_type, size)
+        self.spool, self.uid = spool, uid
+
+    def close(self) -> None:
+        # Django closes the request's files when the response is done: the temporary file
+        # (ciphertext only) goes then, whatever happened to the upload.
+        if self.spool is not None:
+            self.spool.close()
+
+
+class SealingUploadHandler(LimitedUploadHandler):
+    """LimitedUploadHandler that seals each file piece by piece while it arrives.
+
+    For attachments stored in the database: per file a uid is chosen up front and the data
+    is sealed in pieces under sealed_name(uid) (lib.chunks.SealingSpool); only sealed pieces
+    are kept (memory, then a temporary file), at most about two pieces of plaintext at a
+    time. The same limits apply: past the size limit nothing more is kept, but the true
+    size is counted so the form refuses the file by name. sealed_name returns None when
+    uploads are not to be sealed (the files store): then this is LimitedUploadHandler.
+    """
+
+    def __init__(self, request: Any = None) -> None:
+        super().__init__(request)
+        self.sealing = False
+        self.spool: SealingSpool | None = None
+        self.uid = uuid.uuid4()
+
+    def sealed_name(self, uid: uuid.UUID) -> str | None:
+        """The name (associated data) the pieces of the file with this uid are sealed under."""
+        return None
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        self._drop()
+        self.uid = uuid.uuid4()
+        name = self.sealed_name(self.uid)
+        self.sealing = name is not None
+        if name is not None and self.files_seen < settings.MELDPUNT_MAX_ATTACHMENTS + 1:
+            self.spool = SealingSpool(name)
+        super().new_file(*args, **kwargs)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        if not self.sealing:
+            return super().receive_data_chunk(raw_data, start)
+        self.size += len(raw_data)
+        if self.size > settings.MELDPUNT_MAX_ATTACHMENT_BYTES:
+            self._drop()  # refused by its size anyway: keep nothing more of it
+        elif self.spool is not None:
+            self.spool.write(raw_data)
+        return None
+
+    def file_complete(self, file_size: int) -> Any:
+        if not self.sealing:
+            return super().file_complete(file_size)
+        spool, self.spool = self.spool, None
+        if spool is not None:
+            spool.finish()
+        name, content_type = self.file_name or "", self.content_type or ""
+        return SealedUpload(spool, self.uid, name, content_type, self.size)
+
+    def upload_interrupted(self) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
 
 
 # A downloaded file must never run in our origin: no sniffing, no inline display, and a

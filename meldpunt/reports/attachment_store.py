@@ -12,6 +12,7 @@ directory, written before that transaction (see services.kept_files).
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.db import transaction
 
 from meldpunt.lib import chunks, crypto
 from meldpunt.lib.storage import save_durably
+from meldpunt.lib.uploads import SealingUploadHandler
 from meldpunt.reports.models import Attachment, AttachmentChunk
 
 
@@ -31,9 +33,25 @@ def store_in_database() -> bool:
     return bool(settings.MELDPUNT_ATTACHMENT_STORE == "database")
 
 
+class UploadHandler(SealingUploadHandler):
+    """Web uploads (FILE_UPLOAD_HANDLERS): sealed while they arrive when they go into the
+    database, so neither the whole file in clear nor any plaintext on disk is ever held."""
+
+    def sealed_name(self, uid: uuid.UUID) -> str | None:
+        return Attachment(uid=uid).data_aad if store_in_database() else None
+
+
 def write_chunks(att: Attachment, data: bytes | memoryview) -> None:
     """Seal data into pieces of a saved attachment; call it in the transaction that saved it."""
     for index, blob in chunks.seal_chunks(data, att.data_aad):
+        AttachmentChunk.objects.create(attachment=att, index=index, blob=blob)
+
+
+def write_sealed(att: Attachment, spool: chunks.SealingSpool) -> None:
+    """Store pieces sealed while the upload came in, one at a time, in the row's transaction."""
+    if spool.name != att.data_aad:
+        raise ValueError(f"attachment {att.uid}: its pieces were sealed for another value")
+    for index, blob in spool.pieces():
         AttachmentChunk.objects.create(attachment=att, index=index, blob=blob)
 
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from meldpunt.audit import log as audit
 from meldpunt.audit.actors import Actor
-from meldpunt.lib import crypto, deadlines, receipt
+from meldpunt.lib import chunks, crypto, deadlines, receipt
 from meldpunt.lib.storage import save_durably
 from meldpunt.lib.targets import Target
 from meldpunt.lib.uploads import IncomingFile
@@ -106,15 +106,20 @@ class StoredFile:
     attachment: Attachment
     name: str  # "" when it goes into the database
     data: bytes | None = None
+    # Sealed while the upload came in (web uploads for the database store).
+    sealed: chunks.SealingSpool | None = None
 
 
 def _store_files(files: Iterable[IncomingFile]) -> list[StoredFile]:
     files = list(files)
-    check_space(sum(len(f.data) for f in files))
+    check_space(sum(f.size for f in files))
     in_database = attachment_store.store_in_database()
     stored: list[StoredFile] = []
     try:
         for incoming in files:
+            if incoming.sealed is not None:
+                stored.append(_sealed_file(incoming, incoming.sealed))
+                continue
             att = Attachment(uid=uuid.uuid4(), size=len(incoming.data), in_database=in_database)
             att.meta = {
                 "name": incoming.name,
@@ -135,19 +140,42 @@ def _store_files(files: Iterable[IncomingFile]) -> list[StoredFile]:
     return stored
 
 
+def _sealed_file(incoming: IncomingFile, spool: chunks.SealingSpool) -> StoredFile:
+    # Sealed under its uid while it came in: it goes into the database whatever the store
+    # says now (each row says where its data is).
+    if incoming.uid is None:
+        raise ValueError("a sealed file comes with the uid it was sealed for")
+    att = Attachment(uid=incoming.uid, size=spool.size, in_database=True)
+    att.meta = {
+        "name": incoming.name,
+        "content_type": incoming.content_type,
+        "sha256": spool.sha256,
+    }
+    att.storage_name = att.new_storage_name()
+    return StoredFile(att, "", sealed=spool)
+
+
 @contextmanager
 def kept_files(files: Iterable[IncomingFile]) -> Iterator[list[StoredFile]]:
     """Seal and store files before the caller's transaction; gone again if the block fails.
 
     Wrap the transaction in it (`with kept_files(f) as stored, transaction.atomic():`): a
-    refusal, a crash or a failed commit leaves neither the rows nor the files.
+    refusal, a crash or a failed commit leaves neither the rows nor the files. Pieces sealed
+    while an upload came in are stored in the transaction; their temporary files are
+    closed (and so gone) when the block ends, however it ends.
     """
-    stored = _store_files(files)
+    files = list(files)
     try:
-        yield stored
-    except BaseException:
-        _remove_files(s.name for s in stored)
-        raise
+        stored = _store_files(files)
+        try:
+            yield stored
+        except BaseException:
+            _remove_files(s.name for s in stored)
+            raise
+    finally:
+        for f in files:
+            if f.sealed is not None:
+                f.sealed.close()
 
 
 def attach(
@@ -165,6 +193,8 @@ def attach(
     for s in stored:
         if s.data is not None:
             attachment_store.write_chunks(s.attachment, s.data)
+        elif s.sealed is not None:
+            attachment_store.write_sealed(s.attachment, s.sealed)
 
 
 def _remove_files(names: Iterable[str]) -> None:
