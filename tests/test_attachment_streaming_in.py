@@ -212,3 +212,19 @@ def test_the_files_store_keeps_uploads_in_memory_as_before(
     att = sent.report.attachments.get()
     assert not att.in_database and not AttachmentChunk.objects.exists()
     assert services.read_attachment(att) == DATA and spools == []
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 32, 33])
+def test_pieces_sealed_as_they_come_are_those_of_the_whole_value(size: int) -> None:
+    data = bytes(range(size))
+    with chunks.SealingSpool("v", size=16) as spool:
+        for start in range(0, size, 5):  # arriving in bits that do not line up with pieces
+            spool.write(data[start : start + 5])
+        spool.finish()
+        sealed = list(spool.pieces())
+    whole = list(chunks.seal_chunks(data, "v", size=16))
+    assert [i for i, _ in sealed] == [i for i, _ in whole]  # the same number of pieces
+    opened = list(chunks.open_chunks(sealed, "v"))
+    assert b"".join(opened) == data
+    assert opened == list(chunks.open_chunks(whole, "v"))  # the last one says it is last
+    assert spool.size == size and spool.sha256 == hashlib.sha256(data).hexdigest()
