@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_commands import MELDPUNT, free_port, operator_env, run
+from tests.mailservers import free_port
+from tests.test_commands import MELDPUNT, operator_env, run
 
 pytestmark = pytest.mark.own_instance
 

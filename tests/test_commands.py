@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from meldpunt.lib import crypto
 from meldpunt.reports.models import Attachment, Report
 from meldpunt.reports.services import read_attachment
 from tests.conftest import submit
+from tests.mailservers import free_port
 
 MELDPUNT = [sys.executable, "-m", "meldpunt"]
 
@@ -104,12 +104,6 @@ def test_it_refuses_a_key_file_others_can_read(tmp_path):
     result = run(["check"], env)
     assert result.returncode != 0
     assert "readable by other users" in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.own_instance

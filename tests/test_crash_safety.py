@@ -23,7 +23,8 @@ from aiosmtpd.controller import Controller
 
 from bench.submit import Browser, FormInputs, multipart, report_fields
 from tests.conftest import wait_for_http
-from tests.test_commands import MELDPUNT, free_port, operator_env, run
+from tests.mailservers import free_port
+from tests.test_commands import MELDPUNT, operator_env, run
 
 RECEIPT = re.compile(r'id="reference">([^<]+)<.*?id="receipt-code"[^>]*>([0-9A-Z-]+)<', re.S)
 

@@ -10,7 +10,8 @@ from meldpunt.intake.mail import process_message
 from meldpunt.reports import outbox
 from meldpunt.reports.models import OutboundMail, Report
 from tests.conftest import sign_in, submit
-from tests.test_outbox import FINDER, free_port
+from tests.mailservers import free_port
+from tests.test_outbox import FINDER
 
 
 def _page(client: Client, report: Report) -> str:

@@ -16,7 +16,8 @@ from meldpunt import ratelimit
 from meldpunt.models import RateLimitBucket
 from meldpunt.reports.models import Report
 from tests.conftest import submit, wait_for_http
-from tests.test_commands import MELDPUNT, free_port, operator_env, run
+from tests.mailservers import free_port
+from tests.test_commands import MELDPUNT, operator_env, run
 
 REDIS = "redis://127.0.0.1:6379/15"
 pytestmark = pytest.mark.django_db

@@ -23,6 +23,7 @@ from meldpunt.reports import outbox
 from meldpunt.reports.messages import send_message
 from meldpunt.reports.models import OutboundMail, Report
 from tests.conftest import Submitted, sign_in, submit
+from tests.mailservers import free_port
 
 SECRET = "The admin password is hunter2"
 FINDER = "finder@example.net"
@@ -52,13 +53,6 @@ class Handler:
             return "451 try later"
         self.mails.append(Received(list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from meldpunt.audit.actors import actor
 from meldpunt.reports import outbox
 from meldpunt.reports.models import OutboundMail, Report
 from tests.conftest import Submitted, submit
-from tests.test_outbox import FINDER, free_port, our_log, queued
+from tests.mailservers import free_port
+from tests.test_outbox import FINDER, our_log, queued
 
 
 @dataclass

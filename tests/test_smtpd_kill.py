@@ -23,7 +23,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.test_commands import MELDPUNT, free_port, operator_env, run
+from tests.mailservers import free_port
+from tests.test_commands import MELDPUNT, operator_env, run
 
 CONTACT = "security@example.org"
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"

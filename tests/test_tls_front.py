@@ -25,8 +25,8 @@ import sectxt  # type: ignore[import-untyped]  # ships no type hints
 from cryptography.hazmat.primitives import serialization
 from requests.adapters import HTTPAdapter
 
-from tests.mailservers import make_ca, make_server_cert
-from tests.test_commands import MELDPUNT, free_port, operator_env, run
+from tests.mailservers import free_port, make_ca, make_server_cert
+from tests.test_commands import MELDPUNT, operator_env, run
 
 # One worker runs the whole module: its fronts and `meldpunt serve` start once.
 pytestmark = [pytest.mark.own_instance, pytest.mark.xdist_group("tls_front")]

@@ -25,7 +25,8 @@ import requests
 from aiosmtpd.controller import Controller
 
 from tests.conftest import RECEIPT_RE, valid_report
-from tests.test_commands import MELDPUNT, free_port, operator_env, run
+from tests.mailservers import free_port
+from tests.test_commands import MELDPUNT, operator_env, run
 from tests.test_outbox import Handler
 
 pytestmark = pytest.mark.own_instance

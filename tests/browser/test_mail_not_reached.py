@@ -22,7 +22,8 @@ from meldpunt.reports.models import OutboundMail, Report
 from tests.browser.conftest import _open_page
 from tests.browser.test_staff_xss import press, sign_in_with_totp
 from tests.conftest import make_staff, submit
-from tests.test_outbox import Handler, free_port
+from tests.mailservers import free_port
+from tests.test_outbox import Handler
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
