@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from meldpunt.accounts.gate import SECOND_FACTOR_AT
@@ -16,10 +18,11 @@ from meldpunt.accounts.models import StaffProfile
 from meldpunt.lib import crypto
 from meldpunt.lib.targets import parse_target
 from meldpunt.policy.commitments import current_version
-from meldpunt.reports.models import Report
+from meldpunt.reports.filters import filter_reports, inbox_filter
+from meldpunt.reports.models import Report, Tag
 from meldpunt.reports.services import NewReport, submit_report
 from meldpunt.reports.summary import TITLE_CHARS, Summary, summary
-from meldpunt.triage.inbox import PER_PAGE
+from meldpunt.triage.inbox import PER_PAGE, listing, ordered
 from tests.conftest import PASSWORD, sign_in
 
 LINK = re.compile(r'href="/triage/reports/([0-9a-f-]{36})/"')
@@ -196,6 +199,64 @@ def test_it_pages_fifty_reports_at_a_time_and_keeps_the_filters(alice_client):
     assert listed(alice_client, "?page=99") == [reports[50]]
 
 
+def test_a_first_page_shorter_than_a_page_is_its_own_count(alice_client):
+    now = timezone.now()
+    for i in range(PER_PAGE + 1):
+        new_report(response_due_at=now + timedelta(hours=i), severity="high" if i < 3 else "")
+    with CaptureQueriesContext(connection) as queries:
+        short = alice_client.get("/triage/?severity=high").content.decode()
+    assert len(LINK.findall(short)) == 3 and "3 reports" in short
+    assert not [q for q in queries if "COUNT(" in q["sql"].upper()]
+    with CaptureQueriesContext(connection) as queries:
+        full = alice_client.get("/triage/").content.decode()
+    assert len(LINK.findall(full)) == PER_PAGE and f"{PER_PAGE + 1} reports" in full
+    assert "Page 1 of 2" in full
+    assert len([q for q in queries if "COUNT(" in q["sql"].upper()]) == 1
+
+
+def test_a_page_of_the_inbox_loads_no_column_per_row(alice_client, bob):
+    """Rows read only the columns the listing selects: a deferred one would cost a query
+    per row, so one row and five rows take the same statements."""
+    web = Tag.objects.create(name="web")
+
+    def statements() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            page = alice_client.get("/triage/").content.decode()
+        assert page.count('data-tag="web"') == Report.objects.count()
+        assert page.count("badge-low-value") == Report.objects.count()
+        return len(queries)
+
+    def add() -> None:
+        report = new_report(
+            assignee=bob, severity="high", ssvc_decision="act", low_value_rule="no_impact",
+            scope_verdict="unknown",
+        )  # fmt: skip
+        report.tags.add(web)
+
+    add()
+    statements()  # the first page fills the per-process caches (rule names, forms)
+    one = statements()
+    for _ in range(4):
+        add()
+    assert statements() == one
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_the_inbox_reads_its_order_from_the_queue_index(alice):
+    """The partial index holds queue_order's expressions: if the inbox's ORDER BY drifted from
+    them, PostgreSQL would have to sort every open report for each page (bench/README.md)."""
+    now = timezone.now()
+    reports = ordered(filter_reports(listing(now), inbox_filter({}, alice), now), "")
+    sql, params = reports[:PER_PAGE].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "reports_queue_idx" in plan
+    assert "Sort" not in plan.split("SubPlan")[0], plan
+
+
 def test_it_shows_the_title_kind_and_first_host_of_each_report(alice_client):
     new_report("https://shop.example.org/cart?id=1", "api.example.org")
     page = alice_client.get("/triage/").content.decode()
@@ -286,3 +347,22 @@ def test_it_titles_a_mail_report_by_its_subject_and_cuts_long_titles():
     long = summary({"description": "word " * 40 + "\nsecond line", "affected_systems": ["x y"]})
     assert len(long.title) == TITLE_CHARS and long.title.endswith("…")
     assert long.host == "x y"  # not a host: shown as written
+
+
+@pytest.mark.parametrize("language", ["nl", "en", "fr"])
+def test_the_inbox_says_ages_and_clocks_in_djangos_words(language):
+    """The inbox's own time strings (translated at once, not lazily) read as Django's."""
+    from django.utils import translation
+    from django.utils.timesince import timesince, timeuntil
+
+    from meldpunt.triage.inbox import _since, _until
+
+    now = timezone.now()
+    deltas = [timedelta(0), timedelta(seconds=59), timedelta(minutes=1), timedelta(hours=1)]
+    deltas += [timedelta(days=d, hours=h, minutes=m) for d in (0, 1, 2, 8, 33, 400, 800)
+               for h, m in ((0, 1), (1, 0), (5, 17), (23, 59))]  # fmt: skip
+    with translation.override(language):
+        for delta in deltas:
+            assert _since(now - delta, now) == timesince(now - delta, now)
+            assert _until(now + delta, now) == timeuntil(now + delta, now)
+        assert _since(now - timedelta(days=2, hours=3), now) != _since(now - timedelta(days=1), now)

@@ -23,10 +23,10 @@ from meldpunt.reports.filters import (
     UNASSIGNED,
     ReportFilter,
     UnknownFilterValue,
-    filter_reports,
+    count_reports,
     inbox_filter,
 )
-from meldpunt.reports.models import Report, SavedView
+from meldpunt.reports.models import SavedView
 
 # The inbox menu counts this many views at most: one COUNT each, on every inbox page.
 MAX_SHOWN = 8
@@ -116,14 +116,22 @@ def view_filter(view: SavedView, user: User) -> ReportFilter:
     return inbox_filter(view_params(view), user)
 
 
-def counts(views: list[SavedView], user: User, now: datetime) -> list[tuple[SavedView, int | None]]:
-    """How many reports each view lists now; None for a view whose tag was deleted since."""
+def counts(
+    views: list[SavedView], user: User, now: datetime, known: tuple[str, int] | None = None
+) -> list[tuple[SavedView, int | None]]:
+    """How many reports each view lists now; None for a view whose tag was deleted since.
+
+    known is a (clean query, count) pair already counted for this user (the page being
+    shown): a view with that query takes the count instead of a second COUNT."""
     found: list[tuple[SavedView, int | None]] = []
     for view in views:
+        if known is not None and clean_query(view.query) == known[0]:
+            found.append((view, known[1]))
+            continue
         try:
             wanted = view_filter(view, user)
         except UnknownFilterValue:
             found.append((view, None))
             continue
-        found.append((view, filter_reports(Report.objects.all(), wanted, now).count()))
+        found.append((view, count_reports(wanted, now)))
     return found

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.core.paginator import Paginator
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
@@ -40,19 +40,18 @@ from meldpunt.reports.filters import (
     ALL_STATES,
     ME,
     NOT_ASSESSED,
-    OPEN_STATES,
     UNASSIGNED,
     filter_reports,
     inbox_filter,
 )
 from meldpunt.reports.labels import SCOPE_CHECK_LABELS, SEVERITY_LABELS, STATE_LABELS
-from meldpunt.reports.models import Report, State, overdue
+from meldpunt.reports.models import Report, State, overdue, queue_order
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
 from meldpunt.reports.saved_views import MAX_SHOWN, clean_query, counts, visible_views
 from meldpunt.reports.search import is_searchable
 from meldpunt.reports.summary import Summary, summary
-from meldpunt.reports.tags import tag_names
+from meldpunt.reports.tags import tag_names, tags_of
 from meldpunt.triage.bulk import BulkForm
 
 PER_PAGE = 50
@@ -134,22 +133,37 @@ class InboxFilter(Form):
 
 
 def ordered(reports: QuerySet[Report], state: str) -> QuerySet[Report]:
-    """Waiting for a first response: nearest response date first; then by expected fix date."""
+    """Open reports in the order they are worked in (queue_order); closed ones newest first."""
     if state == State.CLOSED:
         # No clock runs on a closed report: newest first, straight from the primary key index.
         return reports.order_by("-pk")
-    waiting = Q(first_response_at__isnull=True, state__in=OPEN_STATES)
-    return reports.alias(
-        # Reports labelled "likely low value" after the real ones; their clock still runs.
-        low_value=Case(When(low_value_rule="", then=Value(0)), default=Value(1)),
-        response_clock=Case(When(waiting, then=F("response_due_at"))),
-    ).order_by(
-        "low_value",
-        F("response_clock").asc(nulls_last=True),
-        F("expected_fix_date").asc(nulls_last=True),
-        "created_at",
-        "pk",
-    )
+    return reports.order_by(*queue_order())
+
+
+class _Plural:
+    """One of Django's TIME_STRINGS (same messages, same catalogue) translated at once:
+    the lazy originals build a proxy per use, 100 times a page."""
+
+    def __init__(self, singular: str, plural: str) -> None:
+        self.singular, self.plural = singular, plural
+
+    def __mod__(self, values: dict[str, int]) -> str:
+        return ngettext(self.singular, self.plural, values["num"]) % values
+
+
+# Any: the stubs ask for str, though Django's own TIME_STRINGS are lazy objects too.
+_TIME_STRINGS: Any = {
+    unit: _Plural(f"%(num)d {unit}", f"%(num)d {unit}s")
+    for unit in ("year", "month", "week", "day", "hour", "minute")
+}
+
+
+def _since(then: datetime, now: datetime) -> str:
+    return timesince(then, now, time_strings=_TIME_STRINGS)
+
+
+def _until(then: datetime, now: datetime) -> str:
+    return timeuntil(then, now, time_strings=_TIME_STRINGS)
 
 
 @dataclass(frozen=True)
@@ -159,6 +173,7 @@ class Row:
     severity: Any
     category: Any
     summary: Summary
+    tags: list[tuple[str, str]]  # (name, colour)
     url: str
     age: str
     clock: str  # the first-response clock in words
@@ -175,7 +190,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     filters = form.cleaned_data
     reports = filter_reports(listing(now), inbox_filter(filters, request.user), now)
     reports = ordered(reports, filters.get("state", ""))
-    page = Paginator(reports, PER_PAGE).get_page(request.GET.get("page"))
+    page = page_of(reports, request.GET.get("page"))
     bulk = bulk_form_context(request)
     context = {
         "form": form,
@@ -186,7 +201,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "rows": table_rows(rows(list(page), now), selectable=bulk is not None),
         "now": now,
         "bulk": bulk,
-        **views_context(request, now),
+        # The page's own count serves the saved view it is (when every filter was valid).
+        **views_context(request, now, None if form.errors else page.paginator.count),
     }
     return render_private(request, "triage/inbox.html", context, 400 if form.errors else 200)
 
@@ -221,14 +237,28 @@ def bulk_controls(bulk: BulkForm) -> SafeString:
     return render() if key is None else _FRAGMENTS.get(("bulk", key), render)
 
 
-def views_context(request: HttpRequest, now: datetime) -> dict[str, Any]:
-    """The saved views in the inbox's menu, each with its count (a few: one COUNT each)."""
+def page_of(reports: QuerySet[Report], number: Any) -> Page[Report]:
+    """The page asked for, as Paginator.get_page gives it; a first page shorter than a full
+    one is its own count (no COUNT statement: a narrow filter pays its query once)."""
+    paginator = Paginator(reports, PER_PAGE)
+    if number not in (None, "", "1"):
+        return paginator.get_page(number)
+    first = list(reports[: PER_PAGE + 1])
+    if len(first) <= PER_PAGE:
+        paginator.count = len(first)
+    return Page(first[:PER_PAGE], 1, paginator)
+
+
+def views_context(request: HttpRequest, now: datetime, count: int | None) -> dict[str, Any]:
+    """The saved views in the inbox's menu, each with its count (a few: one COUNT each; the
+    view being shown takes the page's count)."""
     user = staff_profile(request).user
     views = list(visible_views(user)[: MAX_SHOWN + 1])
+    current = clean_query(request.GET.urlencode())
     return {
-        "views": counts(views[:MAX_SHOWN], user, now),
+        "views": counts(views[:MAX_SHOWN], user, now, None if count is None else (current, count)),
         "more_views": len(views) > MAX_SHOWN,
-        "current_query": clean_query(request.GET.urlencode()),
+        "current_query": current,
     }
 
 
@@ -240,12 +270,18 @@ def bulk_form_context(request: HttpRequest) -> BulkForm | None:
     return BulkForm(initial={"back": f"?{query}" if query else ""}, auto_id="bulk-%s")
 
 
+_LISTED = (
+    "uid", "created_at", "state", "category", "severity", "ssvc_decision", "scope_verdict",
+    "low_value_rule", "response_due_at", "first_response_at", "assignee__username",
+)  # fmt: skip
+
+
 def listing(now: datetime) -> QuerySet[Report]:
     """Clear columns only: the sealed blobs are not even fetched."""
     return (
         Report.objects.select_related("assignee")
-        .prefetch_related("tags")
-        .defer("content_blob", "finder_blob", "receipt_digest", "submission_digest")
+        # Only what a row shows: 12 of the report's 46 columns and the assignee's name.
+        .only(*_LISTED)
         .annotate(
             overdue=Case(When(overdue(now), then=Value(True)), default=Value(False)),
             not_reached=Case(When(not_reached(), then=Value(True)), default=Value(False)),
@@ -258,6 +294,7 @@ def rows(reports: list[Report], now: datetime) -> list[Row]:
     """The page's rows, their texts made here: per row in the template they cost the page
     most of its time (bench/README.md). Only the rows' own content is fetched and opened."""
     sealed = Report.objects.only("uid", "content_blob").in_bulk([r.pk for r in reports])
+    tags = tags_of(r.pk for r in reports)
     # One reverse() for the page: the report URLs differ only in the uid.
     url = reverse("triage:report", args=[_ANY_UID]).replace(str(_ANY_UID), "{}")
     return [
@@ -267,8 +304,9 @@ def rows(reports: list[Report], now: datetime) -> list[Row]:
             _severity(r),
             category_label(r.category),
             summary(sealed[r.pk].content if r.pk in sealed else {}),  # deleted meanwhile
+            tags.get(r.pk, []),
             url.format(r.uid),
-            timesince(r.created_at, now),
+            _since(r.created_at, now),
             *_clock(r, now),
         )
         for r in reports
@@ -282,9 +320,9 @@ def _clock(report: Any, now: datetime) -> tuple[str, str]:
         return gettext("no response needed"), "meta"
     if report.overdue:
         return gettext("Overdue by %(late)s") % {
-            "late": timesince(report.response_due_at, now)
+            "late": _since(report.response_due_at, now)
         }, "late"
-    return gettext("%(left)s left") % {"left": timeuntil(report.response_due_at, now)}, ""
+    return gettext("%(left)s left") % {"left": _until(report.response_due_at, now)}, ""
 
 
 def _severity(report: Report) -> Any:
@@ -379,7 +417,7 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
                 if r.low_value_rule
                 else "",
                 _e(row.summary.title or "—"),
-                "".join(_CHIP.format(_e(t.colour), _e(t.name), _e(t.name)) for t in r.tags.all()),
+                "".join(_CHIP.format(_e(colour), _e(name), _e(name)) for name, colour in row.tags),
                 _e(row.category),
                 f"<code>{_e(row.summary.host)}</code>" if row.summary.host else none,
                 _e(r.state),
