@@ -255,8 +255,15 @@ def ensure_tags_and_views(plan: Any, user: Any) -> tuple[dict[str, int], dict[st
                 name=name, defaults={"owner": user, "shared": True, "query": query}
             )
     if connection.vendor == "postgresql":
-        with connection.cursor() as c:
-            c.execute("ANALYZE reports_report_tags")
+        # The links were just written: VACUUM sets their visibility map, as autovacuum would.
+        connection.ensure_connection()
+        old = connection.connection.autocommit
+        connection.connection.autocommit = True  # VACUUM cannot run in a transaction
+        try:
+            with connection.cursor() as c:
+                c.execute("VACUUM ANALYZE reports_report_tags")
+        finally:
+            connection.connection.autocommit = old
     return ids, views
 
 
