@@ -288,3 +288,43 @@ def test_it_lists_enums_and_error_codes_in_its_openapi_document(db):
     codes = components["Problem"]["properties"]["code"]["enum"]
     assert {"not_found", "unauthorized", "forbidden", "workflow_refused"} <= set(codes)
     assert "not_found" in schema["info"]["description"]
+
+
+def test_the_list_answers_what_its_validated_schema_would(alice_api, alice, db):
+    """The list renders its summaries without validating them again: what it sends must be
+    byte for byte what ninja would send after validating each as a ReportSummary."""
+    import json
+
+    from meldpunt.api.api import ReportSummary, _summary
+    from meldpunt.reports.models import Tag
+    from meldpunt.reports.tags import tag_names_of
+
+    reports = [submit(Client()).report for _ in range(4)]
+    now = timezone.now()
+    Report.objects.filter(pk=reports[0].pk).update(
+        assignee=alice, severity="critical", first_response_at=now, scope_verdict="unknown",
+        cvss31_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", ssvc_decision="act",
+        ssvc_tree="CISA Coordinator 2.0.3", low_value_rule="no_impact",
+    )  # fmt: skip
+    Report.objects.filter(pk=reports[1].pk).update(state="closed", resolution="invalid")
+    Report.objects.filter(pk=reports[2].pk).update(
+        cvss40_vector="CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+        response_due_at=now - timedelta(days=3),
+    )
+    reports[0].tags.add(Tag.objects.create(name="web"), Tag.objects.create(name="auth"))
+    response = alice_api.get("/api/v1/reports")
+    assert response.status_code == 200
+    loaded = Report.objects.select_related("assignee").order_by("response_due_at", "pk")
+    names = tag_names_of([r.pk for r in loaded])
+    validated = [
+        ReportSummary.model_validate(_summary(r, now, names.get(r.pk, []))).model_dump()
+        for r in loaded
+    ]
+    expected = staff_api.renderer.render(None, validated, response_status=200)
+    assert json.loads(response.content) == json.loads(expected)
+    assert response.content == (expected.encode() if isinstance(expected, str) else expected)
+    assert [list(item) for item in response.json()] == [list(ReportSummary.model_fields)] * 4
+    by_reference = {item["reference"]: item for item in response.json()}
+    assert by_reference[reports[0].reference]["cvss_score"] == 9.8
+    assert by_reference[reports[0].reference]["tags"] == ["auth", "web"]
+    assert by_reference[reports[2].reference]["cvss_version"] == "4.0"

@@ -104,3 +104,33 @@ def test_the_openapi_document_lists_the_tags_there_are(alice_api, tags):
         p for p in schema["paths"]["/api/v1/reports"]["get"]["parameters"] if p["name"] == "tag"
     ]
     assert param["schema"]["enum"] == ["auth", "quick-win"]
+
+
+def test_the_list_loads_no_column_per_report(alice_api, alice, tags):
+    """The list selects only the columns a summary shows; one reading a column it did not
+    select would cost a statement per report: one report and four take the same."""
+    from meldpunt.reports.models import Report
+
+    def add() -> None:
+        report = submit(Client()).report
+        report.tags.add(tags["auth"])
+        Report.objects.filter(pk=report.pk).update(
+            assignee=alice, severity="high", ssvc_decision="act", low_value_rule="no_impact",
+            cvss31_vector="CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        )  # fmt: skip
+
+    def statements() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            listed = alice_api.get("/api/v1/reports").json()
+        assert all(
+            r["assignee"] == alice.username and r["cvss_score"] == 9.8 and r["tags"] == ["auth"]
+            for r in listed
+        )
+        return len(queries)
+
+    add()
+    statements()
+    one = statements()
+    for _ in range(3):
+        add()
+    assert statements() == one
