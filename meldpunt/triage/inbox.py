@@ -297,12 +297,17 @@ def rows(reports: list[Report], now: datetime) -> list[Row]:
     tags = tags_of(r.pk for r in reports)
     # One reverse() for the page: the report URLs differ only in the uid.
     url = reverse("triage:report", args=[_ANY_UID]).replace(str(_ANY_UID), "{}")
+    # The labels translated once for the page, not once per row.
+    states = {code: str(label) for code, label in STATE_LABELS.items()}
+    severities = {code: str(label) for code, label in SEVERITY_LABELS.items()}
+    categories: dict[str, str] = {}
     return [
         Row(
             r,
-            STATE_LABELS.get(r.state, r.state),
-            _severity(r),
-            category_label(r.category),
+            states.get(r.state, r.state),
+            severities.get(r.severity, r.severity),
+            categories.get(r.category)
+            or categories.setdefault(r.category, str(category_label(r.category))),
             summary(sealed[r.pk].content if r.pk in sealed else {}),  # deleted meanwhile
             tags.get(r.pk, []),
             url.format(r.uid),
@@ -323,10 +328,6 @@ def _clock(report: Any, now: datetime) -> tuple[str, str]:
             "late": _since(report.response_due_at, now)
         }, "late"
     return gettext("%(left)s left") % {"left": _until(report.response_due_at, now)}, ""
-
-
-def _severity(report: Report) -> Any:
-    return SEVERITY_LABELS.get(report.severity, report.severity)
 
 
 # One table row; every value in it is escaped (finders write the titles and hosts), with the
