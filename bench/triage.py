@@ -255,15 +255,10 @@ def ensure_tags_and_views(plan: Any, user: Any) -> tuple[dict[str, int], dict[st
                 name=name, defaults={"owner": user, "shared": True, "query": query}
             )
     if connection.vendor == "postgresql":
+        import triage_load
+
         # The links were just written: VACUUM sets their visibility map, as autovacuum would.
-        connection.ensure_connection()
-        old = connection.connection.autocommit
-        connection.connection.autocommit = True  # VACUUM cannot run in a transaction
-        try:
-            with connection.cursor() as c:
-                c.execute("VACUUM ANALYZE reports_report_tags")
-        finally:
-            connection.connection.autocommit = old
+        triage_load.vacuum_analyze("reports_report_tags")
     return ids, views
 
 

@@ -437,17 +437,24 @@ def _after_load(vendor: str, models: dict[str, Any]) -> None:
     with connection.cursor() as c:
         for sql in connection.ops.sequence_reset_sql(no_style(), list(models.values())):
             c.execute(sql)
+        # Open reports are 0.4 % of a million: ANALYZE's default sample (30,000 rows) sees
+        # ~110 of them, and an estimate of 3,400 or 4,300 flips the plain inbox query
+        # between a 7 ms and a 700 ms plan from one ANALYZE to the next (bench/README.md).
+        # The whole column is sampled, so every run plans the same.
+        c.execute("ALTER TABLE reports_report ALTER COLUMN state SET STATISTICS 10000")
+    vacuum_analyze(*(model._meta.db_table for model in models.values()))
+
+
+def vacuum_analyze(*tables: str) -> None:
+    """PostgreSQL: VACUUM ANALYZE these tables, as autovacuum would after a bulk write."""
+    from django.db import connection
+
     connection.ensure_connection()
     old = connection.connection.autocommit
     connection.connection.autocommit = True  # VACUUM cannot run in a transaction
     try:
         with connection.cursor() as c:
-            # Open reports are 0.4 % of a million: ANALYZE's default sample (30,000 rows) sees
-            # ~110 of them, and an estimate of 3,400 or 4,300 flips the plain inbox query
-            # between a 7 ms and a 700 ms plan from one ANALYZE to the next (bench/README.md).
-            # The whole column is sampled, so every run plans the same.
-            c.execute("ALTER TABLE reports_report ALTER COLUMN state SET STATISTICS 10000")
-            for model in models.values():
-                c.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+            for table in tables:
+                c.execute(f"VACUUM ANALYZE {table}")
     finally:
         connection.connection.autocommit = old
