@@ -1,10 +1,15 @@
 """Test settings: the real settings module, pointed at a throw-away data directory."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 _data = Path(tempfile.mkdtemp(prefix="meldpunt-test-"))
+# Each process that loads these settings (pytest, its workers, a test's own subprocesses) has
+# its own directory, gone when it ends: a test run left one behind per process before.
+atexit.register(shutil.rmtree, _data, ignore_errors=True)
 os.environ["MELDPUNT_DATA_DIR"] = str(_data)
 os.environ.setdefault("MELDPUNT_ORG_NAME", "Example Org")
 # Tests read English text unless they ask for another language.
