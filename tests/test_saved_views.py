@@ -116,6 +116,17 @@ def test_the_view_being_shown_takes_the_page_count(alice, auth_reports):
         page = client.get("/triage/?tag=auth").content.decode()
     assert re.search(r'aria-current="page">Auth</a>\s*<span class="meta">\(2\)', page)
     assert not [q for q in queries if "COUNT(" in q["sql"].upper()]
+    # A search within the view's filters shows fewer reports: the view counts for itself.
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(f"/triage/?tag=auth&q={auth_reports[0].reference}").content.decode()
+    assert len(LINK.findall(page)) == 1
+    assert re.search(r'aria-current="page">Auth</a>\s*<span class="meta">\(2\)', page)
+    assert len([q for q in queries if "COUNT(" in q["sql"].upper()]) == 1
+    # So does a page 2 of it, where the page's count is the view's: no second COUNT.
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/triage/?tag=auth&page=2").content.decode()
+    assert re.search(r'aria-current="page">Auth</a>\s*<span class="meta">\(2\)', page)
+    assert len([q for q in queries if "COUNT(" in q["sql"].upper()]) == 1
     # With a filter the form ignores, the page is not the view: the view counts for itself.
     with CaptureQueriesContext(connection) as queries:
         page = client.get("/triage/?tag=auth&severity=bogus").content.decode()

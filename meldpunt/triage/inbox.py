@@ -255,8 +255,13 @@ def views_context(request: HttpRequest, now: datetime, count: int | None) -> dic
     user = staff_profile(request).user
     views = list(visible_views(user)[: MAX_SHOWN + 1])
     current = clean_query(request.GET.urlencode())
+    # The page's count serves a view only for exactly its filters: a search within the view's
+    # filters marks the view as current, but counts fewer reports (a view keeps no search).
+    shown = request.GET.copy()
+    shown.pop("page", None)
+    known = None if count is None else (shown.urlencode(), count)
     return {
-        "views": counts(views[:MAX_SHOWN], user, now, None if count is None else (current, count)),
+        "views": counts(views[:MAX_SHOWN], user, now, known),
         "more_views": len(views) > MAX_SHOWN,
         "current_query": current,
     }
