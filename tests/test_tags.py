@@ -117,3 +117,15 @@ def test_it_escapes_a_tag_name(ada, rita):
     Report.objects.get(pk=rita.report.pk).tags.add(Tag.objects.get())
     page = sign_in(Client(), ada).get("/triage/").content.decode()
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+
+
+def test_the_links_are_indexed_by_tag_then_report(db):
+    """A tag's reports are read from one index (tag, report) alone; the index Django made on
+    the tag by itself is gone (migration reports 0016)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, "reports_report_tags")
+    indexes = [c["columns"] for c in found.values() if c["index"] and not c["unique"]]
+    assert ["tag_id", "report_id"] in indexes
+    assert ["tag_id"] not in indexes
