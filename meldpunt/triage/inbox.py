@@ -305,14 +305,13 @@ def rows(reports: list[Report], now: datetime) -> list[Row]:
     # The labels translated once for the page, not once per row.
     states = {code: str(label) for code, label in STATE_LABELS.items()}
     severities = {code: str(label) for code, label in SEVERITY_LABELS.items()}
-    categories: dict[str, str] = {}
+    categories = {r.category: str(category_label(r.category)) for r in reports}
     return [
         Row(
             r,
             states.get(r.state, r.state),
             severities.get(r.severity, r.severity),
-            categories.get(r.category)
-            or categories.setdefault(r.category, str(category_label(r.category))),
+            categories[r.category],
             summary(sealed[r.pk].content if r.pk in sealed else {}),  # deleted meanwhile
             tags.get(r.pk, []),
             url.format(r.uid),
