@@ -145,3 +145,28 @@ def test_it_goes_back_only_to_the_inbox(alice, two):
         sign_in(Client(), alice), two, action="move", move="needs_info:", back="//evil.example"
     )
     assert response["Location"] == "/triage/"
+
+
+def test_its_menus_list_what_their_querysets_would(alice, bob, two):
+    """The assignee and tag menus come from rows the inbox keeps while nothing changed; a
+    choice is still checked against the querysets (assignable staff: no viewer)."""
+    from django import forms
+
+    from meldpunt.reports.assessment import assignable_staff
+    from meldpunt.triage.bulk import BulkForm
+    from meldpunt.triage.forms import StaffChoiceField
+
+    make_staff("carol@example.org", "admin")
+    Tag.objects.create(name="retest", colour="red")
+    Tag.objects.create(name="auth", colour="blue")
+    form = BulkForm()
+    staff = StaffChoiceField(queryset=assignable_staff(), to_field_name="username")
+    tags = forms.ModelChoiceField(queryset=Tag.objects.all(), to_field_name="uid")
+
+    def shown(field: Any) -> list[tuple[str, str]]:
+        return [(str(value), str(label)) for value, label in field.choices]
+
+    assert shown(form.fields["assignee"]) == shown(staff)
+    assert shown(form.fields["tag"]) == shown(tags)
+    assert "bob@example.org" not in str(shown(form.fields["assignee"]))
+    assert [label for _, label in shown(tags)][1:] == ["auth", "retest"]

@@ -17,7 +17,14 @@ class Sealed:
         self.name = name
 
     def aad(self, instance: Any) -> str:
-        return f"{instance._meta.label_lower}:{instance.uid}:{self.name}"
+        return self.row_aad(type(instance), instance.uid)
+
+    def row_aad(self, model: type, uid: Any) -> str:
+        return f"{model._meta.label_lower}:{uid}:{self.name}"  # type: ignore[attr-defined]
+
+    def open_row(self, model: type, uid: Any, blob: bytes | memoryview | None) -> dict[str, Any]:
+        """The value of a row read without its model instance (values_list of uid and column)."""
+        return crypto.open_json(blob, self.row_aad(model, uid)) if blob else {}
 
     def __get__(self, instance: Any, owner: type | None = None) -> dict[str, Any]:
         if instance is None:

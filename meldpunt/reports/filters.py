@@ -14,12 +14,13 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Q, QuerySet
 
+from meldpunt.lib import snapshots
 from meldpunt.reports import ssvc
-from meldpunt.reports.models import Report, Severity, State, Tag, open_states, overdue
+from meldpunt.reports.models import Report, Severity, State, open_states, overdue
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
 from meldpunt.reports.search import matching
-from meldpunt.reports.tags import tag_names
+from meldpunt.reports.tags import tag_id, tag_names
 
 # The values each enumerated filter accepts: the one list that the inbox's form, the API's
 # check and its OpenAPI document share.
@@ -81,10 +82,15 @@ class ReportFilter:
         if self.scope_check is not None and self.scope_check not in SCOPE_CHECKS:
             raise UnknownFilterValue("scope_check", self.scope_check, SCOPE_CHECKS)
         if self.tag is not None:
-            tag_id = Tag.objects.filter(name=self.tag).values_list("pk", flat=True).first()
-            if tag_id is None:
+            found = tag_id(self.tag)
+            if found is None:
                 raise UnknownFilterValue("tag", self.tag, tag_names())
-            object.__setattr__(self, "tag_id", tag_id)  # frozen: set once, here
+            object.__setattr__(self, "tag_id", found)  # frozen: set once, here
+
+    def uses_time(self) -> bool:
+        """Whether filter_reports asks `now` for this filter (below): the same filter at
+        another moment may keep other reports."""
+        return self.overdue is not None or self.promises_at_risk is not None
 
 
 def out_of_scope() -> Q:
@@ -138,11 +144,13 @@ def filter_reports(reports: QuerySet[Report], f: ReportFilter, now: datetime) ->
 def count_reports(f: ReportFilter, now: datetime) -> int:
     """How many reports the filter keeps. A tag with no other filter is counted on the link
     table alone (one row per tagged report): joining each link to its report costs ~20x
-    more at a million reports and can drop nothing (bench/README.md)."""
+    more at a million reports and can drop nothing (bench/README.md). On PostgreSQL a count is
+    read again from memory while no transaction has committed since (meldpunt/lib/snapshots.py).
+    """
     if f.tag is not None and replace(f, tag=None) == ReportFilter():
         links: Any = Report.tags.through  # the link table Django made for the field
-        return int(links.objects.filter(tag_id=f.tag_id).count())
-    return filter_reports(Report.objects.all(), f, now).count()
+        return snapshots.count(links.objects.filter(tag_id=f.tag_id))
+    return snapshots.count(filter_reports(Report.objects.all(), f, now))
 
 
 def inbox_filter(f: Mapping[str, Any], user: AbstractBaseUser | AnonymousUser) -> ReportFilter:

@@ -7,7 +7,10 @@ the same reports in both. Its owner edits or deletes it; an admin may too once i
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple, Protocol, TypeVar
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -18,6 +21,7 @@ from django.http import QueryDict
 from meldpunt.accounts.models import Role, StaffProfile
 from meldpunt.audit import log as audit
 from meldpunt.audit.actors import staff
+from meldpunt.lib import snapshots
 from meldpunt.reports.filters import (
     ME,
     UNASSIGNED,
@@ -44,6 +48,32 @@ class MayNotEdit(Exception):
 def visible_views(user: User) -> QuerySet[SavedView]:
     """The user's own views and the team's shared ones."""
     return SavedView.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner")
+
+
+class Filters(Protocol):
+    """A view as far as its filters go: its query string."""
+
+    @property
+    def query(self) -> str: ...
+
+
+V = TypeVar("V", bound=Filters)
+
+
+class Listed(NamedTuple):
+    """A view as the inbox's menu lists it."""
+
+    uid: uuid.UUID
+    name: str
+    query: str
+    shared: bool
+
+
+def menu(user: User, limit: int) -> tuple[Listed, ...]:
+    """The first `limit` views the user sees, in their order; kept while nothing changed
+    within a page (meldpunt/lib/snapshots.py)."""
+    views = visible_views(user).values_list("uid", "name", "query", "shared")[:limit]
+    return tuple(Listed(*row) for row in snapshots.rows(("saved views", user.pk, limit), views))
 
 
 def may_edit(view: SavedView, user: User) -> bool:
@@ -106,32 +136,39 @@ def delete_view(view: SavedView, user: User) -> None:
         view.delete()
 
 
-def view_params(view: SavedView) -> dict[str, str]:
+def view_params(view: Filters) -> dict[str, str]:
     params = QueryDict(view.query)
     return {name: params[name] for name in params if name not in NOT_KEPT}
 
 
-def view_filter(view: SavedView, user: User) -> ReportFilter:
+def view_filter(view: Filters, user: User) -> ReportFilter:
     """The view's filters for this user ("assigned to me" is whoever applies it)."""
     return inbox_filter(view_params(view), user)
 
 
 def counts(
-    views: list[SavedView], user: User, now: datetime, known: tuple[str, int] | None = None
-) -> list[tuple[SavedView, int | None]]:
+    views: Sequence[V], user: User, now: datetime, known: tuple[str, int] | None = None
+) -> list[tuple[V, int | None]]:
     """How many reports each view lists now; None for a view whose tag was deleted since.
 
     known is a (clean query, count) pair already counted for this user (the page being
-    shown): a view with that query takes the count instead of a second COUNT."""
-    found: list[tuple[SavedView, int | None]] = []
+    shown): a view with that query takes the count instead of a second COUNT. Within a page,
+    a count that does not depend on the time is kept while nothing changed
+    (meldpunt/lib/snapshots.py): its filter depends only on the query, the user and the data."""
+    found: list[tuple[V, int | None]] = []
     for view in views:
-        if known is not None and clean_query(view.query) == known[0]:
+        query = clean_query(view.query)
+        if known is not None and query == known[0]:
             found.append((view, known[1]))
             continue
-        try:
-            wanted = view_filter(view, user)
-        except UnknownFilterValue:
-            found.append((view, None))
-            continue
-        found.append((view, count_reports(wanted, now)))
+
+        def count(view: V = view) -> tuple[int | None, bool]:
+            try:
+                wanted = view_filter(view, user)
+            except UnknownFilterValue:
+                return None, True
+            return count_reports(wanted, now), not wanted.uses_time()
+
+        counted, _ = snapshots.answer(("view count", user.pk, query), count, keep=lambda a: a[1])
+        found.append((view, counted))
     return found

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from meldpunt.accounts.access import can_change, staff_profile
 from meldpunt.accounts.gate import staff_required
+from meldpunt.lib import snapshots
 from meldpunt.lib.forms import Form
 from meldpunt.lib.pages import render_private
 from meldpunt.reports import bulk
@@ -26,6 +27,7 @@ from meldpunt.reports.assessment import assignable_staff
 from meldpunt.reports.labels import RESOLUTION_LABELS, STATE_LABELS
 from meldpunt.reports.lifecycle import TRANSITIONS
 from meldpunt.reports.models import Report, Resolution, Tag
+from meldpunt.reports.tags import tag_directory
 from meldpunt.triage import message_templates
 from meldpunt.triage.forms import StaffChoiceField
 from meldpunt.triage.models import TemplateKind
@@ -93,6 +95,16 @@ class BulkForm(Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["move"]).choices = move_choices()
+        # The menus as their querysets would list them, from rows the inbox reads once and
+        # keeps while nothing changed (meldpunt/lib/snapshots.py); choosing is still checked
+        # against the querysets.
+        names = snapshots.rows(
+            ("assignable staff",), assignable_staff().values_list("username", flat=True)
+        )
+        assignee = cast(StaffChoiceField, self.fields["assignee"])
+        assignee.choices = [("", assignee.empty_label or ""), *((n, n) for n in names)]
+        tag = cast(forms.ModelChoiceField, self.fields["tag"])  # type: ignore[type-arg]
+        tag.choices = [("", tag.empty_label or ""), *((str(u), n) for n, _pk, u in tag_directory())]
 
     def clean_reports(self) -> Any:
         chosen = self.cleaned_data["reports"]

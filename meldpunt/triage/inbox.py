@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import html
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.paginator import Page, Paginator
@@ -18,11 +19,11 @@ from django.db.models import Case, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils import dateformat, timezone
+from django.utils.formats import get_format
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import get_language, gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
@@ -30,9 +31,11 @@ from meldpunt.accounts.access import can_change, staff_profile
 from meldpunt.accounts.gate import staff_required
 from meldpunt.accounts.models import StaffProfile
 from meldpunt.begbounty.store import rule_names as low_value_rule_names
+from meldpunt.lib import snapshots
 from meldpunt.lib.forms import Form
 from meldpunt.lib.fragments import Fragments, fields_key
 from meldpunt.lib.pages import render_private
+from meldpunt.lib.sealed import Sealed
 from meldpunt.lib.templatetags.html_time import html_datetime
 from meldpunt.policy.commitments import category_label
 from meldpunt.reports import ssvc
@@ -41,6 +44,7 @@ from meldpunt.reports.filters import (
     ME,
     NOT_ASSESSED,
     UNASSIGNED,
+    count_reports,
     filter_reports,
     inbox_filter,
 )
@@ -48,7 +52,7 @@ from meldpunt.reports.labels import SCOPE_CHECK_LABELS, SEVERITY_LABELS, STATE_L
 from meldpunt.reports.models import Report, State, overdue, queue_order
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
-from meldpunt.reports.saved_views import MAX_SHOWN, clean_query, counts, visible_views
+from meldpunt.reports.saved_views import MAX_SHOWN, clean_query, counts, menu
 from meldpunt.reports.search import is_searchable
 from meldpunt.reports.summary import Summary, summary
 from meldpunt.reports.tags import tag_names, tags_of
@@ -111,12 +115,12 @@ class InboxFilter(Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        staff = StaffProfile.objects.select_related("user").order_by("user__username")
+        staff = StaffProfile.objects.order_by("user__username").values_list("uid", "user__username")
         self.fields["assignee"].choices = [  # type: ignore[attr-defined]
             ("", _("Anyone")),
             (ME, _("Me")),
             (UNASSIGNED, _("Unassigned")),
-            *((str(p.uid), p.user.get_username()) for p in staff),
+            *((str(uid), username) for uid, username in snapshots.rows(("staff",), staff)),
         ]
         self.fields["tag"].choices = [  # type: ignore[attr-defined]
             ("", _("Any")),
@@ -141,29 +145,45 @@ def ordered(reports: QuerySet[Report], state: str) -> QuerySet[Report]:
 
 
 class _Plural:
-    """One of Django's TIME_STRINGS (same messages, same catalogue) translated at once:
-    the lazy originals build a proxy per use, 100 times a page."""
+    """One of Django's TIME_STRINGS (same messages, same catalogue) in one language, each
+    number translated once: the lazy originals build a proxy per use, and a page asks for
+    the same few ("3 days", "2 hours") 100 times."""
 
     def __init__(self, singular: str, plural: str) -> None:
         self.singular, self.plural = singular, plural
+        self._done: dict[int, str] = {}
 
     def __mod__(self, values: dict[str, int]) -> str:
-        return ngettext(self.singular, self.plural, values["num"]) % values
+        found = self._done.get(values["num"])
+        if found is None:
+            found = ngettext(self.singular, self.plural, values["num"]) % values
+            if len(self._done) < 200:  # years are the only unbounded number: a bound
+                self._done[values["num"]] = found
+        return found
 
 
-# Any: the stubs ask for str, though Django's own TIME_STRINGS are lazy objects too.
-_TIME_STRINGS: Any = {
-    unit: _Plural(f"%(num)d {unit}", f"%(num)d {unit}s")
-    for unit in ("year", "month", "week", "day", "hour", "minute")
-}
+# Per language: Any, as the stubs ask for str though Django's TIME_STRINGS are lazy too.
+_TIME_STRINGS: dict[str | None, Any] = {}
 
 
-def _since(then: datetime, now: datetime) -> str:
-    return timesince(then, now, time_strings=_TIME_STRINGS)
+def _time_strings() -> Any:
+    """The time words in the active language (made once per language, in that language)."""
+    language = get_language()
+    found = _TIME_STRINGS.get(language)
+    if found is None:
+        found = _TIME_STRINGS[language] = {
+            unit: _Plural(f"%(num)d {unit}", f"%(num)d {unit}s")
+            for unit in ("year", "month", "week", "day", "hour", "minute")
+        }
+    return found
 
 
-def _until(then: datetime, now: datetime) -> str:
-    return timeuntil(then, now, time_strings=_TIME_STRINGS)
+def _since(then: datetime, now: datetime, words: Any = None) -> str:
+    return timesince(then, now, time_strings=words or _time_strings())
+
+
+def _until(then: datetime, now: datetime, words: Any = None) -> str:
+    return timeuntil(then, now, time_strings=words or _time_strings())
 
 
 @dataclass(frozen=True)
@@ -173,7 +193,7 @@ class Row:
     severity: Any
     category: Any
     summary: Summary
-    tags: list[tuple[str, str]]  # (name, colour)
+    tags: tuple[tuple[str, str], ...]  # (name, colour)
     url: str
     age: str
     clock: str  # the first-response clock in words
@@ -183,28 +203,31 @@ class Row:
 @require_safe
 @staff_required
 def inbox(request: HttpRequest) -> HttpResponse:
-    staff_profile(request)
-    form = InboxFilter(request.GET)
-    form.is_valid()  # invalid filters are left out of cleaned_data, named on the page, ignored
-    now = timezone.now()
-    filters = form.cleaned_data
-    reports = filter_reports(listing(now), inbox_filter(filters, request.user), now)
-    reports = ordered(reports, filters.get("state", ""))
-    page = page_of(reports, request.GET.get("page"))
-    bulk = bulk_form_context(request)
-    context = {
-        "form": form,
-        "filter_fields": filter_fields(form),
-        "bulk_controls": bulk_controls(bulk) if bulk is not None else "",
-        "ignored": [form.fields[name].label for name in form.errors],
-        "page": page,
-        "rows": table_rows(rows(list(page), now), selectable=bulk is not None),
-        "now": now,
-        "bulk": bulk,
-        # The page's own count serves the saved view it is (when every filter was valid).
-        **views_context(request, now, None if form.errors else page.paginator.count),
-    }
-    return render_private(request, "triage/inbox.html", context, 400 if form.errors else 200)
+    # The counts, tags, staff and saved views this page reads are kept until a transaction
+    # commits (meldpunt/lib/snapshots.py): reloading the inbox asks them again.
+    with snapshots.page():
+        staff_profile(request)
+        form = InboxFilter(request.GET)
+        form.is_valid()  # invalid filters are left out of cleaned_data, named on the page, ignored
+        now = timezone.now()
+        filters = form.cleaned_data
+        wanted = inbox_filter(filters, request.user)
+        reports = ordered(filter_reports(listing(now), wanted, now), filters.get("state", ""))
+        page = page_of(reports, request.GET.get("page"), lambda: count_reports(wanted, now))
+        bulk = bulk_form_context(request)
+        context = {
+            "form": form,
+            "filter_fields": filter_fields(form),
+            "bulk_controls": bulk_controls(bulk) if bulk is not None else "",
+            "ignored": [form.fields[name].label for name in form.errors],
+            "page": page,
+            "rows": table_rows(rows(list(page), now), selectable=bulk is not None),
+            "now": now,
+            "bulk": bulk,
+            # The page's own count serves the saved view it is (when every filter was valid).
+            **views_context(request, now, None if form.errors else page.paginator.count),
+        }
+        return render_private(request, "triage/inbox.html", context, 400 if form.errors else 200)
 
 
 # The filter and bulk forms' fields, rendered once per language, values and choices (the
@@ -237,15 +260,16 @@ def bulk_controls(bulk: BulkForm) -> SafeString:
     return render() if key is None else _FRAGMENTS.get(("bulk", key), render)
 
 
-def page_of(reports: QuerySet[Report], number: Any) -> Page[Report]:
-    """The page asked for, as Paginator.get_page gives it; a first page shorter than a full
-    one is its own count (no COUNT statement: a narrow filter pays its query once)."""
+def page_of(reports: QuerySet[Report], number: Any, count: Callable[[], int]) -> Page[Report]:
+    """The page asked for, as Paginator.get_page gives it, with `count()` for how many
+    reports match (the domain's count_reports, read from memory while nothing changed); a
+    first page shorter than a full one is its own count (a narrow filter pays its query once)."""
     paginator = Paginator(reports, PER_PAGE)
     if number not in (None, "", "1"):
+        paginator.count = count()
         return paginator.get_page(number)
     first = list(reports[: PER_PAGE + 1])
-    if len(first) <= PER_PAGE:
-        paginator.count = len(first)
+    paginator.count = len(first) if len(first) <= PER_PAGE else count()
     return Page(first[:PER_PAGE], 1, paginator)
 
 
@@ -253,7 +277,7 @@ def views_context(request: HttpRequest, now: datetime, count: int | None) -> dic
     """The saved views in the inbox's menu, each with its count (a few: one COUNT each; the
     view being shown takes the page's count)."""
     user = staff_profile(request).user
-    views = list(visible_views(user)[: MAX_SHOWN + 1])
+    views = menu(user, MAX_SHOWN + 1)
     current = clean_query(request.GET.urlencode())
     # The page's count serves a view only for exactly its filters: a search within the view's
     # filters marks the view as current, but counts fewer reports (a view keeps no search).
@@ -274,6 +298,8 @@ def bulk_form_context(request: HttpRequest) -> BulkForm | None:
     query = request.GET.urlencode()
     return BulkForm(initial={"back": f"?{query}" if query else ""}, auto_id="bulk-%s")
 
+
+_CONTENT = cast(Sealed, Report.content)  # on the class, the descriptor itself
 
 _LISTED = (
     "uid", "created_at", "state", "category", "severity", "ssvc_decision", "scope_verdict",
@@ -298,7 +324,8 @@ def listing(now: datetime) -> QuerySet[Report]:
 def rows(reports: list[Report], now: datetime) -> list[Row]:
     """The page's rows, their texts made here: per row in the template they cost the page
     most of its time (bench/README.md). Only the rows' own content is fetched and opened."""
-    sealed = Report.objects.only("uid", "content_blob").in_bulk([r.pk for r in reports])
+    blobs = Report.objects.filter(pk__in=[r.pk for r in reports]).values_list("pk", "content_blob")
+    sealed = dict(blobs)
     tags = tags_of(r.pk for r in reports)
     # One reverse() for the page: the report URLs differ only in the uid.
     url = reverse("triage:report", args=[_ANY_UID]).replace(str(_ANY_UID), "{}")
@@ -306,32 +333,40 @@ def rows(reports: list[Report], now: datetime) -> list[Row]:
     states = {code: str(label) for code, label in STATE_LABELS.items()}
     severities = {code: str(label) for code, label in SEVERITY_LABELS.items()}
     categories = {r.category: str(category_label(r.category)) for r in reports}
+    words, clocks = _time_strings(), _clock_words()
     return [
         Row(
             r,
             states.get(r.state, r.state),
             severities.get(r.severity, r.severity),
             categories[r.category],
-            summary(sealed[r.pk].content if r.pk in sealed else {}),  # deleted meanwhile
-            tags.get(r.pk, []),
+            summary(_CONTENT.open_row(Report, r.uid, sealed.get(r.pk))),  # None: deleted meanwhile
+            tags.get(r.pk, ()),
             url.format(r.uid),
-            _since(r.created_at, now),
-            *_clock(r, now),
+            _since(r.created_at, now, words),
+            *_clock(r, now, words, clocks),
         )
         for r in reports
     ]
 
 
-def _clock(report: Any, now: datetime) -> tuple[str, str]:
+def _clock_words() -> dict[str, str]:
+    return {
+        "responded": gettext("responded"),
+        "closed": gettext("no response needed"),
+        "late": gettext("Overdue by %(late)s"),
+        "left": gettext("%(left)s left"),
+    }
+
+
+def _clock(report: Any, now: datetime, words: Any, clocks: dict[str, str]) -> tuple[str, str]:
     if report.first_response_at:
-        return gettext("responded"), ""
+        return clocks["responded"], ""
     if report.state == State.CLOSED:
-        return gettext("no response needed"), "meta"
+        return clocks["closed"], "meta"
     if report.overdue:
-        return gettext("Overdue by %(late)s") % {
-            "late": _since(report.response_due_at, now)
-        }, "late"
-    return gettext("%(left)s left") % {"left": _until(report.response_due_at, now)}, ""
+        return clocks["late"] % {"late": _since(report.response_due_at, now, words)}, "late"
+    return clocks["left"] % {"left": _until(report.response_due_at, now, words)}, ""
 
 
 # One table row; every value in it is escaped (finders write the titles and hosts), with the
@@ -397,6 +432,7 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
         "late": '<strong class="late">{}</strong>',
         "meta": '<span class="meta">{}</span>',
     }
+    datetime_format = get_format("DATETIME_FORMAT")  # the language's, looked up once
     html_rows = []
     for row in rows:
         r = row.report
@@ -432,8 +468,8 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
                 else not_assessed,
                 decisions.get(r.ssvc_decision, none),
                 _e(r.assignee.get_username()) if r.assignee else unassigned,
-                _e(html_datetime(r.created_at)),
-                _e(date_format(timezone.localtime(r.created_at), "DATETIME_FORMAT")),
+                _e(html_datetime(local := timezone.localtime(r.created_at))),
+                _e(dateformat.format(local, datetime_format)),  # as date_format() does
                 _e(row.age),
                 clock_markup[row.clock_kind].format(_e(row.clock))
                 if row.clock_kind in clock_markup

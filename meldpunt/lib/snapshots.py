@@ -1,0 +1,147 @@
+"""Answers read again from memory while the database cannot have changed (PostgreSQL).
+
+The inbox counts its page and each saved view in its menu, and reads the tags, the staff
+and the saved views for its forms and menu, on every load: at a million reports the counts
+alone are several milliseconds each, and none of these answers changes until a transaction
+that writes commits. PostgreSQL says exactly when that may have happened: its snapshot
+(`pg_current_snapshot()`: the oldest transaction still running, the first one not yet
+finished, and those in progress between them, as 64-bit ids that never repeat) decides which
+rows a statement sees, so two statements with the same snapshot see the same data and the
+same query answers the same. A transaction that commits leaves the snapshots' list of
+running ones or moves their upper bound, so every snapshot taken after it differs from every
+one taken before: a kept answer is never read again once the data it came from may differ,
+whichever host or process wrote.
+
+An answer is kept under (database, snapshot, its SQL and parameters). The snapshot is read
+once per page (`Snapshot`), before its first question; each answer is then read at that
+snapshot or a later one (autocommit: one statement each), which is newer data, never older,
+and its key only comes up again while nothing has committed since the snapshot was read. A
+query that depends on the time carries it in its parameters, so each moment is its own key.
+
+Not kept: on other databases (SQLite has no such snapshot), and inside a transaction, whose
+own uncommitted writes its snapshot does not show. Per process and small; what is kept is
+counts and short lists of names and ids (tags, staff, saved views), never report content.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import QuerySet
+
+T = TypeVar("T")
+
+SIZE = 512
+
+_kept: OrderedDict[tuple[Hashable, ...], Any] = OrderedDict()
+_lock = threading.Lock()
+
+
+def current_snapshot(using: str) -> str | None:
+    """The database's snapshot now, or None where answers are not kept."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    if not connection.get_autocommit():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_snapshot()::text")
+        row = cursor.fetchone()
+    return str(row[0])
+
+
+class Snapshot:
+    """One page's view of the database: its snapshot is read once, at the first question."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str | None] = {}
+
+    def answer(
+        self,
+        question: tuple[Hashable, ...],
+        ask: Callable[[], T],
+        keep: Callable[[T], bool] = lambda _: True,
+        using: str = "default",
+    ) -> T:
+        """ask()'s answer, kept under `question` while the snapshot is the same. The question
+        must name everything the answer depends on besides the database; an answer that
+        depends on more (the time, say) is not kept: `keep(answer)` says so."""
+        if using not in self._seen:
+            self._seen[using] = current_snapshot(using)
+        seen = self._seen[using]
+        if seen is None or connections[using].in_atomic_block:
+            return ask()
+        where = connections[using].settings_dict
+        key = (f"{where.get('HOST')}:{where.get('PORT')}/{where.get('NAME')}", seen, *question)
+        with _lock:
+            if key in _kept:
+                _kept.move_to_end(key)
+                found: T = _kept[key]
+                return found
+        answer = ask()
+        if keep(answer):
+            with _lock:
+                _kept[key] = answer
+                while len(_kept) > SIZE:
+                    _kept.popitem(last=False)
+        return answer
+
+    def _query(self, queryset: QuerySet[Any], kind: str, ask: Callable[[], T]) -> T:
+        try:
+            sql, params = queryset.query.sql_with_params()
+        except EmptyResultSet:  # matches nothing whatever the data (a search that found no id)
+            return ask()
+        return self.answer((kind, sql, repr(params)), ask, using=queryset.db)
+
+    def count(self, queryset: QuerySet[Any]) -> int:
+        """queryset.count()."""
+        return self._query(queryset, "count", queryset.count)
+
+
+_page: contextvars.ContextVar[Snapshot | None] = contextvars.ContextVar("snapshot", default=None)
+
+
+@contextmanager
+def page() -> Iterator[Snapshot]:
+    """A page that may ask the same questions as the last one: inside, `count` and `rows`
+    share one snapshot and keep their answers."""
+    snapshot = Snapshot()
+    token = _page.set(snapshot)
+    try:
+        yield snapshot
+    finally:
+        _page.reset(token)
+
+
+def count(queryset: QuerySet[Any]) -> int:
+    """queryset.count(); kept within a page, and elsewhere with a snapshot of its own (one
+    short statement more, against a COUNT that can take milliseconds)."""
+    return (_page.get() or Snapshot()).count(queryset)
+
+
+def rows(question: tuple[Hashable, ...], queryset: QuerySet[Any]) -> tuple[Any, ...]:
+    """The rows of a short values_list() query, as a tuple (shared: never to be changed);
+    within a page kept under `question`, which names the query and all it depends on besides
+    the database (no SQL to compile for a key), else simply read."""
+    return answer(("rows", *question), lambda: tuple(queryset))
+
+
+def answer(
+    question: tuple[Hashable, ...], ask: Callable[[], T], keep: Callable[[T], bool] = lambda _: True
+) -> T:
+    """Snapshot.answer within a page; elsewhere simply ask()."""
+    snapshot = _page.get()
+    return snapshot.answer(question, ask, keep) if snapshot is not None else ask()
+
+
+def forget() -> None:
+    """Drop every kept answer (tests)."""
+    with _lock:
+        _kept.clear()

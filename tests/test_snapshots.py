@@ -1,0 +1,254 @@
+"""Answers kept while the database cannot have changed (meldpunt/lib/snapshots.py).
+
+These run outside a test transaction (PostgreSQL keeps nothing inside one), with a second
+connection standing in for another process or host that commits.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection, connections, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from meldpunt.lib import snapshots
+from meldpunt.reports import ssvc
+from meldpunt.reports.filters import ReportFilter, filter_reports
+from meldpunt.reports.models import Report, SavedView, State, Tag
+from meldpunt.reports.tags import tag_names, tags_of
+from tests.conftest import make_staff, sign_in, submit
+
+ON_POSTGRES = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL's snapshot; SQLite keeps nothing"
+)
+LINKS: Any = Report.tags.through
+
+
+@pytest.fixture(autouse=True)
+def _nothing_kept() -> Iterator[None]:
+    snapshots.forget()
+    yield
+    snapshots.forget()
+
+
+@pytest.fixture
+def tagged(transactional_db: Any) -> tuple[Tag, list[Report]]:
+    tag = Tag.objects.create(name="auth", colour="red")
+    reports = [submit(Client()).report for _ in range(3)]
+    for report in reports[:2]:
+        report.tags.add(tag)
+    return tag, reports
+
+
+def counts_run(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+
+
+def _now() -> Any:
+    return timezone.now()
+
+
+def commit_elsewhere(sql: str, params: list[Any]) -> None:
+    """A write committed by another connection: another worker, process or host."""
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(sql, params)
+    finally:
+        other.close()
+
+
+@ON_POSTGRES
+def test_a_count_is_asked_once_while_nothing_commits(tagged):
+    tag, _ = tagged
+    with snapshots.page():
+        assert snapshots.count(LINKS.objects.filter(tag_id=tag.pk)) == 2
+    with CaptureQueriesContext(connection) as queries, snapshots.page():
+        assert snapshots.count(LINKS.objects.filter(tag_id=tag.pk)) == 2
+        assert snapshots.count(LINKS.objects.filter(tag_id=tag.pk)) == 2
+    assert counts_run(queries) == []
+    assert [q["sql"] for q in queries] == ["SELECT pg_current_snapshot()::text"]
+
+
+@ON_POSTGRES
+def test_a_commit_anywhere_is_counted_at_once(tagged):
+    tag, reports = tagged
+    with snapshots.page():
+        assert snapshots.count(LINKS.objects.filter(tag_id=tag.pk)) == 2
+        assert tag_names() == ("auth",)
+    commit_elsewhere(
+        "INSERT INTO reports_report_tags (report_id, tag_id) VALUES (%s, %s)",
+        [reports[2].pk, tag.pk],
+    )
+    with snapshots.page():
+        assert snapshots.count(LINKS.objects.filter(tag_id=tag.pk)) == 3
+    commit_elsewhere(
+        "INSERT INTO reports_tag (uid, name, colour, description) VALUES (%s, %s, %s, '')",
+        [str(uuid.uuid4()), "billing", "blue"],
+    )
+    with snapshots.page():
+        assert tag_names() == ("auth", "billing")
+
+
+@ON_POSTGRES
+def test_a_write_that_was_rolled_back_changes_nothing_kept_wrongly(tagged):
+    tag, reports = tagged
+    with snapshots.page():
+        assert snapshots.count(LINKS.objects.filter(tag_id=tag.pk)) == 2
+    with pytest.raises(RuntimeError), transaction.atomic():
+        reports[2].tags.add(tag)
+        raise RuntimeError("rolled back")
+    with snapshots.page():
+        assert snapshots.count(LINKS.objects.filter(tag_id=tag.pk)) == 2
+
+
+@ON_POSTGRES
+def test_a_query_that_can_match_nothing_is_counted_without_a_key(tagged):
+    """Django compiles no SQL for it (a search for a reference that does not exist)."""
+    nothing = filter_reports(Report.objects.all(), ReportFilter(search="MP-1999-0001"), _now())
+    with snapshots.page():
+        assert snapshots.count(nothing) == 0
+
+
+@ON_POSTGRES
+def test_nothing_is_kept_inside_a_transaction(tagged):
+    """Its own uncommitted writes are not in the snapshot, so its answers are not kept."""
+    tag, reports = tagged
+    with snapshots.page():
+        assert snapshots.count(LINKS.objects.filter(tag_id=tag.pk)) == 2
+    with transaction.atomic():
+        reports[2].tags.add(tag)
+        Tag.objects.create(name="billing")
+        with snapshots.page():
+            assert snapshots.count(LINKS.objects.filter(tag_id=tag.pk)) == 3
+            assert tag_names() == ("auth", "billing")
+        transaction.set_rollback(True)
+    with snapshots.page():
+        assert snapshots.count(LINKS.objects.filter(tag_id=tag.pk)) == 2
+        assert tag_names() == ("auth",)
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="the SQLite case")
+def test_sqlite_keeps_nothing(tagged):
+    tag, _ = tagged
+    with CaptureQueriesContext(connection) as queries, snapshots.page():
+        for _ in range(2):
+            assert snapshots.count(LINKS.objects.filter(tag_id=tag.pk)) == 2
+            assert tag_names() == ("auth",)
+    assert len(counts_run(queries)) == 2
+    assert len([q for q in queries if '"reports_tag"' in q["sql"]]) == 2
+
+
+def test_kept_tags_cannot_be_changed_by_a_page(tagged):
+    _, reports = tagged
+    with snapshots.page():
+        found = tags_of([r.pk for r in reports])
+    assert found[reports[0].pk] == (("auth", "red"),) and reports[2].pk not in found
+    with pytest.raises(TypeError):
+        found[reports[2].pk] = ()  # type: ignore[index]
+
+
+MENU = re.compile(r'<nav class="saved-views".*?</nav>', re.S)
+
+
+def menu(client: Client) -> str:
+    found = MENU.search(client.get("/triage/").content.decode())
+    assert found
+    return found[0]
+
+
+@ON_POSTGRES
+def test_the_inbox_menu_counts_a_report_tagged_a_moment_ago(tagged):
+    tag, reports = tagged
+    alice = make_staff("alice@example.org", "triager")
+    SavedView.objects.create(name="Auth", owner=alice, query="tag=auth&state=all")
+    client = sign_in(Client(), alice)
+    assert re.search(r">Auth</a>\s*<span class=\"meta\">\(2\)", menu(client))
+    with CaptureQueriesContext(connection) as queries:
+        assert re.search(r">Auth</a>\s*<span class=\"meta\">\(2\)", menu(client))
+    assert counts_run(queries) == []  # nothing committed: kept
+    reports[2].tags.add(tag)
+    assert re.search(r">Auth</a>\s*<span class=\"meta\">\(3\)", menu(client))
+
+
+@ON_POSTGRES
+def test_a_view_that_depends_on_the_time_is_counted_on_every_load(tagged):
+    """An overdue view's count changes as deadlines pass, with no commit at all."""
+    _, reports = tagged
+    alice = make_staff("alice@example.org", "triager")
+    SavedView.objects.create(name="Late", owner=alice, query="overdue=on")
+    SavedView.objects.create(name="Auth", owner=alice, query="tag=auth&state=all")
+    Report.objects.filter(pk=reports[0].pk).update(
+        response_due_at=timezone.now() + timedelta(seconds=2)
+    )
+    client = sign_in(Client(), alice)
+    menu(client)
+    with CaptureQueriesContext(connection) as queries:
+        shown = menu(client)
+    assert re.search(r">Late</a>\s*<span class=\"meta\">\(0\)", shown)
+    counted = counts_run(queries)
+    assert len(counted) == 1 and "response_due_at" in counted[0]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"states": (State.CLOSED,)},
+        {"search": "portal.example.org"},
+        {"unassigned": True},
+        {"severity": "high"},
+        {"ssvc_decision": ssvc.DECISIONS[0]},
+        {"in_scope": True},
+        {"in_scope": False},
+        {"scope_check": "unchecked"},
+        {"overdue": True},
+        {"overdue": False},
+        {"not_reached": True},
+        {"promises_at_risk": True},
+        {"promises_at_risk": False},
+        {"low_value": True},
+    ],
+    ids=repr,
+)
+def test_uses_time_says_exactly_which_filters_ask_the_time(db, fields):
+    """What the menu's kept counts rely on: a filter that says it does not use the time
+    compiles to the same SQL at any moment."""
+    now = timezone.now()
+    wanted = ReportFilter(**fields)
+
+    def sql(at: Any) -> tuple[str, str]:
+        query, params = filter_reports(Report.objects.all(), wanted, at).query.sql_with_params()
+        return query, repr(params)
+
+    assert (sql(now) != sql(now + timedelta(hours=1))) == wanted.uses_time()
+
+
+@ON_POSTGRES
+def test_a_reload_with_nothing_committed_asks_only_for_the_rows(tagged):
+    """The counts, tags, staff lists and saved views of the inbox are kept; the reports
+    themselves (their rows, titles and flags) are read on every load."""
+    alice = make_staff("alice@example.org", "triager")
+    SavedView.objects.create(name="Auth", owner=alice, query="tag=auth&state=all")
+    SavedView.objects.create(name="Mine", owner=alice, query="assignee=me")
+    client = sign_in(Client(), alice)
+    first = client.get("/triage/").content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get("/triage/").content.decode()
+    listed = re.compile(r'<ul class="plain">.*?</ul>', re.S)
+    assert listed.findall(again) == listed.findall(first)
+    assert re.search(r">Auth</a>\s*<span class=\"meta\">\(2\)", again)
+    asked = [q["sql"] for q in queries]
+    assert counts_run(queries) == []
+    for table in ("reports_tag", "reports_savedview"):
+        assert not [sql for sql in asked if f'FROM "{table}"' in sql], table
+    # The staff gate's own look-up of the signed-in member; not the menus' staff lists.
+    assert len([sql for sql in asked if 'FROM "accounts_staffprofile"' in sql]) == 1
+    assert not [sql for sql in asked if 'ORDER BY "auth_user"."username"' in sql]
+    assert len([sql for sql in asked if 'FROM "reports_report"' in sql]) == 2  # rows, blobs
