@@ -13,6 +13,7 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from meldpunt.accounts import inactive
@@ -187,6 +188,21 @@ def test_it_updates_last_seen_at_most_every_few_minutes(alice):
     StaffSession.objects.filter(pk=row.pk).update(last_seen_at=long_ago)
     client.get("/triage/")
     assert StaffSession.objects.get(pk=row.pk).last_seen_at > long_ago + timedelta(minutes=9)
+
+
+def test_a_session_seen_a_moment_ago_costs_no_statement(alice):
+    """This process moved "last seen" itself less than SEEN_EVERY ago: nothing moves it back,
+    so the UPDATE could change nothing and is not sent."""
+    client = full_sign_in(alice)
+    row = StaffSession.objects.get(user=alice)
+    StaffSession.objects.filter(pk=row.pk).update(last_seen_at=timezone.now() - timedelta(hours=1))
+    client.get("/triage/")
+    moved = StaffSession.objects.get(pk=row.pk).last_seen_at
+    assert moved > timezone.now() - timedelta(minutes=1)
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/triage/")
+    assert not [q for q in queries if "accounts_staffsession" in q["sql"]]
+    assert StaffSession.objects.get(pk=row.pk).last_seen_at == moved
 
 
 def test_it_lets_staff_see_and_end_their_own_other_sessions(alice, bob):

@@ -64,15 +64,28 @@ def forget_sign_out(sender: Any, request: HttpRequest | None, user: Any, **kwarg
         StaffSession.objects.filter(key_digest=found).delete()
 
 
+# When the UPDATE below last moved a session's "last seen" in this process: until
+# SEEN_EVERY after that, the row holds that moment or a later one (nothing moves it back),
+# so the statement would change nothing and is not sent.
+_touched: dict[str, datetime] = {}
+
+
 def touch(request: HttpRequest) -> None:
     """Called by the staff gate: one UPDATE that writes only when last seen is stale."""
     found = current_digest(request)
     if found is None:
         return
     now = timezone.now()
-    StaffSession.objects.filter(key_digest=found, last_seen_at__lt=now - SEEN_EVERY).update(
+    last = _touched.get(found)
+    if last is not None and last <= now < last + SEEN_EVERY:
+        return
+    moved = StaffSession.objects.filter(key_digest=found, last_seen_at__lt=now - SEEN_EVERY).update(
         last_seen_at=now
     )
+    if moved:
+        if len(_touched) > 10_000:  # a bound: each entry only saves one statement
+            _touched.clear()
+        _touched[found] = now
 
 
 def _alive_since(now: datetime) -> datetime:
