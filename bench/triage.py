@@ -275,8 +275,11 @@ class Measurement:
         page: Callable[[int], Any],
         baseline: Callable[[int], Any],
         baseline_sql: list[tuple[str, list[Any]]],
+        prepare: Callable[[int], Any] | None = None,
     ) -> None:
         self.name, self.page, self.baseline, self.baseline_sql = name, page, baseline, baseline_sql
+        # Run before each pair, untimed.
+        self.prepare = prepare
 
 
 FLOOR = "floor: empty staff page (vs the inbox's plain query)"
@@ -307,6 +310,12 @@ def measure_pages(
             return response
 
         return fetch
+
+    def commit_elsewhere(_i: int) -> None:
+        """One committed write to a table no page reads: a new database snapshot."""
+        with connection.cursor() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS bench_commits (n integer)")
+            c.execute("INSERT INTO bench_commits (n) VALUES (1)")
 
     adapt = connection.ops.adapt_datetimefield_value
     now = adapt(timezone.now())
@@ -402,6 +411,16 @@ def measure_pages(
             get("/triage/"),
             sql_runner(lambda i: [(inbox_sql, [])]),
             [(inbox_sql, []), (not_closed_sql, [])],
+        ),
+        # The same page when a transaction has committed since the last load, as on a desk
+        # where mail comes in and the team works: nothing the page keeps while the database
+        # is unchanged (meldpunt/lib/snapshots.py: counts, tags, staff, views) can be reused.
+        Measurement(
+            "inbox, first page, a commit before each load",
+            get("/triage/"),
+            sql_runner(lambda i: [(inbox_sql, [])]),
+            [(inbox_sql, [])],
+            prepare=commit_elsewhere,
         ),
         # The floor: the cheapest staff page (bench/views.py), no rows and no report query,
         # against the inbox's plain query: what the bound leaves for the inbox's own work.
@@ -542,6 +561,8 @@ def measure_pages(
                 m.page(i)
                 m.baseline(i)
             for i in range(args.requests):
+                if m.prepare is not None:
+                    m.prepare(i)
                 t0 = time.perf_counter()
                 m.baseline(i)
                 t1 = time.perf_counter()
