@@ -488,11 +488,16 @@ def measure_pages(
             raise RuntimeError(f"GET /api/v1/reports answered {response.status_code}")
         return response
 
-    def api_floor(_i: int) -> Any:
-        response = api_client.get("/bench/floor-api/reports")
-        if response.status_code != 200 or len(response.json()) != 50:
-            raise RuntimeError(f"GET /bench/floor-api/reports answered {response.status_code}")
-        return response
+    def api_floor_at(path: str) -> Callable[[int], Any]:
+        def fetch(_i: int) -> Any:
+            response = api_client.get(path)
+            if response.status_code != 200 or len(response.json()) != 50:
+                raise RuntimeError(f"GET {path} answered {response.status_code}")
+            return response
+
+        return fetch
+
+    api_floor = api_floor_at("/bench/floor-api/reports")
 
     measurements += [
         Measurement(
@@ -534,6 +539,12 @@ def measure_pages(
         Measurement(
             "floor: bare django-ninja list, same token auth, the plain query's 50 rows",
             api_floor,
+            sql_runner(lambda i: [(api_sql, [])]),
+            [(api_sql, [])],
+        ),
+        Measurement(
+            "floor: that list through the shared filter function, as dicts, with tag names",
+            api_floor_at("/bench/floor-api/reports-filtered"),
             sql_runner(lambda i: [(api_sql, [])]),
             [(api_sql, [])],
         ),
