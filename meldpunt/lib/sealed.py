@@ -17,14 +17,14 @@ class Sealed:
         self.name = name
 
     def aad(self, instance: Any) -> str:
-        return self.row_aad(type(instance), instance.uid)
+        return self._aad(instance._meta.label_lower, instance.uid)
 
-    def row_aad(self, model: type, uid: Any) -> str:
-        return f"{model._meta.label_lower}:{uid}:{self.name}"  # type: ignore[attr-defined]
+    def _aad(self, label: str, uid: Any) -> str:
+        return f"{label}:{uid}:{self.name}"
 
-    def open_row(self, model: type, uid: Any, blob: bytes | memoryview | None) -> dict[str, Any]:
+    def open_row(self, model: Any, uid: Any, blob: bytes | memoryview | None) -> dict[str, Any]:
         """The value of a row read without its model instance (values_list of uid and column)."""
-        return crypto.open_json(blob, self.row_aad(model, uid)) if blob else {}
+        return crypto.open_json(blob, self._aad(model._meta.label_lower, uid)) if blob else {}
 
     def __get__(self, instance: Any, owner: type | None = None) -> dict[str, Any]:
         if instance is None:
