@@ -10,13 +10,15 @@ rows a statement sees, so two statements with the same snapshot see the same dat
 same query answers the same. A transaction that commits leaves the snapshots' list of
 running ones or moves their upper bound, so every snapshot taken after it differs from every
 one taken before: a kept answer is never read again once the data it came from may differ,
-whichever host or process wrote.
+whichever host or process wrote. (The ids are the cluster's: a commit in another database
+of the same server changes the snapshot too, which costs a new answer, never a stale one.)
 
-An answer is kept under (database, snapshot, its SQL and parameters). The snapshot is read
-once per page (`Snapshot`), before its first question; each answer is then read at that
-snapshot or a later one (autocommit: one statement each), which is newer data, never older,
-and its key only comes up again while nothing has committed since the snapshot was read. A
-query that depends on the time carries it in its parameters, so each moment is its own key.
+An answer is kept under (database, snapshot, question), where the question names the query
+and everything it depends on besides the data (the user, say). The snapshot is read once per
+page (`page()`), before its first question; each answer is then read at that snapshot or a
+later one (autocommit: one statement each), which is newer data, never older, and its key
+only comes up again while nothing has committed since the snapshot was read. An answer that
+depends on the time is not kept (`keep`).
 
 Not kept: on other databases (SQLite has no such snapshot), and inside a transaction, whose
 own uncommitted writes its snapshot does not show. Per process and small; what is kept is
@@ -32,7 +34,6 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
 
@@ -93,24 +94,13 @@ class Snapshot:
                     _kept.popitem(last=False)
         return answer
 
-    def _query(self, queryset: QuerySet[Any], kind: str, ask: Callable[[], T]) -> T:
-        try:
-            sql, params = queryset.query.sql_with_params()
-        except EmptyResultSet:  # matches nothing whatever the data (a search that found no id)
-            return ask()
-        return self.answer((kind, sql, repr(params)), ask, using=queryset.db)
-
-    def count(self, queryset: QuerySet[Any]) -> int:
-        """queryset.count()."""
-        return self._query(queryset, "count", queryset.count)
-
 
 _page: contextvars.ContextVar[Snapshot | None] = contextvars.ContextVar("snapshot", default=None)
 
 
 @contextmanager
 def page() -> Iterator[Snapshot]:
-    """A page that may ask the same questions as the last one: inside, `count` and `rows`
+    """A page that may ask the same questions as the last one: inside, `answer` and `rows`
     share one snapshot and keep their answers."""
     snapshot = Snapshot()
     token = _page.set(snapshot)
@@ -118,12 +108,6 @@ def page() -> Iterator[Snapshot]:
         yield snapshot
     finally:
         _page.reset(token)
-
-
-def count(queryset: QuerySet[Any]) -> int:
-    """queryset.count(); kept within a page, and elsewhere with a snapshot of its own (one
-    short statement more, against a COUNT that can take milliseconds)."""
-    return (_page.get() or Snapshot()).count(queryset)
 
 
 def rows(question: tuple[Hashable, ...], queryset: QuerySet[Any]) -> tuple[Any, ...]:

@@ -14,7 +14,6 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Q, QuerySet
 
-from meldpunt.lib import snapshots
 from meldpunt.reports import ssvc
 from meldpunt.reports.models import Report, Severity, State, open_states, overdue
 from meldpunt.reports.promises import at_risk
@@ -144,13 +143,11 @@ def filter_reports(reports: QuerySet[Report], f: ReportFilter, now: datetime) ->
 def count_reports(f: ReportFilter, now: datetime) -> int:
     """How many reports the filter keeps. A tag with no other filter is counted on the link
     table alone (one row per tagged report): joining each link to its report costs ~20x
-    more at a million reports and can drop nothing (bench/README.md). On PostgreSQL a count is
-    read again from memory while no transaction has committed since (meldpunt/lib/snapshots.py).
-    """
+    more at a million reports and can drop nothing (bench/README.md)."""
     if f.tag is not None and replace(f, tag=None) == ReportFilter():
         links: Any = Report.tags.through  # the link table Django made for the field
-        return snapshots.count(links.objects.filter(tag_id=f.tag_id))
-    return snapshots.count(filter_reports(Report.objects.all(), f, now))
+        return int(links.objects.filter(tag_id=f.tag_id).count())
+    return filter_reports(Report.objects.all(), f, now).count()
 
 
 def inbox_filter(f: Mapping[str, Any], user: AbstractBaseUser | AnonymousUser) -> ReportFilter:

@@ -8,7 +8,7 @@ the same reports in both. Its owner edits or deletes it; an admin may too once i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import NamedTuple, Protocol, TypeVar
 
@@ -146,6 +146,21 @@ def view_filter(view: Filters, user: User) -> ReportFilter:
     return inbox_filter(view_params(view), user)
 
 
+def _timeless(counted: tuple[object, bool]) -> bool:
+    """Keep a count whose filter does not ask the time (the second of the pair says it does)."""
+    return not counted[1]
+
+
+def kept_count(question: tuple[Hashable, ...], wanted: ReportFilter, now: datetime) -> int:
+    """count_reports, kept within a page while nothing commits (meldpunt/lib/snapshots.py)
+    unless the filter asks the time; `question` names what `wanted` was made from (a query
+    string and the user: the filter depends on nothing else but the data)."""
+    counted, _ = snapshots.answer(
+        question, lambda: (count_reports(wanted, now), wanted.uses_time()), keep=_timeless
+    )
+    return counted
+
+
 def counts(
     views: Sequence[V], user: User, now: datetime, known: tuple[str, int] | None = None
 ) -> list[tuple[V, int | None]]:
@@ -166,9 +181,10 @@ def counts(
             try:
                 wanted = view_filter(view, user)
             except UnknownFilterValue:
-                return None, True
-            return count_reports(wanted, now), not wanted.uses_time()
+                return None, False  # a deleted tag stays deleted while nothing commits
+            return count_reports(wanted, now), wanted.uses_time()
 
-        counted, _ = snapshots.answer(("view count", user.pk, query), count, keep=lambda a: a[1])
+        # Made from the query and the user alone, the filter is not even made again when kept.
+        counted, _ = snapshots.answer(("view count", user.pk, query), count, keep=_timeless)
         found.append((view, counted))
     return found

@@ -44,7 +44,6 @@ from meldpunt.reports.filters import (
     ME,
     NOT_ASSESSED,
     UNASSIGNED,
-    count_reports,
     filter_reports,
     inbox_filter,
 )
@@ -52,7 +51,7 @@ from meldpunt.reports.labels import SCOPE_CHECK_LABELS, SEVERITY_LABELS, STATE_L
 from meldpunt.reports.models import Report, State, overdue, queue_order
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
-from meldpunt.reports.saved_views import MAX_SHOWN, clean_query, counts, menu
+from meldpunt.reports.saved_views import MAX_SHOWN, clean_query, counts, kept_count, menu
 from meldpunt.reports.search import is_searchable
 from meldpunt.reports.summary import Summary, summary
 from meldpunt.reports.tags import tag_names, tags_of
@@ -213,7 +212,14 @@ def inbox(request: HttpRequest) -> HttpResponse:
         filters = form.cleaned_data
         wanted = inbox_filter(filters, request.user)
         reports = ordered(filter_reports(listing(now), wanted, now), filters.get("state", ""))
-        page = page_of(reports, request.GET.get("page"), lambda: count_reports(wanted, now))
+        shown = request.GET.copy()
+        shown.pop("page", None)
+        query = shown.urlencode()  # what the page shows; its filter is made from this alone
+        page = page_of(
+            reports,
+            request.GET.get("page"),
+            lambda: kept_count(("inbox count", request.user.pk, query), wanted, now),
+        )
         bulk = bulk_form_context(request)
         context = {
             "form": form,
@@ -225,7 +231,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "now": now,
             "bulk": bulk,
             # The page's own count serves the saved view it is (when every filter was valid).
-            **views_context(request, now, None if form.errors else page.paginator.count),
+            **views_context(request, now, None if form.errors else (query, page.paginator.count)),
         }
         return render_private(request, "triage/inbox.html", context, 400 if form.errors else 200)
 
@@ -273,17 +279,16 @@ def page_of(reports: QuerySet[Report], number: Any, count: Callable[[], int]) ->
     return Page(first[:PER_PAGE], 1, paginator)
 
 
-def views_context(request: HttpRequest, now: datetime, count: int | None) -> dict[str, Any]:
+def views_context(
+    request: HttpRequest, now: datetime, known: tuple[str, int] | None
+) -> dict[str, Any]:
     """The saved views in the inbox's menu, each with its count (a few: one COUNT each; the
-    view being shown takes the page's count)."""
+    view being shown takes the page's count: known is the page's query without its page
+    number, and its count). The page's count serves a view only for exactly its filters: a
+    search within the view's filters marks the view as current, but counts fewer reports."""
     user = staff_profile(request).user
     views = menu(user, MAX_SHOWN + 1)
     current = clean_query(request.GET.urlencode())
-    # The page's count serves a view only for exactly its filters: a search within the view's
-    # filters marks the view as current, but counts fewer reports (a view keeps no search).
-    shown = request.GET.copy()
-    shown.pop("page", None)
-    known = None if count is None else (shown.urlencode(), count)
     return {
         "views": counts(views[:MAX_SHOWN], user, now, known),
         "more_views": len(views) > MAX_SHOWN,
