@@ -6,9 +6,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
-_data = Path(tempfile.mkdtemp(prefix="meldpunt-test-"))
 # Each process that loads these settings (pytest, its workers, a test's own subprocesses) has
-# its own directory, gone when it ends: a test run left one behind per process before.
+# its own directory, gone when it ends. A server a test stops with a signal ends without
+# that, so every directory lives under one root that the first process (pytest itself, which
+# ends last) made and removes: a full run used to leave about eight behind in /tmp. (Not a
+# MELDPUNT_ variable: the tests that start the program as an operator would drop those.)
+_root = os.environ.get("PYTEST_MELDPUNT_TMP")
+if _root is None or not Path(_root).is_dir():
+    _root = tempfile.mkdtemp(prefix="meldpunt-tests-")
+    os.environ["PYTEST_MELDPUNT_TMP"] = _root
+    atexit.register(shutil.rmtree, _root, ignore_errors=True)
+_data = Path(tempfile.mkdtemp(prefix="meldpunt-test-", dir=_root))
 atexit.register(shutil.rmtree, _data, ignore_errors=True)
 os.environ["MELDPUNT_DATA_DIR"] = str(_data)
 os.environ.setdefault("MELDPUNT_ORG_NAME", "Example Org")
