@@ -45,14 +45,21 @@ _kept: OrderedDict[tuple[Hashable, ...], Any] = OrderedDict()
 _lock = threading.Lock()
 
 
+def _keeps(using: str) -> bool:
+    """PostgreSQL, outside any transaction: each statement sees what has committed."""
+    connection = connections[using]
+    return (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+    )
+
+
 def current_snapshot(using: str) -> str | None:
     """The database's snapshot now, or None where answers are not kept."""
-    connection = connections[using]
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    if not _keeps(using):
         return None
-    if not connection.get_autocommit():
-        return None
-    with connection.cursor() as cursor:
+    with connections[using].cursor() as cursor:
         cursor.execute("SELECT pg_current_snapshot()::text")
         row = cursor.fetchone()
     return str(row[0])
@@ -77,7 +84,7 @@ class Snapshot:
         if using not in self._seen:
             self._seen[using] = current_snapshot(using)
         seen = self._seen[using]
-        if seen is None or connections[using].in_atomic_block:
+        if seen is None or not _keeps(using):  # a transaction begun since the snapshot
             return ask()
         where = connections[using].settings_dict
         key = (f"{where.get('HOST')}:{where.get('PORT')}/{where.get('NAME')}", seen, *question)
