@@ -24,6 +24,7 @@ from meldpunt.reports.filters import ReportFilter, filter_reports
 from meldpunt.reports.models import Report, SavedView, State, Tag
 from meldpunt.reports.tags import tag_names, tags_of
 from tests.conftest import make_staff, sign_in, submit
+from tests.test_saved_views import menu
 
 ON_POSTGRES = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="PostgreSQL's snapshot; SQLite keeps nothing"
@@ -164,15 +165,6 @@ def test_kept_tags_cannot_be_changed_by_a_page(tagged):
     assert found[reports[0].pk] == (("auth", "red"),) and reports[2].pk not in found
     with pytest.raises(TypeError):
         found[reports[2].pk] = ()  # type: ignore[index]
-
-
-MENU = re.compile(r'<nav class="saved-views".*?</nav>', re.S)
-
-
-def menu(client: Client) -> str:
-    found = MENU.search(client.get("/triage/").content.decode())
-    assert found
-    return found[0]
 
 
 @ON_POSTGRES
