@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
@@ -19,6 +19,7 @@ from django.utils import timezone
 from meldpunt.accounts import inactive
 from meldpunt.accounts.gate import SECOND_FACTOR_AT
 from meldpunt.accounts.models import StaffProfile, StaffSession
+from meldpunt.accounts.sessions import SEEN_EVERY, SEEN_KEY
 from meldpunt.audit.models import AuditEntry
 from meldpunt.management.commands import worker
 from tests.conftest import make_staff, sign_in
@@ -179,23 +180,31 @@ def test_it_shows_sessions_with_device_and_last_seen_and_stores_no_address(alice
     assert not any(key in stored for key in keys)  # a hash only
 
 
+def seen_at(client: Client, row: StaffSession, when: datetime) -> None:
+    """As if the session's last request was at `when`: its row and what the session knows."""
+    StaffSession.objects.filter(pk=row.pk).update(last_seen_at=when)
+    session = client.session
+    session[SEEN_KEY] = when.timestamp()
+    session.save()
+
+
 def test_it_updates_last_seen_at_most_every_few_minutes(alice):
     client = full_sign_in(alice)
     row = StaffSession.objects.get(user=alice)
     client.get("/triage/")
     assert StaffSession.objects.get(pk=row.pk).last_seen_at == row.last_seen_at
     long_ago = timezone.now() - timedelta(minutes=10)
-    StaffSession.objects.filter(pk=row.pk).update(last_seen_at=long_ago)
+    seen_at(client, row, long_ago)
     client.get("/triage/")
     assert StaffSession.objects.get(pk=row.pk).last_seen_at > long_ago + timedelta(minutes=9)
 
 
 def test_a_session_seen_a_moment_ago_costs_no_statement(alice):
-    """This process moved "last seen" itself less than SEEN_EVERY ago: nothing moves it back,
-    so the UPDATE could change nothing and is not sent."""
+    """This session moved "last seen" less than SEEN_EVERY ago: nothing moves it back, so the
+    UPDATE could change nothing and is not sent."""
     client = full_sign_in(alice)
     row = StaffSession.objects.get(user=alice)
-    StaffSession.objects.filter(pk=row.pk).update(last_seen_at=timezone.now() - timedelta(hours=1))
+    seen_at(client, row, timezone.now() - timedelta(hours=1))
     client.get("/triage/")
     moved = StaffSession.objects.get(pk=row.pk).last_seen_at
     assert moved > timezone.now() - timedelta(minutes=1)
@@ -203,6 +212,39 @@ def test_a_session_seen_a_moment_ago_costs_no_statement(alice):
         client.get("/triage/")
     assert not [q for q in queries if "accounts_staffsession" in q["sql"]]
     assert StaffSession.objects.get(pk=row.pk).last_seen_at == moved
+
+
+def test_a_session_signed_in_a_moment_ago_costs_no_statement(alice):
+    """The sign-in wrote "last seen"; the session knows when, on every process and host."""
+    client = full_sign_in(alice)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/triage/").status_code == 200
+    assert not [q for q in queries if "accounts_staffsession" in q["sql"]]
+
+
+def test_last_seen_moved_elsewhere_is_read_once_then_trusted(alice):
+    """Another process moved "last seen" a minute ago: the UPDATE changes nothing, the moment
+    it holds is read once, and until SEEN_EVERY after it no statement is sent; then the
+    next request moves it again."""
+    client = full_sign_in(alice)
+    row = StaffSession.objects.get(user=alice)
+    session = client.session
+    del session[SEEN_KEY]  # as a process that never saw this session
+    session.save()
+    a_minute_ago = timezone.now() - timedelta(minutes=1)
+    StaffSession.objects.filter(pk=row.pk).update(last_seen_at=a_minute_ago)
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/triage/")
+    assert len([q for q in queries if "accounts_staffsession" in q["sql"]]) == 2
+    assert client.session[SEEN_KEY] == a_minute_ago.timestamp()
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/triage/")
+    assert not [q for q in queries if "accounts_staffsession" in q["sql"]]
+    assert StaffSession.objects.get(pk=row.pk).last_seen_at == a_minute_ago
+    # SEEN_EVERY later, the row is stale and the request moves it.
+    seen_at(client, row, timezone.now() - SEEN_EVERY - timedelta(seconds=1))
+    client.get("/triage/")
+    assert StaffSession.objects.get(pk=row.pk).last_seen_at > timezone.now() - timedelta(minutes=1)
 
 
 def test_it_lets_staff_see_and_end_their_own_other_sessions(alice, bob):

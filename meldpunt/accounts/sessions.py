@@ -45,6 +45,7 @@ def record_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs
         return
     browser, system = useragent.summary(request.headers.get("User-Agent", ""))
     now = timezone.now()
+    request.session[SEEN_KEY] = now.timestamp()
     StaffSession.objects.update_or_create(
         key_digest=digest(key),
         defaults={"user": user, "browser": browser, "system": system, "last_seen_at": now},
@@ -64,10 +65,11 @@ def forget_sign_out(sender: Any, request: HttpRequest | None, user: Any, **kwarg
         StaffSession.objects.filter(key_digest=found).delete()
 
 
-# When the UPDATE below last moved a session's "last seen" in this process: until
-# SEEN_EVERY after that, the row holds that moment or a later one (nothing moves it back),
-# so the statement would change nothing and is not sent.
-_touched: dict[str, datetime] = {}
+# The moment this session's "last seen" row is known to hold (or a later one: nothing moves
+# it back), kept in the session itself, which every staff request reads anyway: on any
+# process or host, until SEEN_EVERY after it the UPDATE below could change nothing and is
+# not sent. The session is saved again only when this changes, at most once per SEEN_EVERY.
+SEEN_KEY = "meldpunt_seen_at"
 
 
 def touch(request: HttpRequest) -> None:
@@ -76,16 +78,17 @@ def touch(request: HttpRequest) -> None:
     if found is None:
         return
     now = timezone.now()
-    last = _touched.get(found)
-    if last is not None and last <= now < last + SEEN_EVERY:
+    known = request.session.get(SEEN_KEY)
+    if isinstance(known, float) and known <= now.timestamp() < known + SEEN_EVERY.total_seconds():
         return
-    moved = StaffSession.objects.filter(key_digest=found, last_seen_at__lt=now - SEEN_EVERY).update(
-        last_seen_at=now
-    )
-    if moved:
-        if len(_touched) > 10_000:  # a bound: each entry only saves one statement
-            _touched.clear()
-        _touched[found] = now
+    rows = StaffSession.objects.filter(key_digest=found)
+    if rows.filter(last_seen_at__lt=now - SEEN_EVERY).update(last_seen_at=now):
+        request.session[SEEN_KEY] = now.timestamp()
+        return
+    # Moved less than SEEN_EVERY ago elsewhere (another process, the sign-in): by when.
+    seen = rows.values_list("last_seen_at", flat=True).first()
+    if seen is not None:
+        request.session[SEEN_KEY] = seen.timestamp()
 
 
 def _alive_since(now: datetime) -> datetime:
