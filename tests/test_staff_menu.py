@@ -9,6 +9,7 @@ from django.test import Client
 from tests.conftest import make_staff, sign_in
 
 NAV = re.compile(r'<nav aria-label="Main">(.*?)</nav>', re.S)
+FIRST_NAV = re.compile(r'<header class="site">.*?<nav aria-label="[^"]+">(.*?)</nav>', re.S)
 
 
 def menu(client: Client, url: str = "/triage/") -> str:
@@ -37,3 +38,21 @@ def test_it_links_the_message_templates_for_admins_only(alice, bob):
     assert admin.get("/triage/templates/").status_code == 200
     for user in (alice, bob):
         assert "/triage/templates/" not in menu(sign_in(Client(), user))
+
+
+def test_each_language_role_and_page_gets_its_own_menu(alice):
+    """The menu is rendered once per process for each language, role and page
+    (triage/base.html's {% cache %}): every one of them must still get its own."""
+    admin = sign_in(Client(), make_staff("ada@example.org", "admin"))
+    triager = sign_in(Client(), alice)
+    for _ in range(2):  # the second time from the kept fragments
+        assert '<a href="/triage/outbox/">Outbox</a>' in menu(triager)
+        on_outbox = menu(triager, "/triage/outbox/")
+        assert '<a href="/triage/outbox/" aria-current="page">Outbox</a>' in on_outbox
+        assert 'aria-current="page">Inbox' not in on_outbox
+        assert "/triage/templates/" not in menu(triager)
+        assert '<a href="/triage/templates/">Message templates</a>' in menu(admin)
+        for language, outbox in (("nl", "Uitgaande e-mail"), ("fr", "Boîte d\u2019envoi")):
+            page = triager.get("/triage/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+            found = FIRST_NAV.search(page)
+            assert found and f'<a href="/triage/outbox/">{outbox}</a>' in found[1]
