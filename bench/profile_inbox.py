@@ -1,7 +1,7 @@
 """Where the inbox page spends its time: GET /triage/ in-process, one thread, on kept data.
 
     .venv/bin/python bench/profile_inbox.py DATA_DIR --pg-database NAME [-n 40]
-        [--path /triage/] [--sort tottime|cumulative] [--top 30]
+        [--path /triage/] [--sort tottime|cumulative] [--top 30] [--commit]
 
 DATA_DIR and the database come from `bench/triage.py --db postgres --keep` (any
 --reports; 20,000 is enough for the page's own work). Signs in as triager1 as
@@ -33,6 +33,11 @@ def main() -> int:
     parser.add_argument("--path", default="/triage/")
     parser.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"])
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--commit",
+        action="store_true",
+        help="commit a write elsewhere before each request (nothing kept can be used)",
+    )
     args = parser.parse_args()
     triage.setup_django("postgres", args.data_dir, args.pg_database)
 
@@ -47,6 +52,14 @@ def main() -> int:
     session[SECOND_FACTOR_AT] = time.time() + 86400
     session.save()
 
+    from django.db import connection
+
+    def prepare() -> None:
+        if args.commit:
+            with connection.cursor() as c:  # a new database snapshot, as bench/triage.py makes
+                c.execute("CREATE TABLE IF NOT EXISTS bench_commits (n integer)")
+                c.execute("INSERT INTO bench_commits (n) VALUES (1)")
+
     def get(path: str) -> None:
         response = client.get(path)
         if response.status_code != 200:
@@ -57,12 +70,14 @@ def main() -> int:
             get(path)
         times = []
         for _ in range(args.requests):
+            prepare()
             t = time.perf_counter()
             get(path)
             times.append((time.perf_counter() - t) * 1000)
         print(f"{path}: p50 {triage.pct(times, 50):.1f} / p95 {triage.pct(times, 95):.1f} ms")
 
     captured: list[tuple[float, str, object]] = []
+    prepare()
     with triage.capture_sql(captured):
         get(args.path)
     print(f"\n{len(captured)} statements, {sum(q[0] for q in captured):.1f} ms:")
@@ -70,10 +85,11 @@ def main() -> int:
         print(f"  {ms:7.2f}  {sql[:160]}")
 
     profile = cProfile.Profile()
-    profile.enable()
     for _ in range(args.requests):
+        prepare()
+        profile.enable()
         get(args.path)
-    profile.disable()
+        profile.disable()
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats(args.sort).print_stats(args.top)
     print(out.getvalue())
