@@ -18,9 +18,9 @@ from django.test import Client
 from django.utils import timezone
 
 from meldpunt.lib.precompiled import Precompiled
-from meldpunt.reports.models import Promise, Report, State
+from meldpunt.reports.models import Promise, Report, State, queue_order
 from meldpunt.reports.promises import risk_margin
-from meldpunt.triage.inbox import _FLAGS, listing
+from meldpunt.triage.inbox import _FLAGS, listing, ordered
 from tests.conftest import submit
 from tests.test_finder_reach import mail_to, staff_message, with_contact
 
@@ -129,3 +129,13 @@ def test_a_time_used_otherwise_is_compiled_on_every_query(
     for now in (base - 30 * HOUR, base + 3 * HOUR, base + 40 * HOUR):
         assert not isinstance(other.at(now), RawSQL)
         assert answers({"o": other.at(now)}) == answers({"o": other.make(now)})
+
+
+def test_the_inbox_orders_as_the_domain_s_queue_order(base: datetime) -> None:
+    Report.objects.filter(pk=Report.objects.order_by("pk")[1].pk).update(low_value_rule="x")
+    Report.objects.filter(pk=Report.objects.order_by("pk")[3].pk).update(
+        expected_fix_date=base.date()
+    )
+    order = list(ordered(Report.objects.all(), "").values_list("pk", flat=True))
+    assert order == list(Report.objects.order_by(*queue_order()).values_list("pk", flat=True))
+    assert order != sorted(order)  # the order is more than the reports' age

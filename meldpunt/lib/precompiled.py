@@ -42,11 +42,15 @@ class Compiled:
     sql: str
     params: tuple[Any, ...]
     offsets: tuple[tuple[int, timedelta], ...]  # (index, offset): that parameter is now + offset
+    output_field: Field[Any, Any]
 
 
 class Precompiled:
     def __init__(
-        self, model: type[Model], make: Callable[[datetime], Any], output_field: Field[Any, Any]
+        self,
+        model: type[Model],
+        make: Callable[[datetime], Any],
+        output_field: Field[Any, Any] | None = None,  # None: the expression's own
     ) -> None:
         self.model, self.make, self.output_field = model, make, output_field
         # Per database alias and vendor; None: could not be kept, compiled on every query.
@@ -63,7 +67,7 @@ class Precompiled:
             params[index] = now + offset
         # The SQL is Django's own compilation of the domain's expression; every value in it
         # is still a parameter.
-        return RawSQL(compiled.sql, params, output_field=self.output_field)  # noqa: S611  # nosec B611
+        return RawSQL(compiled.sql, params, output_field=compiled.output_field)  # noqa: S611  # nosec B611
 
     def compiled(self, using: str) -> Compiled | None:
         key = (using, connections[using].vendor)
@@ -72,11 +76,13 @@ class Precompiled:
         return self._kept[key]
 
     def _compile(self, using: str) -> Compiled | None:
-        (sql, first), *others = [self._sql(instant, using) for instant in INSTANTS]
-        if any(other_sql != sql or len(params) != len(first) for other_sql, params in others):
+        (sql, first, field), *others = [self._sql(instant, using) for instant in INSTANTS]
+        if any(other_sql != sql or len(params) != len(first) for other_sql, params, _ in others):
             return None
         offsets = []
-        for index, values in enumerate(zip(first, *(params for _, params in others), strict=True)):
+        for index, values in enumerate(
+            zip(first, *(params for _, params, _ in others), strict=True)
+        ):
             if all(type(v) is type(values[0]) and v == values[0] for v in values):
                 continue  # a constant (the same type too: True is not 1)
             moved = [
@@ -86,10 +92,10 @@ class Precompiled:
             if moved[0] is None or any(m != moved[0] for m in moved):
                 return None  # made from the time otherwise than by adding an offset
             offsets.append((index, moved[0]))
-        return Compiled(sql, tuple(first), tuple(offsets))
+        return Compiled(sql, tuple(first), tuple(offsets), self.output_field or field)
 
-    def _sql(self, now: datetime, using: str) -> tuple[str, list[Any]]:
+    def _sql(self, now: datetime, using: str) -> tuple[str, list[Any], Any]:
         query = self.model._base_manager.db_manager(using).all().query
         expression = self.make(now).resolve_expression(query, allow_joins=True, reuse=None)
         sql, params = query.get_compiler(using).compile(expression)
-        return sql, list(params)
+        return sql, list(params), expression.output_field

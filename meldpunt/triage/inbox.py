@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from django import forms
 from django.core.paginator import Page, Paginator
-from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, OrderBy, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -136,12 +136,32 @@ class InboxFilter(Form):
         return text
 
 
+def _term(term: Any) -> Precompiled:
+    return Precompiled(Report, lambda now: term)
+
+
+# The queue's order as the domain writes it, each term's SQL compiled once per process
+# (lib/precompiled.py): the same text, so the queue index still serves it.
+_QUEUE = tuple((_term(order.expression), order) for order in queue_order())
+
+
 def ordered(reports: QuerySet[Report], state: str) -> QuerySet[Report]:
     """Open reports in the order they are worked in (queue_order); closed ones newest first."""
     if state == State.CLOSED:
         # No clock runs on a closed report: newest first, straight from the primary key index.
         return reports.order_by("-pk")
-    return reports.order_by(*queue_order())
+    now = timezone.now()  # unused: the order does not depend on the time
+    return reports.order_by(
+        *(
+            OrderBy(
+                term.at(now, reports.db),
+                descending=order.descending,
+                nulls_first=order.nulls_first,
+                nulls_last=order.nulls_last,
+            )
+            for term, order in _QUEUE
+        )
+    )
 
 
 class _Plural:
