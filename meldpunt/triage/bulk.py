@@ -52,6 +52,21 @@ def move_choices() -> list[tuple[str, str]]:
     ]
 
 
+# What the form's menus list besides the code's own choices: assignable staff's names, and
+# the tags as (uid, name).
+Menus = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
+
+
+def bulk_menus() -> Menus:
+    """The menus as their querysets would list them, from rows the inbox reads once and keeps
+    while nothing changed (meldpunt/lib/snapshots.py); choosing is still checked against the
+    querysets. Everything the form's HTML depends on besides the language and the code."""
+    names = snapshots.rows(
+        ("assignable staff",), assignable_staff().values_list("username", flat=True)
+    )
+    return tuple(names), tuple((str(uid), name) for name, _pk, uid in tag_directory())
+
+
 class BulkForm(Form):
     reports = forms.ModelMultipleChoiceField(
         label=gettext_lazy("Reports"),
@@ -92,19 +107,14 @@ class BulkForm(Form):
         "close": "template",
     }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, menus: Menus | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        names, tags = menus or bulk_menus()
         cast(forms.ChoiceField, self.fields["move"]).choices = move_choices()
-        # The menus as their querysets would list them, from rows the inbox reads once and
-        # keeps while nothing changed (meldpunt/lib/snapshots.py); choosing is still checked
-        # against the querysets.
-        names = snapshots.rows(
-            ("assignable staff",), assignable_staff().values_list("username", flat=True)
-        )
         assignee = cast(StaffChoiceField, self.fields["assignee"])
         assignee.choices = [("", assignee.empty_label or ""), *((n, n) for n in names)]
         tag = cast(forms.ModelChoiceField, self.fields["tag"])  # type: ignore[type-arg]
-        tag.choices = [("", tag.empty_label or ""), *((str(u), n) for n, _pk, u in tag_directory())]
+        tag.choices = [("", tag.empty_label or ""), *tags]
 
     def clean_reports(self) -> Any:
         chosen = self.cleaned_data["reports"]

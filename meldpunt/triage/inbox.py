@@ -56,7 +56,7 @@ from meldpunt.reports.saved_views import MAX_SHOWN, clean_query, counts, kept_co
 from meldpunt.reports.search import is_searchable
 from meldpunt.reports.summary import Summary, summary
 from meldpunt.reports.tags import tag_names, tags_of
-from meldpunt.triage.bulk import BulkForm
+from meldpunt.triage.bulk import BulkForm, bulk_menus
 
 PER_PAGE = 50
 _ANY_UID = uuid.UUID(int=0)
@@ -241,11 +241,12 @@ def inbox(request: HttpRequest) -> HttpResponse:
             request.GET.get("page"),
             lambda: kept_count(("inbox count", request.user.pk, query), wanted, now),
         )
-        bulk = bulk_form_context(request)
+        bulk = bulk_controls(request)
         context = {
             "form": form,
             "filter_fields": filter_fields(form),
-            "bulk_controls": bulk_controls(bulk) if bulk is not None else "",
+            # Where the bulk actions return to: this page of these filters.
+            "back": f"?{request.GET.urlencode()}" if request.GET else "",
             "ignored": [form.fields[name].label for name in form.errors],
             "page": page,
             "rows": table_rows(rows(list(page), now), selectable=bulk is not None),
@@ -264,7 +265,6 @@ _FILTER_FIELDS = (
     "q", "state", "assignee", "severity", "ssvc", "scope", "scope_check", "tag", "low_value",
     "overdue", "not_reached", "at_risk",
 )  # fmt: skip
-_BULK_FIELDS = ("assignee", "tag", "move", "resolution", "template")
 
 
 def filter_fields(form: InboxFilter) -> SafeString:
@@ -279,12 +279,19 @@ def filter_fields(form: InboxFilter) -> SafeString:
     return _FRAGMENTS.get(("filters", key), render)
 
 
-def bulk_controls(bulk: BulkForm) -> SafeString:
-    def render() -> SafeString:
-        return render_to_string("triage/bulk_controls.html", {"form": bulk})
+def bulk_controls(request: HttpRequest) -> SafeString | None:
+    """The bulk actions' controls for those who may change reports, None for the others;
+    kept under the language and the form's menus, the only things their HTML depends on
+    (the form is made only to render them)."""
+    if not can_change(request):
+        return None
+    menus = bulk_menus()
 
-    key = fields_key(bulk, _BULK_FIELDS)
-    return render() if key is None else _FRAGMENTS.get(("bulk", key), render)
+    def render() -> SafeString:
+        form = BulkForm(menus=menus, auto_id="bulk-%s")
+        return render_to_string("triage/bulk_controls.html", {"form": form})
+
+    return _FRAGMENTS.get(("bulk", get_language(), menus), render)
 
 
 def page_of(reports: QuerySet[Report], number: Any, count: Callable[[], int]) -> Page[Report]:
@@ -315,14 +322,6 @@ def views_context(
         "more_views": len(views) > MAX_SHOWN,
         "current_query": current,
     }
-
-
-def bulk_form_context(request: HttpRequest) -> BulkForm | None:
-    """The bulk actions' form for those who may change reports; it returns to these filters."""
-    if not can_change(request):
-        return None
-    query = request.GET.urlencode()
-    return BulkForm(initial={"back": f"?{query}" if query else ""}, auto_id="bulk-%s")
 
 
 _CONTENT = cast(Sealed, Report.content)  # on the class, the descriptor itself
