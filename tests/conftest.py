@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from meldpunt.policy.commitments import current_version, forget_versions
 from meldpunt.reports.models import Report
@@ -80,6 +81,15 @@ def form_post(client: Client, **fields: Any) -> Any:
     data.setdefault("submission_token", token.group(1))
     data.setdefault("policy_version", current_version().number)
     return client.post("/report/", data)
+
+
+@pytest.fixture(autouse=True)
+def _default_language_again() -> Any:
+    """Django's LocaleMiddleware activates each request's language for the thread and never
+    deactivates it: without this, a test would read text in the language of the last request
+    the test before it made on the same worker (tests read English unless they ask)."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
