@@ -45,7 +45,7 @@ def record_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs
         return
     browser, system = useragent.summary(request.headers.get("User-Agent", ""))
     now = timezone.now()
-    request.session[SEEN_KEY] = now.timestamp()
+    _know(digest(key), now)
     StaffSession.objects.update_or_create(
         key_digest=digest(key),
         defaults={"user": user, "browser": browser, "system": system, "last_seen_at": now},
@@ -65,11 +65,16 @@ def forget_sign_out(sender: Any, request: HttpRequest | None, user: Any, **kwarg
         StaffSession.objects.filter(key_digest=found).delete()
 
 
-# The moment this session's "last seen" row is known to hold (or a later one: nothing moves
-# it back), kept in the session itself, which every staff request reads anyway: on any
-# process or host, until SEEN_EVERY after it the UPDATE below could change nothing and is
-# not sent. The session is saved again only when this changes, at most once per SEEN_EVERY.
-SEEN_KEY = "meldpunt_seen_at"
+# When each session's "last seen" row is known (in this process) to hold that moment or a
+# later one (nothing moves it back): until SEEN_EVERY after it, the UPDATE below could change
+# nothing and is not sent. Not in the session itself: saving the session moves its expiry.
+_known: dict[str, datetime] = {}
+
+
+def _know(found: str, moment: datetime) -> None:
+    if len(_known) > 10_000:  # a bound: each entry only saves a statement
+        _known.clear()
+    _known[found] = moment
 
 
 def touch(request: HttpRequest) -> None:
@@ -78,17 +83,17 @@ def touch(request: HttpRequest) -> None:
     if found is None:
         return
     now = timezone.now()
-    known = request.session.get(SEEN_KEY)
-    if isinstance(known, float) and known <= now.timestamp() < known + SEEN_EVERY.total_seconds():
+    known = _known.get(found)
+    if known is not None and known <= now < known + SEEN_EVERY:
         return
     rows = StaffSession.objects.filter(key_digest=found)
     if rows.filter(last_seen_at__lt=now - SEEN_EVERY).update(last_seen_at=now):
-        request.session[SEEN_KEY] = now.timestamp()
+        _know(found, now)
         return
-    # Moved less than SEEN_EVERY ago elsewhere (another process, the sign-in): by when.
+    # Moved less than SEEN_EVERY ago elsewhere (another process, the sign-in): read when.
     seen = rows.values_list("last_seen_at", flat=True).first()
     if seen is not None:
-        request.session[SEEN_KEY] = seen.timestamp()
+        _know(found, seen)
 
 
 def _alive_since(now: datetime) -> datetime:
