@@ -287,6 +287,15 @@ FLOOR_ROWS = "floor: the plain query's 50 rows as a bare staff page"
 FLOOR_TITLES = "floor: 50 rows with their titles decrypted, bare staff page"
 
 
+def commit_elsewhere() -> None:
+    """One committed write to a table no page reads: a new database snapshot."""
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute("CREATE TABLE IF NOT EXISTS bench_commits (n integer)")
+        c.execute("INSERT INTO bench_commits (n) VALUES (1)")
+
+
 def measure_pages(
     args: argparse.Namespace, plan: Any, user: Any
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -310,12 +319,6 @@ def measure_pages(
             return response
 
         return fetch
-
-    def commit_elsewhere(_i: int) -> None:
-        """One committed write to a table no page reads: a new database snapshot."""
-        with connection.cursor() as c:
-            c.execute("CREATE TABLE IF NOT EXISTS bench_commits (n integer)")
-            c.execute("INSERT INTO bench_commits (n) VALUES (1)")
 
     adapt = connection.ops.adapt_datetimefield_value
     now = adapt(timezone.now())
@@ -420,7 +423,7 @@ def measure_pages(
             get("/triage/"),
             sql_runner(lambda i: [(inbox_sql, [])]),
             [(inbox_sql, [])],
-            prepare=commit_elsewhere,
+            prepare=lambda _i: commit_elsewhere(),
         ),
         # The floor: the cheapest staff page (bench/views.py), no rows and no report query,
         # against the inbox's plain query: what the bound leaves for the inbox's own work.

@@ -12,29 +12,21 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.db.models import BooleanField, Case, Q, Value, When
+from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.test import Client
 from django.utils import timezone
 
-from meldpunt.lib.precompiled import Precompiled
 from meldpunt.reports.models import Promise, Report, State, queue_order
 from meldpunt.reports.promises import risk_margin
 from meldpunt.triage.inbox import _FLAGS, listing, ordered
+from meldpunt.triage.inbox import _flag as flag
 from tests.conftest import submit
 from tests.test_finder_reach import mail_to, staff_message, with_contact
 
 HOUR = timedelta(hours=1)
 # SQLite's backend turns times into text while compiling: nothing can be kept there.
 KEEPS = connection.vendor == "postgresql"
-
-
-def flag(condition: Callable[[datetime], Q]) -> Precompiled:
-    return Precompiled(
-        Report,
-        lambda now: Case(When(condition(now), then=Value(True)), default=Value(False)),
-        BooleanField(),
-    )
 
 
 def answers(expressions: dict[str, Any]) -> dict[int, tuple[Any, ...]]:

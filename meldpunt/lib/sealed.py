@@ -23,7 +23,8 @@ class Sealed:
         return f"{label}:{uid}:{self.name}"
 
     def open_row(self, model: Any, uid: Any, blob: bytes | memoryview | None) -> dict[str, Any]:
-        """The value of a row read without its model instance (values_list of uid and column)."""
+        """The value of a row read without its model instance (values_list of uid and column);
+        `model` is the model or one of its instances."""
         return crypto.open_json(blob, self._aad(model._meta.label_lower, uid)) if blob else {}
 
     def __get__(self, instance: Any, owner: type | None = None) -> dict[str, Any]:
@@ -34,7 +35,7 @@ class Sealed:
         # Keyed by the blob object: refresh_from_db() loads a new one, which must not be
         # answered with the value opened before.
         if self.name not in cache or cache[self.name][0] is not blob:
-            cache[self.name] = (blob, crypto.open_json(blob, self.aad(instance)) if blob else {})
+            cache[self.name] = (blob, self.open_row(instance, instance.uid, blob))
         return cache[self.name][1]  # type: ignore[no-any-return]
 
     def __set__(self, instance: Any, value: dict[str, Any]) -> None:
