@@ -79,17 +79,32 @@ def test_applying_a_view_sets_the_inbox_query(alice, auth_reports):
     assert 'aria-current="page">Auth</a>' in page
 
 
-def test_it_counts_a_capped_number_of_views_one_count_each(alice, auth_reports):
+def test_it_counts_a_capped_number_of_views_in_one_statement(alice, auth_reports):
     for i in range(MAX_SHOWN + 2):
-        SavedView.objects.create(name=f"View {i:02d}", owner=alice, query="tag=auth")
+        query = "tag=auth" if i % 2 else "tag=auth&state=all"
+        SavedView.objects.create(name=f"View {i:02d}", owner=alice, query=query)
     client = sign_in(Client(), alice)
     with CaptureQueriesContext(connection) as queries:
         shown = menu(client)
     assert shown.count("(2)") == MAX_SHOWN
     assert "All saved views" in shown
     counting = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
-    # The views' only: the inbox's own first page is shorter than a page, so it is its count.
-    assert len(counting) == MAX_SHOWN
+    # The views' only (the inbox's own first page is shorter than a page, so it is its
+    # count): one statement, one count for each query the shown views have.
+    assert len(counting) == 1
+    assert counting[0].upper().count("COUNT(") == 2
+
+
+def test_views_counted_together_each_get_their_own_count(alice, auth_reports):
+    """One statement, and each view's number is its own filter's (not its neighbour's)."""
+    Report.objects.filter(pk=auth_reports[0].pk).update(state=State.CLOSED)
+    SavedView.objects.create(name="Auth open", owner=alice, query="tag=auth")
+    SavedView.objects.create(name="Auth anywhere", owner=alice, query="tag=auth&state=all")
+    SavedView.objects.create(name="Nothing", owner=alice, query="tag=auth&severity=critical")
+    shown = menu(sign_in(Client(), alice))
+    assert re.search(r'tag=auth">Auth open</a>\s*<span class="meta">\(1\)', shown)
+    assert re.search(r'state=all">Auth anywhere</a>\s*<span class="meta">\(2\)', shown)
+    assert re.search(r'critical">Nothing</a>\s*<span class="meta">\(0\)', shown)
 
 
 def test_a_tag_alone_is_counted_on_the_link_table_and_agrees_with_the_list(alice, auth_reports):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -81,25 +81,42 @@ class Snapshot:
         """ask()'s answer, kept under `question` while the snapshot is the same. The question
         must name everything the answer depends on besides the database; an answer that
         depends on more (the time, say) is not kept: `keep(answer)` says so."""
+        return self.answers([question], lambda _missing: [ask()], keep, using)[0]
+
+    def answers(
+        self,
+        questions: Sequence[tuple[Hashable, ...]],
+        ask: Callable[[list[int]], list[T]],
+        keep: Callable[[T], bool] = lambda _: True,
+        using: str = "default",
+    ) -> list[T]:
+        """As `answer`, for several questions at once: ask(positions) answers those of the
+        questions (by position) that are not kept, in one go, in the order asked."""
         if using not in self._seen:
             self._seen[using] = current_snapshot(using)
         seen = self._seen[using]
         if seen is None or not _keeps(using):  # a transaction begun since the snapshot
-            return ask()
+            return ask(list(range(len(questions))))
         where = connections[using].settings_dict
-        key = (f"{where.get('HOST')}:{where.get('PORT')}/{where.get('NAME')}", seen, *question)
+        place = f"{where.get('HOST')}:{where.get('PORT')}/{where.get('NAME')}"
+        keys = [(place, seen, *question) for question in questions]
+        found: dict[int, T] = {}
         with _lock:
-            if key in _kept:
-                _kept.move_to_end(key)
-                found: T = _kept[key]
-                return found
-        answer = ask()
-        if keep(answer):
+            for position, key in enumerate(keys):
+                if key in _kept:
+                    _kept.move_to_end(key)
+                    found[position] = _kept[key]
+        missing = [position for position in range(len(keys)) if position not in found]
+        if missing:
+            asked = ask(missing)
             with _lock:
-                _kept[key] = answer
+                for position, answer in zip(missing, asked, strict=True):
+                    found[position] = answer
+                    if keep(answer):
+                        _kept[keys[position]] = answer
                 while len(_kept) > SIZE:
                     _kept.popitem(last=False)
-        return answer
+        return [found[position] for position in range(len(keys))]
 
 
 _page: contextvars.ContextVar[Snapshot | None] = contextvars.ContextVar("snapshot", default=None)
@@ -130,6 +147,18 @@ def answer(
     """Snapshot.answer within a page; elsewhere simply ask()."""
     snapshot = _page.get()
     return snapshot.answer(question, ask, keep) if snapshot is not None else ask()
+
+
+def answers(
+    questions: Sequence[tuple[Hashable, ...]],
+    ask: Callable[[list[int]], list[T]],
+    keep: Callable[[T], bool] = lambda _: True,
+) -> list[T]:
+    """Snapshot.answers within a page; elsewhere ask them all."""
+    snapshot = _page.get()
+    if snapshot is not None:
+        return snapshot.answers(questions, ask, keep)
+    return ask(list(range(len(questions))))
 
 
 def forget() -> None:

@@ -27,6 +27,7 @@ from meldpunt.reports.filters import (
     UNASSIGNED,
     ReportFilter,
     UnknownFilterValue,
+    count_many,
     count_reports,
     inbox_filter,
 )
@@ -58,6 +59,12 @@ class Filters(Protocol):
 
 
 V = TypeVar("V", bound=Filters)
+
+
+class _Query(NamedTuple):
+    """A view as its query string alone."""
+
+    query: str
 
 
 class Listed(NamedTuple):
@@ -170,21 +177,29 @@ def counts(
     shown): a view with that query takes the count instead of a second COUNT. Within a page,
     a count that does not depend on the time is kept while nothing changed
     (meldpunt/lib/snapshots.py): its filter depends only on the query, the user and the data."""
-    found: list[tuple[V, int | None]] = []
-    for view in views:
-        query = clean_query(view.query)
-        if known is not None and query == known[0]:
-            found.append((view, known[1]))
-            continue
+    queries = [clean_query(view.query) for view in views]
+    asked = [q for q in dict.fromkeys(queries) if known is None or q != known[0]]
 
-        def count(view: V = view) -> tuple[int | None, bool]:
+    def count(positions: list[int]) -> list[tuple[int | None, bool]]:
+        # Made from the query and the user alone, a filter is not even made again when kept;
+        # those to count are counted in one statement.
+        wanted: dict[int, ReportFilter | None] = {}
+        for position in positions:
             try:
-                wanted = view_filter(view, user)
+                wanted[position] = view_filter(_Query(asked[position]), user)
             except UnknownFilterValue:
-                return None, False  # a deleted tag stays deleted while nothing commits
-            return count_reports(wanted, now), wanted.uses_time()
+                wanted[position] = None  # a deleted tag stays deleted while nothing commits
+        valid = [(p, f) for p in positions if (f := wanted[p]) is not None]
+        many = count_many([f for _, f in valid], now)
+        counted = {p: n for (p, _), n in zip(valid, many, strict=True)}
+        return [
+            (None, False) if (f := wanted[p]) is None else (counted[p], f.uses_time())
+            for p in positions
+        ]
 
-        # Made from the query and the user alone, the filter is not even made again when kept.
-        counted, _ = snapshots.answer(("view count", user.pk, query), count, keep=_timeless)
-        found.append((view, counted))
-    return found
+    questions = [("view count", user.pk, query) for query in asked]
+    answered = snapshots.answers(questions, count, _timeless)
+    by_query = {query: n for query, (n, _) in zip(asked, answered, strict=True)}
+    if known is not None:
+        by_query[known[0]] = known[1]
+    return [(view, by_query[query]) for view, query in zip(views, queries, strict=True)]
