@@ -1,7 +1,7 @@
 """Where the inbox page spends its time: GET /triage/ in-process, one thread, on kept data.
 
     .venv/bin/python bench/profile_inbox.py DATA_DIR --pg-database NAME [-n 40]
-        [--path /triage/] [--sort tottime|cumulative] [--top 30] [--commit]
+        [--path /triage/] [--sort tottime|cumulative] [--top 30] [--commit report|heartbeat]
 
 DATA_DIR and the database come from `bench/triage.py --db postgres --keep` (any
 --reports; 20,000 is enough for the page's own work). Signs in as triager1 as
@@ -35,8 +35,9 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument(
         "--commit",
-        action="store_true",
-        help="commit a write elsewhere before each request (nothing kept can be used)",
+        choices=["report", "heartbeat"],
+        help="before each request, commit a report's row (nothing kept can be used) or a "
+        "heartbeat elsewhere",
     )
     args = parser.parse_args()
     triage.setup_django("postgres", args.data_dir, args.pg_database)
@@ -54,7 +55,7 @@ def main() -> int:
 
     def prepare() -> None:
         if args.commit:
-            triage.commit_elsewhere()
+            triage.commit_elsewhere(args.commit)
 
     def get(path: str) -> None:
         response = client.get(path)

@@ -18,3 +18,15 @@ class RateLimitBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key[:8]}@{self.window_start:%Y-%m-%d %H:%M}"
+
+
+class DataChange(models.Model):
+    """A transaction that wrote one of Meldpunt's tables (PostgreSQL only: written by a
+    trigger, read as a version of the data; meldpunt/lib/changes.py). `xid` is the writing
+    transaction's id; the row with xid -1 holds how many older rows were folded into it."""
+
+    xid = models.BigIntegerField(primary_key=True)
+    n = models.BigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"{self.xid} ({self.n})"

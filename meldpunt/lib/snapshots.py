@@ -1,27 +1,27 @@
-"""Answers read again from memory while the database cannot have changed (PostgreSQL).
+"""Answers read again from memory while the data they come from cannot have changed
+(PostgreSQL).
 
 The inbox counts its page and each saved view in its menu, and reads the tags, the staff
 and the saved views for its forms and menu, on every load: at a million reports the counts
 alone are several milliseconds each, and none of these answers changes until a transaction
-that writes commits. PostgreSQL says exactly when that may have happened: its snapshot
-(`pg_current_snapshot()`: the oldest transaction still running, the first one not yet
-finished, and those in progress between them, as 64-bit ids that never repeat) decides which
-rows a statement sees, so two statements with the same snapshot see the same data and the
-same query answers the same. A transaction that commits leaves the snapshots' list of
-running ones or moves their upper bound, so every snapshot taken after it differs from every
-one taken before: a kept answer is never read again once the data it came from may differ,
-whichever host or process wrote. (The ids are the cluster's: a commit in another database
-of the same server changes the snapshot too, which costs a new answer, never a stale one.)
+that writes commits.
 
-An answer is kept under (database, snapshot, question), where the question names the query
-and everything it depends on besides the data (the user, say). The snapshot is read once per
-page (`page()`), before its first question; each answer is then read at that snapshot or a
-later one (autocommit: one statement each), which is newer data, never older, and its key
-only comes up again while nothing has committed since the snapshot was read. An answer that
-depends on the time is not kept (`keep`).
+An answer is kept under (database, version, question), where the question names the query
+and everything it depends on besides the data (the user, say). The version is the one of
+meldpunt/lib/changes.py: it moves when a transaction that wrote one of Meldpunt's tables
+commits, on any host or process, and not for the heartbeats, sessions, rate limits and
+audit entries that commit all the time (no kept answer reads those). Where that version is
+not available (a table without its trigger), PostgreSQL's snapshot stands in
+(`pg_current_snapshot()`), which every commit on the server moves: a new answer then,
+never a stale one.
 
-Not kept: on other databases (SQLite has no such snapshot), and inside a transaction, whose
-own uncommitted writes its snapshot does not show. Per process and small; what is kept is
+The version is read once per page (`page()`), before its first question; each answer is
+then read at that version or a later one (autocommit: one statement each), which is newer
+data, never older, and its key only comes up again while no such write has committed since
+the version was read. An answer that depends on the time is not kept (`keep`).
+
+Not kept: on other databases (SQLite has neither), and inside a transaction, whose own
+uncommitted writes the version does not count. Per process and small; what is kept is
 counts and short lists of names and ids (tags, staff, saved views), never report content.
 """
 
@@ -36,6 +36,8 @@ from typing import Any, TypeVar
 
 from django.db import connections
 from django.db.models import QuerySet
+
+from meldpunt.lib import changes
 
 T = TypeVar("T")
 
@@ -56,9 +58,12 @@ def _keeps(using: str) -> bool:
 
 
 def current_snapshot(using: str) -> str | None:
-    """The database's snapshot now, or None where answers are not kept."""
+    """The version of Meldpunt's data now (meldpunt/lib/changes.py), else the database's
+    snapshot; None where answers are not kept."""
     if not _keeps(using):
         return None
+    if (found := changes.version(using)) is not None:
+        return found
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT pg_current_snapshot()::text")
         row = cursor.fetchone()

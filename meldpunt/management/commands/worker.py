@@ -12,6 +12,7 @@ from django.db import close_old_connections
 
 from meldpunt.accounts import inactive, sessions
 from meldpunt.advisories.publishing import publish_due
+from meldpunt.lib import changes
 from meldpunt.ops.heartbeat import WORKER, beat
 from meldpunt.policy.securitytxt import renew_if_due
 from meldpunt.reports import orphans, outbox, promises
@@ -82,6 +83,11 @@ def _staff_accounts() -> None:
     sessions.purge_stale()
 
 
+def _data_version() -> None:
+    # One row per writing transaction since the last pass, folded into one.
+    changes.compact()
+
+
 ORPHAN_PASS_SECONDS = 3600
 _orphans_checked = -float(ORPHAN_PASS_SECONDS)
 
@@ -95,6 +101,7 @@ JOBS = [
     _retention,
     _orphan_files,
     _staff_accounts,
+    _data_version,
 ]
 
 
