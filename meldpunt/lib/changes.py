@@ -14,13 +14,15 @@ so two statements see the same version exactly when they see the same committed 
 the watched tables. `compact` folds the rows into one (xid -1) and changes neither.
 
 Triggers are made at every `migrate` (post_migrate) for the tables that lack one, so a
-table added by a later migration is watched too. A process checks once that every watched
-table has its trigger; if one lacks it, answers are kept under the snapshot as before.
+table added by a later migration is watched too. A process checks that every watched
+table has its trigger (once they all have, not again; until then, every minute); while one
+lacks it, answers are kept under the snapshot as before.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.db import connections, transaction
@@ -64,7 +66,9 @@ END
 $$
 """
 
-_checked: dict[str, bool] = {}
+# Per database: whether every watched table has its trigger, and when to ask again if not.
+_checked: dict[str, tuple[bool, float]] = {}
+RECHECK_SECONDS = 60
 
 
 def watched(table: str) -> bool:
@@ -116,13 +120,16 @@ def on_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
 
 
 def complete(using: str) -> bool:
-    """Every watched table has its trigger (asked once per process)."""
-    if using not in _checked:
-        lacking = _without_trigger(using, _tables(using))
-        if lacking:
-            log.warning("data version: %d tables lack their trigger; run migrate", len(lacking))
-        _checked[using] = not lacking
-    return _checked[using]
+    """Every watched table has its trigger: once found so, for the process; until then,
+    asked again each RECHECK_SECONDS (a migrate may make them meanwhile)."""
+    found = _checked.get(using)
+    if found is not None and (found[0] or time.monotonic() < found[1]):
+        return found[0]
+    lacking = _without_trigger(using, _tables(using))
+    if lacking:
+        log.warning("data version: %d tables lack their trigger; run migrate", len(lacking))
+    _checked[using] = (not lacking, time.monotonic() + RECHECK_SECONDS)
+    return not lacking
 
 
 def version(using: str = "default") -> str | None:
