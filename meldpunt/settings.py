@@ -258,9 +258,7 @@ MELDPUNT_OIDC_TIMEOUT_SECONDS = env_int("MELDPUNT_OIDC_TIMEOUT_SECONDS", 10, min
 # Origins besides the issuer's own that discovery may name for the token endpoint and keys
 # (Google: https://oauth2.googleapis.com,https://www.googleapis.com). Only these are asked.
 MELDPUNT_OIDC_ENDPOINT_ORIGINS = [
-    v.rstrip("/")
-    for v in map(str.strip, env("MELDPUNT_OIDC_ENDPOINT_ORIGINS", "").split(","))
-    if v
+    v.rstrip("/") for v in map(str.strip, env("MELDPUNT_OIDC_ENDPOINT_ORIGINS", "").split(",")) if v
 ]
 # Password sign-in can be switched off for everyone but one named break-glass admin.
 MELDPUNT_LOCAL_LOGIN = env_bool("MELDPUNT_LOCAL_LOGIN", True)
@@ -529,6 +527,24 @@ INSTALLED_APPS = [
     "django_tasks_db",
 ]
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# Tables whose commits leave the data version alone (meldpunt/lib/changes.py): written all
+# the time, and read by no answer the inbox keeps (meldpunt/lib/snapshots.py). Not a knob:
+# an answer kept over one of these would not see it change.
+MELDPUNT_UNVERSIONED_TABLES = frozenset(
+    {
+        "ops_heartbeat",  # the worker's, fetchmail's and smtpd's heartbeats
+        "django_session",
+        "accounts_staffsession",  # "last seen"
+        "meldpunt_ratelimitbucket",
+        "audit_auditentry",  # every report read is audited
+        "audit_audithead",
+        "api_apitoken",  # "last used"
+        "webhooks_delivery",  # the worker's attempts
+        "webhooks_attempt",
+    }
+)
+MELDPUNT_UNVERSIONED_PREFIXES = ("django_tasks",)  # the task queue the worker polls
 
 MIDDLEWARE = [
     # First, so that the time it measures includes every other middleware.

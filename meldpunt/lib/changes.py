@@ -5,9 +5,10 @@ PostgreSQL's snapshot moves with every commit on the server: the worker's and fe
 heartbeats (every few seconds), sessions, rate limits, the audit log's "report viewed", and
 any other database of the same server. Kept under the snapshot, the inbox's counts were
 asked again on nearly every load of a running desk. Here each transaction that writes a
-watched table (every table of Meldpunt's models but the few in NOT_WATCHED, which no kept
-answer reads) adds one row to `meldpunt_datachange`, by a statement-level trigger, in that
-same transaction: the row becomes visible exactly when the writes do. The version is the
+watched table (every table of Meldpunt's models but the few the settings name in
+MELDPUNT_UNVERSIONED_TABLES, which no kept answer reads) adds one row to
+`meldpunt_datachange`, by a statement-level trigger, in that same transaction: the row
+becomes visible exactly when the writes do. The version is the
 sum of the table's `n` with its newest id: a statement sees the rows of the transactions
 that committed before it, later statements see those and more, and each writer adds one,
 so two statements see the same version exactly when they see the same committed writes to
@@ -25,28 +26,13 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, transaction
 
 log = logging.getLogger(__name__)
 
 TRIGGER = "meldpunt_changed"
 TABLE = "meldpunt_datachange"
-# Written often, and read by no kept answer: their commits leave the version alone.
-NOT_WATCHED = frozenset(
-    {
-        TABLE,
-        "ops_heartbeat",  # the worker's, fetchmail's and smtpd's heartbeats
-        "django_session",
-        "accounts_staffsession",  # "last seen"
-        "meldpunt_ratelimitbucket",
-        "audit_auditentry",  # every report read is audited
-        "audit_audithead",
-        "api_apitoken",  # "last used"
-        "webhooks_delivery",  # the worker's attempts
-        "webhooks_attempt",
-    }
-)
-NOT_WATCHED_PREFIXES = ("django_tasks",)  # the task queue the worker polls
 # Folded into one row past this many (by the worker, or by a reader that finds more).
 COMPACT_AT = 1000
 
@@ -72,7 +58,13 @@ RECHECK_SECONDS = 60
 
 
 def watched(table: str) -> bool:
-    return table not in NOT_WATCHED and not table.startswith(NOT_WATCHED_PREFIXES)
+    """Its commits move the version: not this module's own table, nor one the settings
+    name (MELDPUNT_UNVERSIONED_TABLES and _PREFIXES: no kept answer reads them)."""
+    return (
+        table != TABLE
+        and table not in settings.MELDPUNT_UNVERSIONED_TABLES
+        and not table.startswith(settings.MELDPUNT_UNVERSIONED_PREFIXES)
+    )
 
 
 def _tables(using: str) -> list[str]:
