@@ -7,7 +7,8 @@ DATA_DIR and the database come from `bench/triage.py --db postgres --keep` (any
 --reports; 20,000 is enough for the page's own work). Signs in as triager1 as
 bench/triage.py does, warms up, then prints the page's and the floor page's p50/p95
 wall time without the profiler, the SQL statements of one request, and the top
-functions of a cProfile run over the same number of requests.
+functions of a cProfile run over the same number of requests. A path under /api/ is
+asked with a read token instead, beside the bare API floor (bench/views.py `floor_api`).
 """
 
 from __future__ import annotations
@@ -47,11 +48,18 @@ def main() -> int:
 
     from meldpunt.accounts.gate import SECOND_FACTOR_AT
 
-    client = Client(HTTP_HOST="127.0.0.1", HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(get_user_model().objects.get(username="triager1@example.org"))
-    session = client.session
-    session[SECOND_FACTOR_AT] = time.time() + 86400
-    session.save()
+    user = get_user_model().objects.get(username="triager1@example.org")
+    floor = "/bench/floor-staff-page/"
+    if args.path.startswith("/api/"):  # the API: a read token, and the bare API as the floor
+        token = triage.api_token(user)
+        client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {token}")
+        floor = "/bench/floor-api/reports"
+    else:
+        client = Client(HTTP_HOST="127.0.0.1", HTTP_ACCEPT_LANGUAGE="en")
+        client.force_login(user)
+        session = client.session
+        session[SECOND_FACTOR_AT] = time.time() + 86400
+        session.save()
 
     def prepare() -> None:
         if args.commit:
@@ -62,7 +70,7 @@ def main() -> int:
         if response.status_code != 200:
             raise RuntimeError(f"GET {path} answered {response.status_code}")
 
-    for path in (args.path, "/bench/floor-staff-page/"):
+    for path in (args.path, floor):
         for _ in range(5):
             get(path)
         times = []
