@@ -296,6 +296,9 @@ if not MELDPUNT_LOCAL_LOGIN and not MELDPUNT_BREAK_GLASS_ADMIN:
 MELDPUNT_STAFF_DEVICE_DAYS = env_int("MELDPUNT_STAFF_DEVICE_DAYS", 30, minimum=1)
 # An active staff account without a sign-in for this long is reported to the admins (once).
 MELDPUNT_STAFF_INACTIVE_DAYS = env_int("MELDPUNT_STAFF_INACTIVE_DAYS", 90, minimum=1)
+# A staff sign-in ends this long after it began, however busy the session (the idle
+# time-out is MELDPUNT_STATUS_SESSION_MINUTES, the session cookie's age).
+MELDPUNT_STAFF_SESSION_HOURS = env_int("MELDPUNT_STAFF_SESSION_HOURS", 12, minimum=1)
 # Passkeys (WebAuthn) as the staff second factor. Required: a code from the authenticator
 # app no longer signs in (it can be phished); staff without a passkey sign in with TOTP
 # once and must register one before anything else. TOTP_AS_RECOVERY lets TOTP and the

@@ -25,6 +25,7 @@ from meldpunt.management.commands import worker
 from tests.conftest import make_staff, sign_in
 from tests.test_staff_login import password_step, totp
 
+MINUTE = timedelta(minutes=1)
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 SAFARI = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -220,11 +221,11 @@ def test_a_session_signed_in_a_moment_ago_costs_no_statement(alice):
     assert not [q for q in queries if "accounts_staffsession" in q["sql"]]
 
 
-def test_last_seen_moved_elsewhere_is_read_once_then_trusted(alice):
+def test_last_seen_moved_elsewhere_is_read_once_then_trusted(alice, settings):
     """Another process moved "last seen" a minute ago: the UPDATE changes nothing, the moment
     it holds is read once, and until SEEN_EVERY after it no statement is sent; then the
-    next request moves it again. The session itself is not saved: that would move its
-    expiry, which only a change of what it holds may do."""
+    next request moves it again. Only that request saves the session, which moves its
+    expiry (the process that moved "last seen" elsewhere saved it then)."""
     client = full_sign_in(alice)
     row = StaffSession.objects.get(user=alice)
     sessions._known.pop(row.key_digest)  # as a process that never saw this session
@@ -240,11 +241,120 @@ def test_last_seen_moved_elsewhere_is_read_once_then_trusted(alice):
         client.get("/triage/")
     assert not [q for q in queries if "accounts_staffsession" in q["sql"]]
     assert StaffSession.objects.get(pk=row.pk).last_seen_at == a_minute_ago
-    # SEEN_EVERY later, the row is stale and the request moves it.
+    assert Session.objects.get(session_key=key).expire_date == expires
+    # SEEN_EVERY later, the row is stale and the request moves it, and the expiry with it.
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now() + MINUTE)
     seen_at(row, timezone.now() - SEEN_EVERY - timedelta(seconds=1))
     client.get("/triage/")
     assert StaffSession.objects.get(pk=row.pk).last_seen_at > timezone.now() - timedelta(minutes=1)
-    assert Session.objects.get(session_key=key).expire_date == expires
+    assert expires_in(client) > timedelta(seconds=settings.SESSION_COOKIE_AGE) - MINUTE
+
+
+def session_of(client: Client) -> Session:
+    return Session.objects.get(session_key=client.cookies["meldpunt_session"].value)
+
+
+def expires_in(client: Client) -> timedelta:
+    return session_of(client).expire_date - timezone.now()
+
+
+def test_it_keeps_a_staff_member_who_keeps_working_signed_in(alice, settings):
+    """29 minutes of reading: the session expires in a minute, "last seen" is stale. The next
+    page moves both; the cookie still ends with the browser."""
+    client = full_sign_in(alice)
+    Session.objects.filter(pk=session_of(client).pk).update(expire_date=timezone.now() + MINUTE)
+    seen_at(StaffSession.objects.get(user=alice), timezone.now() - timedelta(minutes=29))
+    response = client.get("/triage/")
+    assert response.status_code == 200
+    age = timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    assert age - MINUTE < expires_in(client) <= age
+    # Only the expiry moved: the session's data were not saved again, and the cookie
+    # (a browser-session one) was not sent again.
+    assert "meldpunt_session" not in response.cookies
+    assert not signed_out(client)
+
+
+def test_it_signs_out_a_staff_member_idle_past_the_expiry(alice):
+    """A request that does not move "last seen" does not move the expiry either."""
+    client = full_sign_in(alice)
+    Session.objects.filter(pk=session_of(client).pk).update(expire_date=timezone.now() + MINUTE)
+    assert client.get("/triage/").status_code == 200
+    assert expires_in(client) <= MINUTE
+    Session.objects.filter(pk=session_of(client).pk).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    seen_at(StaffSession.objects.get(user=alice), timezone.now() - timedelta(minutes=31))
+    assert signed_out(client)
+
+
+def in_session(client: Client, **ago: timedelta | None) -> None:
+    """Put these session keys at that long ago (None: remove the key)."""
+    session = client.session
+    for key, delta in ago.items():
+        if delta is None:
+            session.pop(key, None)
+        else:
+            session[key] = time.time() - delta.total_seconds()
+    session.save()
+
+
+def test_it_ends_a_sign_in_after_the_longest_session_however_busy(alice, settings):
+    settings.MELDPUNT_STAFF_SESSION_HOURS = 12
+    longest = timedelta(hours=12)
+    client = full_sign_in(alice)
+    assert client.session[sessions.SIGNED_IN_AT] > time.time() - 60  # noted at the sign-in
+    in_session(client, **{sessions.SIGNED_IN_AT: longest - MINUTE})
+    assert client.get("/triage/").status_code == 200
+    in_session(client, **{sessions.SIGNED_IN_AT: longest + MINUTE})
+    assert signed_out(client)
+    settings.MELDPUNT_STAFF_SESSION_HOURS = 13
+    assert client.get("/triage/").status_code == 200
+
+
+def test_a_second_factor_given_again_does_not_lengthen_the_sign_in(alice, settings):
+    """A sensitive action asks for the second factor again; that does not restart the
+    longest session, which counts from the sign-in."""
+    settings.MELDPUNT_STAFF_SESSION_HOURS = 12
+    client = full_sign_in(alice)
+    in_session(
+        client,
+        **{sessions.SIGNED_IN_AT: timedelta(hours=12, minutes=1), SECOND_FACTOR_AT: MINUTE},
+    )
+    assert signed_out(client)
+
+
+def test_a_session_from_before_the_sign_in_was_noted_counts_from_its_second_factor(alice, settings):
+    settings.MELDPUNT_STAFF_SESSION_HOURS = 12
+    client = full_sign_in(alice)
+    in_session(client, **{sessions.SIGNED_IN_AT: None, SECOND_FACTOR_AT: timedelta(hours=11)})
+    assert client.get("/triage/").status_code == 200
+    in_session(client, **{SECOND_FACTOR_AT: timedelta(hours=12, minutes=1)})
+    assert signed_out(client)
+
+
+def test_work_in_the_admin_site_keeps_the_session_alive(db, settings):
+    admin = make_staff("root@example.org", "admin")
+    client = full_sign_in(admin)
+    Session.objects.filter(pk=session_of(client).pk).update(expire_date=timezone.now() + MINUTE)
+    seen_at(StaffSession.objects.get(user=admin), timezone.now() - timedelta(minutes=29))
+    assert client.get("/admin/").status_code == 200
+    assert expires_in(client) > timedelta(seconds=settings.SESSION_COOKIE_AGE) - MINUTE
+
+
+def test_it_lists_no_session_signed_in_before_the_longest_session(alice, settings):
+    settings.MELDPUNT_STAFF_SESSION_HOURS = 12
+    full_sign_in(alice)
+    full_sign_in(alice, SAFARI)
+    old = StaffSession.objects.get(user=alice, browser="Safari")
+    StaffSession.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(hours=12, minutes=1)
+    )
+    assert [s.browser for s in sessions.open_sessions(alice)] == ["Firefox"]
+    assert sessions.open_counts() == {alice.pk: 1}
+    assert sessions.purge_stale() == 1
+    assert list(StaffSession.objects.filter(user=alice).values_list("browser", flat=True)) == [
+        "Firefox"
+    ]
 
 
 def test_it_lets_staff_see_and_end_their_own_other_sessions(alice, bob):

@@ -36,11 +36,17 @@ def second_factor_age(request: HttpRequest) -> float | None:
 
 def is_staff_verified(request: HttpRequest) -> bool:
     user = request.user
+    given = request.session.get(SECOND_FACTOR_AT)
+    age = sessions.signed_in_age(request, given)
     return bool(
         user.is_authenticated
         and user.is_active
         and getattr(user, "staff", None) is not None
-        and second_factor_age(request) is not None
+        and given is not None
+        # A sign-in lasts MELDPUNT_STAFF_SESSION_HOURS at most, however busy the session:
+        # a stolen session cookie that is kept in use is not good for ever.
+        and age is not None
+        and age <= sessions.longest().total_seconds()
     )
 
 
@@ -74,7 +80,10 @@ def guard_admin_site() -> None:
 
     def has_permission(request: HttpRequest) -> bool:
         owed = bool(request.session.get(PASSKEY_OWED))
-        return original(request) and is_staff_verified(request) and not owed
+        allowed = original(request) and is_staff_verified(request) and not owed
+        if allowed:
+            sessions.touch(request)  # work in the admin keeps the session alive too
+        return allowed
 
     def login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         return _to_login(request)

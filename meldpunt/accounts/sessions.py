@@ -3,18 +3,23 @@
 Sessions live in Django's database session table. A `StaffSession` row per signed-in
 session makes them listable without decoding every session; it names the session by a hash
 of its key. "Last seen" is written at most once per `SEEN_EVERY` per session, so a busy desk
-does not turn every page view into a write.
+does not turn every page view into a write. Each such write also moves the session's expiry:
+a staff session ends after `SESSION_COOKIE_AGE` without a request (the idle time-out), and
+at the latest `MELDPUNT_STAFF_SESSION_HOURS` after its sign-in (`gate.is_staff_verified`),
+however busy.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -22,6 +27,14 @@ from meldpunt.accounts.models import StaffSession
 from meldpunt.lib import useragent
 
 SEEN_EVERY = timedelta(minutes=5)
+# When this session was signed in (time.time()); a second factor given again for a
+# sensitive action does not move it.
+SIGNED_IN_AT = "staff_signed_in_at"
+
+
+def longest() -> timedelta:
+    """How long a staff sign-in lasts at most, busy or not (MELDPUNT_STAFF_SESSION_HOURS)."""
+    return timedelta(hours=settings.MELDPUNT_STAFF_SESSION_HOURS)
 
 
 def digest(session_key: str) -> str:
@@ -43,6 +56,7 @@ def record_sign_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs
         key = request.session.session_key
     if key is None:
         return
+    request.session[SIGNED_IN_AT] = time.time()
     browser, system = useragent.summary(request.headers.get("User-Agent", ""))
     now = timezone.now()
     _know(digest(key), now)
@@ -67,7 +81,8 @@ def forget_sign_out(sender: Any, request: HttpRequest | None, user: Any, **kwarg
 
 # When each session's "last seen" row is known (in this process) to hold that moment or a
 # later one (nothing moves it back): until SEEN_EVERY after it, the UPDATE below could change
-# nothing and is not sent. Not in the session itself: saving the session moves its expiry.
+# nothing and is not sent. Not in the session itself: every host reads the session, but
+# writing the moment there would save the whole session again.
 _known: dict[str, datetime] = {}
 
 
@@ -78,7 +93,7 @@ def _know(found: str, moment: datetime) -> None:
 
 
 def touch(request: HttpRequest) -> None:
-    """Called by the staff gate: one UPDATE that writes only when last seen is stale."""
+    """Called by the staff gate: "last seen" and the session's expiry move when stale."""
     found = current_digest(request)
     if found is None:
         return
@@ -89,11 +104,31 @@ def touch(request: HttpRequest) -> None:
     rows = StaffSession.objects.filter(key_digest=found)
     if rows.filter(last_seen_at__lt=now - SEEN_EVERY).update(last_seen_at=now):
         _know(found, now)
+        _move_expiry(request)
         return
-    # Moved less than SEEN_EVERY ago elsewhere (another process, the sign-in): read when.
+    # Moved less than SEEN_EVERY ago elsewhere (another process, the sign-in), which moved
+    # the expiry then: only read when.
     seen = rows.values_list("last_seen_at", flat=True).first()
     if seen is not None:
         _know(found, seen)
+
+
+def _move_expiry(request: HttpRequest) -> None:
+    """The session expires SESSION_COOKIE_AGE from now: an active member stays signed in, an
+    idle one is signed out after that long, or up to SEEN_EVERY sooner (this runs at most that
+    often). Only the expiry is written: saving the whole session could undo what a parallel
+    request of the same member just stored in it (a second factor given again, say). The
+    cookie stays a browser-session one (SESSION_EXPIRE_AT_BROWSER_CLOSE)."""
+    Session.objects.filter(session_key=request.session.session_key).update(
+        expire_date=request.session.get_expiry_date()
+    )
+
+
+def signed_in_age(request: HttpRequest, second_factor_at: float | None) -> float | None:
+    """Seconds since this session was signed in; a session signed in before that was noted
+    counts from its second factor (`second_factor_at`)."""
+    began = request.session.get(SIGNED_IN_AT, second_factor_at)
+    return None if began is None else time.time() - float(began)
 
 
 def _alive_since(now: datetime) -> datetime:
@@ -102,19 +137,24 @@ def _alive_since(now: datetime) -> datetime:
     return now - timedelta(seconds=settings.SESSION_COOKIE_AGE) - SEEN_EVERY
 
 
+def _maybe_open(now: datetime) -> Q:
+    # Seen lately enough to be within the idle time-out, and signed in within the longest.
+    return Q(last_seen_at__gt=_alive_since(now), created_at__gt=now - longest())
+
+
 def open_sessions(user: Any) -> list[StaffSession]:
     """The user's sessions that may still be open, the most recently seen first."""
     return list(
-        StaffSession.objects.filter(
-            user_id=user.pk, last_seen_at__gt=_alive_since(timezone.now())
-        ).order_by("-last_seen_at")
+        StaffSession.objects.filter(_maybe_open(timezone.now()), user_id=user.pk).order_by(
+            "-last_seen_at"
+        )
     )
 
 
 def open_counts() -> dict[int, int]:
     """Per account number, how many sessions may still be open."""
     counts: dict[int, int] = {}
-    rows = StaffSession.objects.filter(last_seen_at__gt=_alive_since(timezone.now()))
+    rows = StaffSession.objects.filter(_maybe_open(timezone.now()))
     for user_id in rows.values_list("user_id", flat=True):
         counts[user_id] = counts.get(user_id, 0) + 1
     return counts
@@ -143,6 +183,4 @@ def forget_all(user: Any) -> None:
 
 def purge_stale(now: datetime | None = None) -> int:
     """Rows of sessions that have certainly expired."""
-    return StaffSession.objects.filter(
-        last_seen_at__lte=_alive_since(now or timezone.now())
-    ).delete()[0]
+    return StaffSession.objects.exclude(_maybe_open(now or timezone.now())).delete()[0]
