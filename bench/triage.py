@@ -189,6 +189,7 @@ def measure_database(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]
         "reports": args.reports,
         "load": vars(stats),
         "reused": bool(args.reuse),
+        "views": args.views,
         "db_bytes": database_bytes(data_dir),
         "versions": versions(),
     }
@@ -225,9 +226,13 @@ def versions() -> dict[str, str]:
 BENCH_TAGS = {"web": 3, "retest": 50, "embargo": 1000}
 
 
-def ensure_tags_and_views(plan: Any, user: Any) -> tuple[dict[str, int], dict[str, Any]]:
+def ensure_tags_and_views(
+    plan: Any, user: Any, shared: bool = True
+) -> tuple[dict[str, int], dict[str, Any]]:
     """The bench's tags on the loaded reports and three shared saved views; idempotent, so a
-    --reuse run on data loaded before tags existed gets them too."""
+    --reuse run on data loaded before tags existed gets them too. shared=False (--views
+    none): the views are another staff member's own, so the measured user's menu has none."""
+    from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
     from meldpunt.reports.models import SavedView, Tag
@@ -254,6 +259,10 @@ def ensure_tags_and_views(plan: Any, user: Any) -> tuple[dict[str, int], dict[st
             views[name], _ = SavedView.objects.get_or_create(
                 name=name, defaults={"owner": user, "shared": True, "query": query}
             )
+        owner = user if shared else get_user_model().objects.exclude(pk=user.pk).first()
+        SavedView.objects.filter(pk__in=[v.pk for v in views.values()]).update(
+            owner=owner, shared=shared
+        )
     if connection.vendor == "postgresql":
         import triage_load
 
@@ -479,7 +488,7 @@ def measure_pages(
     ]
     # Tags and saved views (issue 16): three tags on a third, a fiftieth and a thousandth of
     # the reports, and three shared views the inbox's menu counts on every inbox page.
-    tag_ids, views = ensure_tags_and_views(plan, user)
+    tag_ids, views = ensure_tags_and_views(plan, user, shared=args.views == "shared")
     tag_sql = (
         f"SELECT {LIST_COLS} FROM reports_report r LEFT JOIN auth_user u ON u.id = r.assignee_id "
         f"WHERE r.state IN ({open_states}) AND r.id IN "
@@ -727,7 +736,8 @@ def summary(results: list[dict[str, Any]]) -> str:
         if r.get("reused"):
             out.append(
                 f"**{r['db']}**: measured again on kept data ({load['reports']:,} reports, "
-                f"database {r['db_bytes'] / 2**30:.2f} GiB); no load in this run.\n"
+                f"database {r['db_bytes'] / 2**30:.2f} GiB); no load in this run; "
+                f"saved views: {r.get('views', 'shared')}.\n"
             )
             continue
         out.append(
@@ -803,6 +813,13 @@ def main() -> int:
         action="append",
         metavar="TEXT",
         help="measure only the pages whose name contains TEXT (repeatable), e.g. inbox, floor",
+    )
+    parser.add_argument(
+        "--views",
+        choices=["shared", "none"],
+        default="shared",
+        help="the three saved views shared (their counts in every inbox page's menu), or "
+        "none in the measured user's menu (the inbox as it is without saved views)",
     )
     parser.add_argument(
         "--reuse",
