@@ -12,7 +12,8 @@ import pytest
 from tests.mailservers import free_port
 from tests.test_commands import MELDPUNT, operator_env, run
 
-pytestmark = pytest.mark.own_instance
+# One worker runs the whole module: its initialised data directory is made once.
+pytestmark = [pytest.mark.own_instance, pytest.mark.xdist_group("bind_address")]
 
 SHOW_URLS = (
     "from django.conf import settings; print(settings.MELDPUNT_BASE_URL, settings.ALLOWED_HOSTS)"

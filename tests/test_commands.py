@@ -57,6 +57,11 @@ def test_it_initialises_a_data_directory_once(tmp_path):
     assert key_file.read_bytes() == keys_before
 
 
+# The tests of each of these fixtures run on one worker: made once (`init`), not per worker.
+INITIALISED = pytest.mark.xdist_group("commands_initialised")
+HTTPS = pytest.mark.xdist_group("commands_https")
+
+
 @pytest.fixture(scope="module")
 def initialised(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One data directory made by `meldpunt init` (keys, database): `check` only reads it."""
@@ -80,6 +85,7 @@ def initialised(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("MELDPUNT_METRICS_ALLOW", "10.0.0.0/33", "'10.0.0.0/33' is not an address or network"),
     ],
 )
+@INITIALISED
 def test_it_explains_a_bad_configuration_in_one_line(initialised, variable, value, message):
     env = operator_env(initialised)
     result = run(["check"], {**env, variable: value})
@@ -220,6 +226,7 @@ def https_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.own_instance
+@HTTPS
 def test_it_passes_check_deploy_with_an_https_base_url_by_default(https_data):
     # No MELDPUNT_SSL_REDIRECT: the proxy redirects (README), so W008 does not apply.
     env = operator_env(
@@ -233,6 +240,7 @@ def test_it_passes_check_deploy_with_an_https_base_url_by_default(https_data):
 
 
 @pytest.mark.own_instance
+@HTTPS
 @pytest.mark.parametrize(
     ("extra", "redirects"),
     [

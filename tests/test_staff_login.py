@@ -130,6 +130,10 @@ def test_it_signs_out_only_by_post(alice):
     assert client.get("/triage/").status_code == 302
 
 
+# The tests of this fixture run on one worker: it is made once (`init`), not once per worker.
+OPERATOR = pytest.mark.xdist_group("staff_login_operator")
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("operator") / "data"
@@ -155,6 +159,7 @@ def createstaff(data_dir, *args: str, password: str | None = "a long enough pass
         (["eve@example.org", "--role", "viewer"], None, "set MELDPUNT_STAFF_PASSWORD"),
     ],
 )
+@OPERATOR
 def test_createstaff_refuses_bad_input_in_one_line(data_dir, args, password, message):
     result = createstaff(data_dir, *args, password=password)
     assert result.returncode != 0
@@ -162,6 +167,7 @@ def test_createstaff_refuses_bad_input_in_one_line(data_dir, args, password, mes
     assert "Traceback" not in result.stderr
 
 
+@OPERATOR
 def test_createstaff_prints_the_totp_uri_and_recovery_codes(data_dir):
     result = createstaff(data_dir, "erin@example.org", "--role", "triager")
     assert result.returncode == 0, result.stderr

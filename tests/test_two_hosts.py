@@ -29,7 +29,8 @@ from tests.mailservers import free_port
 from tests.test_commands import MELDPUNT, operator_env, run
 from tests.test_outbox import Handler
 
-pytestmark = pytest.mark.own_instance
+# One worker runs the whole module: its two hosts start once (~35 s), not once per worker.
+pytestmark = [pytest.mark.own_instance, pytest.mark.xdist_group("two_hosts")]
 
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 PASSWORD = "a long enough passphrase 1"

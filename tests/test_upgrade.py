@@ -217,6 +217,7 @@ def databases(request: pytest.FixtureRequest) -> Any:
 
 
 @pytest.mark.own_instance
+@pytest.mark.xdist_group("upgrade")  # one worker: the earlier version's tree and venv once
 def test_it_opens_everything_an_earlier_version_stored(
     old_python: tuple[Path, Path], databases: Any, tmp_path: Path
 ) -> None:
