@@ -20,12 +20,34 @@ from meldpunt.policy.commitments import current_version, forget_versions
 from meldpunt.reports.models import Report
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-only",
+        action="store_true",
+        help="only the tests that use the database (bin/test's second pass, on PostgreSQL: "
+        "a test without database access gives the same answer on both)",
+    )
+
+
+def _uses_database(item: pytest.Item) -> bool:
+    # pytest-django refuses database access to a test that asks for none of these.
+    names = set(getattr(item, "fixturenames", ()))
+    return (
+        bool(names & {"db", "transactional_db"}) or item.get_closest_marker("django_db") is not None
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests that start an instance of their own (processes, servers: most of the suite's
     time) first, in their usual order, then the rest: with two workers the many short tests
     fill in at the end, instead of one worker finishing a long one while the other idles.
     Deterministic, as pytest-xdist needs every worker to collect the same order."""
     items.sort(key=lambda item: item.get_closest_marker("own_instance") is None)
+    if config.getoption("database_only"):
+        skipped = [item for item in items if not _uses_database(item)]
+        if skipped:
+            config.hook.pytest_deselected(items=skipped)
+            items[:] = [item for item in items if _uses_database(item)]
 
 
 RECEIPT_RE = re.compile(r'id="receipt-code"[^>]*>([0-9A-Z-]+)<')
