@@ -37,12 +37,18 @@ def _uses_database(item: pytest.Item) -> bool:
     )
 
 
+def _light(item: pytest.Item) -> bool:
+    # Heavy: an instance of its own, or a group one worker runs as a whole (xdist_group).
+    return not (item.get_closest_marker("own_instance") or item.get_closest_marker("xdist_group"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests that start an instance of their own (processes, servers: most of the suite's
-    time) first, in their usual order, then the rest: with two workers the many short tests
-    fill in at the end, instead of one worker finishing a long one while the other idles.
-    Deterministic, as pytest-xdist needs every worker to collect the same order."""
-    items.sort(key=lambda item: item.get_closest_marker("own_instance") is None)
+    time) and the groups one worker runs whole first, in their usual order, then the rest:
+    with two workers the many short tests fill in at the end, instead of one worker
+    finishing a long one while the other idles. Deterministic, as pytest-xdist needs every
+    worker to collect the same order. --database-only: see pytest_addoption."""
+    items.sort(key=_light)
     if config.getoption("database_only"):
         skipped = [item for item in items if not _uses_database(item)]
         if skipped:
