@@ -34,7 +34,8 @@ profile and staff base template, no rows and no report query, timed against the 
 plain query; beside the tag filter, the saved view and the first page, the same rows with
 their titles opened from the sealed content (`floor_staff_titles`), and beside the API list a
 bare django-ninja endpoint behind the same token authentication returning the API's plain
-query's 50 rows (`floor_api`); `--only TEXT` limits a run to the pages whose name contains TEXT.
+query's 50 rows (`floor_api`); `--only TEXT` limits a run to the pages whose name contains TEXT;
+`--views none` measures the inbox without the three saved views in the user's menu.
 
 The Markdown summary goes to stdout after the details; progress to stderr.
 """
