@@ -12,8 +12,6 @@ import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import csaf  # type: ignore[import-untyped]  # ships no type hints
-from csaf.csaf.v20 import validate as validate_v20  # type: ignore[import-untyped]
 from django.conf import settings
 from django.urls import reverse
 
@@ -86,6 +84,8 @@ def serialize(document: dict[str, Any]) -> bytes:
 
 def cwe_name(cwe_id: str) -> str:
     """The catalog name CSAF test 6.1.11 expects; the id itself when the catalog lacks it."""
+    import csaf  # type: ignore[import-untyped]  # ships no type hints; see validate()
+
     try:
         return str(csaf.cwe_entry(cwe_id).name)
     except ValueError:
@@ -300,6 +300,10 @@ def build_document(
 
 def validate(document: dict[str, Any]) -> list[str]:
     """[] if the document passes the schema and the mandatory tests; else one line per rule."""
+    # Imported when first used: the package takes ~0.2 s to import, which every command and
+    # process would pay (the URL checks import this module) though few ever validate.
+    from csaf.csaf.v20 import validate as validate_v20  # type: ignore[import-untyped]
+
     report = validate_v20(document, preset="basic")
     messages = []
     for result in report.results:
