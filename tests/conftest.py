@@ -50,10 +50,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     worker to collect the same order. --database-only: see pytest_addoption."""
     items.sort(key=_light)
     if config.getoption("database_only"):
-        skipped = [item for item in items if not _uses_database(item)]
+        kept: list[pytest.Item] = []
+        skipped: list[pytest.Item] = []
+        for item in items:
+            (kept if _uses_database(item) else skipped).append(item)
         if skipped:
             config.hook.pytest_deselected(items=skipped)
-            items[:] = [item for item in items if _uses_database(item)]
+            items[:] = kept
 
 
 RECEIPT_RE = re.compile(r'id="receipt-code"[^>]*>([0-9A-Z-]+)<')

@@ -132,8 +132,8 @@ def signed_in_age(request: HttpRequest, second_factor_at: float | None) -> float
 
 
 def _alive_since(now: datetime) -> datetime:
-    # A session expires this long after its last save; every save is a staff request,
-    # which moved "last seen" to within SEEN_EVERY of it.
+    # A session expires this long after its expiry last moved: a save (a staff request, so
+    # "last seen" is within SEEN_EVERY of it) or `touch` moving "last seen" with it.
     return now - timedelta(seconds=settings.SESSION_COOKIE_AGE) - SEEN_EVERY
 
 
