@@ -30,3 +30,13 @@ class DataChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.xid} ({self.n})"
+
+
+class LookupChange(models.Model):
+    """As DataChange, for the tables the kept look-ups read (MELDPUNT_LOOKUP_TABLES)."""
+
+    xid = models.BigIntegerField(primary_key=True)
+    n = models.BigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"{self.xid} ({self.n})"

@@ -548,6 +548,12 @@ MELDPUNT_UNVERSIONED_TABLES = frozenset(
     }
 )
 MELDPUNT_UNVERSIONED_PREFIXES = ("django_tasks",)  # the task queue the worker polls
+# The tables the inbox's kept look-ups read (meldpunt/lib/changes.py): their writes move the
+# look-ups' own version as well, so a report written leaves the look-ups kept. A look-up that
+# reads any other table is kept under the data version (meldpunt/lib/snapshots.py checks).
+MELDPUNT_LOOKUP_TABLES = frozenset(
+    {"reports_tag", "reports_savedview", "auth_user", "accounts_staffprofile"}
+)
 
 MIDDLEWARE = [
     # First, so that the time it measures includes every other middleware.

@@ -20,6 +20,11 @@ then read at that version or a later one (autocommit: one statement each), which
 data, never older, and its key only comes up again while no such write has committed since
 the version was read. An answer that depends on the time is not kept (`keep`).
 
+The look-ups (`rows`: tags, staff, saved views) are kept under the look-ups' own version,
+read in the same statement, which only writes to the tables they read move: a report
+written does not ask them again. A look-up whose SQL names any other table is kept under the
+data version (checked once per question, from its compiled SQL).
+
 Not kept: on other databases (SQLite has neither), and inside a transaction, whose own
 uncommitted writes the version does not count. Per process and small; what is kept is
 counts and short lists of names and ids (tags, staff, saved views), never report content.
@@ -34,6 +39,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import connections
 from django.db.models import QuerySet
 
@@ -57,24 +63,30 @@ def _keeps(using: str) -> bool:
     )
 
 
-def current_snapshot(using: str) -> str | None:
-    """The version of Meldpunt's data now (meldpunt/lib/changes.py), else the database's
-    snapshot; None where answers are not kept."""
+def current_versions(using: str) -> tuple[str, str] | None:
+    """The versions of Meldpunt's data and of its look-ups now (meldpunt/lib/changes.py),
+    else the database's snapshot for both; None where answers are not kept."""
     if not _keeps(using):
         return None
-    if (found := changes.version(using)) is not None:
+    if (found := changes.versions(using)) is not None:
         return found
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT pg_current_snapshot()::text")
         row = cursor.fetchone()
-    return str(row[0])
+    return str(row[0]), str(row[0])
+
+
+def current_snapshot(using: str) -> str | None:
+    """The version of Meldpunt's data now (`current_versions`' first)."""
+    found = current_versions(using)
+    return found[0] if found is not None else None
 
 
 class Snapshot:
     """One page's view of the database: its snapshot is read once, at the first question."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, str | None] = {}
+        self._seen: dict[str, tuple[str, str] | None] = {}
 
     def answer(
         self,
@@ -82,11 +94,13 @@ class Snapshot:
         ask: Callable[[], T],
         keep: Callable[[T], bool] = lambda _: True,
         using: str = "default",
+        lookup: bool = False,
     ) -> T:
         """ask()'s answer, kept under `question` while the snapshot is the same. The question
         must name everything the answer depends on besides the database; an answer that
-        depends on more (the time, say) is not kept: `keep(answer)` says so."""
-        return self.answers([question], lambda _missing: [ask()], keep, using)[0]
+        depends on more (the time, say) is not kept: `keep(answer)` says so. `lookup`: the
+        answer reads only MELDPUNT_LOOKUP_TABLES, and is kept under their version."""
+        return self.answers([question], lambda _missing: [ask()], keep, using, lookup)[0]
 
     def answers(
         self,
@@ -94,17 +108,19 @@ class Snapshot:
         ask: Callable[[list[int]], list[T]],
         keep: Callable[[T], bool] = lambda _: True,
         using: str = "default",
+        lookup: bool = False,
     ) -> list[T]:
         """As `answer`, for several questions at once: ask(positions) answers those of the
         questions (by position) that are not kept, in one go, in the order asked."""
         if using not in self._seen:
-            self._seen[using] = current_snapshot(using)
+            self._seen[using] = current_versions(using)
         seen = self._seen[using]
         if seen is None or not _keeps(using):  # a transaction begun since the snapshot
             return ask(list(range(len(questions))))
         where = connections[using].settings_dict
         place = f"{where.get('HOST')}:{where.get('PORT')}/{where.get('NAME')}"
-        keys = [(place, seen, *question) for question in questions]
+        kind, version = ("lookup", seen[1]) if lookup else ("data", seen[0])
+        keys = [(place, kind, version, *question) for question in questions]
         found: dict[int, T] = {}
         with _lock:
             for position, key in enumerate(keys):
@@ -139,11 +155,37 @@ def page() -> Iterator[Snapshot]:
         _page.reset(token)
 
 
+# Per question of `rows`: whether its SQL names only look-up tables (compiled once).
+_lookups: dict[tuple[Hashable, ...], bool] = {}
+
+
+def _reads_lookups_only(question: tuple[Hashable, ...], queryset: QuerySet[Any]) -> bool:
+    if (found := _lookups.get(question)) is None:
+        connection = connections[queryset.db]
+        sql = str(queryset.query.clone().get_compiler(queryset.db).as_sql()[0])
+        named = {
+            table
+            for table in connection.introspection.django_table_names()
+            if connection.ops.quote_name(table) in sql
+        }
+        found = bool(named) and named <= settings.MELDPUNT_LOOKUP_TABLES
+        with _lock:
+            if len(_lookups) < SIZE:
+                _lookups[question] = found
+    return found
+
+
 def rows(question: tuple[Hashable, ...], queryset: QuerySet[Any]) -> tuple[Any, ...]:
     """The rows of a short values_list() query, as a tuple (shared: never to be changed);
     within a page kept under `question`, which names the query and all it depends on besides
-    the database (no SQL to compile for a key), else simply read."""
-    return answer(("rows", *question), lambda: tuple(queryset))
+    the database (no SQL to compile for a key), else simply read. A query on the look-up
+    tables alone is kept under their version."""
+    snapshot = _page.get()
+    if snapshot is None:
+        return tuple(queryset.all())
+    lookup = _reads_lookups_only(question, queryset)
+    # A copy of the query: the caller's queryset keeps no rows of its own, read once.
+    return snapshot.answer(("rows", *question), lambda: tuple(queryset.all()), lookup=lookup)
 
 
 def answer(
@@ -170,3 +212,4 @@ def forget() -> None:
     """Drop every kept answer (tests)."""
     with _lock:
         _kept.clear()
+        _lookups.clear()
