@@ -89,6 +89,13 @@ def commit_elsewhere(sql: str, params: list[Any]) -> None:
         other.close()
 
 
+def signed_in_with_a_view() -> Client:
+    """A triager signed in, with a saved view of the "auth" tag in her menu."""
+    alice = make_staff("alice@example.org", "triager")
+    SavedView.objects.create(name="Auth", owner=alice, query="tag=auth&state=all")
+    return sign_in(Client(), alice)
+
+
 @ON_POSTGRES
 def test_a_count_is_asked_once_while_nothing_commits(tagged):
     tag, _ = tagged
@@ -175,9 +182,7 @@ def test_kept_tags_cannot_be_changed_by_a_page(tagged):
 @ON_POSTGRES
 def test_the_inbox_menu_counts_a_report_tagged_a_moment_ago(tagged):
     tag, reports = tagged
-    alice = make_staff("alice@example.org", "triager")
-    SavedView.objects.create(name="Auth", owner=alice, query="tag=auth&state=all")
-    client = sign_in(Client(), alice)
+    client = signed_in_with_a_view()
     shown, queries = while_nothing_commits(lambda: menu(client))
     assert re.search(r">Auth</a>\s*<span class=\"meta\">\(2\)", shown)
     assert counts_run(queries) == []  # nothing committed: kept
@@ -285,9 +290,7 @@ def test_commits_that_no_kept_answer_reads_leave_the_answers_kept(tagged):
     the time, and whatever another database of the server commits, leave the version alone:
     a reload after them counts nothing again. A write to a report does not."""
     _, reports = tagged
-    alice = make_staff("alice@example.org", "triager")
-    SavedView.objects.create(name="Auth", owner=alice, query="tag=auth&state=all")
-    client = sign_in(Client(), alice)
+    client = signed_in_with_a_view()
     load_counts(client)
     commit_elsewhere(
         "INSERT INTO ops_heartbeat (name, host, last_seen) VALUES ('worker', 'b', now()) "
@@ -315,17 +318,21 @@ def test_commits_that_no_kept_answer_reads_leave_the_answers_kept(tagged):
     assert re.search(r">Auth</a>\s*<span class=\"meta\">\(2\)", menu(client))
 
 
-@ON_POSTGRES
-def test_every_table_of_meldpunt_but_the_listed_ones_is_watched(transactional_db):
-    tables = set(connection.introspection.django_table_names(only_existing=True))
-    assert tables >= settings.MELDPUNT_UNVERSIONED_TABLES  # no name left by a rename
+def tables_with(trigger: str) -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "WHERE t.tgname = %s",
-            [changes.TRIGGER],
+            [trigger],
         )
-        triggered = {row[0] for row in cursor.fetchall()}
+        return {row[0] for row in cursor.fetchall()}
+
+
+@ON_POSTGRES
+def test_every_table_of_meldpunt_but_the_listed_ones_is_watched(transactional_db):
+    tables = set(connection.introspection.django_table_names(only_existing=True))
+    assert tables >= settings.MELDPUNT_UNVERSIONED_TABLES  # no name left by a rename
+    triggered = tables_with(changes.TRIGGER)
     assert "reports_report" in triggered and "reports_report_tags" in triggered
     assert triggered == {t for t in tables if changes.watched(t)}
 
@@ -390,9 +397,7 @@ def look_ups_run(queries: CaptureQueriesContext) -> list[str]:
 def test_a_report_written_asks_the_counts_again_but_not_the_look_ups(tagged):
     """The look-ups have a version of their own, which a report's write does not move."""
     _, reports = tagged
-    alice = make_staff("alice@example.org", "triager")
-    SavedView.objects.create(name="Auth", owner=alice, query="tag=auth&state=all")
-    client = sign_in(Client(), alice)
+    client = signed_in_with_a_view()
     first = load_counts(client)
     assert look_ups_run(first) != []  # the first load of this process reads them
     commit_elsewhere("UPDATE reports_report SET credit = credit WHERE id = %s", [reports[0].pk])
@@ -439,10 +444,4 @@ def test_rows_that_read_any_other_table_are_kept_under_the_data_version(tagged):
 def test_the_look_up_tables_have_the_look_ups_trigger(transactional_db):
     tables = set(connection.introspection.django_table_names(only_existing=True))
     assert tables >= settings.MELDPUNT_LOOKUP_TABLES  # no name left by a rename
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-            "WHERE t.tgname = %s",
-            [changes.LOOKUP_TRIGGER],
-        )
-        assert {row[0] for row in cursor.fetchall()} == settings.MELDPUNT_LOOKUP_TABLES
+    assert tables_with(changes.LOOKUP_TRIGGER) == settings.MELDPUNT_LOOKUP_TABLES
