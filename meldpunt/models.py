@@ -20,23 +20,24 @@ class RateLimitBucket(models.Model):
         return f"{self.key[:8]}@{self.window_start:%Y-%m-%d %H:%M}"
 
 
-class DataChange(models.Model):
-    """A transaction that wrote one of Meldpunt's tables (PostgreSQL only: written by a
-    trigger, read as a version of the data; meldpunt/lib/changes.py). `xid` is the writing
+class Change(models.Model):
+    """A transaction that wrote one of the tables a version follows (PostgreSQL only:
+    written by a trigger, read as a version; meldpunt/lib/changes.py). `xid` is the writing
     transaction's id; the row with xid -1 holds how many older rows were folded into it."""
 
     xid = models.BigIntegerField(primary_key=True)
     n = models.BigIntegerField(default=1)
 
-    def __str__(self) -> str:
-        return f"{self.xid} ({self.n})"
-
-
-class LookupChange(models.Model):
-    """As DataChange, for the tables the kept look-ups read (MELDPUNT_LOOKUP_TABLES)."""
-
-    xid = models.BigIntegerField(primary_key=True)
-    n = models.BigIntegerField(default=1)
+    class Meta:
+        abstract = True
 
     def __str__(self) -> str:
         return f"{self.xid} ({self.n})"
+
+
+class DataChange(Change):
+    """For every table of Meldpunt's but the unversioned ones: the data version."""
+
+
+class LookupChange(Change):
+    """For the tables the kept look-ups read (MELDPUNT_LOOKUP_TABLES): their version."""

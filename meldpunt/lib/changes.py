@@ -67,6 +67,7 @@ def _function(name: str, table: str) -> str:
     return FUNCTION.replace("NAME", name).replace("TABLE", table)
 
 
+# Each trigger and the table its rows go into.
 INTO = {TRIGGER: TABLE, LOOKUP_TRIGGER: LOOKUP_TABLE}
 FUNCTIONS = {trigger: _function(trigger, table) for trigger, table in INTO.items()}
 
@@ -79,7 +80,7 @@ def watched(table: str) -> bool:
     """Its commits move the version: not this module's own tables, nor one the settings
     name (MELDPUNT_UNVERSIONED_TABLES and _PREFIXES: no kept answer reads them)."""
     return (
-        table not in (TABLE, LOOKUP_TABLE)
+        table not in INTO.values()
         and table not in settings.MELDPUNT_UNVERSIONED_TABLES
         and not table.startswith(settings.MELDPUNT_UNVERSIONED_PREFIXES)
     )
@@ -121,13 +122,11 @@ def install(using: str = "default") -> list[str]:
     connection = connections[using]
     if connection.vendor != "postgresql":
         return []
-    lacking = _lacking(using)
     with transaction.atomic(using), connection.cursor() as cursor:
         existing = set(connection.introspection.table_names(cursor))
-        for trigger, tables in list(lacking.items()):
-            if INTO[trigger] not in existing:  # migrated back past its table: no trigger
-                lacking[trigger] = []
-                continue
+        # None into a table that is not there (migrated back past it).
+        lacking = {t: tables for t, tables in _lacking(using).items() if INTO[t] in existing}
+        for trigger, tables in lacking.items():
             cursor.execute(FUNCTIONS[trigger])
             for table in tables:
                 name = connection.ops.quote_name(table)
@@ -205,7 +204,7 @@ def compact(using: str = "default") -> bool:
     if connection.vendor != "postgresql":
         return False
     folded = False
-    for table in (TABLE, LOOKUP_TABLE):
+    for table in INTO.values():
         with transaction.atomic(using), connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [table])
             if not cursor.fetchone()[0]:
@@ -219,7 +218,7 @@ def bump(using: str = "default") -> None:
     """New versions, as if every watched table had been written (after a restore)."""
     if connections[using].vendor == "postgresql":
         with connections[using].cursor() as cursor:
-            for table in (TABLE, LOOKUP_TABLE):
+            for table in INTO.values():
                 cursor.execute(BUMP.replace("TABLE", table))
 
 

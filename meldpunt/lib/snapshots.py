@@ -76,12 +76,6 @@ def current_versions(using: str) -> tuple[str, str] | None:
     return str(row[0]), str(row[0])
 
 
-def current_snapshot(using: str) -> str | None:
-    """The version of Meldpunt's data now (`current_versions`' first)."""
-    found = current_versions(using)
-    return found[0] if found is not None else None
-
-
 class Snapshot:
     """One page's view of the database: its snapshot is read once, at the first question."""
 
