@@ -195,3 +195,30 @@ def test_the_api_refuses_a_view_it_cannot_see(alice, carol):
     client = Client(headers={"Authorization": f"Bearer {issue_token(alice, 't')}"})
     response = client.get("/api/v1/reports", {"view": str(hidden.uid)})
     assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_the_menu_counts_read_indexes_alone(alice, auth_reports):
+    """The menu's counts by tag, assignee, severity or decision among the open states need
+    no table row: with the planner kept off sequential and bitmap scans (as at a million
+    reports, where it prefers indexes), each is an index-only scan. Fails with COUNT(id) (the
+    link table's index has no id) or with the filter indexes not ending in the id."""
+    for name, query in (
+        ("Auth", "tag=auth&state=all"),
+        ("Mine", "assignee=me"),
+        ("High", "severity=high"),
+        ("Act", "ssvc=act"),
+    ):
+        SavedView.objects.create(name=name, owner=alice, query=query)
+    client = sign_in(Client(), alice)
+    with CaptureQueriesContext(connection) as queries:
+        menu(client)
+    (counting,) = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN {counting}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    scans = re.findall(r"(Index Only Scan|Index Scan|Seq Scan|Bitmap Heap Scan)", plan)
+    assert len(scans) >= 4, plan
+    assert set(scans) == {"Index Only Scan"}, plan

@@ -35,6 +35,7 @@ ROLE_MAP = {"sec-admins": "admin", "sec-triage": "triager", "sec-view": "viewer"
 # One worker runs the whole module: the provider (a Node process) starts once.
 pytestmark = pytest.mark.xdist_group("oidc_provider")
 
+
 @pytest.fixture(scope="module")
 def provider() -> Iterator[Provider]:
     with running_provider(REDIRECT) as running:
@@ -258,9 +259,7 @@ def test_it_shows_a_clear_page_when_the_provider_is_down_and_break_glass_works(
     configured.LANGUAGE_CODE = "nl"
     dutch = Client(headers={"accept-language": "nl"}).get("/triage/login/sso/")
     assert b"niet bereikbaar" in dutch.content
-    answer = client.post(
-        "/triage/login/", {"username": "root@example.org", "password": PASSWORD}
-    )
+    answer = client.post("/triage/login/", {"username": "root@example.org", "password": PASSWORD})
     assert answer.status_code == 303 and answer["Location"] == "/triage/login/verify/"
 
 

@@ -86,9 +86,7 @@ def idp_sign_in(
     return f"{callback.path}?{callback.query}"
 
 
-def sso(
-    client: Client, user: str, groups: Sequence[str], amr: Sequence[str] = ("pwd",)
-) -> Any:
+def sso(client: Client, user: str, groups: Sequence[str], amr: Sequence[str] = ("pwd",)) -> Any:
     """The whole round trip from the desk's SSO link back to its callback's answer."""
     start = client.get("/triage/login/sso/")
     assert start.status_code == 302, start.status_code
