@@ -551,8 +551,16 @@ MELDPUNT_UNVERSIONED_PREFIXES = ("django_tasks",)  # the task queue the worker p
 # The tables the inbox's kept look-ups read (meldpunt/lib/changes.py): their writes move the
 # look-ups' own version as well, so a report written leaves the look-ups kept. A look-up that
 # reads any other table is kept under the data version (meldpunt/lib/snapshots.py checks).
+# The tags' links are among them: only tagging writes them (and a report's deletion, which
+# the trigger sees as well), so the rows' tags are not read again after each new report.
 MELDPUNT_LOOKUP_TABLES = frozenset(
-    {"reports_tag", "reports_savedview", "auth_user", "accounts_staffprofile"}
+    {
+        "reports_tag",
+        "reports_report_tags",
+        "reports_savedview",
+        "auth_user",
+        "accounts_staffprofile",
+    }
 )
 
 MIDDLEWARE = [

@@ -401,10 +401,38 @@ def test_a_report_written_asks_the_counts_again_but_not_the_look_ups(tagged):
     client = signed_in_with_a_view()
     first = load_counts(client)
     assert look_ups_run(first) != []  # the first load of this process reads them
+    assert rows_tags_run(first) != []
     commit_elsewhere("UPDATE reports_report SET credit = credit WHERE id = %s", [reports[0].pk])
     after_write = load_counts(client)
     assert counts_run(after_write) != []
     assert look_ups_run(after_write) == []
+    assert rows_tags_run(after_write) == []  # the same rows: their tags are kept too
+
+
+def rows_tags_run(queries: CaptureQueriesContext) -> list[str]:
+    """The statement that reads the tags of the page's rows (reports.tags.tags_of)."""
+    return [q["sql"] for q in queries if 'FROM "reports_report_tags" INNER JOIN' in q["sql"]]
+
+
+@ON_POSTGRES
+def test_a_tag_put_on_elsewhere_is_on_the_row_at_the_next_load(tagged):
+    """The rows' tags are kept under the look-ups' version: a link written by another
+    process moves it (and so does a link taken off)."""
+    tag, reports = tagged
+    client = signed_in_with_a_view()
+    chip = 'data-tag="auth">auth</span>'
+
+    def chips() -> int:
+        return client.get("/triage/").content.decode().count(chip)
+
+    assert chips() == 2
+    commit_elsewhere(
+        "INSERT INTO reports_report_tags (report_id, tag_id) VALUES (%s, %s)",
+        [reports[2].pk, tag.pk],
+    )
+    assert chips() == 3
+    commit_elsewhere("DELETE FROM reports_report_tags WHERE report_id = %s", [reports[0].pk])
+    assert chips() == 2
 
 
 @ON_POSTGRES

@@ -20,10 +20,10 @@ then read at that version or a later one (autocommit: one statement each), which
 data, never older, and its key only comes up again while no such write has committed since
 the version was read. An answer that depends on the time is not kept (`keep`).
 
-The look-ups (`rows`: tags, staff, saved views) are kept under the look-ups' own version,
-read in the same statement, which only writes to the tables they read move: a report
-written does not ask them again. A look-up whose SQL names any other table is kept under the
-data version (checked once per question, from its compiled SQL).
+The look-ups (`rows`: tags, staff, saved views, the rows' tags) are kept under the
+look-ups' own version, read in the same statement, which only writes to the tables they
+read move: a report written does not ask them again. A look-up whose SQL names any other
+table is kept under the data version (checked once per query, from its compiled SQL).
 
 Not kept: on other databases (SQLite has neither), and inside a transaction, whose own
 uncommitted writes the version does not count. Per process and small; what is kept is
@@ -149,12 +149,13 @@ def page() -> Iterator[Snapshot]:
         _page.reset(token)
 
 
-# Per question of `rows`: whether its SQL names only look-up tables (compiled once).
-_lookups: dict[tuple[Hashable, ...], bool] = {}
+# Per query of `rows` (the first element of its question): whether its SQL names only
+# look-up tables (compiled once; the rest of a question, ids say, changes no table).
+_lookups: dict[Hashable, bool] = {}
 
 
 def _reads_lookups_only(question: tuple[Hashable, ...], queryset: QuerySet[Any]) -> bool:
-    if (found := _lookups.get(question)) is None:
+    if (found := _lookups.get(question[0])) is None:
         connection = connections[queryset.db]
         sql = str(queryset.query.clone().get_compiler(queryset.db).as_sql()[0])
         named = {
@@ -165,15 +166,16 @@ def _reads_lookups_only(question: tuple[Hashable, ...], queryset: QuerySet[Any])
         found = bool(named) and named <= settings.MELDPUNT_LOOKUP_TABLES
         with _lock:
             if len(_lookups) < SIZE:
-                _lookups[question] = found
+                _lookups[question[0]] = found
     return found
 
 
 def rows(question: tuple[Hashable, ...], queryset: QuerySet[Any]) -> tuple[Any, ...]:
     """The rows of a short values_list() query, as a tuple (shared: never to be changed);
-    within a page kept under `question`, which names the query and all it depends on besides
-    the database (no SQL to compile for a key), else simply read. A query on the look-up
-    tables alone is kept under their version."""
+    within a page kept under `question`, which names the query (its first element, the same
+    for every question of the same tables) and all it depends on besides the database (no
+    SQL to compile for a key), else simply read. A query on the look-up tables alone is kept
+    under their version."""
     snapshot = _page.get()
     if snapshot is None:
         return tuple(queryset.all())

@@ -40,23 +40,19 @@ def tag_id(name: str) -> int | None:
 def tags_of(report_ids: Iterable[int]) -> Mapping[int, tuple[tuple[str, str], ...]]:
     """Each report's tags as (name, colour), by name, in one statement and without model
     instances (a list of 50 reports spent a quarter of its time in prefetching Tag objects:
-    bench/README.md); within a page kept while nothing changed (meldpunt/lib/snapshots.py)."""
+    bench/README.md); within a page kept while no tag was put on or taken off, or renamed
+    (the links and tags are look-up tables: meldpunt/lib/snapshots.py)."""
     wanted = tuple(report_ids)
-
-    def read() -> Mapping[int, tuple[tuple[str, str], ...]]:
-        found: dict[int, list[tuple[str, str]]] = {}
-        through: Any = Report.tags.through  # the stubs do not know the link table's columns
-        links = (
-            through.objects.filter(report_id__in=list(wanted))
-            .order_by("tag__name")
-            .values_list("report_id", "tag__name", "tag__colour")
-        )
-        for report_id, name, colour in links:
-            found.setdefault(report_id, []).append((name, colour))
-        # Read-only: a kept answer is shared by the pages that ask the same question.
-        return MappingProxyType({pk: tuple(tags) for pk, tags in found.items()})
-
-    return snapshots.answer(("tags of", wanted), read)
+    through: Any = Report.tags.through  # the stubs do not know the link table's columns
+    links = (
+        through.objects.filter(report_id__in=list(wanted))
+        .order_by("tag__name")
+        .values_list("report_id", "tag__name", "tag__colour")
+    )
+    found: dict[int, list[tuple[str, str]]] = {}
+    for report_id, name, colour in snapshots.rows(("tags of", wanted), links):
+        found.setdefault(report_id, []).append((name, colour))
+    return MappingProxyType({pk: tuple(tags) for pk, tags in found.items()})
 
 
 def tag_names_of(report_ids: Iterable[int]) -> dict[int, list[str]]:
