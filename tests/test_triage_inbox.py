@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -366,3 +366,29 @@ def test_the_inbox_says_ages_and_clocks_in_djangos_words(language):
             assert _since(now - delta, now) == timesince(now - delta, now)
             assert _until(now + delta, now) == timeuntil(now + delta, now)
         assert _since(now - timedelta(days=2, hours=3), now) != _since(now - timedelta(days=1), now)
+
+
+def test_the_received_moment_is_in_each_visitors_language_and_zone(alice):
+    """The cell is formatted once per report (kept per process); the language, whose month
+    names it holds, and the time zone are part of what it is kept under."""
+    from django.utils import translation
+    from django.utils.formats import date_format
+
+    report = new_report()
+    received = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
+    Report.objects.filter(pk=report.pk).update(created_at=received)
+    client = sign_in(Client(), alice)
+    seen = {}
+    for language in ("nl", "fr", "en", "nl"):
+        page = client.get("/triage/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        cell = re.search(r'<time datetime="([^"]+)" title="([^"]+)">', page)
+        assert cell
+        with translation.override(language):
+            local = timezone.localtime(received)
+            assert cell[2] == date_format(local, "DATETIME_FORMAT"), language
+        assert cell[1] == local.replace(microsecond=0).isoformat()
+        seen[language] = cell[2]
+    assert len(set(seen.values())) == 3  # "maart", "mars", "March" (or the zone's next day)
+    with timezone.override("Pacific/Auckland"):
+        page = client.get("/triage/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "2026-03-03T12:30:00+13:00" in page

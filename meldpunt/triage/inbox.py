@@ -10,7 +10,8 @@ import html
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
+from functools import lru_cache
 from typing import Any, cast
 
 from django import forms
@@ -432,6 +433,17 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
+@lru_cache(maxsize=4096)
+def _received_cell(
+    created_at: datetime, zone: tzinfo, language: str | None, datetime_format: str
+) -> tuple[str, str]:
+    """A row's received moment, as its `<time datetime>` and in the language's format (its
+    month names are the active language's: that is part of the key). The same reports head
+    the inbox on every load, and formatting them was ~5% of its time."""
+    local = timezone.localtime(created_at, zone)
+    return _e(html_datetime(local)), _e(dateformat.format(local, datetime_format))
+
+
 def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
     """The table's rows as HTML, made here: through the template engine's look-ups per
     variable they cost the page more than its SQL (bench/README.md). Everything is escaped:
@@ -472,18 +484,20 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
         "meta": '<span class="meta">{}</span>',
     }
     datetime_format = get_format("DATETIME_FORMAT")  # the language's, looked up once
+    zone, language = timezone.get_current_timezone(), get_language()
     html_rows = []
     for row in rows:
         r = row.report
         uid = _e(r.uid)
+        reference = r.reference
         html_rows.append(
             _ROW.format(
                 overdue_class if r.overdue else "",  # type: ignore[attr-defined]
-                _SELECT.format(uid, uid, uid, _e(select_label % {"ref": r.reference}))
+                _SELECT.format(uid, uid, uid, _e(select_label % {"ref": reference}))
                 if selectable
                 else "",
                 _e(row.url),
-                _e(r.reference),
+                _e(reference),
                 not_reached if r.not_reached else "",  # type: ignore[attr-defined]
                 late_promise if r.promises_late else "",  # type: ignore[attr-defined]
                 scope_badges.get(r.scope_verdict, ""),
@@ -507,8 +521,7 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
                 else not_assessed,
                 decisions.get(r.ssvc_decision, none),
                 _e(r.assignee.get_username()) if r.assignee else unassigned,
-                _e(html_datetime(local := timezone.localtime(r.created_at))),
-                _e(dateformat.format(local, datetime_format)),  # as date_format() does
+                *_received_cell(r.created_at, zone, language, datetime_format),
                 _e(row.age),
                 clock_markup[row.clock_kind].format(_e(row.clock))
                 if row.clock_kind in clock_markup
