@@ -474,3 +474,27 @@ def test_the_look_up_tables_have_the_look_ups_trigger(transactional_db):
     tables = set(connection.introspection.django_table_names(only_existing=True))
     assert tables >= settings.MELDPUNT_LOOKUP_TABLES  # no name left by a rename
     assert tables_with(changes.LOOKUP_TRIGGER) == settings.MELDPUNT_LOOKUP_TABLES
+
+
+@ON_POSTGRES
+def test_a_report_written_counts_the_views_again_from_their_kept_sql(tagged, monkeypatch):
+    """A view's count SQL is made from its query, the user and the tags' ids: a report's
+    write runs it again without making it again; a tag deleted elsewhere is seen."""
+    from meldpunt.reports import saved_views
+
+    tag, reports = tagged
+    alice = make_staff("alice@example.org", "triager")
+    SavedView.objects.create(name="Auth open", owner=alice, query="tag=auth")
+    client = sign_in(Client(), alice)
+    assert re.search(r">Auth open</a>\s*<span class=\"meta\">\(2\)", menu(client))
+    made: list[object] = []
+    real = saved_views.counting
+    monkeypatch.setattr(saved_views, "counting", lambda *a: made.append(a) or real(*a))
+    commit_elsewhere(
+        "UPDATE reports_report SET state = %s WHERE id = %s", [State.CLOSED, reports[0].pk]
+    )
+    assert re.search(r">Auth open</a>\s*<span class=\"meta\">\(1\)", menu(client))
+    assert made == []
+    commit_elsewhere("DELETE FROM reports_report_tags WHERE tag_id = %s", [tag.pk])
+    commit_elsewhere("DELETE FROM reports_tag WHERE id = %s", [tag.pk])
+    assert "uses a tag that was deleted" in menu(client)

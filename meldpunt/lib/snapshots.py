@@ -27,7 +27,8 @@ table is kept under the data version (checked once per query, from its compiled 
 
 Not kept: on other databases (SQLite has neither), and inside a transaction, whose own
 uncommitted writes the version does not count. Per process and small; what is kept is
-counts and short lists of names and ids (tags, staff, saved views), never report content.
+counts, short lists of names and ids (tags, staff, saved views) and the SQL of the menu's
+counts, never report content.
 """
 
 from __future__ import annotations
@@ -196,11 +197,12 @@ def answers(
     questions: Sequence[tuple[Hashable, ...]],
     ask: Callable[[list[int]], list[T]],
     keep: Callable[[T], bool] = lambda _: True,
+    lookup: bool = False,
 ) -> list[T]:
     """Snapshot.answers within a page; elsewhere ask them all."""
     snapshot = _page.get()
     if snapshot is not None:
-        return snapshot.answers(questions, ask, keep)
+        return snapshot.answers(questions, ask, keep, lookup=lookup)
     return ask(list(range(len(questions))))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import connections
@@ -157,36 +157,48 @@ def count_reports(f: ReportFilter, now: datetime) -> int:
     return _counted(f, now).count()
 
 
+class Counting(NamedTuple):
+    """One filter's count as a scalar subquery, to be run with others (count_together)."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+def counting(f: ReportFilter, now: datetime) -> Counting | int:
+    """count_reports of the filter as a scalar subquery; the count itself where no SQL is
+    needed (a query that can match nothing) or it takes a statement of its own (one that is
+    not one row per report)."""
+    rows = _counted(f, now).order_by()
+    if rows.query.is_empty():  # e.g. a search that matched nothing: no SQL to run
+        return 0
+    if rows.query.distinct or rows.query.combinator:  # not one row per report
+        return rows.count()
+    # COUNT(*) as .count() asks it: COUNT(id) made PostgreSQL read each row for its id where
+    # an index alone can say how many rows match (bench/README.md).
+    counted = rows.annotate(n=Func(Star(), function="COUNT", output_field=IntegerField()))
+    sql, params = counted.values("n").query.get_compiler(using=Report.objects.db).as_sql()
+    return Counting(f"({sql})", tuple(params))
+
+
+def count_together(countings: Sequence[Counting | int]) -> list[int]:
+    """The counts, those still to run in one statement (each subquery is planned on its own,
+    as its COUNT would be)."""
+    sqls = [c for c in countings if isinstance(c, Counting)]
+    if not sqls:
+        return [int(c) for c in countings if not isinstance(c, Counting)]
+    # One statement: every count from the reports' database.
+    with connections[Report.objects.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(c.sql for c in sqls)}", [p for c in sqls for p in c.params]
+        )
+        counted = iter(cursor.fetchone())
+    return [int(next(counted)) if isinstance(c, Counting) else c for c in countings]
+
+
 def count_many(filters: Sequence[ReportFilter], now: datetime) -> list[int]:
-    """count_reports of each filter, in one statement: a scalar subquery per filter, each
-    planned on its own as its COUNT would be (the inbox's menu counts several views on a
-    page; a statement each cost a round trip and the framework's work around it)."""
-    using = Report.objects.db  # one statement: every count from the reports' database
-    sqls: list[str] = []
-    params: list[Any] = []
-    found: list[int | None] = []
-    for f in filters:
-        rows = _counted(f, now).order_by()
-        if rows.query.is_empty():  # e.g. a search that matched nothing: no SQL to run
-            found.append(0)
-            continue
-        if rows.query.distinct or rows.query.combinator:  # not one row per report
-            found.append(rows.count())
-            continue
-        # COUNT(*) as .count() asks it: COUNT(id) made PostgreSQL read each row for its id
-        # where an index alone can say how many rows match (bench/README.md).
-        counting = rows.annotate(n=Func(Star(), function="COUNT", output_field=IntegerField()))
-        counting = counting.values("n")
-        sql, more = counting.query.get_compiler(using=using).as_sql()
-        sqls.append(f"({sql})")
-        params.extend(more)
-        found.append(None)
-    if sqls:
-        with connections[using].cursor() as cursor:
-            cursor.execute(f"SELECT {', '.join(sqls)}", params)
-            counted = iter(cursor.fetchone())
-        found = [int(next(counted)) if n is None else n for n in found]
-    return cast(list[int], found)
+    """count_reports of each filter, in one statement (the inbox's menu counts several views
+    on a page; a statement each cost a round trip and the framework's work around it)."""
+    return count_together([counting(f, now) for f in filters])
 
 
 def inbox_filter(f: Mapping[str, Any], user: AbstractBaseUser | AnonymousUser) -> ReportFilter:

@@ -25,10 +25,12 @@ from meldpunt.lib import snapshots
 from meldpunt.reports.filters import (
     ME,
     UNASSIGNED,
+    Counting,
     ReportFilter,
     UnknownFilterValue,
-    count_many,
     count_reports,
+    count_together,
+    counting,
     inbox_filter,
 )
 from meldpunt.reports.models import SavedView
@@ -153,6 +155,11 @@ def view_filter(view: Filters, user: User) -> ReportFilter:
     return inbox_filter(view_params(view), user)
 
 
+def _sql_of_a_timeless_count(made: tuple[Counting | int, bool] | None) -> bool:
+    """Keep a view's count SQL that does not ask the time (nor a count already made)."""
+    return made is None or (isinstance(made[0], Counting) and not made[1])
+
+
 def _timeless(counted: tuple[object, bool]) -> bool:
     """Keep a count whose filter does not ask the time (the second of the pair says it does)."""
     return not counted[1]
@@ -180,22 +187,30 @@ def counts(
     queries = [clean_query(view.query) for view in views]
     asked = [q for q in dict.fromkeys(queries) if known is None or q != known[0]]
 
+    def made(query: str) -> tuple[Counting | int, bool] | None:
+        """A view's count, made ready to run, and whether it asks the time; None for a view
+        whose tag was deleted."""
+        try:
+            wanted = view_filter(_Query(query), user)
+        except UnknownFilterValue:
+            return None
+        return counting(wanted, now), wanted.uses_time()
+
     def count(positions: list[int]) -> list[tuple[int | None, bool]]:
-        # Made from the query and the user alone, a filter is not even made again when kept;
-        # those to count are counted in one statement.
-        wanted: dict[int, ReportFilter | None] = {}
-        for position in positions:
-            try:
-                wanted[position] = view_filter(_Query(asked[position]), user)
-            except UnknownFilterValue:
-                wanted[position] = None  # a deleted tag stays deleted while nothing commits
-        valid = [(p, f) for p in positions if (f := wanted[p]) is not None]
-        many = count_many([f for _, f in valid], now)
-        counted = {p: n for (p, _), n in zip(valid, many, strict=True)}
-        return [
-            (None, False) if (f := wanted[p]) is None else (counted[p], f.uses_time())
-            for p in positions
-        ]
+        # A view's count is made from its query, the user and the look-ups alone (the tags'
+        # ids): its SQL is kept under the look-ups' version (a deleted tag stays deleted
+        # while none is made), so a report's write leaves it compiled; not when it asks the
+        # time, or is a number already. Those to count are counted in one statement.
+        ready = snapshots.answers(
+            [("view count SQL", user.pk, asked[p]) for p in positions],
+            lambda missing: [made(asked[positions[m]]) for m in missing],
+            keep=_sql_of_a_timeless_count,
+            lookup=True,
+        )
+        valid = [(p, found) for p, found in zip(positions, ready, strict=True) if found]
+        many = count_together([sql for _, (sql, _uses_time) in valid])
+        counted = {p: (n, uses_time) for (p, (_, uses_time)), n in zip(valid, many, strict=True)}
+        return [counted.get(p, (None, False)) for p in positions]
 
     questions = [("view count", user.pk, query) for query in asked]
     answered = snapshots.answers(questions, count, _timeless)
