@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import sys
 import time
@@ -87,7 +88,7 @@ def main() -> int:
         get(args.path)
     print(f"\n{len(captured)} statements, {sum(q[0] for q in captured):.1f} ms:")
     for ms, sql, _params in captured:
-        print(f"  {ms:7.2f}  {sql[:160]}")
+        print(f"  {ms:7.2f}  {sql if os.environ.get('FULL_SQL') else sql[:160]}")
 
     profile = cProfile.Profile()
     for _ in range(args.requests):
