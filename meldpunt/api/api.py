@@ -40,6 +40,7 @@ from meldpunt.api.tokens import token_for
 from meldpunt.audit.actors import actor, staff
 from meldpunt.audit.log import append as audit
 from meldpunt.audit.log import bind as audit_bind
+from meldpunt.lib import snapshots
 from meldpunt.lib.uploads import IncomingFile, file_response, read_uploads, shown_file_name
 from meldpunt.policy.commitments import CATEGORIES
 from meldpunt.reports import (
@@ -171,7 +172,10 @@ def _api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     @functools.wraps(view)  # keeps ninja's csrf_exempt mark
     def json_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         language = api_language(request)
-        with translation.override(language):
+        # A page's kept answers (meldpunt/lib/snapshots.py), as on the desk's pages: the
+        # tags of the listed reports and the tag directory are read once while no tag
+        # changes.
+        with translation.override(language), snapshots.page():
             # A context of its own: what the token binds for the audit log ends here.
             response = contextvars.copy_context().run(view, request, *args, **kwargs)
         if isinstance(response, HttpResponseNotAllowed):
