@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
 
@@ -158,7 +159,10 @@ _lookups: dict[Hashable, bool] = {}
 def _reads_lookups_only(question: tuple[Hashable, ...], queryset: QuerySet[Any]) -> bool:
     if (found := _lookups.get(question[0])) is None:
         connection = connections[queryset.db]
-        sql = str(queryset.query.clone().get_compiler(queryset.db).as_sql()[0])
+        try:
+            sql = str(queryset.query.clone().get_compiler(queryset.db).as_sql()[0])
+        except EmptyResultSet:  # matches nothing (an empty IN list): no SQL to tell by
+            return False
         named = {
             table
             for table in connection.introspection.django_table_names()

@@ -43,6 +43,8 @@ def tags_of(report_ids: Iterable[int]) -> Mapping[int, tuple[tuple[str, str], ..
     bench/README.md); within a page kept while no tag was put on or taken off, or renamed
     (the links and tags are look-up tables: meldpunt/lib/snapshots.py)."""
     wanted = tuple(report_ids)
+    if not wanted:  # an empty page: nothing to ask (and no SQL to check)
+        return MappingProxyType({})
     through: Any = Report.tags.through  # the stubs do not know the link table's columns
     links = (
         through.objects.filter(report_id__in=list(wanted))
