@@ -149,6 +149,9 @@ class Report(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_reports",
+        # No index of its own: reports_assignee_state_idx (assignee, state, id) below serves
+        # every look-up by assignee, and the counts by it from the index alone.
+        db_index=False,
     )
     valid = models.BooleanField(null=True, blank=True)
     in_scope = models.BooleanField(null=True, blank=True)
