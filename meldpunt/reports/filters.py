@@ -181,8 +181,9 @@ def counting(f: ReportFilter, now: datetime) -> Counting | int:
 
 
 def count_together(countings: Sequence[Counting | int]) -> list[int]:
-    """The counts, those still to run in one statement (each subquery is planned on its own,
-    as its COUNT would be)."""
+    """The counts, those still to run in one statement, each subquery planned on its own as
+    its COUNT would be (the inbox's menu counts several views on a page; a statement each
+    cost a round trip and the framework's work around it)."""
     sqls = [c for c in countings if isinstance(c, Counting)]
     if not sqls:
         return [int(c) for c in countings if not isinstance(c, Counting)]
@@ -193,12 +194,6 @@ def count_together(countings: Sequence[Counting | int]) -> list[int]:
         )
         counted = iter(cursor.fetchone())
     return [int(next(counted)) if isinstance(c, Counting) else c for c in countings]
-
-
-def count_many(filters: Sequence[ReportFilter], now: datetime) -> list[int]:
-    """count_reports of each filter, in one statement (the inbox's menu counts several views
-    on a page; a statement each cost a round trip and the framework's work around it)."""
-    return count_together([counting(f, now) for f in filters])
 
 
 def inbox_filter(f: Mapping[str, Any], user: AbstractBaseUser | AnonymousUser) -> ReportFilter:
