@@ -40,7 +40,6 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
@@ -168,7 +167,7 @@ def _reads_lookups_only(question: tuple[Hashable, ...], queryset: QuerySet[Any])
             for table in connection.introspection.django_table_names()
             if connection.ops.quote_name(table) in sql
         }
-        found = bool(named) and named <= settings.MELDPUNT_LOOKUP_TABLES
+        found = bool(named) and all(changes.looked_up(table) for table in named)
         with _lock:
             if len(_lookups) < SIZE:
                 _lookups[question[0]] = found
