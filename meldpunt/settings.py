@@ -542,7 +542,6 @@ MELDPUNT_UNVERSIONED_TABLES = frozenset(
         "meldpunt_ratelimitbucket",
         "audit_auditentry",  # every report read is audited
         "audit_audithead",
-        "api_apitoken",  # "last used"
         "webhooks_delivery",  # the worker's attempts
         "webhooks_attempt",
     }
@@ -553,8 +552,11 @@ MELDPUNT_UNVERSIONED_PREFIXES = ("django_tasks",)  # the task queue the worker p
 # reads any other table is kept under the data version (meldpunt/lib/snapshots.py checks).
 # The tags' links are among them: only tagging writes them (and a report's deletion, which
 # the trigger sees as well), so the rows' tags are not read again after each new report.
+# The API's tokens are among them (meldpunt/api/tokens.py keeps a token's look-up): their
+# "last used" time is written at most once a minute per token, which moves both versions.
 MELDPUNT_LOOKUP_TABLES = frozenset(
     {
+        "api_apitoken",
         "reports_tag",
         "reports_report_tags",
         "reports_savedview",

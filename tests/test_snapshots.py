@@ -190,10 +190,10 @@ def test_an_empty_page_in_a_process_that_has_seen_nothing_yet(transactional_db):
     with snapshots.page():
         assert dict(tags_of([])) == {}
         empty = Report.objects.filter(pk__in=[]).values_list("pk", flat=True)
-        assert snapshots.rows(("no reports",), empty) == ()
+        assert snapshots.rows(("no reports",), lambda: empty) == ()
         # Undecided, not decided wrongly: the same query with ids is kept as it should be.
         some = Report.objects.filter(pk__in=[1]).values_list("pk", flat=True)
-        assert snapshots.rows(("no reports",), some) == ()
+        assert snapshots.rows(("no reports",), lambda: some) == ()
 
 
 @ON_POSTGRES
@@ -458,7 +458,7 @@ def test_a_look_up_is_read_again_once_its_own_tables_are_written(tagged):
     staff = StaffProfile.objects.order_by("user__username").values_list("user__username", flat=True)
     with snapshots.page():
         assert tag_names() == ("auth",)
-        assert snapshots.rows(("staff names",), staff) == ("alice@example.org",)
+        assert snapshots.rows(("staff names",), lambda: staff) == ("alice@example.org",)
     commit_elsewhere(
         "INSERT INTO reports_tag (uid, name, colour, description) VALUES (%s, %s, %s, '')",
         [str(uuid.uuid4()), "billing", "blue"],
@@ -468,7 +468,7 @@ def test_a_look_up_is_read_again_once_its_own_tables_are_written(tagged):
     )
     with snapshots.page():
         assert tag_names() == ("auth", "billing")
-        assert snapshots.rows(("staff names",), staff) == ("al@example.org",)
+        assert snapshots.rows(("staff names",), lambda: staff) == ("al@example.org",)
 
 
 @ON_POSTGRES
@@ -478,12 +478,15 @@ def test_rows_that_read_any_other_table_are_kept_under_the_data_version(tagged):
     tag, reports = tagged
     states = Report.objects.filter(tags=tag).order_by("pk").values_list("state", flat=True)
     with snapshots.page():
-        assert snapshots.rows(("tagged states",), states) == (State.RECEIVED, State.RECEIVED)
+        assert snapshots.rows(("tagged states",), lambda: states) == (
+            State.RECEIVED,
+            State.RECEIVED,
+        )
     commit_elsewhere(
         "UPDATE reports_report SET state = %s WHERE id = %s", [State.CLOSED, reports[0].pk]
     )
     with snapshots.page():
-        assert snapshots.rows(("tagged states",), states) == (State.CLOSED, State.RECEIVED)
+        assert snapshots.rows(("tagged states",), lambda: states) == (State.CLOSED, State.RECEIVED)
 
 
 @ON_POSTGRES
@@ -544,3 +547,91 @@ def test_the_api_list_keeps_its_reports_tags_like_the_inbox(tagged):
         [reports[2].pk, tag.pk],
     )
     assert sorted(tags_listed().values()) == [["auth"], ["auth"], ["auth"]]
+
+
+def token_reads(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries if 'FROM "api_apitoken"' in q["sql"]]
+
+
+@pytest.fixture
+def api_client(transactional_db: Any) -> tuple[Client, str]:
+    """A triager's read token, and a client that sends it."""
+    from meldpunt.api.tokens import issue_token
+
+    token = issue_token(make_staff("alice@example.org", "triager"), "script")
+    client = Client(headers={"Authorization": f"Bearer {token}"})
+    assert client.get("/api/v1/reports").status_code == 200  # its "last used" written
+    return client, token
+
+
+@ON_POSTGRES
+def test_a_token_is_looked_up_once_while_nothing_commits(api_client):
+    """A script calling the API again and again does not look its token up each time."""
+    client, _token = api_client
+    _answer, queries = while_nothing_commits(lambda: client.get("/api/v1/tags"))
+    assert token_reads(queries) == []
+
+
+@ON_POSTGRES
+@pytest.mark.parametrize(
+    "write",
+    [
+        "UPDATE api_apitoken SET revoked_at = now()",
+        "UPDATE auth_user SET is_active = false WHERE username = 'alice@example.org'",
+        "DELETE FROM accounts_staffprofile",
+    ],
+    ids=["revoked", "deactivated", "no longer staff"],
+)
+def test_a_token_revoked_elsewhere_is_refused_at_the_next_request(api_client, write):
+    client, _token = api_client
+    while_nothing_commits(lambda: client.get("/api/v1/tags"))  # kept now
+    commit_elsewhere(write, [])
+    assert client.get("/api/v1/tags").status_code == 401
+
+
+@ON_POSTGRES
+def test_a_kept_token_still_expires_and_its_staff_members_new_role_applies(api_client):
+    from meldpunt.api.models import ApiToken
+    from meldpunt.api.tokens import token_for
+
+    _client, raw = api_client
+    ApiToken.objects.update(expires_at=timezone.now() + timedelta(hours=1))
+    with snapshots.page():
+        first = token_for(raw)
+    with snapshots.page():
+        second = token_for(raw)
+        later = timezone.now() + timedelta(hours=2)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("meldpunt.api.tokens.timezone.now", lambda: later)
+            assert token_for(raw) is None  # expired, though kept
+    assert first is not None and second is not None
+    # Each request has instances of its own: nothing one request sets is seen by another.
+    assert first is not second and first.user is not second.user
+    assert second.user.staff.role == "triager"
+    # The secrets stay in the database: not loaded, so not kept in memory.
+    loaded = set(second.user.__dict__) | set(second.user.staff.__dict__)
+    assert {"password", "totp_blob"} & loaded == set()
+    commit_elsewhere("UPDATE accounts_staffprofile SET role = 'viewer'", [])
+    with snapshots.page():
+        third = token_for(raw)
+    assert third is not None and third.user.staff.role == "viewer"
+
+
+@ON_POSTGRES
+def test_a_kept_look_up_makes_no_queryset(tagged):
+    """Making the queryset costs more than finding its kept rows: `rows` makes it only to
+    read it or to check its tables."""
+    made: list[int] = []
+
+    def names() -> Any:
+        made.append(1)
+        return Tag.objects.order_by("name").values_list("name", flat=True)
+
+    def load() -> int:
+        before = len(made)
+        with snapshots.page():
+            assert snapshots.rows(("tag names",), names) == ("auth",)
+        return len(made) - before
+
+    made_again, _queries = while_nothing_commits(load)
+    assert made_again == 0

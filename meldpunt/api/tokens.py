@@ -7,16 +7,18 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from meldpunt.accounts.models import REPORT_CHANGERS, Role
+from meldpunt.accounts.models import REPORT_CHANGERS, Role, StaffProfile
 from meldpunt.api.models import SCOPES, ApiToken
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
+from meldpunt.lib import snapshots
 from meldpunt.lib.crypto import load_keyring
 
 PREFIX = "mp_"
@@ -67,22 +69,64 @@ def issue_token(
     return token
 
 
+# What a token's look-up reads of the token, its staff member and their profile: every
+# column but the secrets (the password's hash, the TOTP seed), which an API request never
+# needs and which are not kept in memory with the answer.
+_SECRETS = {"password", "totp_blob", "last_totp_step"}
+_PARTS: tuple[tuple[type[models.Model], str, tuple[str, ...]], ...] = tuple(
+    (model, prefix, tuple(f.attname for f in model._meta.concrete_fields if f.name not in _SECRETS))
+    for model, prefix in ((ApiToken, ""), (User, "user__"), (StaffProfile, "user__staff__"))
+)
+
+
+def _live_row(wanted: bytes) -> tuple[Any, ...] | None:
+    """The row of the token with this digest, if it is not revoked and its staff member is
+    active: the token's, the user's and the profile's columns (_PARTS), in one statement."""
+    columns = [prefix + name for _model, prefix, names in _PARTS for name in names]
+    return (
+        ApiToken.objects.filter(
+            digest=wanted, revoked_at=None, user__is_active=True, user__staff__isnull=False
+        )
+        .values_list(*columns)
+        .first()
+    )
+
+
+def _instances(row: tuple[Any, ...], using: str) -> ApiToken:
+    """The token with its user and profile, new instances of a kept row (never shared
+    between requests)."""
+    made: list[models.Model] = []
+    start = 0
+    for model, _prefix, names in _PARTS:
+        made.append(model.from_db(using, list(names), row[start : start + len(names)]))
+        start += len(names)
+    token, user = cast(ApiToken, made[0]), cast(User, made[1])
+    token.user = user
+    user.staff = cast(StaffProfile, made[2])
+    return token
+
+
 def token_for(token: str) -> ApiToken | None:
-    """The live token (not revoked, not expired, its staff member active), or None."""
+    """The live token (not revoked, not expired, its staff member active), or None.
+
+    Within a request (meldpunt/lib/snapshots.py's page) the row is kept under the look-ups'
+    version, which every write to the tokens, users and staff profiles moves (revoking a
+    token, deactivating or demoting its staff member, on any host): a script calling the
+    API many times a second does not look its token up each time. A digest that matches no
+    live token is not kept. Expiry is checked at each call."""
     if not token.startswith(PREFIX) or len(token) > 100:
         return None
     wanted = _digest(token)
     now = timezone.now()
-    found = (
-        ApiToken.objects.select_related("user__staff")
-        .filter(digest=wanted, revoked_at=None, user__is_active=True)
-        .first()
+    row = snapshots.answer(
+        ("api-token", wanted), lambda: _live_row(wanted), keep=lambda r: r is not None, lookup=True
     )
-    if found is None or not hmac.compare_digest(bytes(found.digest), wanted):
+    if row is None:
+        return None
+    found = _instances(row, ApiToken.objects.db)
+    if not hmac.compare_digest(bytes(found.digest), wanted):
         return None
     if found.expires_at is not None and found.expires_at <= now:
-        return None
-    if getattr(found.user, "staff", None) is None:
         return None
     if found.last_used_at is None or now - found.last_used_at >= LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)

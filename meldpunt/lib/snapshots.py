@@ -20,7 +20,8 @@ then read at that version or a later one (autocommit: one statement each), which
 data, never older, and its key only comes up again while no such write has committed since
 the version was read. An answer that depends on the time is not kept (`keep`).
 
-The look-ups (`rows`: tags, staff, saved views, the rows' tags) are kept under the
+The look-ups (`rows`: tags, staff, saved views, the rows' tags; the API's live tokens,
+meldpunt/api/tokens.py) are kept under the
 look-ups' own version, read in the same statement, which only writes to the tables they
 read move: a report written does not ask them again. A look-up whose SQL names any other
 table is kept under the data version (checked once per query, from its compiled SQL).
@@ -155,8 +156,9 @@ def page() -> Iterator[Snapshot]:
 _lookups: dict[Hashable, bool] = {}
 
 
-def _reads_lookups_only(question: tuple[Hashable, ...], queryset: QuerySet[Any]) -> bool:
+def _reads_lookups_only(question: tuple[Hashable, ...], query: Callable[[], QuerySet[Any]]) -> bool:
     if (found := _lookups.get(question[0])) is None:
+        queryset = query()
         connection = connections[queryset.db]
         try:
             sql = str(queryset.query.clone().get_compiler(queryset.db).as_sql()[0])
@@ -174,26 +176,32 @@ def _reads_lookups_only(question: tuple[Hashable, ...], queryset: QuerySet[Any])
     return found
 
 
-def rows(question: tuple[Hashable, ...], queryset: QuerySet[Any]) -> tuple[Any, ...]:
+def rows(question: tuple[Hashable, ...], query: Callable[[], QuerySet[Any]]) -> tuple[Any, ...]:
     """The rows of a short values_list() query, as a tuple (shared: never to be changed);
     within a page kept under `question`, which names the query (its first element, the same
     for every question of the same tables) and all it depends on besides the database (no
     SQL to compile for a key), else simply read. A query on the look-up tables alone is kept
-    under their version."""
+    under their version. `query()` makes the queryset, only when it is to be read or its
+    tables are to be checked: building one costs more than finding a kept answer."""
     snapshot = _page.get()
     if snapshot is None:
-        return tuple(queryset.all())
-    lookup = _reads_lookups_only(question, queryset)
-    # A copy of the query: the caller's queryset keeps no rows of its own, read once.
-    return snapshot.answer(("rows", *question), lambda: tuple(queryset.all()), lookup=lookup)
+        return tuple(query().all())
+    lookup = _reads_lookups_only(question, query)
+    # A copy of the query: a queryset given again keeps no rows of its own, read once.
+    return snapshot.answer(("rows", *question), lambda: tuple(query().all()), lookup=lookup)
 
 
 def answer(
-    question: tuple[Hashable, ...], ask: Callable[[], T], keep: Callable[[T], bool] = lambda _: True
+    question: tuple[Hashable, ...],
+    ask: Callable[[], T],
+    keep: Callable[[T], bool] = lambda _: True,
+    lookup: bool = False,
 ) -> T:
     """Snapshot.answer within a page; elsewhere simply ask()."""
     snapshot = _page.get()
-    return snapshot.answer(question, ask, keep) if snapshot is not None else ask()
+    if snapshot is None:
+        return ask()
+    return snapshot.answer(question, ask, keep, lookup=lookup)
 
 
 def answers(

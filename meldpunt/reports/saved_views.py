@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Hashable, Sequence
 from datetime import datetime
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -81,7 +81,10 @@ class Listed(NamedTuple):
 def menu(user: User, limit: int) -> tuple[Listed, ...]:
     """The first `limit` views the user sees, in their order; kept while nothing changed
     within a page (meldpunt/lib/snapshots.py)."""
-    views = visible_views(user).values_list("uid", "name", "query", "shared")[:limit]
+
+    def views() -> QuerySet[Any]:
+        return visible_views(user).values_list("uid", "name", "query", "shared")[:limit]
+
     return tuple(Listed(*row) for row in snapshots.rows(("saved views", user.pk, limit), views))
 
 

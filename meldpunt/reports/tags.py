@@ -24,7 +24,9 @@ from meldpunt.reports.services import record_event
 def tag_directory() -> tuple[tuple[str, int, uuid.UUID], ...]:
     """Every tag as (name, id, uid), by name; kept while nothing changed within a page
     (meldpunt/lib/snapshots.py), so a page's filters, menu and forms read the tags once."""
-    return snapshots.rows(("tags",), Tag.objects.order_by("name").values_list("name", "pk", "uid"))
+    return snapshots.rows(
+        ("tags",), lambda: Tag.objects.order_by("name").values_list("name", "pk", "uid")
+    )
 
 
 def tag_names() -> tuple[str, ...]:
@@ -46,11 +48,14 @@ def tags_of(report_ids: Iterable[int]) -> Mapping[int, tuple[tuple[str, str], ..
     if not wanted:  # an empty page: nothing to ask (and no SQL to check)
         return MappingProxyType({})
     through: Any = Report.tags.through  # the stubs do not know the link table's columns
-    links = (
-        through.objects.filter(report_id__in=list(wanted))
-        .order_by("tag__name")
-        .values_list("report_id", "tag__name", "tag__colour")
-    )
+
+    def links() -> Any:
+        return (
+            through.objects.filter(report_id__in=list(wanted))
+            .order_by("tag__name")
+            .values_list("report_id", "tag__name", "tag__colour")
+        )
+
     found: dict[int, list[tuple[str, str]]] = {}
     for report_id, name, colour in snapshots.rows(("tags of", wanted), links):
         found.setdefault(report_id, []).append((name, colour))

@@ -62,7 +62,7 @@ def bulk_menus() -> Menus:
     while nothing changed (meldpunt/lib/snapshots.py); choosing is still checked against the
     querysets. Everything the form's HTML depends on besides the language and the code."""
     names = snapshots.rows(
-        ("assignable staff",), assignable_staff().values_list("username", flat=True)
+        ("assignable staff",), lambda: assignable_staff().values_list("username", flat=True)
     )
     return tuple(names), tuple((str(uid), name) for name, _pk, uid in tag_directory())
 

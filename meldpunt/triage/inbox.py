@@ -116,7 +116,12 @@ class InboxFilter(Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        staff = StaffProfile.objects.order_by("user__username").values_list("uid", "user__username")
+
+        def staff() -> QuerySet[Any]:
+            return StaffProfile.objects.order_by("user__username").values_list(
+                "uid", "user__username"
+            )
+
         self.fields["assignee"].choices = [  # type: ignore[attr-defined]
             ("", _("Anyone")),
             (ME, _("Me")),
