@@ -12,12 +12,13 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
@@ -75,6 +76,8 @@ from meldpunt.reports.models import (
     SavedView,
     Tag,
     TagColour,
+    is_overdue,
+    reference_of,
 )
 from meldpunt.reports.promises import ledger
 from meldpunt.reports.reach import finder_reach
@@ -504,47 +507,68 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
-def _summary(report: Report, now: datetime, tags: list[str] | None = None) -> dict[str, Any]:
-    """One report's summary; `tags`, when the caller fetched the names already (a list)."""
-    score = primary_score(report.cvss31_vector, report.cvss40_vector)
-    return {
-        "uid": report.uid,
-        "reference": report.reference,
-        "state": report.state,
-        "resolution": report.resolution,
-        "category": report.category,
-        "out_of_scope": report.out_of_scope,
-        "severity": report.severity,
-        "cvss_score": float(score.score) if score else None,
-        "cvss_version": score.version if score else None,
-        "assignee": report.assignee.get_username() if report.assignee else None,
-        "created_at": report.created_at,
-        "response_due_at": report.response_due_at,
-        "first_response_at": report.first_response_at,
-        "overdue": report.is_overdue(now),
-        "tags": tags if tags is not None else [t.name for t in report.tags.all()],
-        "scope_verdict": report.scope_verdict,
-        "low_value_rule": report.low_value_rule,
-        "ssvc_decision": report.ssvc_decision,
-        "ssvc_tree": report.ssvc_tree,
-    }
-
-
-# The columns _summary reads (and the cursor: response_due_at, uid); a list loads no others.
+# The columns a summary reads (and the cursor: response_due_at, uid); a list reads these
+# alone, as values, not as reports.
 _SUMMARISED = (
-    "uid", "created_at", "state", "resolution", "category", "out_of_scope", "severity",
+    "pk", "uid", "created_at", "state", "resolution", "category", "out_of_scope", "severity",
     "cvss31_vector", "cvss40_vector", "assignee__username", "response_due_at",
     "first_response_at", "scope_verdict", "low_value_rule", "ssvc_decision", "ssvc_tree",
 )  # fmt: skip
 
 
+def _summary(report: Report, now: datetime, tags: list[str] | None = None) -> dict[str, Any]:
+    """One report's summary; `tags`, when the caller fetched the names already (a list)."""
+    row = {name: getattr(report, name) for name in _SUMMARISED if name != "assignee__username"}
+    row["assignee__username"] = report.assignee.get_username() if report.assignee else None
+    return _summary_of(row, now, tags if tags is not None else [t.name for t in report.tags.all()])
+
+
+def _summary_of(
+    row: dict[str, Any], now: datetime, tags: list[str], zone: tzinfo | None = None
+) -> dict[str, Any]:
+    """The summary of a report read as values (_SUMMARISED), with its tags' names; `zone`,
+    the current time zone, when a list has looked it up once for all its rows."""
+    score = primary_score(row["cvss31_vector"], row["cvss40_vector"])
+    return {
+        "uid": row["uid"],
+        "reference": reference_of(row["created_at"], row["pk"], zone),
+        "state": row["state"],
+        "resolution": row["resolution"],
+        "category": row["category"],
+        "out_of_scope": row["out_of_scope"],
+        "severity": row["severity"],
+        "cvss_score": float(score.score) if score else None,
+        "cvss_version": score.version if score else None,
+        "assignee": row["assignee__username"],
+        "created_at": row["created_at"],
+        "response_due_at": row["response_due_at"],
+        "first_response_at": row["first_response_at"],
+        "overdue": is_overdue(row["state"], row["first_response_at"], row["response_due_at"], now),
+        "tags": tags,
+        "scope_verdict": row["scope_verdict"],
+        "low_value_rule": row["low_value_rule"],
+        "ssvc_decision": row["ssvc_decision"],
+        "ssvc_tree": row["ssvc_tree"],
+    }
+
+
+# Times and uids as the renderer writes them (NinjaJSONEncoder leaves them to Django's).
+_JSON_VALUE = DjangoJSONEncoder().default
+_AS_TEXT = ("uid", "created_at", "response_due_at", "first_response_at")
+
+
+def _as_json(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary with its uid and times already in their JSON form: the same text, without
+    the encoder's round through its fallback for each of them (a list's 200 values)."""
+    for name in _AS_TEXT:
+        if summary[name] is not None:
+            summary[name] = _JSON_VALUE(summary[name])
+    return summary
+
+
 def _filtered(filters: Filters, user: User) -> QuerySet[Report]:
     """The API's filters as the domain's: no state given means every state."""
-    reports: QuerySet[Report] = (
-        Report.objects.select_related("assignee")
-        .only(*_SUMMARISED)
-        .order_by("response_due_at", "pk")
-    )
+    reports: QuerySet[Report] = Report.objects.order_by("response_due_at", "pk")
     unassigned = filters.assignee == "unassigned"
     named = filters.assignee and not unassigned
     wanted = ReportFilter(
@@ -585,9 +609,9 @@ def _bad_cursor(request: HttpRequest, exc: BadCursor) -> HttpResponse:
     return api.create_response(request, problem("invalid", [entry]), status=422)
 
 
-def _cursor(report: Report) -> str:
+def _cursor(row: dict[str, Any]) -> str:
     """Opaque to clients: the row's place in the order, by its uid (never a database id)."""
-    place = json.dumps([report.response_due_at.isoformat(), str(report.uid)])
+    place = json.dumps([row["response_due_at"].isoformat(), str(row["uid"])])
     return base64.urlsafe_b64encode(place.encode()).decode().rstrip("=")
 
 
@@ -620,17 +644,19 @@ def list_reports(
     reports = _filtered(filters, _user(request))
     if filters.cursor:
         reports = _after(reports, filters.cursor)
-    page = list(reports[filters.offset : filters.offset + filters.limit])
+    page = list(reports.values(*_SUMMARISED)[filters.offset : filters.offset + filters.limit])
     if len(page) == filters.limit:
         query = request.GET.copy()
         query.pop("offset", None)
         query["cursor"] = _cursor(page[-1])
         response["Link"] = f'<{request.path}?{query.urlencode()}>; rel="next"'
-    names = tag_names_of([r.pk for r in page])
-    summaries = [_summary(r, now, names.get(r.pk, [])) for r in page]
-    # Rendered as ninja renders a validated list: _summary builds ReportSummary's fields with
-    # their types, and validating 50 of our own dicts again cost the list a quarter of its time
-    # (bench/README.md). tests/test_api.py checks the items against the schema.
+    names = tag_names_of([row["pk"] for row in page])
+    zone = timezone.get_current_timezone()
+    summaries = [_as_json(_summary_of(row, now, names.get(row["pk"], []), zone)) for row in page]
+    # Rendered as ninja renders a validated list: _summary_of builds ReportSummary's fields
+    # (uid and times in their JSON form), and validating 50 of our own dicts again cost the
+    # list a quarter of its time (bench/README.md). tests/test_api.py checks the items against
+    # the schema, and that they read as each report's own summary does.
     return api.create_response(request, summaries, temporal_response=response)
 
 

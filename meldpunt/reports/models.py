@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from django.conf import settings
 from django.db import models
@@ -236,11 +236,7 @@ class Report(models.Model):
 
     def is_overdue(self, now: datetime) -> bool:
         """The Python twin of `overdue(now)`, for one report already loaded."""
-        return (
-            self.state != State.CLOSED
-            and self.first_response_at is None
-            and self.response_due_at < now
-        )
+        return is_overdue(self.state, self.first_response_at, self.response_due_at, now)
 
     @property
     def affected_asset(self) -> str:
@@ -252,8 +248,21 @@ class Report(models.Model):
 
     @property
     def reference(self) -> str:
-        """MP-<year received>-<serial>: the serial is the row id, so taking one needs no lock."""
-        return f"MP-{timezone.localtime(self.created_at).year}-{self.pk:04d}"
+        return reference_of(self.created_at, self.pk)
+
+
+def reference_of(created_at: datetime, pk: int, zone: tzinfo | None = None) -> str:
+    """MP-<year received>-<serial>: the serial is the row id, so taking one needs no lock.
+    (Report.reference; this for a row read as values.) The year is the site's time zone's,
+    `zone` when the caller, making many, has looked that up already."""
+    return f"MP-{timezone.localtime(created_at, zone).year}-{pk:04d}"
+
+
+def is_overdue(
+    state: str, first_response_at: datetime | None, response_due_at: datetime, now: datetime
+) -> bool:
+    """The Python twin of `overdue(now)`, for a report already read (Report.is_overdue)."""
+    return state != State.CLOSED and first_response_at is None and response_due_at < now
 
 
 class TagColour(models.TextChoices):
