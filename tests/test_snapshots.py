@@ -635,3 +635,83 @@ def test_a_kept_look_up_makes_no_queryset(tagged):
 
     made_again, _queries = while_nothing_commits(load)
     assert made_again == 0
+
+
+@pytest.fixture
+def listing(api_client: tuple[Client, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The API list, and how many times it made its query (filter_reports) in the last call."""
+    from meldpunt.api import api
+
+    client, _token = api_client
+    made: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(1)
+        return filter_reports(*args, **kwargs)
+
+    monkeypatch.setattr(api, "filter_reports", counted)
+
+    def listed(query: str = "") -> tuple[list[str], int]:
+        before = len(made)
+        response = client.get(f"/api/v1/reports{query}")
+        assert response.status_code == 200, response.content
+        return [item["reference"] for item in response.json()], len(made) - before
+
+    return listed
+
+
+@ON_POSTGRES
+def test_the_api_list_makes_its_query_once_and_reads_its_rows_every_time(tagged, listing):
+    tag, reports = tagged
+    (references, made), _queries = while_nothing_commits(lambda: listing("?tag=auth&limit=5"))
+    assert sorted(references) == sorted(r.reference for r in reports[:2])
+    assert made == 0  # the SQL kept
+    # The rows are read each time: a report tagged elsewhere is listed at once.
+    commit_elsewhere(
+        "INSERT INTO reports_report_tags (report_id, tag_id) VALUES (%s, %s)",
+        [reports[2].pk, tag.pk],
+    )
+    assert sorted(listing("?tag=auth&limit=5")[0]) == sorted(r.reference for r in reports)
+    commit_elsewhere("UPDATE reports_report SET state = 'closed' WHERE id = %s", [reports[0].pk])
+    assert len(listing("?tag=auth&state=closed")[0]) == 1
+
+
+@ON_POSTGRES
+@pytest.mark.parametrize("query", ["?overdue=true", "?q=MP-2026-0001", "cursor"])
+def test_an_api_list_made_from_the_time_or_from_data_is_made_every_time(tagged, listing, query):
+    """Overdue asks the time; a reference and a cursor name a report by a row of its own."""
+    from meldpunt.api.api import _cursor
+
+    if query == "cursor":  # where the list's first report ends a page
+        first = Report.objects.order_by("response_due_at", "pk").values("response_due_at", "uid")
+        query = f"?limit=1&cursor={_cursor(first[0])}"
+    listing(query)
+    assert listing(query)[1] == 1
+
+
+@ON_POSTGRES
+def test_kept_values_are_the_rows_the_orm_gives(tagged):
+    """The kept SQL's rows are read without the ORM: they must be what it gives (times with
+    their zone, uids, nulls, the assignee's name), and a column the ORM converts (JSON) is
+    read through it."""
+    from meldpunt.api.api import _SUMMARISED
+    from meldpunt.api.models import ApiToken
+    from meldpunt.api.tokens import issue_token
+
+    _tag, reports = tagged
+    alice = make_staff("alice@example.org", "triager")
+    issue_token(alice, "script")
+    Report.objects.filter(pk=reports[0].pk).update(assignee=alice, first_response_at=timezone.now())
+
+    def summaries() -> Any:
+        return Report.objects.order_by("response_due_at", "pk").values(*_SUMMARISED)
+
+    def scopes() -> Any:
+        return ApiToken.objects.order_by("pk").values("pk", "scopes")
+
+    for query in (summaries, scopes):
+        with snapshots.page():
+            kept = snapshots.values(("rows as the ORM gives them", query.__name__), query)
+        assert kept == list(query())
+        assert len(kept) == {"summaries": 3, "scopes": 1}[query.__name__]
+    assert kept[0]["scopes"] == ["read", "triage"]

@@ -25,6 +25,8 @@ meldpunt/api/tokens.py) are kept under the
 look-ups' own version, read in the same statement, which only writes to the tables they
 read move: a report written does not ask them again. A look-up whose SQL names any other
 table is kept under the data version (checked once per query, from its compiled SQL).
+Some statements' SQL is made from look-ups alone while their rows are data (`values`: the
+API's list): the SQL is kept under the look-ups' version, the rows read every time.
 
 Not kept: on other databases (SQLite has neither), and inside a transaction, whose own
 uncommitted writes the version does not count. Per process and small; what is kept is
@@ -189,6 +191,54 @@ def rows(question: tuple[Hashable, ...], query: Callable[[], QuerySet[Any]]) -> 
     lookup = _reads_lookups_only(question, query)
     # A copy of the query: a queryset given again keeps no rows of its own, read once.
     return snapshot.answer(("rows", *question), lambda: tuple(query().all()), lookup=lookup)
+
+
+def values(
+    question: tuple[Hashable, ...], query: Callable[[], QuerySet[Any]]
+) -> list[dict[str, Any]]:
+    """The rows of a values() query as dicts, read every time; within a page, its SQL is
+    made once and kept under the look-ups' version. `question` names everything the SQL is
+    made from besides the look-up tables (never the time, nor other data: a filter that asks
+    the time, or a report by its reference, is the caller's not to ask here). A query that
+    can match nothing, or whose columns the ORM would convert, is made and read as usual."""
+    snapshot = _page.get()
+    if snapshot is None:
+        return list(query())
+    made = snapshot.answer(
+        ("values SQL", *question),
+        lambda: _plain_sql(query()),
+        keep=lambda m: m is not None,
+        lookup=True,
+    )
+    if made is None:
+        return list(query())
+    sql, params, names, using = made
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _plain_sql(
+    queryset: QuerySet[Any],
+) -> tuple[str, tuple[Any, ...], tuple[str, ...], str] | None:
+    """A values() query's SQL, parameters, column names and database, if its rows come from
+    the driver as the ORM would give them (no column to convert); else None."""
+    query = queryset.query
+    compiler = query.get_compiler(queryset.db)
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:
+        return None
+    columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
+    if compiler.get_converters(columns):
+        return None
+    # The names as ValuesIterable gives them.
+    names = (
+        tuple(query.selected)
+        if query.selected
+        else (*query.extra_select, *query.values_select, *query.annotation_select)
+    )
+    return sql, tuple(params), names, queryset.db
 
 
 def answer(
