@@ -715,3 +715,18 @@ def test_kept_values_are_the_rows_the_orm_gives(tagged):
         assert kept == list(query())
         assert len(kept) == {"summaries": 3, "scopes": 1}[query.__name__]
     assert kept[0]["scopes"] == ["read", "triage"]
+
+
+@ON_POSTGRES
+def test_an_api_request_that_writes_keeps_nothing(api_client, tagged):
+    """A page reads its version once, at the token: a write after that would not be in the
+    answers kept under it, so requests that write look everything up afresh."""
+    client, _token = api_client
+    _tag, reports = tagged
+    while_nothing_commits(lambda: client.get("/api/v1/tags"))  # the token kept
+    with CaptureQueriesContext(connection) as queries:
+        response = client.put(
+            f"/api/v1/reports/{reports[0].uid}/tags", {"tags": []}, content_type="application/json"
+        )
+    assert response.status_code == 200
+    assert token_reads(queries) != []

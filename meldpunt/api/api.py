@@ -176,9 +176,12 @@ def _api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     def json_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         language = api_language(request)
         # A page's kept answers (meldpunt/lib/snapshots.py), as on the desk's pages: the
-        # tags of the listed reports and the tag directory are read once while no tag
-        # changes.
-        with translation.override(language), snapshots.page():
+        # token, the tags of the listed reports and the tag directory are read once while
+        # none changes. Only for requests that read: a page's version is read once, at its
+        # first question (the token), and a write after it would not be in its answers.
+        reads = request.method in ("GET", "HEAD")
+        kept = snapshots.page() if reads else contextlib.nullcontext()
+        with translation.override(language), kept:
             # A context of its own: what the token binds for the audit log ends here.
             response = contextvars.copy_context().run(view, request, *args, **kwargs)
         if isinstance(response, HttpResponseNotAllowed):
