@@ -11,7 +11,7 @@ import json
 import logging
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, tzinfo
 from typing import Any
 
@@ -611,7 +611,7 @@ def _bad_cursor(request: HttpRequest, exc: BadCursor) -> HttpResponse:
     return api.create_response(request, problem("invalid", [entry]), status=422)
 
 
-def _cursor(row: dict[str, Any]) -> str:
+def _cursor(row: Mapping[str, Any]) -> str:
     """Opaque to clients: the row's place in the order, by its uid (never a database id)."""
     place = json.dumps([row["response_due_at"].isoformat(), str(row["uid"])])
     return base64.urlsafe_b64encode(place.encode()).decode().rstrip("=")
