@@ -677,9 +677,21 @@ def test_the_api_list_makes_its_query_once_and_reads_its_rows_every_time(tagged,
 
 
 @ON_POSTGRES
-@pytest.mark.parametrize("query", ["?overdue=true", "?q=MP-2026-0001", "cursor"])
-def test_an_api_list_made_from_the_time_or_from_data_is_made_every_time(tagged, listing, query):
-    """Overdue asks the time; a reference and a cursor name a report by a row of its own."""
+def test_a_kept_api_list_that_asks_the_time_answers_at_each_instant(tagged, listing, monkeypatch):
+    """Its SQL is made once; the time in it moves to each request's (precompiled.py)."""
+    _tag, reports = tagged
+    assert listing("?overdue=true")[0] == []  # made (at several instants, then kept)
+    assert listing("?overdue=true") == ([], 0)
+    later = timezone.now() + timedelta(days=30)  # past every report's response date
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    overdue, made = listing("?overdue=true")
+    assert sorted(overdue) == sorted(r.reference for r in reports) and made == 0
+
+
+@ON_POSTGRES
+@pytest.mark.parametrize("query", ["?q=MP-2026-0001", "cursor"])
+def test_an_api_list_made_from_data_is_made_every_time(tagged, listing, query):
+    """A reference and a cursor name a report by a row of its own."""
     from meldpunt.api.api import _cursor
 
     if query == "cursor":  # where the list's first report ends a page
@@ -709,9 +721,12 @@ def test_kept_values_are_the_rows_the_orm_gives(tagged):
     def scopes() -> Any:
         return ApiToken.objects.order_by("pk").values("pk", "scopes")
 
+    now = timezone.now()
     for query in (summaries, scopes):
         with snapshots.page():
-            kept = snapshots.values(("rows as the ORM gives them", query.__name__), query)
+            kept = snapshots.values(
+                ("rows as the ORM gives them", query.__name__), lambda _at, q=query: q(), now
+            )
         assert kept == list(query())
         assert len(kept) == {"summaries": 3, "scopes": 1}[query.__name__]
     assert kept[0]["scopes"] == ["read", "triage"]

@@ -646,18 +646,18 @@ def list_reports(
     user = _user(request)
     wanted = _wanted(filters, user)
 
-    def rows() -> QuerySet[Report, dict[str, Any]]:
-        reports = filter_reports(Report.objects.order_by("response_due_at", "pk"), wanted, now)
+    def rows(at: datetime) -> QuerySet[Report, dict[str, Any]]:
+        reports = filter_reports(Report.objects.order_by("response_due_at", "pk"), wanted, at)
         if filters.cursor:
             reports = _after(reports, filters.cursor)
         values: QuerySet[Report, dict[str, Any]] = reports.values(*_SUMMARISED)
         return values[filters.offset : filters.offset + filters.limit]
 
-    if filters.cursor or wanted.uses_time() or wanted.search:
-        page = list(rows())  # made from the time, or from data (a cursor's or reference's row)
-    else:  # made from the filters, the user and the look-ups alone: compiled once
+    if filters.cursor or wanted.search:
+        page = list(rows(now))  # made from data: the cursor's or the reference's report
+    else:  # made from the filters, the user, the look-ups and the time: compiled once
         asked = tuple(sorted(filters.model_dump(exclude={"cursor"}).items()))
-        page = snapshots.values(("API list", user.pk, *asked), rows)
+        page = snapshots.values(("API list", user.pk, *asked), rows, now)
     if len(page) == filters.limit:
         query = request.GET.copy()
         query.pop("offset", None)

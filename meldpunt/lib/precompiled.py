@@ -37,6 +37,37 @@ INSTANTS = (
 )
 
 
+def time_offsets(compiled: list[list[Any]]) -> tuple[tuple[int, timedelta], ...] | None:
+    """Given the parameters of one SQL statement compiled at each of INSTANTS (in order):
+    the parameters that are the instant plus a fixed offset, as (index, offset); None when
+    any parameter is made from the instant otherwise (or the lists differ in length)."""
+    first, *others = compiled
+    if any(len(params) != len(first) for params in others):
+        return None
+    offsets = []
+    for index, values in enumerate(zip(first, *others, strict=True)):
+        if all(type(v) is type(values[0]) and v == values[0] for v in values):
+            continue  # a constant (the same type too: True is not 1)
+        moved = [
+            v - instant if isinstance(v, datetime) else None
+            for v, instant in zip(values, INSTANTS, strict=True)
+        ]
+        if moved[0] is None or any(m != moved[0] for m in moved):
+            return None  # made from the time otherwise than by adding an offset
+        offsets.append((index, moved[0]))
+    return tuple(offsets)
+
+
+def at_instant(
+    params: tuple[Any, ...], offsets: tuple[tuple[int, timedelta], ...], now: datetime
+) -> list[Any]:
+    """The parameters of SQL kept by time_offsets, moved to `now`."""
+    moved = list(params)
+    for index, offset in offsets:
+        moved[index] = now + offset
+    return moved
+
+
 @dataclass(frozen=True)
 class Compiled:
     sql: str
@@ -62,9 +93,7 @@ class Precompiled:
         compiled = self.compiled(using or router.db_for_read(self.model))
         if compiled is None:
             return self.make(now)
-        params = list(compiled.params)
-        for index, offset in compiled.offsets:
-            params[index] = now + offset
+        params = at_instant(compiled.params, compiled.offsets, now)
         # The SQL is Django's own compilation of the domain's expression; every value in it
         # is still a parameter.
         return RawSQL(compiled.sql, params, output_field=compiled.output_field)  # noqa: S611  # nosec B611
@@ -77,22 +106,12 @@ class Precompiled:
 
     def _compile(self, using: str) -> Compiled | None:
         (sql, first, field), *others = [self._sql(instant, using) for instant in INSTANTS]
-        if any(other_sql != sql or len(params) != len(first) for other_sql, params, _ in others):
+        if any(other_sql != sql for other_sql, _, _ in others):
             return None
-        offsets = []
-        for index, values in enumerate(
-            zip(first, *(params for _, params, _ in others), strict=True)
-        ):
-            if all(type(v) is type(values[0]) and v == values[0] for v in values):
-                continue  # a constant (the same type too: True is not 1)
-            moved = [
-                v - instant if isinstance(v, datetime) else None
-                for v, instant in zip(values, INSTANTS, strict=True)
-            ]
-            if moved[0] is None or any(m != moved[0] for m in moved):
-                return None  # made from the time otherwise than by adding an offset
-            offsets.append((index, moved[0]))
-        return Compiled(sql, tuple(first), tuple(offsets), self.output_field or field)
+        offsets = time_offsets([first, *(params for _, params, _ in others)])
+        if offsets is None:
+            return None
+        return Compiled(sql, tuple(first), offsets, self.output_field or field)
 
     def _sql(self, now: datetime, using: str) -> tuple[str, list[Any], Any]:
         query = self.model._base_manager.db_manager(using).all().query

@@ -41,13 +41,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
 
-from meldpunt.lib import changes
+from meldpunt.lib import changes, precompiled
 
 T = TypeVar("T")
 
@@ -194,51 +195,61 @@ def rows(question: tuple[Hashable, ...], query: Callable[[], QuerySet[Any]]) -> 
 
 
 def values(
-    question: tuple[Hashable, ...], query: Callable[[], QuerySet[Any]]
+    question: tuple[Hashable, ...], query: Callable[[datetime], QuerySet[Any]], now: datetime
 ) -> list[dict[str, Any]]:
-    """The rows of a values() query as dicts, read every time; within a page, its SQL is
-    made once and kept under the look-ups' version. `question` names everything the SQL is
-    made from besides the look-up tables (never the time, nor other data: a filter that asks
-    the time, or a report by its reference, is the caller's not to ask here). A query that
-    can match nothing, or whose columns the ORM would convert, is made and read as usual."""
+    """The rows of the values() query `query(now)` as dicts, read every time; within a page,
+    its SQL is made once and kept under the look-ups' version. `question` names everything
+    the SQL is made from besides the look-up tables and the time (never other data: a report
+    found by its reference is the caller's not to ask here). The SQL is made at several
+    instants (meldpunt/lib/precompiled.py): it is kept only where the time is a parameter
+    the instant plus a fixed offset, which then moves to `now`. A query that can match
+    nothing, or whose columns the ORM would convert, is made and read as usual."""
     snapshot = _page.get()
     if snapshot is None:
-        return list(query())
+        return list(query(now))
     made = snapshot.answer(
-        ("values SQL", *question),
-        lambda: _plain_sql(query()),
-        keep=lambda m: m is not None,
+        ("values SQL", *question), lambda: _plain_sql(query), keep=lambda m: m is not None,
         lookup=True,
-    )
+    )  # fmt: skip
     if made is None:
-        return list(query())
-    sql, params, names, using = made
+        return list(query(now))
+    sql, params, offsets, names, using = made
     with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, precompiled.at_instant(params, offsets, now))
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _plain_sql(
-    queryset: QuerySet[Any],
-) -> tuple[str, tuple[Any, ...], tuple[str, ...], str] | None:
-    """A values() query's SQL, parameters, column names and database, if its rows come from
-    the driver as the ORM would give them (no column to convert); else None."""
-    query = queryset.query
-    compiler = query.get_compiler(queryset.db)
-    try:
-        sql, params = compiler.as_sql()
-    except EmptyResultSet:
+Plain = tuple[str, tuple[Any, ...], tuple[tuple[int, timedelta], ...], tuple[str, ...], str]
+
+
+def _plain_sql(query: Callable[[datetime], QuerySet[Any]]) -> Plain | None:
+    """A values() query's SQL, parameters, the parameters that are the time (with their
+    offsets), column names and database, made at each of precompiled.INSTANTS; None unless
+    the SQL is the same at each, its time parameters the instant plus an offset, and its
+    rows come from the driver as the ORM would give them (no column to convert)."""
+    made = []
+    for instant in precompiled.INSTANTS:
+        queryset = query(instant)
+        compiler = queryset.query.get_compiler(queryset.db)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            return None
+        made.append((sql, list(params)))
+    if any(sql != made[0][0] for sql, _ in made):
         return None
+    offsets = precompiled.time_offsets([params for _, params in made])
     columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
-    if compiler.get_converters(columns):
+    if offsets is None or compiler.get_converters(columns):
         return None
+    named = queryset.query
     # The names as ValuesIterable gives them.
     names = (
-        tuple(query.selected)
-        if query.selected
-        else (*query.extra_select, *query.values_select, *query.annotation_select)
+        tuple(named.selected)
+        if named.selected
+        else (*named.extra_select, *named.values_select, *named.annotation_select)
     )
-    return sql, tuple(params), names, queryset.db
+    return made[0][0], tuple(made[0][1]), offsets, names, queryset.db
 
 
 def answer(
