@@ -715,18 +715,16 @@ def test_kept_values_are_the_rows_the_orm_gives(tagged):
     issue_token(alice, "script")
     Report.objects.filter(pk=reports[0].pk).update(assignee=alice, first_response_at=timezone.now())
 
-    def summaries() -> Any:
+    def summaries(_at: Any = None) -> Any:
         return Report.objects.order_by("response_due_at", "pk").values(*_SUMMARISED)
 
-    def scopes() -> Any:
+    def scopes(_at: Any = None) -> Any:
         return ApiToken.objects.order_by("pk").values("pk", "scopes")
 
     now = timezone.now()
     for query in (summaries, scopes):
         with snapshots.page():
-            kept = snapshots.values(
-                ("rows as the ORM gives them", query.__name__), lambda _at, q=query: q(), now
-            )
+            kept = snapshots.values(("rows as the ORM gives them", query.__name__), query, now)
         assert kept == list(query())
         assert len(kept) == {"summaries": 3, "scopes": 1}[query.__name__]
     assert kept[0]["scopes"] == ["read", "triage"]
@@ -745,3 +743,35 @@ def test_an_api_request_that_writes_keeps_nothing(api_client, tagged):
         )
     assert response.status_code == 200
     assert token_reads(queries) != []
+
+
+@ON_POSTGRES
+def test_the_inbox_makes_its_first_page_once_and_reads_its_rows_every_time(tagged, monkeypatch):
+    from meldpunt.triage import inbox
+
+    _tag, reports = tagged
+    client = signed_in_with_a_view()
+    made: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(1)
+        return filter_reports(*args, **kwargs)
+
+    monkeypatch.setattr(inbox, "filter_reports", counted)
+
+    def load(query: str) -> tuple[str, int]:
+        before = len(made)
+        response = client.get(f"/triage/{query}")
+        assert response.status_code == 200
+        return response.content.decode(), len(made) - before
+
+    (page, again), _queries = while_nothing_commits(lambda: load("?tag=auth"))
+    assert again == 0 and page.count('data-tag="auth"') >= 2
+    # The rows are read each time: a report closed elsewhere leaves the open reports' page.
+    commit_elsewhere("UPDATE reports_report SET state = 'closed' WHERE id = %s", [reports[0].pk])
+    page, again = load("?tag=auth")
+    assert reports[0].reference not in page and reports[1].reference in page
+    # A search (a reference names its report's row) and later pages are made each time.
+    load(f"?q={reports[1].reference}")
+    assert load(f"?q={reports[1].reference}")[1] >= 1
+    assert load("?tag=auth&state=all&page=2")[1] >= 1

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any, cast
 
 from django import forms
@@ -50,7 +51,7 @@ from meldpunt.reports.filters import (
     inbox_filter,
 )
 from meldpunt.reports.labels import SCOPE_CHECK_LABELS, SEVERITY_LABELS, STATE_LABELS
-from meldpunt.reports.models import Report, State, overdue, queue_order
+from meldpunt.reports.models import Report, State, overdue, queue_order, reference_of
 from meldpunt.reports.promises import at_risk
 from meldpunt.reports.reach import not_reached
 from meldpunt.reports.saved_views import MAX_SHOWN, clean_query, counts, kept_count, menu
@@ -214,7 +215,7 @@ def _until(then: datetime, now: datetime, words: Any = None) -> str:
 
 @dataclass(frozen=True)
 class Row:
-    report: Report
+    report: Any  # a Listed
     state: Any
     severity: Any
     category: Any
@@ -238,14 +239,25 @@ def inbox(request: HttpRequest) -> HttpResponse:
         now = timezone.now()
         filters = form.cleaned_data
         wanted = inbox_filter(filters, request.user)
-        reports = ordered(filter_reports(listing(now), wanted, now), filters.get("state", ""))
+
+        def made(at: datetime) -> QuerySet[Report, dict[str, Any]]:
+            found = ordered(filter_reports(listing(at), wanted, at), filters.get("state", ""))
+            return cast(QuerySet[Report, dict[str, Any]], found)
+
         shown = request.GET.copy()
         shown.pop("page", None)
         query = shown.urlencode()  # what the page shows; its filter is made from this alone
+        first: Callable[[], list[dict[str, Any]]] | None = None
+        if not wanted.search:  # (a reference names a report by its row: made each time)
+            # The first page's SQL, made from the query, the user, the look-ups and the
+            # time alone, is kept (meldpunt/lib/snapshots.py); its rows are read each time.
+            question = ("inbox rows", request.user.pk, query)
+            first = lambda: snapshots.values(question, lambda at: made(at)[: PER_PAGE + 1], now)  # noqa: E731
         page = page_of(
-            reports,
+            lambda: made(now),
             request.GET.get("page"),
             lambda: kept_count(("inbox count", request.user.pk, query), wanted, now),
+            first,
         )
         bulk = bulk_controls(request)
         context = {
@@ -300,15 +312,23 @@ def bulk_controls(request: HttpRequest) -> SafeString | None:
     return _FRAGMENTS.get(("bulk", get_language(), menus), render)
 
 
-def page_of(reports: QuerySet[Report], number: Any, count: Callable[[], int]) -> Page[Report]:
+def page_of(
+    reports: Callable[[], QuerySet[Report, dict[str, Any]]],
+    number: Any,
+    count: Callable[[], int],
+    first_rows: Callable[[], list[dict[str, Any]]] | None = None,
+) -> Page[dict[str, Any]]:
     """The page asked for, as Paginator.get_page gives it, with `count()` for how many
     reports match (the domain's count_reports, read from memory while nothing changed); a
-    first page shorter than a full one is its own count (a narrow filter pays its query once)."""
-    paginator = Paginator(reports, PER_PAGE)
+    first page shorter than a full one is its own count (a narrow filter pays its query once).
+    `first_rows()`, where given, reads the first PER_PAGE + 1 rows (kept SQL), else the
+    queryset `reports()` makes is read."""
     if number not in (None, "", "1"):
+        paginator = Paginator(reports(), PER_PAGE)
         paginator.count = count()
         return paginator.get_page(number)
-    first = list(reports[: PER_PAGE + 1])
+    first = first_rows() if first_rows is not None else list(reports()[: PER_PAGE + 1])
+    paginator = Paginator(first, PER_PAGE)
     paginator.count = len(first) if len(first) <= PER_PAGE else count()
     return Page(first[:PER_PAGE], 1, paginator)
 
@@ -356,19 +376,23 @@ _FLAGS = {
 
 
 def listing(now: datetime) -> QuerySet[Report]:
-    """Clear columns only: the sealed blobs are not even fetched."""
-    reports = Report.objects.select_related("assignee")
-    return (
-        # Only what a row shows: 12 of the report's 46 columns and the assignee's name.
-        reports.only(*_LISTED).annotate(
-            **{name: flag.at(now, reports.db) for name, flag in _FLAGS.items()}
-        )
+    """Clear columns only: the sealed blobs are not even fetched. As values, not reports:
+    only what a row shows, 12 of the report's 46 columns, the assignee's name and the flags.
+    (Typed as the reports' queryset, which the domain's filters take; it gives dicts.)"""
+    reports = Report.objects.annotate(
+        **{name: flag.at(now, Report.objects.db) for name, flag in _FLAGS.items()}
     )
+    return cast(QuerySet[Report], reports.values("pk", *_LISTED, *_FLAGS))
 
 
-def rows(reports: list[Report], now: datetime) -> list[Row]:
+class Listed(SimpleNamespace):
+    """A report as the inbox lists it: listing()'s values as attributes."""
+
+
+def rows(listed: list[dict[str, Any]], now: datetime) -> list[Row]:
     """The page's rows, their texts made here: per row in the template they cost the page
     most of its time (bench/README.md). Only the rows' own content is fetched and opened."""
+    reports = [Listed(**row) for row in listed]
     blobs = Report.objects.filter(pk__in=[r.pk for r in reports]).values_list("pk", "content_blob")
     sealed = dict(blobs)
     tags = tags_of(r.pk for r in reports)
@@ -493,17 +517,17 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
     for row in rows:
         r = row.report
         uid = _e(r.uid)
-        reference = r.reference
+        reference = reference_of(r.created_at, r.pk, zone)
         html_rows.append(
             _ROW.format(
-                overdue_class if r.overdue else "",  # type: ignore[attr-defined]
+                overdue_class if r.overdue else "",
                 _SELECT.format(uid, uid, uid, _e(select_label % {"ref": reference}))
                 if selectable
                 else "",
                 _e(row.url),
                 _e(reference),
-                not_reached if r.not_reached else "",  # type: ignore[attr-defined]
-                late_promise if r.promises_late else "",  # type: ignore[attr-defined]
+                not_reached if r.not_reached else "",
+                late_promise if r.promises_late else "",
                 scope_badges.get(r.scope_verdict, ""),
                 _LOW_VALUE.format(
                     _e(r.low_value_rule),
@@ -524,7 +548,7 @@ def table_rows(rows: list[Row], selectable: bool = False) -> SafeString:
                 if row.severity
                 else not_assessed,
                 decisions.get(r.ssvc_decision, none),
-                _e(r.assignee.get_username()) if r.assignee else unassigned,
+                _e(r.assignee__username) if r.assignee__username else unassigned,
                 *_received_cell(r.created_at, zone, language),
                 _e(row.age),
                 clock_markup[row.clock_kind].format(_e(row.clock))
