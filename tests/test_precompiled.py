@@ -131,3 +131,28 @@ def test_the_inbox_orders_as_the_domain_s_queue_order(base: datetime) -> None:
     order = list(ordered(Report.objects.all(), "").values_list("pk", flat=True))
     assert order == list(Report.objects.order_by(*queue_order()).values_list("pk", flat=True))
     assert order != sorted(order)  # the order is more than the reports' age
+
+
+def test_rows_by_ids_are_the_orms_rows_and_are_compiled_once_per_count(base, monkeypatch):
+    from meldpunt.lib.precompiled import ByIds
+
+    ids = list(Report.objects.order_by("pk").values_list("pk", flat=True))
+    blobs = ByIds(Report, "pk", "content_blob")
+    dates = ByIds(Report, "pk", "created_at")  # SQLite converts times: read through the ORM
+    compiled: list[int] = []
+    original = ByIds._compile
+
+    def counted(self: ByIds, count: int, using: str) -> str | None:
+        compiled.append(count)
+        return original(self, count, using)
+
+    monkeypatch.setattr(ByIds, "_compile", counted)
+    for wanted in ([ids[0]], ids[:3], [ids[2], ids[0], ids[1]], [ids[1], ids[1]], [], [10**9]):
+        for by_ids, fields in ((blobs, ("pk", "content_blob")), (dates, ("pk", "created_at"))):
+            expected = Report.objects.filter(pk__in=wanted).values_list(*fields)
+            assert sorted(by_ids.rows(wanted)) == sorted(expected), wanted
+    # Once per number of distinct ids for each query (1, 3; [] asks nothing).
+    assert sorted(compiled) == [1, 1, 3, 3]
+    # Kept as SQL, but for times on SQLite, which its backend converts.
+    assert (None in dates._kept.values()) == (connection.vendor == "sqlite")
+    assert None not in blobs._kept.values()
