@@ -14,6 +14,8 @@ from django.http.response import HttpResponseBase
 from django.urls import reverse
 
 from meldpunt.accounts import sessions
+from meldpunt.accounts.models import StaffProfile, kept_columns
+from meldpunt.lib import snapshots
 
 SECOND_FACTOR_AT = "staff_second_factor_at"
 # The account that gave its password and still owes the second factor (or its enrolment).
@@ -60,17 +62,48 @@ def staff_required(view: AnyView) -> AnyView:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        user = request.user
-        if user.is_authenticated and getattr(user, "staff", None) is None:
-            raise Http404  # signed in, but not staff: an outsider
-        if not is_staff_verified(request):
-            return _to_login(request)
-        sessions.touch(request)
-        if request.session.get(PASSKEY_OWED) and not getattr(view, "while_passkey_owed", False):
-            return HttpResponseRedirect(reverse("accounts:passkeys"))
-        return view(request, *args, **kwargs)
+        # A page that only reads shares one view of the data from here on (the staff
+        # profile, then the view's own kept answers: meldpunt/lib/snapshots.py); one that
+        # writes reads everything afresh, its own writes included.
+        if request.method not in ("GET", "HEAD"):
+            return _gate(view, request, *args, **kwargs)
+        with snapshots.page():
+            keep_staff_profile(request.user)
+            return _gate(view, request, *args, **kwargs)
 
     return cast(AnyView, wrapper)
+
+
+def keep_staff_profile(user: Any) -> None:
+    """Give a signed-in user their staff profile from the page's kept look-ups (the profiles
+    are a look-up table: a role changed or a profile removed on any host is read at the
+    next page), without its second factor's secret (SECRET_FIELDS; read from the database
+    if a page asks for it). A user without a profile is looked up as before."""
+    if not user.is_authenticated or user.__class__.staff.is_cached(user):
+        return
+    row = snapshots.answer(
+        ("staff profile", user.pk),
+        lambda: StaffProfile.objects.filter(user_id=user.pk).values_list(*_PROFILE).first(),
+        keep=lambda found: found is not None,
+        lookup=True,
+    )
+    if row is not None:
+        user.staff = StaffProfile.from_db(StaffProfile.objects.db, list(_PROFILE), row)
+
+
+_PROFILE = kept_columns(StaffProfile)
+
+
+def _gate(view: AnyView, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+    user = request.user
+    if user.is_authenticated and getattr(user, "staff", None) is None:
+        raise Http404  # signed in, but not staff: an outsider
+    if not is_staff_verified(request):
+        return _to_login(request)
+    sessions.touch(request)
+    if request.session.get(PASSKEY_OWED) and not getattr(view, "while_passkey_owed", False):
+        return HttpResponseRedirect(reverse("accounts:passkeys"))
+    return view(request, *args, **kwargs)
 
 
 def guard_admin_site() -> None:

@@ -38,6 +38,17 @@ class StaffProfile(models.Model):
         return f"{self.user} ({self.role})"
 
 
+# The second factor's secret and its replay guard: never kept in a process's memory between
+# requests with the rest of a profile (meldpunt/lib/snapshots.py), nor with a user the
+# password's hash.
+SECRET_FIELDS = frozenset({"totp_blob", "last_totp_step", "password"})
+
+
+def kept_columns(model: type[models.Model]) -> tuple[str, ...]:
+    """A model's columns but SECRET_FIELDS: what a kept look-up of it may read."""
+    return tuple(f.attname for f in model._meta.concrete_fields if f.name not in SECRET_FIELDS)
+
+
 class RecoveryCode(models.Model):
     """A single-use code for when the authenticator is lost; only its keyed hash is kept."""
 

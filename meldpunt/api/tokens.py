@@ -14,7 +14,7 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from meldpunt.accounts.models import REPORT_CHANGERS, Role, StaffProfile
+from meldpunt.accounts.models import REPORT_CHANGERS, Role, StaffProfile, kept_columns
 from meldpunt.api.models import SCOPES, ApiToken
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
@@ -70,11 +70,10 @@ def issue_token(
 
 
 # What a token's look-up reads of the token, its staff member and their profile: every
-# column but the secrets (the password's hash, the TOTP seed), which an API request never
-# needs and which are not kept in memory with the answer.
-_SECRETS = {"password", "totp_blob", "last_totp_step"}
+# column but the secrets (the password's hash, the TOTP seed: SECRET_FIELDS), which an API
+# request never needs and which are not kept in memory with the answer.
 _PARTS: tuple[tuple[type[models.Model], str, tuple[str, ...]], ...] = tuple(
-    (model, prefix, tuple(f.attname for f in model._meta.concrete_fields if f.name not in _SECRETS))
+    (model, prefix, kept_columns(model))
     for model, prefix in ((ApiToken, ""), (User, "user__"), (StaffProfile, "user__staff__"))
 )
 

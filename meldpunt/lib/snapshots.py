@@ -145,7 +145,11 @@ _page: contextvars.ContextVar[Snapshot | None] = contextvars.ContextVar("snapsho
 @contextmanager
 def page() -> Iterator[Snapshot]:
     """A page that may ask the same questions as the last one: inside, `answer` and `rows`
-    share one snapshot and keep their answers."""
+    share one snapshot and keep their answers. Inside a page already (the staff gate's, say),
+    the same page."""
+    if (current := _page.get()) is not None:
+        yield current
+        return
     snapshot = Snapshot()
     token = _page.set(snapshot)
     try:
