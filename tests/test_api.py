@@ -330,3 +330,29 @@ def test_the_list_answers_what_its_validated_schema_would(alice_api, alice, db):
     assert by_reference[reports[0].reference]["cvss_score"] == 9.8
     assert by_reference[reports[0].reference]["tags"] == ["auth", "web"]
     assert by_reference[reports[2].reference]["cvss_version"] == "4.0"
+
+
+def test_the_lists_json_times_are_the_encoders_in_every_zone():
+    """The list writes its uids and times once per value (kept): equal moments in two zones
+    are equal keys, and must still be written each with its own offset."""
+    import uuid as uuid_module
+    from datetime import UTC, datetime
+    from datetime import timezone as fixed_zone
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    from meldpunt.api.api import _as_json
+
+    moment = datetime(2026, 12, 6, 17, 38, 26, 123456, tzinfo=UTC)
+    uid = uuid_module.uuid4()
+    for zone in (UTC, fixed_zone(timedelta(hours=1)), UTC):
+        local = moment.astimezone(zone)
+        summary = {
+            "uid": uid, "created_at": local, "response_due_at": local, "first_response_at": None
+        }  # fmt: skip
+        written = _as_json(summary)
+        assert written["created_at"] == DjangoJSONEncoder().default(local)
+        assert written["uid"] == str(uid) and written["first_response_at"] is None
+    later = moment.astimezone(fixed_zone(timedelta(hours=1)))
+    again = {"uid": uid, "created_at": later, "response_due_at": moment, "first_response_at": None}
+    assert _as_json(again)["created_at"].endswith("+01:00")

@@ -12,7 +12,7 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from django import forms
@@ -557,15 +557,25 @@ def _summary_of(
 
 # Times and uids as the renderer writes them (NinjaJSONEncoder leaves them to Django's).
 _JSON_VALUE = DjangoJSONEncoder().default
-_AS_TEXT = ("uid", "created_at", "response_due_at", "first_response_at")
+_TIMES = ("created_at", "response_due_at", "first_response_at")
+
+
+@functools.lru_cache(maxsize=8192)
+def _json_text(value: datetime | uuid.UUID, offset: timedelta | None) -> str:
+    """A time's or uid's JSON text, made once per value and UTC offset (equal moments in
+    two zones are equal keys, and differ in their text): the same reports head the list on
+    every request. A moment or an id, no report content."""
+    text: str = _JSON_VALUE(value)
+    return text
 
 
 def _as_json(summary: dict[str, Any]) -> dict[str, Any]:
     """A summary with its uid and times already in their JSON form: the same text, without
     the encoder's round through its fallback for each of them (a list's 200 values)."""
-    for name in _AS_TEXT:
-        if summary[name] is not None:
-            summary[name] = _JSON_VALUE(summary[name])
+    summary["uid"] = _json_text(summary["uid"], None)
+    for name in _TIMES:
+        if (moment := summary[name]) is not None:
+            summary[name] = _json_text(moment, moment.utcoffset())
     return summary
 
 
