@@ -211,10 +211,8 @@ def values(
     snapshot = _page.get()
     if snapshot is None:
         return list(query(now))
-    made = snapshot.answer(
-        ("values SQL", *question), lambda: _plain_sql(query), keep=lambda m: m is not None,
-        lookup=True,
-    )  # fmt: skip
+    # Kept either way: that a question's SQL cannot be kept is known as surely as the SQL.
+    made = snapshot.answer(("values SQL", *question), lambda: _plain_sql(query), lookup=True)
     if made is None:
         return list(query(now))
     sql, params, offsets, names, using = made

@@ -247,17 +247,19 @@ def inbox(request: HttpRequest) -> HttpResponse:
         shown = request.GET.copy()
         shown.pop("page", None)
         query = shown.urlencode()  # what the page shows; its filter is made from this alone
-        first: Callable[[], list[dict[str, Any]]] | None = None
-        if not wanted.search:  # (a reference names a report by its row: made each time)
-            # The first page's SQL, made from the query, the user, the look-ups and the
-            # time alone, is kept (meldpunt/lib/snapshots.py); its rows are read each time.
+
+        def first_page() -> list[dict[str, Any]]:
+            # Its SQL, made from the query, the user, the look-ups and the time alone, is
+            # kept (meldpunt/lib/snapshots.py); its rows are read each time.
             question = ("inbox rows", request.user.pk, query)
-            first = lambda: snapshots.values(question, lambda at: made(at)[: PER_PAGE + 1], now)  # noqa: E731
+            return snapshots.values(question, lambda at: made(at)[: PER_PAGE + 1], now)
+
         page = page_of(
             lambda: made(now),
             request.GET.get("page"),
             lambda: kept_count(("inbox count", request.user.pk, query), wanted, now),
-            first,
+            # Not for a search: a reference names its report by its row (made each time).
+            None if wanted.search else first_page,
         )
         bulk = bulk_controls(request)
         context = {
