@@ -14,7 +14,7 @@ from django.http.response import HttpResponseBase
 from django.urls import reverse
 
 from meldpunt.accounts import sessions
-from meldpunt.accounts.models import StaffProfile, kept_columns
+from meldpunt.accounts.models import StaffProfile, kept_columns, kept_instance
 from meldpunt.lib import snapshots
 
 SECOND_FACTOR_AT = "staff_second_factor_at"
@@ -63,12 +63,11 @@ def staff_required(view: AnyView) -> AnyView:
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         # A page that only reads shares one view of the data from here on (the staff
-        # profile, then the view's own kept answers: meldpunt/lib/snapshots.py); one that
-        # writes reads everything afresh, its own writes included.
-        if request.method not in ("GET", "HEAD"):
-            return _gate(view, request, *args, **kwargs)
-        with snapshots.page():
-            keep_staff_profile(request.user)
+        # profile, then the view's own kept answers); one that writes reads everything
+        # afresh, its own writes included (snapshots.page_for).
+        with snapshots.page_for(request.method) as kept:
+            if kept is not None:
+                keep_staff_profile(request.user)
             return _gate(view, request, *args, **kwargs)
 
     return cast(AnyView, wrapper)
@@ -88,7 +87,7 @@ def keep_staff_profile(user: Any) -> None:
         lookup=True,
     )
     if row is not None:
-        user.staff = StaffProfile.from_db(StaffProfile.objects.db, list(_PROFILE), row)
+        user.staff = kept_instance(StaffProfile, row)
 
 
 _PROFILE = kept_columns(StaffProfile)

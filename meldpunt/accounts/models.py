@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from meldpunt.lib.sealed import Sealed
+
+M = TypeVar("M", bound=models.Model)
 
 
 class Role(models.TextChoices):
@@ -47,6 +51,12 @@ SECRET_FIELDS = frozenset({"totp_blob", "last_totp_step", "password"})
 def kept_columns(model: type[models.Model]) -> tuple[str, ...]:
     """A model's columns but SECRET_FIELDS: what a kept look-up of it may read."""
     return tuple(f.attname for f in model._meta.concrete_fields if f.name not in SECRET_FIELDS)
+
+
+def kept_instance(model: type[M], values: Sequence[Any]) -> M:
+    """A new instance of a row read by kept_columns(model), its secrets left deferred (read
+    from the database if asked for): each request gets its own."""
+    return model.from_db(model._default_manager.db, list(kept_columns(model)), values)
 
 
 class RecoveryCode(models.Model):

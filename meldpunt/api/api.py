@@ -177,11 +177,8 @@ def _api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         language = api_language(request)
         # A page's kept answers (meldpunt/lib/snapshots.py), as on the desk's pages: the
         # token, the tags of the listed reports and the tag directory are read once while
-        # none changes. Only for requests that read: a page's version is read once, at its
-        # first question (the token), and a write after it would not be in its answers.
-        reads = request.method in ("GET", "HEAD")
-        kept = snapshots.page() if reads else contextlib.nullcontext()
-        with translation.override(language), kept:
+        # none changes (requests that read only: snapshots.page_for).
+        with translation.override(language), snapshots.page_for(request.method):
             # A context of its own: what the token binds for the audit log ends here.
             response = contextvars.copy_context().run(view, request, *args, **kwargs)
         if isinstance(response, HttpResponseNotAllowed):
@@ -663,7 +660,7 @@ def list_reports(
         values: QuerySet[Report, dict[str, Any]] = reports.values(*_SUMMARISED)
         return values[filters.offset : filters.offset + filters.limit]
 
-    if filters.cursor or wanted.search:
+    if filters.cursor or wanted.reads_reports():
         page = list(rows(now))  # made from data: the cursor's or the reference's report
     else:  # made from the filters, the user, the look-ups and the time: compiled once
         asked = tuple(sorted(filters.model_dump(exclude={"cursor"}).items()))

@@ -14,7 +14,13 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from meldpunt.accounts.models import REPORT_CHANGERS, Role, StaffProfile, kept_columns
+from meldpunt.accounts.models import (
+    REPORT_CHANGERS,
+    Role,
+    StaffProfile,
+    kept_columns,
+    kept_instance,
+)
 from meldpunt.api.models import SCOPES, ApiToken
 from meldpunt.audit.actors import staff
 from meldpunt.audit.log import append as audit
@@ -91,13 +97,13 @@ def _live_row(wanted: bytes) -> tuple[Any, ...] | None:
     )
 
 
-def _instances(row: tuple[Any, ...], using: str) -> ApiToken:
+def _instances(row: tuple[Any, ...]) -> ApiToken:
     """The token with its user and profile, new instances of a kept row (never shared
     between requests)."""
     made: list[models.Model] = []
     start = 0
     for model, _prefix, names in _PARTS:
-        made.append(model.from_db(using, list(names), row[start : start + len(names)]))
+        made.append(kept_instance(model, row[start : start + len(names)]))
         start += len(names)
     token, user = cast(ApiToken, made[0]), cast(User, made[1])
     token.user = user
@@ -122,7 +128,7 @@ def token_for(token: str) -> ApiToken | None:
     )
     if row is None:
         return None
-    found = _instances(row, ApiToken.objects.db)
+    found = _instances(row)
     if not hmac.compare_digest(bytes(found.digest), wanted):
         return None
     if found.expires_at is not None and found.expires_at <= now:

@@ -58,6 +58,13 @@ def time_offsets(compiled: list[list[Any]]) -> tuple[tuple[int, timedelta], ...]
     return tuple(offsets)
 
 
+def converts(compiler: Any) -> bool:
+    """Whether the ORM converts any column of a compiled query's rows (call after as_sql):
+    rows read with a bare cursor would then not be what the ORM gives."""
+    columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
+    return bool(compiler.get_converters(columns))
+
+
 def at_instant(
     params: tuple[Any, ...], offsets: tuple[tuple[int, timedelta], ...], now: datetime
 ) -> list[Any]:
@@ -141,8 +148,7 @@ class ByIds:
         marks = list(range(1, count + 1))  # distinct: the ORM drops repeated ids
         compiler = self._query(marks, using).query.get_compiler(using)
         sql, params = compiler.as_sql()
-        columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
-        if list(params) != marks or compiler.get_converters(columns):
+        if list(params) != marks or converts(compiler):
             return None
         return str(sql)
 

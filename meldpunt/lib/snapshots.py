@@ -26,12 +26,14 @@ look-ups' own version, read in the same statement, which only writes to the tabl
 read move: a report written does not ask them again. A look-up whose SQL names any other
 table is kept under the data version (checked once per query, from its compiled SQL).
 Some statements' SQL is made from look-ups alone while their rows are data (`values`: the
-API's list): the SQL is kept under the look-ups' version, the rows read every time.
+API's list, the inbox's first page): the SQL is kept under the look-ups' version, the rows
+read every time.
 
 Not kept: on other databases (SQLite has neither), and inside a transaction, whose own
 uncommitted writes the version does not count. Per process and small; what is kept is
-counts, short lists of names and ids (tags, staff, saved views) and the SQL of the menu's
-counts, never report content.
+counts, short lists of names and ids (tags, staff, saved views), live API tokens and staff
+profiles without their secrets (accounts.models.SECRET_FIELDS), and SQL (the menu's counts,
+the lists'), never report content.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import contextvars
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -142,6 +144,13 @@ class Snapshot:
 _page: contextvars.ContextVar[Snapshot | None] = contextvars.ContextVar("snapshot", default=None)
 
 
+def page_for(method: str | None) -> AbstractContextManager[Snapshot | None]:
+    """A page for a request that only reads (GET, HEAD); none (None) for one that may write:
+    a page reads its versions once, at its first question, and a write after that would not
+    be in the answers kept under them, so such a request reads everything afresh."""
+    return page() if method in ("GET", "HEAD") else nullcontext()
+
+
 @contextmanager
 def page() -> Iterator[Snapshot]:
     """A page that may ask the same questions as the last one: inside, `answer` and `rows`
@@ -241,8 +250,7 @@ def _plain_sql(query: Callable[[datetime], QuerySet[Any]]) -> Plain | None:
     if any(sql != made[0][0] for sql, _ in made):
         return None
     offsets = precompiled.time_offsets([params for _, params in made])
-    columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
-    if offsets is None or compiler.get_converters(columns):
+    if offsets is None or precompiled.converts(compiler):
         return None
     named = queryset.query
     # The names as ValuesIterable gives them.

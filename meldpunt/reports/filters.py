@@ -93,6 +93,12 @@ class ReportFilter:
         another moment may keep other reports."""
         return self.overdue is not None or self.promises_at_risk is not None
 
+    def reads_reports(self) -> bool:
+        """Whether filter_reports reads report rows to make this filter's SQL (a search: a
+        reference names its report by its row, search.matching), so that SQL holds data
+        and cannot be kept while only the look-ups stay the same."""
+        return bool(self.search)
+
 
 def out_of_scope() -> Q:
     # The team's assessment overrides the category the finder chose.

@@ -259,7 +259,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             request.GET.get("page"),
             lambda: kept_count(("inbox count", request.user.pk, query), wanted, now),
             # Not for a search: a reference names its report by its row (made each time).
-            None if wanted.search else first_page,
+            None if wanted.reads_reports() else first_page,
         )
         bulk = bulk_controls(request)
         context = {
