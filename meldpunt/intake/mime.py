@@ -13,7 +13,7 @@ import email
 import email.policy
 import re
 from dataclasses import dataclass, field
-from email.headerregistry import Address, AddressHeader, HeaderRegistry
+from email.headerregistry import Address, AddressHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
 from email.policy import EmailPolicy
@@ -26,7 +26,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.html import strip_tags
 
-from meldpunt.lib import pgp
+from meldpunt.lib import mailpolicy, pgp
 from meldpunt.lib.uploads import IncomingFile, safe_file_name
 from meldpunt.policy import keys
 
@@ -38,7 +38,6 @@ PGP_BLOCK = re.compile(
 )
 MESSAGE_ID = re.compile(r"<([^<>\s]{1,250})>")
 MAX_SENDER_CHARS = 500
-_HEADERS = HeaderRegistry()
 _LINE_BREAK = re.compile(r"\n|\r")
 
 
@@ -75,7 +74,7 @@ class _ParseOnce(_Policy):
 
 
 def _policy() -> _ParseOnce:
-    policy = _ParseOnce(header_factory=_HEADERS, message_factory=EmailMessage)
+    policy = _ParseOnce(header_factory=mailpolicy.HEADERS, message_factory=EmailMessage)
     object.__setattr__(policy, "parsed", {})  # policies are immutable once made
     return policy
 
@@ -217,7 +216,7 @@ def mailbox(value: str) -> tuple[str, str]:
     SMTPUTF8.
     """
     try:
-        parsed = _HEADERS("from", value)
+        parsed = mailpolicy.HEADERS("from", value)
         if not isinstance(parsed, AddressHeader):
             return "", ""
         addresses = parsed.addresses

@@ -9,17 +9,18 @@ wraps the result.
 
 from __future__ import annotations
 
-from email import policy
 from email.message import EmailMessage
+
+from meldpunt.lib import mailpolicy
 
 # CRLF line ends inside the encrypted entity too: RFC 3156 asks for canonical text before
 # encryption, and signatures over the inner parts would otherwise break in transit.
-INNER_POLICY = policy.SMTP
+INNER_POLICY = mailpolicy.SMTP
 
 
 def text_part(text: str) -> EmailMessage:
     """A text/plain UTF-8 entity; quoted-printable keeps the mail 7-bit clean."""
-    part = EmailMessage(policy=policy.default)
+    part = EmailMessage(policy=mailpolicy.DEFAULT)
     part.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     return part
 
@@ -42,16 +43,16 @@ def canonical(inner: EmailMessage) -> bytes:
 
 def encrypted(armored: bytes) -> EmailMessage:
     """multipart/encrypted around `armored`, the OpenPGP message of `canonical(inner)`."""
-    version = EmailMessage(policy=policy.default)
+    version = EmailMessage(policy=mailpolicy.DEFAULT)
     version["Content-Type"] = "application/pgp-encrypted"
     version["Content-Description"] = "PGP/MIME version identification"
     version.set_payload("Version: 1\r\n")
-    payload = EmailMessage(policy=policy.default)
+    payload = EmailMessage(policy=mailpolicy.DEFAULT)
     payload["Content-Type"] = 'application/octet-stream; name="encrypted.asc"'
     payload["Content-Description"] = "OpenPGP encrypted message"
     payload["Content-Disposition"] = 'inline; filename="encrypted.asc"'
     payload.set_payload(armored.decode("ascii"))
-    outer = EmailMessage(policy=policy.default)
+    outer = EmailMessage(policy=mailpolicy.DEFAULT)
     outer["MIME-Version"] = "1.0"
     outer["Content-Type"] = 'multipart/encrypted; protocol="application/pgp-encrypted"'
     outer.attach(version)

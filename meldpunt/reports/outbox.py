@@ -37,7 +37,6 @@ import logging
 import re
 import smtplib
 from datetime import datetime, timedelta
-from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -57,7 +56,7 @@ from django_tasks import task
 
 from meldpunt.audit import log as audit
 from meldpunt.audit.actors import SYSTEM, Actor
-from meldpunt.lib import pgp, pgpmime, replyaddr
+from meldpunt.lib import mailpolicy, pgp, pgpmime, replyaddr
 from meldpunt.policy import keys
 from meldpunt.policy.models import OrgKey
 from meldpunt.reports.labels import label
@@ -193,7 +192,7 @@ def _build(
         mail["Message-ID"] = f"<{row.uid}@{_domain()}>"
     if "MIME-Version" not in mail:
         mail["MIME-Version"] = "1.0"
-    return mail.as_bytes(policy=policy.SMTP)
+    return mail.as_bytes(policy=mailpolicy.SMTP)
 
 
 def _unbuildable(row: OutboundMail, exc: Exception) -> OutboundMail:
@@ -458,7 +457,7 @@ class QueuedMail(DjangoEmailMessage):
     """A mail built when it was queued: every backend gets the same bytes on every attempt."""
 
     def __init__(self, raw: bytes, to: list[str], return_path: str) -> None:
-        parsed = email.message_from_bytes(raw, policy=policy.default)
+        parsed = email.message_from_bytes(raw, policy=mailpolicy.DEFAULT)
         plain = parsed.get_body(("plain",))
         super().__init__(
             subject=str(parsed.get("Subject", "")),
