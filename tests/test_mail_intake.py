@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from email.message import EmailMessage
 from email.mime.application import MIMEApplication
 from email.mime.base import MIMEBase
@@ -14,9 +15,11 @@ from unittest import mock
 import pysequoia
 import pytest
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
+from meldpunt.intake import mail as mail_module
 from meldpunt.intake.mail import TemporaryFailure, process_message
 from meldpunt.intake.models import InboundMail
 from meldpunt.reports import outbox
@@ -153,6 +156,70 @@ def test_it_makes_one_report_of_the_same_mail_twice(org_key: Any) -> None:
     assert Report.objects.count() == 1
     assert InboundMail.objects.count() == 1
     assert OutboundMail.objects.count() == 1
+
+
+def test_it_writes_the_intake_row_once(org_key: Any) -> None:
+    # One INSERT with the report it became, not an INSERT and an UPDATE (issue 18).
+    with CaptureQueriesContext(connection) as queries:
+        assert process_message(plain_mail(body="Stored XSS.")).outcome == "report"
+    writes = [
+        q["sql"].split(" (")[0]
+        for q in queries.captured_queries
+        if "intake_inboundmail" in q["sql"]
+    ]
+    assert [w for w in writes if not w.startswith("SELECT")] == ['INSERT INTO "intake_inboundmail"']
+    row = InboundMail.objects.get()
+    assert (row.outcome, row.report, row.answered) == ("report", Report.objects.get(), True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_mail_delivered_twice_at_once_is_one_report(org_key: Any) -> None:
+    """Both deliveries pass the early duplicate check before either is stored (a barrier
+    holds them there); the later one stops at the intake row's unique key at the end, and
+    its work and files go with its rollback."""
+    raw = inner_mail_with_file()
+    barrier, early = threading.Barrier(2, timeout=30), mail_module._duplicate
+    outcomes: list[str] = []
+    waited: set[int] = set()
+
+    def checked_then_wait(digest: bytes) -> Any:
+        found = early(digest)
+        if threading.get_ident() not in waited:  # the early check; not the one after the clash
+            waited.add(threading.get_ident())
+            barrier.wait()
+        return found
+
+    def deliver() -> None:
+        try:
+            outcomes.append(process_message(raw).outcome)
+        finally:
+            connection.close()
+
+    with mock.patch.object(mail_module, "_duplicate", side_effect=checked_then_wait):
+        threads = [threading.Thread(target=deliver) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert sorted(outcomes) == ["duplicate", "report"]
+    report = Report.objects.get()
+    assert InboundMail.objects.get().report == report
+    assert OutboundMail.objects.count() == 1
+    assert [read_attachment(a) for a in report.attachments.all()] == [SECRET]
+    # The later delivery's file was removed (PostgreSQL keeps attachments in the database).
+    files = [a for a in report.attachments.all() if not a.in_database]
+    assert len(stored_files()) == len(files)
+
+
+def inner_mail_with_file() -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Rita Finder <rita@example.net>"
+    msg["To"] = "security@example.org"
+    msg["Subject"] = "Leak"
+    msg["Message-ID"] = make_msgid(domain="example.net")
+    msg.set_content("The config file leaks a password.")
+    msg.add_attachment(SECRET, maintype="text", subtype="plain", filename="leak.txt")
+    return msg.as_bytes()
 
 
 def test_it_deduplicates_mail_without_message_id_by_its_bytes(org_key: Any) -> None:

@@ -83,9 +83,8 @@ def _safely_failed(raw: bytes, reason: str) -> IntakeResult:
 
 def _process(raw: bytes) -> IntakeResult:
     digest = _digest_of(raw)
-    earlier = InboundMail.objects.filter(key_digest=digest).first()
-    if earlier is not None:
-        return IntakeResult("duplicate", earlier.report)
+    if (earlier := _duplicate(digest)) is not None:
+        return earlier
     try:
         msg = mime.parse(raw)
         env = mime.envelope(msg)
@@ -104,6 +103,16 @@ def _process(raw: bytes) -> IntakeResult:
     except mime.MailError as error:
         return _store_failed(raw, digest, error.reason, env)
     return _store(raw, digest, msg, env, content, report)
+
+
+def _duplicate(digest: bytes) -> IntakeResult | None:
+    """The answer to a mail taken in before (the same Message-ID), or None: its report's id
+    only, not the row (whose sealed summary nobody reads here)."""
+    found = InboundMail.objects.filter(key_digest=digest).values_list("report_id", flat=True)
+    for report_id in found[:1]:
+        report = Report.objects.filter(pk=report_id).first() if report_id else None
+        return IntakeResult("duplicate", report)
+    return None
 
 
 def _digest_of(raw: bytes) -> bytes:
@@ -287,10 +296,9 @@ def _store_failed(
         with transaction.atomic():
             row.save()
     except IntegrityError:
-        earlier = InboundMail.objects.filter(key_digest=digest).first()
-        if earlier is None:
+        if (earlier := _duplicate(digest)) is None:
             raise
-        return IntakeResult("duplicate", earlier.report)
+        return earlier
     log.info("mail %s not taken in (%s: %s)", row.uid, outcome, row.reason)
     return IntakeResult(str(outcome), None, row.reason)
 
@@ -323,20 +331,20 @@ def _store(
     stored: list[str] = []
     try:
         with transaction.atomic():
-            # First, so a second delivery of the same mail stops here, before any file.
-            row.save()
             if report is None:
                 report = _new_report(msg, env, content, row, stored)
             else:
                 row.message = _new_message(report, env, content, stored)
             row.report = report
-            row.save(update_fields=["report", "message", "answered"])
+            # Last, with all it refers to: one INSERT. The same mail delivered twice at
+            # once stops at its unique key here (and its work is rolled back, its files
+            # removed); one delivered again later stops at _duplicate, before any work.
+            row.save()
     except IntegrityError:
         _remove(stored)
-        earlier = InboundMail.objects.filter(key_digest=digest).first()
-        if earlier is None:
+        if (earlier := _duplicate(digest)) is None:
             raise
-        return IntakeResult("duplicate", earlier.report)
+        return earlier
     except BaseException:
         # The report's files were written before its transaction; this one rolled back.
         _remove(stored)
