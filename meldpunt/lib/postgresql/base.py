@@ -10,6 +10,7 @@ connection (a 503 for a page, a 451 for SMTP), and the next use opens a new conn
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -34,18 +35,28 @@ class _Watchdog:
         self._tokens = count()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        # When the thread looks again by itself (inf: it waits to be woken).
+        self._looks_at = math.inf
+        self.wakeups = 0  # how often the thread was woken early (for the tests)
 
     def arm(self, fd: int, seconds: float) -> int:
         with self._wake:
             token = next(self._tokens)
-            self._due[token] = (time.monotonic() + seconds, fd)
+            deadline = time.monotonic() + seconds
+            self._due[token] = (deadline, fd)
             # A forked worker inherits the object but not the thread.
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="meldpunt-db-deadline", daemon=True
                 )
                 self._thread.start()
-            self._wake.notify()
+            # Woken only when this deadline comes before the time it looks again by itself:
+            # not on every statement (all waits have one timeout, so a new deadline is
+            # almost always the latest), which cost a thread switch per query.
+            if deadline < self._looks_at:
+                self._looks_at = deadline
+                self.wakeups += 1
+                self._wake.notify()
             return token
 
     def disarm(self, token: int) -> None:
@@ -63,7 +74,8 @@ class _Watchdog:
                         del self._due[token]
                         _cut(fd)
                 pending = [deadline for deadline, _fd in self._due.values()]
-                self._wake.wait(min(pending) - now if pending else None)
+                self._looks_at = min(pending) if pending else math.inf
+                self._wake.wait(self._looks_at - now if pending else None)
 
 
 def _cut(fd: int) -> None:
