@@ -16,6 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 from django_tasks_db.models import DBTaskResult
 
@@ -115,6 +116,16 @@ def test_it_commits_the_delivery_task_with_the_mail(finder, django_capture_on_co
     assert task.args_kwargs == {"args": [str(mail.uid)], "kwargs": {}}
     assert mail.status == OutboundMail.Status.QUEUED and mail.attempts == 0
     assert mail.next_attempt_at <= timezone.now()
+
+
+def test_inside_a_transaction_it_opens_only_the_tasks_savepoint(finder):
+    # The mail needs none of its own (each is a statement, a round trip on PostgreSQL); the
+    # task keeps one, so that a task that cannot be inserted does not undo the mail.
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        outbox.queue_news(finder.report)
+    savepoints = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) == 1
+    assert OutboundMail.objects.count() == DBTaskResult.objects.count() == 1
 
 
 def test_it_delivers_the_stored_bytes_to_a_real_smtp_server(finder, smtp):
