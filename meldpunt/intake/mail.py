@@ -109,10 +109,11 @@ def _duplicate(digest: bytes) -> IntakeResult | None:
     """The answer to a mail taken in before (the same Message-ID), or None: its report's id
     only, not the row (whose sealed summary nobody reads here)."""
     found = InboundMail.objects.filter(key_digest=digest).values_list("report_id", flat=True)
-    for report_id in found[:1]:
-        report = Report.objects.filter(pk=report_id).first() if report_id else None
-        return IntakeResult("duplicate", report)
-    return None
+    earlier = list(found[:1])  # [] (none), [None] (kept as failed or ignored), [report id]
+    if not earlier:
+        return None
+    report = Report.objects.filter(pk=earlier[0]).first() if earlier[0] else None
+    return IntakeResult("duplicate", report)
 
 
 def _digest_of(raw: bytes) -> bytes:

@@ -37,7 +37,6 @@ class _Watchdog:
         self._thread: threading.Thread | None = None
         # When the thread looks again by itself (inf: it waits to be woken).
         self._looks_at = math.inf
-        self.wakeups = 0  # how often the thread was woken early (for the tests)
 
     def arm(self, fd: int, seconds: float) -> int:
         with self._wake:
@@ -55,7 +54,6 @@ class _Watchdog:
             # almost always the latest), which cost a thread switch per query.
             if deadline < self._looks_at:
                 self._looks_at = deadline
-                self.wakeups += 1
                 self._wake.notify()
             return token
 
